@@ -1,0 +1,48 @@
+//! Broker settings with their defaults.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Broker settings. `Config::new(dir)` gives the defaults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the store lives.
+    pub data_dir: PathBuf,
+    /// Produce waits for fsync (group commit) before answering. Default true.
+    pub durable: bool,
+    /// Largest accepted value, in bytes. Default 1 MiB.
+    pub max_value_bytes: usize,
+    /// Lease used when a consumer names none. Default 2 s.
+    pub default_lease: Duration,
+    /// Longest lease a consumer may ask for. Default 1 h.
+    pub max_lease: Duration,
+    /// Messages in flight at once per (topic, group, partition). Default 64.
+    pub max_in_flight: u32,
+    /// Window in which an idempotency key suppresses duplicates. Default 10 min.
+    pub idempotency_window: Duration,
+    /// Most partitions a topic may have. Default 256.
+    pub max_partitions: u32,
+    /// Messages older than this are deleted. Default 7 days.
+    pub retention: Duration,
+    /// Most stored messages per partition of an ordinary topic before produce answers 429. DLQ topics
+    /// (`dlq.*`) are exempt. Default 10,000,000.
+    pub max_partition_backlog: u64,
+}
+
+impl Config {
+    /// The defaults, storing in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            durable: true,
+            max_value_bytes: 1024 * 1024,
+            default_lease: Duration::from_secs(2),
+            max_lease: Duration::from_secs(3600),
+            max_in_flight: 64,
+            idempotency_window: Duration::from_secs(600),
+            max_partitions: 256,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            max_partition_backlog: 10_000_000,
+        }
+    }
+}

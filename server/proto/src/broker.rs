@@ -1,0 +1,206 @@
+//! DriftQ v1 broker bodies: topics, produce, consume items, ack and nack, health and version.
+//!
+//! Numeric fields that a client could send negative (`partitions`, `partition`, `offset`, `delay_ms`) are
+//! signed here on purpose, so that the server can answer a clear 400 instead of a serde type error.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /v1/healthz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Always `"ok"` when the broker answers.
+    pub status: String,
+}
+
+/// `GET /v1/version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Version {
+    /// The server's version.
+    pub version: String,
+    /// The source commit, or `"unknown"`.
+    pub commit: String,
+    /// Whether produced messages are written durably.
+    pub wal_enabled: bool,
+}
+
+/// `GET /v1/topics`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicList {
+    /// Topic names, sorted.
+    pub topics: Vec<String>,
+}
+
+/// `POST /v1/topics` body (or query).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTopic {
+    /// The topic name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// How many partitions (default 1).
+    #[serde(default)]
+    pub partitions: Option<i64>,
+}
+
+/// `POST /v1/topics` answer (201), also for a topic that already existed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicCreated {
+    /// Always `"created"`.
+    pub status: String,
+    /// The topic name.
+    pub name: String,
+    /// The topic's partition count (the existing one if it already existed).
+    pub partitions: u32,
+}
+
+/// A retry policy carried by a message's envelope.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Total deliveries allowed; the last failure dead-letters the message to `dlq.<topic>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<i64>,
+    /// Base backoff: failure n waits `backoff_ms * 2^(n-1)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_ms: Option<i64>,
+    /// Upper bound of the backoff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_backoff_ms: Option<i64>,
+}
+
+/// A message's envelope: routing, idempotency, deadline and retry metadata (all optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// The run this message belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// The step this message belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_id: Option<String>,
+    /// The parent step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_step_id: Option<String>,
+    /// The tenant; part of the idempotency key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    /// Producer idempotency key: a second produce with the same (tenant, topic, key) inside the window stores
+    /// nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Write to this topic instead of the request's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_topic: Option<String>,
+    /// RFC 3339; a produce after it is rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
+    /// Write to this partition instead of hashing the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_override: Option<i64>,
+    /// Retry policy for deliveries of this message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_policy: Option<RetryPolicy>,
+}
+
+/// `POST /v1/produce` body (or query).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProduceRequest {
+    /// The topic (must exist).
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// The partitioning key.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The payload; must not be empty.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Optional metadata.
+    #[serde(default)]
+    pub envelope: Option<Envelope>,
+}
+
+/// `POST /v1/produce` answer (200). `partition`, `offset` and `duplicate` are dq additions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Produced {
+    /// Always `"produced"`.
+    pub status: String,
+    /// The topic written to (the envelope's `target_topic` when set).
+    pub topic: String,
+    /// Where the message was stored (for a duplicate: where the first copy was stored).
+    #[serde(default)]
+    pub partition: u32,
+    /// The message's offset in its partition.
+    #[serde(default)]
+    pub offset: u64,
+    /// True when an idempotent duplicate was recognised and nothing was stored.
+    #[serde(default)]
+    pub duplicate: bool,
+}
+
+/// Where a dead-lettered message came from: a dq addition to the consume item of a `dlq.<topic>` message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DlqInfo {
+    /// The original topic.
+    pub topic: String,
+    /// The original partition.
+    pub partition: u32,
+    /// The original offset.
+    pub offset: u64,
+    /// How many deliveries were made.
+    pub attempts: u32,
+    /// The last failure reason.
+    pub last_error: String,
+    /// When the message was dead-lettered (unix ms).
+    pub dead_lettered_at_ms: u64,
+}
+
+/// One line of a `GET /v1/consume` stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumeItem {
+    /// The partition the message lives in.
+    pub partition: u32,
+    /// Its offset in that partition.
+    pub offset: u64,
+    /// Deliveries so far, this one included.
+    pub attempts: u32,
+    /// The partitioning key (`""` when none).
+    pub key: String,
+    /// The payload.
+    pub value: String,
+    /// The reasons of earlier failures (`""` when none).
+    pub last_error: String,
+    /// The envelope, when the producer sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<Envelope>,
+    /// Dead-letter metadata, on messages of a `dlq.<topic>` topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dlq: Option<DlqInfo>,
+}
+
+/// `POST /v1/ack` and `POST /v1/nack` body (or query). `reason` and `delay_ms` are read by nack only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AckRequest {
+    /// The topic.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// The consumer group.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// The lease owner.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// The message's partition.
+    #[serde(default)]
+    pub partition: Option<i64>,
+    /// The message's offset.
+    #[serde(default)]
+    pub offset: Option<i64>,
+    /// Nack only: why the delivery failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Nack only (dq addition): redeliver after this delay instead of the retry policy's backoff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<i64>,
+}
