@@ -1,0 +1,324 @@
+//! Broker scenarios: `/v1` produce → consume → ack throughput with produce latency under load, single-producer
+//! latency, and memory with a large unconsumed backlog.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use dq_proto::broker::ConsumeItem;
+use futures::StreamExt;
+use serde_json::json;
+use tokio::sync::{Mutex, Notify, Semaphore};
+
+use crate::report::{histogram, latency_line};
+use crate::server::Server;
+
+/// Flags of the throughput scenario.
+#[derive(Debug, clap::Args)]
+pub struct ThroughputArgs {
+    /// Messages to push through end to end.
+    #[arg(long, default_value_t = 200_000)]
+    messages: u64,
+    /// Concurrent producers.
+    #[arg(long, default_value_t = 32)]
+    producers: usize,
+    /// Consume streams (one consumer group).
+    #[arg(long, default_value_t = 4)]
+    streams: usize,
+    /// Partitions of the topic.
+    #[arg(long, default_value_t = 4)]
+    partitions: u32,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 100)]
+    value_bytes: usize,
+    /// Acks each stream may have outstanding at once.
+    #[arg(long, default_value_t = 64)]
+    acks_in_flight: usize,
+    /// Sequential produces for the single-producer latency phase.
+    #[arg(long, default_value_t = 2_000)]
+    latency_samples: u64,
+    /// Extra flags for `dq up` (repeat), e.g. `--server-arg=--max-in-flight=512`.
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
+}
+
+/// Flags of the backlog scenario.
+#[derive(Debug, clap::Args)]
+pub struct BacklogArgs {
+    /// Messages to store without consuming them.
+    #[arg(long, default_value_t = 1_000_000)]
+    messages: u64,
+    /// Concurrent producers.
+    #[arg(long, default_value_t = 32)]
+    producers: usize,
+    /// Partitions of the topic.
+    #[arg(long, default_value_t = 4)]
+    partitions: u32,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 100)]
+    value_bytes: usize,
+    /// Extra flags for `dq up` (repeat).
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
+}
+
+const TOPIC: &str = "bench";
+const GROUP: &str = "bench";
+
+/// Runs the throughput scenario and prints its figures.
+pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
+    let extra: Vec<&str> = ["--workers", "0"]
+        .into_iter()
+        .chain(args.server_args.iter().map(String::as_str))
+        .collect();
+    let server = Server::start(dq, &extra).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    create_topic(&client, &server.url, TOPIC, args.partitions).await?;
+
+    let acked = Arc::new(AtomicU64::new(0));
+    let redelivered = Arc::new(AtomicU64::new(0));
+    let all_acked = Arc::new(Notify::new());
+    let started = Instant::now();
+    let mut consumers = Vec::new();
+    for i in 0..args.streams {
+        consumers.push(tokio::spawn(consume_and_ack(
+            client.clone(),
+            server.url.clone(),
+            format!("c{i}"),
+            args.acks_in_flight,
+            args.messages,
+            acked.clone(),
+            redelivered.clone(),
+            all_acked.clone(),
+        )));
+    }
+
+    let latencies = Arc::new(Mutex::new(histogram()));
+    let next = Arc::new(AtomicU64::new(0));
+    let value = "x".repeat(args.value_bytes);
+    let mut producers = Vec::new();
+    for _ in 0..args.producers {
+        let (client, url, next, latencies, value) = (
+            client.clone(),
+            server.url.clone(),
+            next.clone(),
+            latencies.clone(),
+            value.clone(),
+        );
+        let total = args.messages;
+        producers.push(tokio::spawn(async move {
+            let mut local = histogram();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let t = Instant::now();
+                produce(&client, &url, TOPIC, &format!("k{i}"), &value).await?;
+                local.record(t.elapsed().as_micros() as u64)?;
+            }
+            latencies.lock().await.add(&local)?;
+            anyhow::Ok(())
+        }));
+    }
+    for p in producers {
+        p.await??;
+    }
+    let produced_in = started.elapsed();
+    let wait = all_acked.notified();
+    if acked.load(Ordering::SeqCst) < args.messages {
+        tokio::time::timeout(Duration::from_secs(120), wait)
+            .await
+            .context("not every message was acked within 120 s of the last produce")?;
+    }
+    let elapsed = started.elapsed();
+    for c in consumers {
+        c.abort();
+    }
+    let rate = args.messages as f64 / elapsed.as_secs_f64();
+    let (rss, peak) = server.memory_mib()?;
+    println!(
+        "end to end: {} messages of {} B, {} producers, {} streams, {} partitions",
+        args.messages, args.value_bytes, args.producers, args.streams, args.partitions
+    );
+    println!(
+        "  produced in {:.2} s, all acked in {:.2} s: {:.0} messages/s end to end",
+        produced_in.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        rate
+    );
+    println!("  redeliveries: {}", redelivered.load(Ordering::Relaxed));
+    println!(
+        "  produce latency under load: {}",
+        latency_line(&*latencies.lock().await)
+    );
+    println!("  server memory: rss {rss:.1} MiB, peak {peak:.1} MiB");
+
+    create_topic(&client, &server.url, "latency", 1).await?;
+    let mut single = histogram();
+    for i in 0..args.latency_samples {
+        let t = Instant::now();
+        produce(&client, &server.url, "latency", &format!("k{i}"), &value).await?;
+        single.record(t.elapsed().as_micros() as u64)?;
+    }
+    println!("single producer, idle server: {}", latency_line(&single));
+    Ok(())
+}
+
+/// Runs the backlog scenario and prints its figures.
+pub async fn backlog(dq: &Path, args: BacklogArgs) -> anyhow::Result<()> {
+    let extra: Vec<&str> = ["--workers", "0"]
+        .into_iter()
+        .chain(args.server_args.iter().map(String::as_str))
+        .collect();
+    let server = Server::start(dq, &extra).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    create_topic(&client, &server.url, TOPIC, args.partitions).await?;
+    let next = Arc::new(AtomicU64::new(0));
+    let value = "x".repeat(args.value_bytes);
+    let started = Instant::now();
+    let mut producers = Vec::new();
+    for _ in 0..args.producers {
+        let (client, url, next, value) = (
+            client.clone(),
+            server.url.clone(),
+            next.clone(),
+            value.clone(),
+        );
+        let total = args.messages;
+        producers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                produce(&client, &url, TOPIC, &format!("k{i}"), &value).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for p in producers {
+        p.await??;
+    }
+    let elapsed = started.elapsed();
+    let (rss, peak) = server.memory_mib()?;
+    println!(
+        "backlog: {} messages of {} B stored in {:.1} s ({:.0}/s), none consumed",
+        args.messages,
+        args.value_bytes,
+        elapsed.as_secs_f64(),
+        args.messages as f64 / elapsed.as_secs_f64()
+    );
+    println!("  server memory: rss {rss:.1} MiB, peak {peak:.1} MiB");
+    Ok(())
+}
+
+async fn create_topic(
+    client: &reqwest::Client,
+    url: &str,
+    name: &str,
+    partitions: u32,
+) -> anyhow::Result<()> {
+    let r = client
+        .post(format!("{url}/v1/topics"))
+        .json(&json!({"name": name, "partitions": partitions}))
+        .send()
+        .await?;
+    if r.status().as_u16() != 201 {
+        bail!("creating topic {name}: {} {}", r.status(), r.text().await?);
+    }
+    Ok(())
+}
+
+async fn produce(
+    client: &reqwest::Client,
+    url: &str,
+    topic: &str,
+    key: &str,
+    value: &str,
+) -> anyhow::Result<()> {
+    let r = client
+        .post(format!("{url}/v1/produce"))
+        .json(&json!({"topic": topic, "key": key, "value": value}))
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("produce: {} {}", r.status(), r.text().await?);
+    }
+    Ok(())
+}
+
+/// One consume stream: acks every message it receives with up to `acks_in_flight` acks outstanding.
+#[allow(clippy::too_many_arguments)]
+async fn consume_and_ack(
+    client: reqwest::Client,
+    url: String,
+    owner: String,
+    acks_in_flight: usize,
+    total: u64,
+    acked: Arc<AtomicU64>,
+    redelivered: Arc<AtomicU64>,
+    all_acked: Arc<Notify>,
+) -> anyhow::Result<()> {
+    let response = client
+        .get(format!("{url}/v1/consume"))
+        .query(&[
+            ("topic", TOPIC),
+            ("group", GROUP),
+            ("owner", owner.as_str()),
+            ("lease_ms", "30000"),
+        ])
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("consume: {}", response.status());
+    }
+    let permits = Arc::new(Semaphore::new(acks_in_flight));
+    let mut body = response.bytes_stream();
+    let mut buffer: Vec<u8> = Vec::new();
+    while let Some(chunk) = body.next().await {
+        buffer.extend_from_slice(&chunk?);
+        while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            let line = &line[..line.len() - 1];
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let item: ConsumeItem = serde_json::from_slice(line)?;
+            if item.attempts > 1 {
+                redelivered.fetch_add(1, Ordering::Relaxed);
+            }
+            let permit = permits.clone().acquire_owned().await?;
+            let (client, url, owner, acked, all_acked) = (
+                client.clone(),
+                url.clone(),
+                owner.clone(),
+                acked.clone(),
+                all_acked.clone(),
+            );
+            tokio::spawn(async move {
+                let r = client
+                    .post(format!("{url}/v1/ack"))
+                    .json(&json!({
+                        "topic": TOPIC, "group": GROUP, "owner": owner,
+                        "partition": item.partition, "offset": item.offset,
+                    }))
+                    .send()
+                    .await;
+                drop(permit);
+                if matches!(r, Ok(ref r) if r.status().as_u16() == 204)
+                    && acked.fetch_add(1, Ordering::SeqCst) + 1 == total
+                {
+                    all_acked.notify_one();
+                }
+            });
+        }
+    }
+    Ok(())
+}

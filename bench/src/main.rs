@@ -1,0 +1,50 @@
+//! dq-bench: benchmarks of dq measured from outside, over real HTTP, against a real `dq up` process.
+//!
+//! Each scenario starts its own server with a fresh temporary data dir, drives it with concurrent clients on
+//! loopback, prints its figures and stops the server. Nothing here asserts a target: the figures are for
+//! people (the README and closing notes quote them with the command that produced them).
+
+mod broker;
+mod report;
+mod server;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Benchmarks of dq over real HTTP.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// The `dq` binary to benchmark (default: `dq` next to this benchmark's executable).
+    #[arg(long, global = true)]
+    dq: Option<PathBuf>,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// `/v1` produce → consume → ack end to end with concurrent producers and consume streams, then the
+    /// latency of a single producer.
+    Broker(broker::ThroughputArgs),
+    /// Produces a large backlog nobody consumes and reports the server's resident memory.
+    Backlog(broker::BacklogArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dq = match args.dq {
+        Some(path) => path,
+        None => server::sibling_dq()?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match args.scenario {
+            Scenario::Broker(a) => broker::throughput(&dq, a).await,
+            Scenario::Backlog(a) => broker::backlog(&dq, a).await,
+        }
+    })
+}

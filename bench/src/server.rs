@@ -1,0 +1,98 @@
+//! Starts and stops the `dq up` process under test, and reads its memory use.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// A running `dq up` with its own temporary data dir; killed on drop.
+pub struct Server {
+    child: Child,
+    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    pub url: String,
+    _data: tempfile::TempDir,
+}
+
+/// The `dq` binary built next to this one (`cargo build --release -p dq -p dq-bench` puts both in one folder).
+pub fn sibling_dq() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let dq = me.with_file_name("dq");
+    if !dq.exists() {
+        bail!(
+            "no dq binary at {}: build it with `cargo build --release -p dq` or pass --dq",
+            dq.display()
+        );
+    }
+    Ok(dq)
+}
+
+impl Server {
+    /// Starts `dq up` on a free loopback port with `extra` flags and waits until `/v1/healthz` answers.
+    pub async fn start(dq: &Path, extra: &[&str]) -> anyhow::Result<Server> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let data = tempfile::tempdir()?;
+        let listen = format!("127.0.0.1:{port}");
+        let child = Command::new(dq)
+            .arg("up")
+            .arg("--listen")
+            .arg(&listen)
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(extra)
+            .env_remove("DQ_TOKEN")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", dq.display()))?;
+        let server = Server {
+            child,
+            url: format!("http://{listen}"),
+            _data: data,
+        };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = client
+                .get(format!("{}/v1/healthz", server.url))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                return Ok(server);
+            }
+            if Instant::now() > deadline {
+                bail!("dq up did not become healthy within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The server's current and peak resident memory, in MiB, from `/proc/<pid>/status`.
+    pub fn memory_mib(&self) -> anyhow::Result<(f64, f64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let field = |name: &str| -> anyhow::Result<f64> {
+            let line = status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .with_context(|| format!("{name} missing from /proc status"))?;
+            let kib: f64 = line
+                .split_whitespace()
+                .nth(1)
+                .context("malformed /proc status line")?
+                .parse()?;
+            Ok(kib / 1024.0)
+        };
+        Ok((field("VmRSS:")?, field("VmHWM:")?))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
