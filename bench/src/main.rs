@@ -6,6 +6,7 @@
 
 mod broker;
 mod report;
+mod runs;
 mod server;
 
 use std::path::PathBuf;
@@ -30,6 +31,8 @@ enum Scenario {
     Broker(broker::ThroughputArgs),
     /// Produces a large backlog nobody consumes and reports the server's resident memory.
     Backlog(broker::BacklogArgs),
+    /// Runs per second end to end and create → succeeded latency, step delay 0, no failures.
+    Runs(runs::RunsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         match args.scenario {
             Scenario::Broker(a) => broker::throughput(&dq, a).await,
             Scenario::Backlog(a) => broker::backlog(&dq, a).await,
+            Scenario::Runs(a) => runs::runs(&dq, a).await,
         }
     })
 }

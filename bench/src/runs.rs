@@ -1,0 +1,167 @@
+//! The runs scenario: runs per second end to end and create → succeeded latency, observed the way a client
+//! observes a run — `POST /runs`, then the run's SSE timeline until `run.succeeded`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::report::{histogram, latency_line};
+use crate::server::Server;
+
+/// Flags of the runs scenario.
+#[derive(Debug, clap::Args)]
+pub struct RunsArgs {
+    /// Runs for the closed-loop throughput phase.
+    #[arg(long, default_value_t = 10_000)]
+    runs: u64,
+    /// Concurrent clients in the throughput phase, each starting a run and following it to the end.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Offered rate of the latency phase, in runs per second.
+    #[arg(long, default_value_t = 200)]
+    rate: u64,
+    /// Runs in the latency phase.
+    #[arg(long, default_value_t = 2_000)]
+    latency_runs: u64,
+    /// Extra flags for `dq up` (repeat), e.g. `--server-arg=--concurrency=64`.
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
+}
+
+/// Runs the scenario and prints its figures.
+pub async fn runs(dq: &Path, args: RunsArgs) -> anyhow::Result<()> {
+    let extra: Vec<&str> = ["--step-delay", "0ms"]
+        .into_iter()
+        .chain(args.server_args.iter().map(String::as_str))
+        .collect();
+    let server = Server::start(dq, &extra).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(512)
+        .build()?;
+
+    let latencies = Arc::new(Mutex::new(histogram()));
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for _ in 0..args.clients {
+        let (client, url, next, latencies) = (
+            client.clone(),
+            server.url.clone(),
+            next.clone(),
+            latencies.clone(),
+        );
+        let total = args.runs;
+        clients.push(tokio::spawn(async move {
+            let mut local = histogram();
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                let t = Instant::now();
+                run_to_success(&client, &url).await?;
+                local.record(t.elapsed().as_micros() as u64)?;
+            }
+            latencies.lock().await.add(&local)?;
+            anyhow::Ok(())
+        }));
+    }
+    for c in clients {
+        c.await??;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "throughput: {} runs, {} clients, step delay 0: {:.2} s, {:.0} runs/s",
+        args.runs,
+        args.clients,
+        elapsed.as_secs_f64(),
+        args.runs as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  create → succeeded under that load: {}",
+        latency_line(&*latencies.lock().await)
+    );
+
+    let open_loop = open_loop(&client, &server.url, args.rate, args.latency_runs).await?;
+    println!(
+        "latency at {} runs/s offered ({} runs): create → succeeded {}",
+        args.rate,
+        args.latency_runs,
+        latency_line(&open_loop)
+    );
+    let (rss, peak) = server.memory_mib()?;
+    println!("  server memory: rss {rss:.1} MiB, peak {peak:.1} MiB");
+    Ok(())
+}
+
+/// Starts `count` runs at a fixed `rate`, each followed to success on its own task.
+async fn open_loop(
+    client: &reqwest::Client,
+    url: &str,
+    rate: u64,
+    count: u64,
+) -> anyhow::Result<Histogram<u64>> {
+    let latencies = Arc::new(Mutex::new(histogram()));
+    let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = Vec::new();
+    for _ in 0..count {
+        ticker.tick().await;
+        let (client, url, latencies) = (client.clone(), url.to_owned(), latencies.clone());
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            run_to_success(&client, &url).await?;
+            latencies
+                .lock()
+                .await
+                .record(t.elapsed().as_micros() as u64)?;
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let h = latencies.lock().await.clone();
+    Ok(h)
+}
+
+/// Starts one run and reads its SSE timeline until `run.succeeded`.
+async fn run_to_success(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    let created: Value = client
+        .post(format!("{url}/runs"))
+        .json(&json!({"workflow": "demo", "input": {}}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let run_id = created["run_id"]
+        .as_str()
+        .context("POST /runs answered without run_id")?;
+    let response = client
+        .get(format!("{url}/runs/{run_id}/events"))
+        .send()
+        .await?
+        .error_for_status()?;
+    let mut body = response.bytes_stream();
+    let mut buffer: Vec<u8> = Vec::new();
+    while let Some(chunk) = body.next().await {
+        buffer.extend_from_slice(&chunk?);
+        while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            let Some(data) = line.strip_prefix(b"data:") else {
+                continue;
+            };
+            let event: Value = serde_json::from_slice(data.trim_ascii())?;
+            match event["type"].as_str() {
+                Some("run.succeeded") => return Ok(()),
+                Some("run.failed") => bail!("run {run_id} failed: {event}"),
+                _ => {}
+            }
+        }
+    }
+    bail!("the timeline of run {run_id} ended before run.succeeded")
+}
