@@ -2,10 +2,30 @@
 //! `/v1`, `/metrics`, the runs API of the original starter (plus dq's additions) with its SSE timelines, the
 //! bearer-token check and CORS. Business logic lives in dq-broker and dq-runs; this crate only translates.
 //!
-//! (Skeleton: the broker-HTTP and runs-service work fill this crate in.)
+//! Layout: [`v1`] holds the broker routes, [`extract`] the JSON-or-query extractor, [`error`] the one error type
+//! of the `/v1` handlers, [`metrics`] the Prometheus exposition, `auth` the token check, `request_id` the
+//! `X-Request-Id` middleware and `fallback` the JSON 404 / 405 answers.
+
+mod auth;
+pub mod error;
+pub mod extract;
+mod fallback;
+pub mod metrics;
+mod request_id;
+pub mod v1;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::get;
+use dq_broker::Broker;
+use tokio_util::sync::CancellationToken;
+
+pub use request_id::X_REQUEST_ID;
 
 /// Everything `dq up` can configure.
 #[derive(Debug, Clone)]
@@ -36,6 +56,16 @@ impl ServerConfig {
             cors_origins: Vec::new(),
         }
     }
+
+    /// Largest request body read by any handler: room for a value at the broker's limit even when JSON
+    /// escaping doubles it, plus the envelope. A value over `max_value_bytes` that fits under this limit is
+    /// refused by the broker with its exact size in the message.
+    pub fn max_body_bytes(&self) -> usize {
+        self.broker
+            .max_value_bytes
+            .saturating_mul(2)
+            .saturating_add(64 * 1024)
+    }
 }
 
 /// Why the server could not start or stopped with an error.
@@ -49,12 +79,76 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
 }
 
+/// What every handler can reach. Cheap to clone: each field is a handle. Services added later (the runs
+/// service, its workers) become fields here and are built in [`serve`].
+#[derive(Clone)]
+pub struct AppState {
+    /// The embedded broker.
+    pub broker: Broker,
+    /// The server's settings.
+    pub config: Arc<ServerConfig>,
+    /// Cancelled when the server begins to shut down; long-lived responses (streams) end on it.
+    pub shutdown: CancellationToken,
+    edge: Arc<metrics::EdgeCounters>,
+}
+
+impl AppState {
+    /// State over an opened broker.
+    pub fn new(broker: Broker, config: ServerConfig) -> Self {
+        Self {
+            broker,
+            config: Arc::new(config),
+            shutdown: CancellationToken::new(),
+            edge: Arc::default(),
+        }
+    }
+}
+
+/// Every route of the server, with the layers that apply to all of them.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.max_body_bytes();
+    Router::new()
+        .merge(v1::routes())
+        .route("/metrics", get(metrics::handler))
+        // Further route families (the runs API) merge here, before the fallbacks below: those apply to every
+        // route registered so far, and `merge` refuses two routers that both set a fallback.
+        .method_not_allowed_fallback(fallback::method_not_allowed)
+        .fallback(fallback::not_found)
+        // Layers wrap everything above, fallbacks included; the last one added runs first.
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .layer(middleware::from_fn(request_id::propagate))
+        .with_state(state)
+}
+
 /// Serves dq on `listener` until `shutdown` resolves, then ends every stream promptly and returns.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let _ = (listener, config, shutdown);
-    todo!()
+    let broker = Broker::open(config.broker.clone())?;
+    let state = AppState::new(broker, config);
+    let app = router(state.clone());
+
+    // Graceful shutdown waits for open connections, and a consume stream never closes by itself: end the
+    // streams as soon as the signal comes, not after axum has waited for them.
+    let stopping = state.clone();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            stopping.shutdown.cancel();
+            stopping.broker.shutdown();
+        })
+        .await;
+
+    // Also on an accept error, so that background tasks never outlive `serve`.
+    state.shutdown.cancel();
+    state.broker.shutdown();
+    served?;
+    Ok(())
 }

@@ -1,0 +1,105 @@
+//! [`JsonOrQuery`]: the request extractor of the DriftQ v1 routes. A request with a body is read as JSON, one
+//! without as query parameters (DriftQ clients use both forms). Every rejection is an [`ApiError`] in the DriftQ
+//! shape with a message naming the problem (and the field, when serde knows it), never axum's plain-text
+//! rejections. Field presence and ranges are the handlers' business; this module only decodes.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use dq_proto::error::ErrorCode;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A body decoded from JSON when the request has one, else from the query string.
+#[derive(Debug, Clone)]
+pub struct JsonOrQuery<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonOrQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let query = req.uri().query().unwrap_or_default().to_owned();
+        // `Bytes` honours `DefaultBodyLimit`, so an oversized body never gets buffered whole.
+        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    "request body is over the size limit",
+                )
+            } else {
+                ApiError::invalid(format!("could not read the request body: {rejection}"))
+            }
+        })?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            from_query(&query).map(Self)
+        } else {
+            from_json(&body).map(Self)
+        }
+    }
+}
+
+fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de)
+        .map_err(|err| ApiError::invalid(format!("invalid json body: {}", describe(&err))))?;
+    // Trailing garbage after a valid document is a malformed body too.
+    de.end()
+        .map_err(|err| ApiError::invalid(format!("invalid json body: {err}")))?;
+    Ok(value)
+}
+
+fn from_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(de)
+        .map_err(|err| ApiError::invalid(format!("invalid query parameters: {}", describe(&err))))
+}
+
+/// `field: problem`, or just the problem when it concerns the whole document.
+fn describe<E: std::fmt::Display>(err: &serde_path_to_error::Error<E>) -> String {
+    let path = err.path().to_string();
+    if path == "." || path.is_empty() {
+        err.inner().to_string()
+    } else {
+        format!("{path}: {}", err.inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dq_proto::broker::{CreateTopic, ProduceRequest};
+
+    use super::*;
+
+    #[test]
+    fn json_type_errors_name_the_field() {
+        let err = from_json::<CreateTopic>(br#"{"name":"t","partitions":"two"}"#).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument);
+        assert!(err.to_string().contains("partitions"), "{err}");
+    }
+
+    #[test]
+    fn json_unknown_fields_are_rejected() {
+        let err =
+            from_json::<ProduceRequest>(br#"{"topic":"t","value":"v","bogus":1}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `bogus`"), "{err}");
+    }
+
+    #[test]
+    fn json_trailing_garbage_is_rejected() {
+        assert!(from_json::<CreateTopic>(br#"{"name":"t"} x"#).is_err());
+    }
+
+    #[test]
+    fn query_numbers_are_parsed_and_checked() {
+        let ok: CreateTopic = from_query("name=t&partitions=3").unwrap();
+        assert_eq!(ok.partitions, Some(3));
+        let err = from_query::<CreateTopic>("name=t&partitions=x").unwrap_err();
+        assert!(err.to_string().contains("partitions"), "{err}");
+        assert!(from_query::<CreateTopic>("name=t&color=red").is_err());
+    }
+}

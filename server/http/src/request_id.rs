@@ -1,0 +1,45 @@
+//! `X-Request-Id` on every response: the request's own id when it sent a usable one, else a fresh uuid. The
+//! id also names the tracing span of the request, so a client-reported id finds the server's log lines.
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+/// The header carrying the id, both ways.
+pub const X_REQUEST_ID: &str = "x-request-id";
+
+/// Longest id echoed back; longer ones are replaced, so a client cannot make us log arbitrary blobs.
+const MAX_LEN: usize = 128;
+
+/// Middleware: echoes or generates the request id and wraps the request in a span naming it.
+pub async fn propagate(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(X_REQUEST_ID)
+        .filter(|value| is_usable(value))
+        .cloned()
+        .unwrap_or_else(generate);
+    req.headers_mut().insert(X_REQUEST_ID, id.clone());
+    let span = tracing::debug_span!(
+        "request",
+        id = id.to_str().unwrap_or_default(),
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    let mut response = next.run(req).instrument(span).await;
+    response.headers_mut().insert(X_REQUEST_ID, id);
+    response
+}
+
+fn is_usable(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty() && bytes.len() <= MAX_LEN && bytes.iter().all(|b| b.is_ascii_graphic())
+}
+
+fn generate() -> HeaderValue {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    // A uuid's simple form is 32 hex characters, always a valid header value.
+    HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("unknown"))
+}
