@@ -1,10 +1,32 @@
 //! dq-runs: the runs service (start, replay, timelines, DLQ records, the run registry) and the worker that
 //! executes runs. Both reach a broker only through the small [`Queue`] trait, which has an in-process
-//! implementation over the embedded dq-broker and an HTTP implementation speaking DriftQ v1.
+//! implementation over the embedded dq-broker ([`LocalQueue`]) and an HTTP implementation speaking DriftQ v1
+//! ([`HttpQueue`]).
 //!
-//! (Skeleton: the runs-service work fills this crate in.)
+//! Entry points: [`RunsRuntime::start_in_process`] (the service and `config.workers` workers on the embedded
+//! broker, for `dq up`), [`RunsRuntime::start`] (the same over any queue, e.g. an external broker) and
+//! [`run_worker`] (one standalone worker against a URL, for `dq worker --url`). HTTP lives in dq-server.
 
+mod emitter;
+mod error;
+pub mod queue;
+mod registry;
+mod service;
+mod worker;
+
+pub use emitter::now_ms;
+pub use error::{QueueError, RunsError};
+pub use queue::{HttpQueue, LocalQueue, Queue};
+pub use service::{INDEX_TOPIC, RunsService};
+
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::emitter::Emitter;
+use crate::worker::Worker;
 
 /// Server-wide settings of the runs service and its in-process workers.
 #[derive(Debug, Clone)]
@@ -19,6 +41,13 @@ pub struct RunsConfig {
     pub max_attempts: u32,
     /// Wait between attempts, multiplied by the attempt number. Default 300 ms.
     pub backoff: Duration,
+    /// The workers' consumer group. Default `demo-worker`, as the original.
+    pub group: String,
+    /// How long a command stays leased to a worker; a worker killed mid-run delays its run by up to this.
+    /// Default 30 s, as the original.
+    pub lease: Duration,
+    /// Largest accepted run input (serialised JSON), in bytes; larger answers 413. Default 256 KiB.
+    pub max_input_bytes: usize,
 }
 
 impl Default for RunsConfig {
@@ -29,6 +58,70 @@ impl Default for RunsConfig {
             step_delay: Duration::from_millis(200),
             max_attempts: 3,
             backoff: Duration::from_millis(300),
+            group: dq_proto::runs::DEFAULT_WORKER_GROUP.to_owned(),
+            lease: Duration::from_secs(30),
+            max_input_bytes: 256 * 1024,
         }
     }
+}
+
+/// The runs service with its in-process workers.
+pub struct RunsRuntime {
+    service: Arc<RunsService>,
+    workers: JoinSet<()>,
+}
+
+impl RunsRuntime {
+    /// Opens the service over `queue` and starts `config.workers` workers; they stop when `shutdown` is
+    /// cancelled.
+    pub async fn start(
+        queue: Arc<dyn Queue>,
+        config: RunsConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Self, RunsError> {
+        let service = RunsService::open(queue, config.clone()).await?;
+        let mut workers = JoinSet::new();
+        for _ in 0..config.workers {
+            let worker = Worker::new(service.emitter().clone(), config.clone(), shutdown.clone());
+            workers.spawn(async move {
+                if let Err(e) = worker.run().await {
+                    tracing::error!("worker stopped: {e}");
+                }
+            });
+        }
+        Ok(Self { service, workers })
+    }
+
+    /// [`RunsRuntime::start`] on the embedded broker.
+    pub async fn start_in_process(
+        broker: dq_broker::Broker,
+        config: RunsConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Self, RunsError> {
+        Self::start(Arc::new(LocalQueue::new(broker)), config, shutdown).await
+    }
+
+    /// The runs service.
+    pub fn service(&self) -> Arc<RunsService> {
+        Arc::clone(&self.service)
+    }
+
+    /// Waits for the workers to stop (after `shutdown` was cancelled).
+    pub async fn join(mut self) {
+        while self.workers.join_next().await.is_some() {}
+    }
+}
+
+/// Runs one worker (with `config.concurrency` slots) against the DriftQ v1 broker at `url` until `shutdown`
+/// is cancelled: `dq worker --url URL`.
+pub async fn run_worker(
+    url: &str,
+    token: Option<String>,
+    config: RunsConfig,
+    shutdown: CancellationToken,
+) -> Result<(), RunsError> {
+    let queue: Arc<dyn Queue> = Arc::new(HttpQueue::new(url, token)?);
+    Worker::new(Emitter::new(queue), config, shutdown)
+        .run()
+        .await
 }

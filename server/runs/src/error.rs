@@ -1,0 +1,96 @@
+//! The errors of dq-runs: [`QueueError`] for anything a broker answered or failed to answer, [`RunsError`] for
+//! the runs service and the worker. The HTTP edge maps each [`RunsError`] to one status.
+
+/// A broker call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The topic does not exist.
+    #[error("topic does not exist: {0}")]
+    UnknownTopic(String),
+    /// The value is over the broker's size limit.
+    #[error("value too large: {0}")]
+    TooLarge(String),
+    /// The broker refused the request (a 4xx other than the above).
+    #[error("rejected by the broker: {0}")]
+    Rejected(String),
+    /// The broker is unreachable, shutting down, overloaded or failing (5xx, 429, connection errors).
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
+    /// The broker does not offer this operation (e.g. a non-consuming read on a real driftqd).
+    #[error("not supported by this broker: {0}")]
+    Unsupported(&'static str),
+    /// The broker answered something this client cannot understand.
+    #[error("unexpected answer from the broker: {0}")]
+    Protocol(String),
+}
+
+impl From<dq_broker::Error> for QueueError {
+    fn from(error: dq_broker::Error) -> Self {
+        use dq_broker::ErrorKind;
+        match error {
+            dq_broker::Error::UnknownTopic(topic) => Self::UnknownTopic(topic),
+            other => match other.kind() {
+                ErrorKind::TooLarge => Self::TooLarge(other.to_string()),
+                ErrorKind::InvalidArgument | ErrorKind::FailedPrecondition => {
+                    Self::Rejected(other.to_string())
+                }
+                ErrorKind::Exhausted | ErrorKind::Unavailable | ErrorKind::Internal => {
+                    Self::Unavailable(other.to_string())
+                }
+            },
+        }
+    }
+}
+
+/// A runs-service or worker operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunsError {
+    /// No run with this id.
+    #[error("run not found")]
+    RunNotFound,
+    /// The run has no DLQ record.
+    #[error("No DLQ record for this run_id")]
+    NoDlqRecord,
+    /// The workflow is not one the worker knows.
+    #[error("unknown workflow {workflow:?}; known workflows: {known}")]
+    UnknownWorkflow {
+        /// What was asked for.
+        workflow: String,
+        /// The known workflows, comma-separated.
+        known: String,
+    },
+    /// `fail_at` names no step of the workflow.
+    #[error("fail_at {fail_at:?} is not a step of workflow {workflow:?}; valid steps: {steps}")]
+    InvalidFailAt {
+        /// What was asked for.
+        fail_at: String,
+        /// The workflow.
+        workflow: String,
+        /// Its steps, comma-separated.
+        steps: String,
+    },
+    /// `max_attempts` must be at least 1.
+    #[error("max_attempts must be at least 1")]
+    InvalidMaxAttempts,
+    /// The run's input is over the configured limit.
+    #[error("input is {size} bytes, over the limit of {limit} bytes")]
+    InputTooLarge {
+        /// The serialised input's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The broker failed.
+    #[error("driftq: {0}")]
+    Queue(#[from] QueueError),
+    /// A stored message could not be decoded.
+    #[error("corrupt {what} at offset {offset}: {source}")]
+    Corrupt {
+        /// Which kind of message.
+        what: &'static str,
+        /// Where it is stored.
+        offset: u64,
+        /// The decoding error.
+        source: serde_json::Error,
+    },
+}

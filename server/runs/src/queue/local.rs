@@ -1,0 +1,126 @@
+//! [`LocalQueue`]: the queue trait over the embedded broker, in the same process (no HTTP, no copies beyond
+//! the broker's own).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dq_broker::{Broker, Produce, Settle};
+use dq_proto::broker::Envelope;
+use dq_proto::runs::ReadItem;
+use futures::StreamExt;
+
+use super::{ConsumeSpec, Deliveries, Outgoing, ProduceOutcome, Queue};
+use crate::QueueError;
+
+/// The embedded broker as a [`Queue`].
+#[derive(Clone)]
+pub struct LocalQueue {
+    broker: Broker,
+}
+
+impl LocalQueue {
+    /// Wraps a broker handle.
+    pub fn new(broker: Broker) -> Self {
+        Self { broker }
+    }
+
+    fn settle(spec: &ConsumeSpec, partition: u32, offset: u64) -> Settle {
+        Settle {
+            topic: spec.topic.clone(),
+            group: spec.group.clone(),
+            owner: spec.owner.clone(),
+            partition,
+            offset,
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for LocalQueue {
+    async fn health(&self) -> Result<serde_json::Value, QueueError> {
+        Ok(serde_json::json!({"status": "ok"}))
+    }
+
+    async fn create_topic(&self, name: &str, partitions: u32) -> Result<(), QueueError> {
+        self.broker.create_topic(name, Some(partitions)).await?;
+        Ok(())
+    }
+
+    async fn produce(&self, message: Outgoing) -> Result<ProduceOutcome, QueueError> {
+        let envelope = message.idempotency_key.map(|key| Envelope {
+            idempotency_key: Some(key),
+            ..Envelope::default()
+        });
+        let produced = self
+            .broker
+            .produce(Produce {
+                topic: message.topic,
+                key: message.key,
+                value: message.value,
+                envelope,
+            })
+            .await?;
+        Ok(ProduceOutcome {
+            offset: Some(produced.offset),
+            duplicate: produced.duplicate,
+        })
+    }
+
+    async fn consume(&self, spec: &ConsumeSpec) -> Result<Deliveries, QueueError> {
+        let subscription =
+            self.broker
+                .subscribe(&spec.topic, &spec.group, &spec.owner, Some(spec.lease))?;
+        let stream = futures::stream::unfold(subscription, |mut subscription| async move {
+            subscription
+                .next()
+                .await
+                .map(|item| (Ok(item), subscription))
+        });
+        Ok(stream.boxed())
+    }
+
+    async fn ack(&self, spec: &ConsumeSpec, partition: u32, offset: u64) -> Result<(), QueueError> {
+        Ok(self
+            .broker
+            .ack(Self::settle(spec, partition, offset))
+            .await?)
+    }
+
+    async fn nack(
+        &self,
+        spec: &ConsumeSpec,
+        partition: u32,
+        offset: u64,
+        reason: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        Ok(self
+            .broker
+            .nack(
+                Self::settle(spec, partition, offset),
+                Some(reason.to_owned()),
+                Some(delay),
+            )
+            .await?)
+    }
+
+    async fn read(
+        &self,
+        topic: &str,
+        partition: u32,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<ReadItem>, QueueError> {
+        let messages = self.broker.read(topic, partition, from, limit)?;
+        Ok(messages
+            .into_iter()
+            .map(|m| ReadItem {
+                partition: m.partition,
+                offset: m.offset,
+                key: m.key,
+                value: m.value,
+                produced_at_ms: m.produced_at_ms,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,97 @@
+//! The small queue trait through which the runs service and the worker reach a broker, and its two
+//! implementations: [`LocalQueue`] over the embedded dq-broker and [`HttpQueue`] speaking DriftQ v1.
+//!
+//! The trait names only what runs need: topics, produce with an idempotency key, a consume stream of one
+//! group member with a lease, ack, nack with a delay, and a non-consuming read (for timelines and for
+//! rebuilding the run registry). It must not grow broker administration.
+
+mod http;
+mod local;
+
+pub use http::HttpQueue;
+pub use local::LocalQueue;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dq_proto::broker::ConsumeItem;
+use dq_proto::runs::ReadItem;
+use futures::stream::BoxStream;
+
+use crate::QueueError;
+
+/// One message to produce.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The topic (must exist).
+    pub topic: String,
+    /// Partitioning key.
+    pub key: Option<String>,
+    /// The payload (a JSON object as a string, by the starter's convention).
+    pub value: String,
+    /// A second produce with the same key inside the broker's window stores nothing.
+    pub idempotency_key: Option<String>,
+}
+
+/// What a produce stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProduceOutcome {
+    /// Where it was stored, when the broker says (a real driftqd does not).
+    pub offset: Option<u64>,
+    /// True when the broker recognised an idempotent duplicate and stored nothing.
+    pub duplicate: bool,
+}
+
+/// One member of a consumer group.
+#[derive(Debug, Clone)]
+pub struct ConsumeSpec {
+    /// The topic.
+    pub topic: String,
+    /// The consumer group.
+    pub group: String,
+    /// The lease owner named in acks and nacks.
+    pub owner: String,
+    /// How long a delivery stays leased before the broker redelivers it.
+    pub lease: Duration,
+}
+
+/// The deliveries of one consume stream; it ends when the broker closes it.
+pub type Deliveries = BoxStream<'static, Result<ConsumeItem, QueueError>>;
+
+/// What the runs service and the worker need from a broker. Object-safe: held as `Arc<dyn Queue>`.
+#[async_trait]
+pub trait Queue: Send + Sync + 'static {
+    /// The broker's health answer (`GET /v1/healthz`).
+    async fn health(&self) -> Result<serde_json::Value, QueueError>;
+
+    /// Creates a topic unless it exists (an existing topic keeps its partition count).
+    async fn create_topic(&self, name: &str, partitions: u32) -> Result<(), QueueError>;
+
+    /// Stores one message; returns once the broker acknowledged it.
+    async fn produce(&self, message: Outgoing) -> Result<ProduceOutcome, QueueError>;
+
+    /// Joins `spec.group` as `spec.owner` and streams its deliveries.
+    async fn consume(&self, spec: &ConsumeSpec) -> Result<Deliveries, QueueError>;
+
+    /// Acknowledges a delivery.
+    async fn ack(&self, spec: &ConsumeSpec, partition: u32, offset: u64) -> Result<(), QueueError>;
+
+    /// Rejects a delivery; the broker redelivers it after `delay`.
+    async fn nack(
+        &self,
+        spec: &ConsumeSpec,
+        partition: u32,
+        offset: u64,
+        reason: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError>;
+
+    /// Up to `limit` stored messages of one partition from offset `from` on, without consuming them.
+    async fn read(
+        &self,
+        topic: &str,
+        partition: u32,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<ReadItem>, QueueError>;
+}

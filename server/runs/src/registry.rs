@@ -1,0 +1,336 @@
+//! The run registry: what the service knows about every run, kept in memory and rebuilt from the broker.
+//!
+//! Invariants (why it survives a SIGKILL and starts fast):
+//! - The durable truth lives in three topics. `runs.index` (one partition, written only by the runs service,
+//!   before it answers) holds one compact record per start and per replay: workflow, input, `fail_at`,
+//!   `max_attempts`. `runs.events.<id>` holds the run's timeline, from which its status is *derived*.
+//!   `runs.dlq` holds the DLQ records.
+//! - Start-up reads `runs.index` and `runs.dlq` only (a few small messages per run); no run's timeline is
+//!   read until someone asks for its status. A status fold remembers the next timeline offset, so a refresh
+//!   reads only what is new, and a settled run (succeeded or dead-lettered, no replay pending) is not re-read.
+//! - Every apply is idempotent by offset (index, DLQ) or by run id and replay seq, so concurrent catch-ups and
+//!   the service's own direct applies never double-count.
+
+use std::collections::HashMap;
+
+use dq_proto::runs::{DlqRecord, Event, ReplayInfo, RunDetail, RunStatus, RunSummary};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One record of `runs.index`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum IndexRecord {
+    /// A run was created.
+    Created {
+        run_id: String,
+        workflow: String,
+        input: Map<String, Value>,
+        fail_at: Option<String>,
+        max_attempts: Option<u32>,
+        ts: u64,
+    },
+    /// A run was replayed.
+    Replay {
+        run_id: String,
+        seq: u64,
+        fail_at: Option<String>,
+        input: Map<String, Value>,
+        max_attempts: Option<u32>,
+        ts: u64,
+    },
+}
+
+/// One replay as the registry keeps it.
+#[derive(Debug, Clone)]
+pub(crate) struct ReplayEntry {
+    pub seq: u64,
+    pub fail_at: Option<String>,
+    pub input: Map<String, Value>,
+    pub max_attempts: Option<u32>,
+    pub requested_ms: u64,
+}
+
+/// The status of a run folded from its timeline.
+#[derive(Debug, Clone)]
+pub(crate) struct Fold {
+    /// The next timeline offset to read.
+    pub next_offset: u64,
+    pub status: RunStatus,
+    pub replay_seq: u64,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub updated_ms: u64,
+}
+
+impl Fold {
+    fn new(created_ms: u64) -> Self {
+        Self {
+            next_offset: 0,
+            status: RunStatus::Queued,
+            replay_seq: 0,
+            attempts: 0,
+            last_error: None,
+            updated_ms: created_ms,
+        }
+    }
+
+    /// Applies the event stored at `offset`; events already applied are ignored.
+    pub fn apply(&mut self, offset: u64, event: &Event) {
+        if offset < self.next_offset {
+            return;
+        }
+        self.next_offset = offset + 1;
+        self.updated_ms = self.updated_ms.max(event.ts);
+        // Worker events name their replay; a late event of an older replay must not move the status back.
+        let current = event
+            .u64_field("replay_seq")
+            .is_none_or(|seq| seq >= self.replay_seq);
+        match event.kind.as_str() {
+            "run.replay_requested" => {
+                let seq = event.u64_field("seq").unwrap_or(self.replay_seq + 1);
+                if seq >= self.replay_seq {
+                    self.replay_seq = seq;
+                    self.status = RunStatus::Queued;
+                    self.attempts = 0;
+                    self.last_error = None;
+                }
+            }
+            "worker.received" if current => {
+                self.attempts = event
+                    .u64_field("attempt")
+                    .and_then(|a| u32::try_from(a).ok())
+                    .unwrap_or(self.attempts + 1);
+                self.status = RunStatus::Running;
+            }
+            "run.attempt_failed" if current => {
+                self.last_error = event.str_field("error").map(str::to_owned);
+            }
+            "run.retry_scheduled" if current => self.status = RunStatus::Retrying,
+            "run.dlq" | "run.failed" if current => self.status = RunStatus::DeadLettered,
+            "run.succeeded" => self.status = RunStatus::Succeeded,
+            _ => {}
+        }
+    }
+}
+
+/// One run.
+#[derive(Debug, Clone)]
+pub(crate) struct RunEntry {
+    pub run_id: String,
+    pub workflow: String,
+    pub created_ms: u64,
+    pub input: Map<String, Value>,
+    pub fail_at: Option<String>,
+    pub max_attempts: Option<u32>,
+    pub replays: Vec<ReplayEntry>,
+    /// The highest replay seq handed out (ahead of `replays` while a replay is being written).
+    pub reserved_seq: u64,
+    pub fold: Fold,
+    /// Creation order, for newest-first listings of runs created in the same millisecond.
+    pub order: u64,
+}
+
+impl RunEntry {
+    /// The latest replay, if any.
+    fn latest(&self) -> Option<&ReplayEntry> {
+        self.replays.last()
+    }
+
+    /// Whether the status can no longer change without a replay issued by this service.
+    pub fn settled(&self) -> bool {
+        self.fold.next_offset > 0
+            && self.fold.status.is_terminal()
+            && self.fold.replay_seq >= self.reserved_seq
+    }
+
+    pub fn summary(&self) -> RunSummary {
+        RunSummary {
+            run_id: self.run_id.clone(),
+            workflow: self.workflow.clone(),
+            status: self.fold.status,
+            fail_at: self
+                .latest()
+                .map_or_else(|| self.fail_at.clone(), |r| r.fail_at.clone()),
+            replay_seq: self
+                .fold
+                .replay_seq
+                .max(self.replays.last().map_or(0, |r| r.seq)),
+            attempts: self.fold.attempts,
+            last_error: self.fold.last_error.clone(),
+            created_ms: self.created_ms,
+            updated_ms: self.fold.updated_ms,
+        }
+    }
+
+    pub fn detail(&self) -> RunDetail {
+        let (input, max_attempts) = self.latest().map_or_else(
+            || (self.input.clone(), self.max_attempts),
+            |r| (r.input.clone(), r.max_attempts),
+        );
+        RunDetail {
+            summary: self.summary(),
+            input,
+            max_attempts,
+            replays: self
+                .replays
+                .iter()
+                .map(|r| ReplayInfo {
+                    seq: r.seq,
+                    fail_at: r.fail_at.clone(),
+                    max_attempts: r.max_attempts,
+                    requested_ms: r.requested_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Every run and every DLQ record, with the read positions in their topics.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    pub runs: HashMap<String, RunEntry>,
+    next_order: u64,
+    /// The next `runs.index` offset to read.
+    pub index_next: u64,
+    /// DLQ records, oldest first.
+    pub dlq: Vec<DlqRecord>,
+    /// The next `runs.dlq` offset to read.
+    pub dlq_next: u64,
+}
+
+impl Registry {
+    /// Applies an index record (idempotent: a known run or replay seq is left alone).
+    pub fn apply_index(&mut self, record: IndexRecord) {
+        match record {
+            IndexRecord::Created {
+                run_id,
+                workflow,
+                input,
+                fail_at,
+                max_attempts,
+                ts,
+            } => {
+                if self.runs.contains_key(&run_id) {
+                    return;
+                }
+                self.next_order += 1;
+                let entry = RunEntry {
+                    run_id: run_id.clone(),
+                    workflow,
+                    created_ms: ts,
+                    input,
+                    fail_at,
+                    max_attempts,
+                    replays: Vec::new(),
+                    reserved_seq: 0,
+                    fold: Fold::new(ts),
+                    order: self.next_order,
+                };
+                self.runs.insert(run_id, entry);
+            }
+            IndexRecord::Replay {
+                run_id,
+                seq,
+                fail_at,
+                input,
+                max_attempts,
+                ts,
+            } => {
+                let Some(entry) = self.runs.get_mut(&run_id) else {
+                    return;
+                };
+                if entry.replays.iter().any(|r| r.seq == seq) {
+                    return;
+                }
+                entry.replays.push(ReplayEntry {
+                    seq,
+                    fail_at,
+                    input,
+                    max_attempts,
+                    requested_ms: ts,
+                });
+                entry.replays.sort_by_key(|r| r.seq);
+                entry.reserved_seq = entry.reserved_seq.max(seq);
+            }
+        }
+    }
+
+    /// Applies the index record stored at `offset`, unless it was read already.
+    pub fn apply_index_at(&mut self, offset: u64, record: IndexRecord) {
+        if offset < self.index_next {
+            return;
+        }
+        self.index_next = offset + 1;
+        self.apply_index(record);
+    }
+
+    /// Adds the DLQ record stored at `offset`, unless it was read already.
+    pub fn apply_dlq_at(&mut self, offset: u64, record: Option<DlqRecord>) {
+        if offset < self.dlq_next {
+            return;
+        }
+        self.dlq_next = offset + 1;
+        if let Some(record) = record {
+            self.dlq.push(record);
+        }
+    }
+
+    /// Runs, newest first.
+    pub fn newest_first(&self) -> Vec<&RunEntry> {
+        let mut runs: Vec<&RunEntry> = self.runs.values().collect();
+        runs.sort_by_key(|run| std::cmp::Reverse((run.created_ms, run.order)));
+        runs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str) -> Event {
+        Event::new(1, kind, "r")
+    }
+
+    #[test]
+    fn a_failing_then_replayed_run_folds_to_each_status() {
+        let mut fold = Fold::new(0);
+        let steps = [
+            (event("run.created"), RunStatus::Queued),
+            (
+                event("worker.received")
+                    .with("attempt", 1)
+                    .with("replay_seq", 0),
+                RunStatus::Running,
+            ),
+            (
+                event("run.attempt_failed")
+                    .with("replay_seq", 0)
+                    .with("error", "forced failure at transform"),
+                RunStatus::Running,
+            ),
+            (
+                event("run.retry_scheduled").with("replay_seq", 0),
+                RunStatus::Retrying,
+            ),
+            (
+                event("run.failed").with("replay_seq", 0),
+                RunStatus::DeadLettered,
+            ),
+            (
+                event("run.replay_requested").with("seq", 1),
+                RunStatus::Queued,
+            ),
+            (event("run.failed").with("replay_seq", 0), RunStatus::Queued),
+            (event("run.succeeded"), RunStatus::Succeeded),
+        ];
+        for (offset, (event, status)) in steps.into_iter().enumerate() {
+            fold.apply(offset as u64, &event);
+            assert_eq!(fold.status, status, "after {}", event.kind);
+        }
+        assert_eq!(fold.replay_seq, 1);
+        assert_eq!(fold.next_offset, 8);
+        fold.apply(2, &event("run.failed").with("replay_seq", 1));
+        assert_eq!(fold.status, RunStatus::Succeeded, "old offsets are ignored");
+    }
+}

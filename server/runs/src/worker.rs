@@ -1,0 +1,361 @@
+//! The worker: consumes `runs.commands` as a member of its group, executes each command's workflow step by
+//! step, emits the original starter's events in its order, and settles the command (ack on success or after
+//! dead-lettering, nack with the backoff as delay between attempts).
+//!
+//! Why it is safe to kill at any point:
+//! - The attempt number is the broker's delivery count, so a restarted worker continues the count.
+//! - Every event and the DLQ record carry idempotency keys derived from (run, replay_seq, attempt, type,
+//!   step); a redelivered command whose attempts are already exhausted skips straight to dead-lettering with
+//!   the same keys as the last attempt, so the DLQ record, `run.dlq` and `run.failed` exist once per
+//!   (run, replay_seq).
+//! - A command is acked only after its final events are durable; a crash before that means redelivery.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dq_proto::broker::ConsumeItem;
+use dq_proto::runs::{COMMANDS_TOPIC, DLQ_TOPIC, DlqRecord, Event, RunCommand, workflow_steps};
+use futures::StreamExt;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::emitter::{Emitter, now_ms};
+use crate::queue::ConsumeSpec;
+use crate::{RunsConfig, RunsError};
+
+/// Pause before re-joining the group after the consume stream broke.
+const RECONNECT_DELAY: Duration = Duration::from_millis(500);
+
+/// Why an attempt did not succeed.
+enum AttemptError {
+    /// The workflow failed: retry or dead-letter.
+    Failed(String),
+    /// The worker is shutting down: leave the command to its lease.
+    Cancelled,
+    /// The broker failed while the attempt was emitting.
+    Queue(RunsError),
+}
+
+impl From<RunsError> for AttemptError {
+    fn from(error: RunsError) -> Self {
+        Self::Queue(error)
+    }
+}
+
+/// One worker: a group member executing up to `config.concurrency` commands at once.
+pub(crate) struct Worker {
+    emitter: Emitter,
+    config: RunsConfig,
+    spec: ConsumeSpec,
+    shutdown: CancellationToken,
+}
+
+impl Worker {
+    pub fn new(emitter: Emitter, config: RunsConfig, shutdown: CancellationToken) -> Self {
+        let owner = format!(
+            "{}-{}",
+            config.group,
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let spec = ConsumeSpec {
+            topic: COMMANDS_TOPIC.to_owned(),
+            group: config.group.clone(),
+            owner,
+            lease: config.lease,
+        };
+        Self {
+            emitter,
+            config,
+            spec,
+            shutdown,
+        }
+    }
+
+    /// Consumes until shutdown; then waits for the commands in progress to stop (they stop at once, leaving
+    /// the command to its lease).
+    pub async fn run(self) -> Result<(), RunsError> {
+        for topic in [COMMANDS_TOPIC, DLQ_TOPIC] {
+            self.emitter.queue.create_topic(topic, 1).await?;
+        }
+        let this = Arc::new(self);
+        let permits = Arc::new(Semaphore::new(this.config.concurrency.max(1)));
+        let mut tasks = JoinSet::new();
+        tracing::info!(owner = %this.spec.owner, group = %this.spec.group, "worker consuming {COMMANDS_TOPIC}");
+        'reconnect: while !this.shutdown.is_cancelled() {
+            let mut deliveries = tokio::select! {
+                () = this.shutdown.cancelled() => break,
+                stream = this.emitter.queue.consume(&this.spec) => match stream {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        tracing::warn!("worker cannot consume: {e}");
+                        tokio::select! {
+                            () = this.shutdown.cancelled() => break,
+                            () = tokio::time::sleep(RECONNECT_DELAY) => continue,
+                        }
+                    }
+                },
+            };
+            loop {
+                // Take a permit before pulling: the broker keeps what this worker cannot run yet.
+                let permit = tokio::select! {
+                    () = this.shutdown.cancelled() => break 'reconnect,
+                    permit = Arc::clone(&permits).acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break 'reconnect,
+                    },
+                };
+                let item = tokio::select! {
+                    () = this.shutdown.cancelled() => break 'reconnect,
+                    item = deliveries.next() => item,
+                };
+                // Reap finished tasks so the set does not grow with the number of commands handled.
+                while tasks.try_join_next().is_some() {}
+                match item {
+                    Some(Ok(item)) => {
+                        let worker = Arc::clone(&this);
+                        tasks.spawn(async move {
+                            worker.handle(item).await;
+                            drop(permit);
+                        });
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!("consume stream failed: {e}");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            tokio::select! {
+                () = this.shutdown.cancelled() => break,
+                () = tokio::time::sleep(RECONNECT_DELAY) => {}
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        Ok(())
+    }
+
+    /// Executes one delivery and settles it.
+    async fn handle(&self, item: ConsumeItem) {
+        let command = match serde_json::from_str::<RunCommand>(&item.value) {
+            Ok(command) if !command.run_id.is_empty() => command,
+            // Like the original: ack junk so that it does not spin.
+            _ => {
+                tracing::warn!(
+                    offset = item.offset,
+                    "acking a command that is not a run.command"
+                );
+                self.ack(&item).await;
+                return;
+            }
+        };
+        let max_attempts = command
+            .max_attempts
+            .unwrap_or(self.config.max_attempts)
+            .max(1);
+        let attempt = item.attempts.max(1);
+        if attempt > max_attempts {
+            // A redelivery after the last attempt (a crash before the ack, or the last lease expired).
+            let error = last_reason(&item.last_error);
+            self.finish_dead(&item, &command, max_attempts, max_attempts, &error)
+                .await;
+            return;
+        }
+        match self.attempt(&command, attempt).await {
+            Ok(()) => self.ack(&item).await,
+            Err(AttemptError::Cancelled) => {}
+            Err(AttemptError::Queue(e)) => {
+                tracing::warn!(run_id = %command.run_id, "attempt {attempt} could not write: {e}");
+                self.nack(&item, &e.to_string(), self.backoff(attempt))
+                    .await;
+            }
+            Err(AttemptError::Failed(error)) => {
+                if let Err(e) = self
+                    .failed(&item, &command, attempt, max_attempts, &error)
+                    .await
+                {
+                    tracing::warn!(run_id = %command.run_id, "recording failure of attempt {attempt}: {e}");
+                    self.nack(&item, &error, self.backoff(attempt)).await;
+                }
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        self.config.backoff.saturating_mul(attempt)
+    }
+
+    /// Emits one event keyed by (run, replay_seq, attempt, type, step).
+    async fn emit(
+        &self,
+        command: &RunCommand,
+        attempt: u32,
+        event: Event,
+    ) -> Result<(), RunsError> {
+        let step = event
+            .str_field("step")
+            .map(|s| format!(":{s}"))
+            .unwrap_or_default();
+        let key = format!(
+            "evt:{}:{}:{attempt}:{}{step}",
+            command.run_id, command.replay_seq, event.kind
+        );
+        self.emitter.emit(&event, Some(key)).await
+    }
+
+    fn event(command: &RunCommand, kind: &str) -> Event {
+        Event::new(now_ms(), kind, command.run_id.clone())
+    }
+
+    /// One attempt: `worker.received`, `run.started`, the steps, `run.succeeded`.
+    async fn attempt(&self, command: &RunCommand, attempt: u32) -> Result<(), AttemptError> {
+        let received = Self::event(command, "worker.received")
+            .with("attempt", attempt)
+            .with("replay_seq", command.replay_seq);
+        self.emit(command, attempt, received).await?;
+        let Some(steps) = workflow_steps(&command.workflow) else {
+            return Err(AttemptError::Failed(format!(
+                "unknown workflow {}",
+                command.workflow
+            )));
+        };
+        self.emit(command, attempt, Self::event(command, "run.started"))
+            .await?;
+        for step in steps {
+            let started = Self::event(command, "step.started").with("step", *step);
+            self.emit(command, attempt, started).await?;
+            if command.fail_at.as_deref() == Some(step) {
+                return Err(AttemptError::Failed(format!("forced failure at {step}")));
+            }
+            tokio::select! {
+                () = self.shutdown.cancelled() => return Err(AttemptError::Cancelled),
+                () = tokio::time::sleep(self.config.step_delay) => {}
+            }
+            let completed = Self::event(command, "step.completed").with("step", *step);
+            self.emit(command, attempt, completed).await?;
+        }
+        self.emit(command, attempt, Self::event(command, "run.succeeded"))
+            .await?;
+        Ok(())
+    }
+
+    /// After a failed attempt: `run.attempt_failed`, then a retry (nack with backoff) or dead-lettering.
+    async fn failed(
+        &self,
+        item: &ConsumeItem,
+        command: &RunCommand,
+        attempt: u32,
+        max_attempts: u32,
+        error: &str,
+    ) -> Result<(), RunsError> {
+        let failed = Self::event(command, "run.attempt_failed")
+            .with("attempt", attempt)
+            .with("replay_seq", command.replay_seq)
+            .with("error", error);
+        self.emit(command, attempt, failed).await?;
+        if attempt < max_attempts {
+            let scheduled = Self::event(command, "run.retry_scheduled")
+                .with("attempt", attempt + 1)
+                .with("replay_seq", command.replay_seq)
+                .with("max_attempts", max_attempts);
+            self.emit(command, attempt, scheduled).await?;
+            // The broker holds the backoff (nack delay), so the worker's slot is free meanwhile.
+            self.nack(item, error, self.backoff(attempt)).await;
+        } else {
+            self.finish_dead(item, command, attempt, max_attempts, error)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// The DLQ record, `run.dlq`, `run.failed`, then the ack; on a write failure, a nack for another go.
+    async fn finish_dead(
+        &self,
+        item: &ConsumeItem,
+        command: &RunCommand,
+        attempt: u32,
+        max_attempts: u32,
+        error: &str,
+    ) {
+        match self
+            .dead_letter(item, command, attempt, max_attempts, error)
+            .await
+        {
+            Ok(()) => self.ack(item).await,
+            Err(e) => {
+                tracing::warn!(run_id = %command.run_id, "dead-lettering failed: {e}");
+                self.nack(item, &e.to_string(), self.backoff(attempt)).await;
+            }
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        item: &ConsumeItem,
+        command: &RunCommand,
+        attempt: u32,
+        max_attempts: u32,
+        error: &str,
+    ) -> Result<(), RunsError> {
+        let run_id = &command.run_id;
+        let seq = command.replay_seq;
+        let dlq_idem = format!("dlq:{run_id}:{seq}:{attempt}");
+        let record = DlqRecord {
+            ts: now_ms(),
+            kind: "runs.dlq".to_owned(),
+            run_id: run_id.clone(),
+            workflow: command.workflow.clone(),
+            attempts: attempt,
+            max_attempts,
+            replay_seq: seq,
+            reason: "max_attempts".to_owned(),
+            error: error.to_owned(),
+            // The payload exactly as consumed, so that a replay tool sees what the worker saw.
+            command: serde_json::from_str(&item.value)
+                .unwrap_or_else(|_| serde_json::Value::String(item.value.clone())),
+        };
+        self.emitter
+            .produce(DLQ_TOPIC, run_id, &record, Some(dlq_idem.clone()))
+            .await?;
+        let dlq = Self::event(command, "run.dlq")
+            .with("replay_seq", seq)
+            .with("reason", "max_attempts")
+            .with("dlq_topic", DLQ_TOPIC)
+            .with("dlq_idem", dlq_idem);
+        self.emit(command, attempt, dlq).await?;
+        let failed = Self::event(command, "run.failed").with("replay_seq", seq);
+        self.emit(command, attempt, failed).await
+    }
+
+    async fn ack(&self, item: &ConsumeItem) {
+        if let Err(e) = self
+            .emitter
+            .queue
+            .ack(&self.spec, item.partition, item.offset)
+            .await
+        {
+            tracing::warn!(offset = item.offset, "ack failed: {e}");
+        }
+    }
+
+    async fn nack(&self, item: &ConsumeItem, reason: &str, delay: Duration) {
+        if let Err(e) = self
+            .emitter
+            .queue
+            .nack(&self.spec, item.partition, item.offset, reason, delay)
+            .await
+        {
+            tracing::warn!(offset = item.offset, "nack failed: {e}");
+        }
+    }
+}
+
+/// The most recent failure reason the broker recorded for a delivery (it appends reasons).
+fn last_reason(last_error: &str) -> String {
+    last_error
+        .rsplit(['\n', ';'])
+        .map(str::trim)
+        .find(|s| !s.is_empty())
+        .unwrap_or("attempts exhausted")
+        .to_owned()
+}
