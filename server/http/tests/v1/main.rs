@@ -1,0 +1,9 @@
+//! Integration tests of the DriftQ v1 edges over real HTTP: a dq server bound to 127.0.0.1:0 with a temporary
+//! data dir, driven with reqwest. Each module is one area of the protocol.
+
+mod auth;
+mod bad_input;
+mod delivery;
+mod python_client;
+mod routes;
+mod util;

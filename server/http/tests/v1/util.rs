@@ -1,0 +1,320 @@
+//! The test harness: a real dq server on its own runtime thread, bound to 127.0.0.1:0 over a temporary data
+//! dir, that a test can stop and restart on the same data; and a small HTTP client for the DriftQ v1 routes.
+
+use std::net::SocketAddr;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use dq_proto::broker::ConsumeItem;
+use dq_server::{ServerConfig, ServerError};
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+/// How long any single wait may take before the test fails instead of hanging. A guard, not an assertion.
+pub const GUARD: Duration = Duration::from_secs(10);
+
+/// A running dq server.
+pub struct TestServer {
+    config: ServerConfig,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<Result<(), ServerError>>>,
+    // Dropped last: the data outlives every incarnation of the server.
+    _dir: TempDir,
+}
+
+impl TestServer {
+    /// A server with the defaults, except a 200 ms keep-alive.
+    pub fn start() -> Self {
+        Self::with(|_| {})
+    }
+
+    /// A server whose configuration `configure` adjusts.
+    pub fn with(configure: impl FnOnce(&mut ServerConfig)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = ServerConfig::new(dir.path());
+        config.keepalive = Duration::from_millis(200);
+        config.runs.workers = 0;
+        configure(&mut config);
+        let (addr, stop, thread) = spawn(config.clone());
+        Self {
+            config,
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Shuts the server down and waits until `serve` has returned.
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let served = thread.join().expect("server thread panicked");
+            served.expect("serve returned an error");
+        }
+    }
+
+    /// Stops the server and starts it again on the same data dir (on a new port).
+    pub fn restart(&mut self) {
+        self.stop();
+        let (addr, stop, thread) = spawn(self.config.clone());
+        self.addr = addr;
+        self.stop = Some(stop);
+        self.thread = Some(thread);
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            // Never panic in drop (a failing test is already unwinding); the next assertion reports it.
+            let _ = thread.join();
+        }
+    }
+}
+
+fn spawn(
+    config: ServerConfig,
+) -> (
+    SocketAddr,
+    oneshot::Sender<()>,
+    JoinHandle<Result<(), ServerError>>,
+) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let addr = listener.local_addr().expect("local addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            dq_server::serve(listener, config, async {
+                let _ = stopped.await;
+            })
+            .await
+        })
+    });
+    (addr, stop, thread)
+}
+
+/// A fresh HTTP client (no pooled connections shared between servers).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+/// A response read whole: status, headers and the body parsed as JSON (`Value::Null` when empty or not JSON).
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub json: Value,
+}
+
+impl Answer {
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("response body");
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Self {
+            status,
+            headers,
+            json,
+        }
+    }
+
+    /// Asserts a DriftQ error body with this status and code, and returns its message.
+    #[track_caller]
+    pub fn error(&self, status: u16, code: &str) -> String {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.json);
+        assert_eq!(self.json["error"], code, "body: {}", self.json);
+        let message = self.json["message"].as_str().expect("message is a string");
+        assert!(!message.is_empty());
+        message.to_owned()
+    }
+}
+
+impl TestServer {
+    pub async fn get(&self, path: &str) -> Answer {
+        let response = client().get(self.url(path)).send().await.expect("GET");
+        Answer::read(response).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        let response = client()
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        Answer::read(response).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Answer {
+        let response = client()
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        Answer::read(response).await
+    }
+
+    /// Creates a topic and asserts the 201.
+    pub async fn create_topic(&self, name: &str, partitions: u32) {
+        let answer = self
+            .post(
+                "/v1/topics",
+                serde_json::json!({"name": name, "partitions": partitions}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.json);
+    }
+
+    /// Waits (within the guard time) until the topic exists, e.g. a `dlq.<topic>` the broker creates.
+    pub async fn wait_for_topic(&self, name: &str) {
+        tokio::time::timeout(GUARD, async {
+            loop {
+                let topics = self.get("/v1/topics").await.json;
+                if topics["topics"]
+                    .as_array()
+                    .is_some_and(|t| t.contains(&Value::from(name)))
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("topic {name} never appeared"));
+    }
+
+    /// Produces a value (with an optional envelope) and returns the answer's JSON after asserting 200.
+    pub async fn produce(&self, topic: &str, value: &str, envelope: Option<Value>) -> Value {
+        let mut body = serde_json::json!({"topic": topic, "value": value});
+        if let Some(envelope) = envelope {
+            body["envelope"] = envelope;
+        }
+        let answer = self.post("/v1/produce", body).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+        answer.json
+    }
+
+    /// Acks or nacks (`route` is `/v1/ack` or `/v1/nack`) the item, as `owner`.
+    pub async fn settle(
+        &self,
+        route: &str,
+        topic: &str,
+        group: &str,
+        owner: &str,
+        item: &ConsumeItem,
+    ) -> Answer {
+        self.post(
+            route,
+            serde_json::json!({
+                "topic": topic, "group": group, "owner": owner,
+                "partition": item.partition, "offset": item.offset,
+            }),
+        )
+        .await
+    }
+
+    /// Opens a consume stream and asserts that it starts (200, NDJSON).
+    pub async fn consume(
+        &self,
+        topic: &str,
+        group: &str,
+        owner: &str,
+        lease_ms: Option<u64>,
+    ) -> Consumer {
+        let mut query = vec![
+            ("topic", topic.to_owned()),
+            ("group", group.to_owned()),
+            ("owner", owner.to_owned()),
+        ];
+        if let Some(lease) = lease_ms {
+            query.push(("lease_ms", lease.to_string()));
+        }
+        let response = tokio::time::timeout(
+            GUARD,
+            client().get(self.url("/v1/consume")).query(&query).send(),
+        )
+        .await
+        .expect("consume headers arrive without waiting for a message")
+        .expect("GET /v1/consume");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+        Consumer::new(response)
+    }
+}
+
+/// An open consume stream, read line by line.
+pub struct Consumer {
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: Vec<u8>,
+}
+
+impl Consumer {
+    pub fn new(response: reqwest::Response) -> Self {
+        Self {
+            body: response.bytes_stream().boxed(),
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The next line (without its newline; `""` for a keep-alive), or `None` when the stream ended.
+    pub async fn next_line(&mut self) -> Option<String> {
+        tokio::time::timeout(GUARD, async {
+            loop {
+                if let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                    return Some(String::from_utf8(line[..end].to_vec()).expect("utf-8 line"));
+                }
+                match self.body.next().await {
+                    Some(Ok(chunk)) => self.buffer.extend_from_slice(&chunk),
+                    Some(Err(err)) => panic!("consume stream failed: {err}"),
+                    None => {
+                        assert!(self.buffer.is_empty(), "stream ended inside a line");
+                        return None;
+                    }
+                }
+            }
+        })
+        .await
+        .expect("a line (or the end) within the guard time")
+    }
+
+    /// The next message, skipping keep-alives.
+    pub async fn next_item(&mut self) -> ConsumeItem {
+        loop {
+            let line = self
+                .next_line()
+                .await
+                .expect("stream ended before the next message");
+            if !line.is_empty() {
+                return serde_json::from_str(&line).expect("a consume item per line");
+            }
+        }
+    }
+}
