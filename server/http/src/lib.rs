@@ -2,17 +2,18 @@
 //! `/v1`, `/metrics`, the runs API of the original starter (plus dq's additions) with its SSE timelines, the
 //! bearer-token check and CORS. Business logic lives in dq-broker and dq-runs; this crate only translates.
 //!
-//! Layout: [`v1`] holds the broker routes, [`extract`] the JSON-or-query extractor, [`error`] the one error type
-//! of the `/v1` handlers, [`metrics`] the Prometheus exposition, `auth` the token check, `request_id` the
-//! `X-Request-Id` middleware and `fallback` the JSON 404 / 405 answers.
+//! Layout: `v1` holds the broker routes, `extract` the JSON-or-query extractor, `error` the one error type of
+//! the `/v1` handlers, `metrics` the Prometheus exposition, `auth` the token check, `request_id` the
+//! `X-Request-Id` middleware and `fallback` the JSON 404 / 405 answers. A new family of routes (the runs API)
+//! gets its own module, its fields in [`AppState`], a `.merge` in [`router`] and its start-up in [`serve`].
 
 mod auth;
-pub mod error;
-pub mod extract;
+mod error;
+mod extract;
 mod fallback;
-pub mod metrics;
+mod metrics;
 mod request_id;
-pub mod v1;
+mod v1;
 
 use std::future::Future;
 use std::sync::Arc;
