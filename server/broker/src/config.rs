@@ -27,6 +27,16 @@ pub struct Config {
     /// Most stored messages per partition of an ordinary topic before produce answers 429. DLQ topics
     /// (`dlq.*`) are exempt. Default 10,000,000.
     pub max_partition_backlog: u64,
+    /// Most offsets a group may have delivered past its committed low-water mark in one partition. It bounds the
+    /// memory that out-of-order acks can pin while a lower message waits (e.g. in a long backoff). Default
+    /// 100,000.
+    pub max_ack_window: u64,
+    /// Block cache of the store, in bytes. Default 32 MiB.
+    pub cache_bytes: u64,
+    /// How often the retention and idempotency sweeps run. Default 1 s.
+    pub sweep_interval: Duration,
+    /// Most records one sweep pass deletes per kind, so that a sweep never stalls the broker. Default 10,000.
+    pub sweep_batch: usize,
 }
 
 impl Config {
@@ -43,6 +53,10 @@ impl Config {
             max_partitions: 256,
             retention: Duration::from_secs(7 * 24 * 3600),
             max_partition_backlog: 10_000_000,
+            max_ack_window: 100_000,
+            cache_bytes: 32 * 1024 * 1024,
+            sweep_interval: Duration::from_secs(1),
+            sweep_batch: 10_000,
         }
     }
 }

@@ -62,7 +62,9 @@ impl Error {
     /// The coarse kind of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::InvalidArgument(_) | Self::UnknownTopic(_) | Self::NotInFlight => ErrorKind::InvalidArgument,
+            Self::InvalidArgument(_) | Self::UnknownTopic(_) | Self::NotInFlight => {
+                ErrorKind::InvalidArgument
+            }
             Self::NotOwner => ErrorKind::FailedPrecondition,
             Self::TooLarge { .. } => ErrorKind::TooLarge,
             Self::Exhausted { .. } => ErrorKind::Exhausted,

@@ -8,15 +8,36 @@
 //! The core is synchronous behind a cheap-to-clone [`Broker`] handle; the only async points are waiting for
 //! durability (group commit), waiting for a message ([`Subscription::next`]) and the lease/backoff timer task.
 
+mod commit;
 mod config;
 mod error;
+mod group;
+mod journal;
+mod store;
+mod timers;
+mod topic;
+mod validate;
 
 pub use config::Config;
 pub use error::{Error, ErrorKind};
+pub use validate::fnv1a32;
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use dq_proto::broker::{ConsumeItem, Envelope, Produced};
+use fjall::OwnedWriteBatch;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::commit::{Committer, Visible};
+use crate::group::{Group, GroupPart, Prior};
+use crate::store::{AttemptsRecord, MessageRecord, Store, TopicRecord};
+use crate::timers::{TimerEntry, Timers};
+use crate::topic::{Counters, Partition, Topic};
+use crate::validate::Policy;
 
 /// A validated produce: the HTTP layer checks presence of fields, the broker checks everything else.
 #[derive(Debug, Clone, Default)]
@@ -97,43 +118,716 @@ pub struct Metrics {
 
 /// The broker handle. Clone it freely; all clones share one store.
 #[derive(Clone)]
-pub struct Broker {}
+pub struct Broker {
+    inner: Arc<Inner>,
+}
 
 /// One live consume stream of a group. Dropping it leaves the group (its in-flight messages expire by lease).
-pub struct Subscription {}
+pub struct Subscription {
+    inner: Arc<Inner>,
+    topic: Arc<Topic>,
+    group: Arc<Group>,
+    owner: String,
+    lease: Duration,
+}
+
+/// Set once by [`Broker::shutdown`] (or when the last handle goes); wakes the background task.
+#[derive(Default)]
+struct Shutdown {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+impl Shutdown {
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+}
+
+/// Everything behind the handle.
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) store: Store,
+    committer: Committer,
+    pub(crate) timers: Timers,
+    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    /// Serialises topic creation; holds the next topic id.
+    next_topic_id: Mutex<u32>,
+    /// Serialises the check-then-write of idempotent produces and the idempotency sweep.
+    idem_lock: Mutex<()>,
+    shutdown: Arc<Shutdown>,
+    rejected: Mutex<BTreeMap<&'static str, u64>>,
+    duplicates: AtomicU64,
+}
+
+/// Unix time in milliseconds.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
+}
+
+impl Inner {
+    fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics
+            .read()
+            .expect("topics lock poisoned")
+            .get(name)
+            .cloned()
+    }
+
+    /// The group-commit ticket for a batch just committed, or `None` when the broker is not durable.
+    pub(crate) fn ticket(&self) -> Option<u64> {
+        self.config.durable.then(|| self.committer.register(None))
+    }
+
+    async fn wait(&self, ticket: Option<u64>) -> Result<(), Error> {
+        match ticket {
+            Some(ticket) => self.committer.wait(ticket).await,
+            None => Ok(()),
+        }
+    }
+
+    fn reject(&self, reason: &'static str, error: Error) -> Error {
+        *self
+            .rejected
+            .lock()
+            .expect("metrics lock poisoned")
+            .entry(reason)
+            .or_default() += 1;
+        error
+    }
+
+    /// Returns the topic, creating it with `partitions` partitions if needed. The creation is committed, not yet
+    /// synced: wait for `created_ticket` before answering that it exists.
+    pub(crate) fn ensure_topic(&self, name: &str, partitions: u32) -> Result<Arc<Topic>, Error> {
+        if let Some(topic) = self.topic(name) {
+            return Ok(topic);
+        }
+        let mut next_id = self.next_topic_id.lock().expect("topic id lock poisoned");
+        if let Some(topic) = self.topic(name) {
+            return Ok(topic);
+        }
+        let id = *next_id;
+        let record = TopicRecord {
+            id,
+            partitions,
+            created_at_ms: now_ms(),
+        };
+        let mut batch = self.store.db.batch();
+        batch.insert(
+            &self.store.meta,
+            store::topic_key(name),
+            store::encode(&record),
+        );
+        batch.commit()?;
+        *next_id = id
+            .checked_add(1)
+            .ok_or_else(|| Error::InvalidArgument("too many topics".into()))?;
+        let ticket = self.ticket().unwrap_or(0);
+        let parts = (0..partitions).map(|_| Partition::new(0, 0)).collect();
+        let topic = Arc::new(Topic::new(name.to_owned(), id, parts, ticket));
+        self.topics
+            .write()
+            .expect("topics lock poisoned")
+            .insert(name.to_owned(), Arc::clone(&topic));
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    /// Appends a message to partition `p` of `topic` in one batch with whatever `extra` adds; returns its offset
+    /// and the group-commit ticket. The head lock is held across the commit so that journal order is offset order.
+    pub(crate) fn append(
+        &self,
+        topic: &Topic,
+        p: u32,
+        record: &MessageRecord,
+        check_backlog: bool,
+        extra: impl FnOnce(&mut OwnedWriteBatch, u64),
+    ) -> Result<(u64, Option<u64>), Error> {
+        let partition = topic
+            .partition(p)
+            .ok_or_else(|| Error::InvalidArgument(format!("no partition {p}")))?;
+        let mut head = partition.head.lock().expect("partition head lock poisoned");
+        let offset = *head;
+        if check_backlog
+            && !topic.is_dlq()
+            && offset - partition.first().min(offset) >= self.config.max_partition_backlog
+        {
+            return Err(self.reject(
+                "backlog_full",
+                Error::Exhausted {
+                    message: format!(
+                        "partition {p} of topic {} holds {} messages, the limit",
+                        topic.name, self.config.max_partition_backlog
+                    ),
+                    reason: "backlog_full".into(),
+                    retry_after_ms: 1000,
+                },
+            ));
+        }
+        let mut batch = self.store.db.batch();
+        batch.insert(
+            &self.store.msgs,
+            store::msg_key(topic.id, p, offset),
+            store::encode(record),
+        );
+        extra(&mut batch, offset);
+        batch.commit()?;
+        *head = offset + 1;
+        let visible = Visible {
+            head: Arc::clone(&partition.visible),
+            upto: offset + 1,
+            notify: Arc::clone(&topic.notify),
+        };
+        let ticket = if self.config.durable {
+            Some(self.committer.register(Some(visible)))
+        } else {
+            visible.apply();
+            None
+        };
+        drop(head);
+        Counters::bump(&topic.counters.produced);
+        Ok((offset, ticket))
+    }
+
+    /// Handles a due deadline.
+    fn fire(&self, key: timers::TimerKey, entry: TimerEntry) {
+        match entry {
+            TimerEntry::LeaseExpiry {
+                topic,
+                group,
+                partition,
+                offset,
+            } => {
+                group::expire(self, &topic, &group, (partition, offset), key);
+            }
+            TimerEntry::RetryReady { notify } => notify.notify_waiters(),
+        }
+    }
+
+    /// One bounded pass of retention and idempotency cleanup; true when work is left.
+    fn sweep(&self) -> bool {
+        let retention = self.sweep_retention().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "retention sweep failed");
+            false
+        });
+        let idem = self.sweep_idempotency().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "idempotency sweep failed");
+            false
+        });
+        retention || idem
+    }
+
+    fn sweep_retention(&self) -> Result<bool, Error> {
+        let retention_ms = u64::try_from(self.config.retention.as_millis()).unwrap_or(u64::MAX);
+        let cutoff = now_ms().saturating_sub(retention_ms);
+        if cutoff == 0 {
+            return Ok(false);
+        }
+        let mut budget = self.config.sweep_batch;
+        let topics: Vec<Arc<Topic>> = self
+            .topics
+            .read()
+            .expect("topics lock poisoned")
+            .values()
+            .cloned()
+            .collect();
+        for topic in topics {
+            for (idx, partition) in topic.partitions.iter().enumerate() {
+                if budget == 0 {
+                    return Ok(true);
+                }
+                let p = u32::try_from(idx).unwrap_or(u32::MAX);
+                let first = partition.first();
+                let visible = partition.visible();
+                if first >= visible {
+                    continue;
+                }
+                let mut batch = self.store.db.batch();
+                let mut new_first = first;
+                let range =
+                    store::msg_key(topic.id, p, first)..store::msg_key(topic.id, p, visible);
+                for kv in self.store.msgs.range(range) {
+                    if budget == 0 {
+                        break;
+                    }
+                    let (key, value) = kv.into_inner()?;
+                    let record: MessageRecord = store::decode(&value, "message")?;
+                    if record.produced_at_ms >= cutoff {
+                        break;
+                    }
+                    batch.remove(&self.store.msgs, key.clone());
+                    new_first = store::msg_key_offset(&key).map_or(new_first, |o| o + 1);
+                    budget -= 1;
+                }
+                if new_first > first {
+                    batch.insert(
+                        &self.store.meta,
+                        store::floor_key(topic.id, p),
+                        new_first.to_be_bytes().to_vec(),
+                    );
+                    batch.commit()?;
+                    partition.first.fetch_max(new_first, Ordering::AcqRel);
+                    tracing::debug!(topic = %topic.name, partition = p, deleted = new_first - first, "retention");
+                    topic.notify.notify_waiters();
+                }
+            }
+        }
+        Ok(budget == 0)
+    }
+
+    fn sweep_idempotency(&self) -> Result<bool, Error> {
+        let _guard = self.idem_lock.lock().expect("idempotency lock poisoned");
+        let upper = (now_ms().saturating_add(1)).to_be_bytes();
+        let mut batch = self.store.db.batch();
+        let mut removed = 0;
+        for kv in self
+            .store
+            .idem_exp
+            .range(..upper.as_slice())
+            .take(self.config.sweep_batch)
+        {
+            let (key, _) = kv.into_inner()?;
+            batch.remove(&self.store.idem_exp, key.clone());
+            removed += 1;
+            let (Some(expires), Some(idem_key)) = (store::u64_value(&key), key.get(8..)) else {
+                continue;
+            };
+            // The key may have been reused after it expired: only remove the entry this index row points at.
+            let current = self.store.idem.get(idem_key)?;
+            if current
+                .as_deref()
+                .and_then(store::parse_idem_value)
+                .is_some_and(|(_, _, e)| e == expires)
+            {
+                batch.remove(&self.store.idem, idem_key.to_vec());
+            }
+        }
+        batch.commit()?;
+        Ok(removed >= self.config.sweep_batch)
+    }
+
+    fn shut_down(&self) {
+        if self.shutdown.flag.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.shutdown.notify.notify_waiters();
+        for topic in self.topics.read().expect("topics lock poisoned").values() {
+            topic.notify.notify_waiters();
+        }
+        self.committer.stop();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+/// Rebuilds topics, heads and group positions from the store.
+fn recover(store: &Store, config: &Config) -> Result<(BTreeMap<String, Arc<Topic>>, u32), Error> {
+    let mut topics = BTreeMap::new();
+    let mut by_id: BTreeMap<u32, Arc<Topic>> = BTreeMap::new();
+    let mut next_id = 0u32;
+    for kv in store.meta.prefix(store::TOPIC_PREFIX) {
+        let (key, value) = kv.into_inner()?;
+        let Some(name) = key
+            .get(store::TOPIC_PREFIX.len()..)
+            .and_then(|n| std::str::from_utf8(n).ok())
+        else {
+            tracing::warn!("skipping a topic record with an unreadable name");
+            continue;
+        };
+        let record: TopicRecord = store::decode(&value, "topic")?;
+        let mut parts = Vec::new();
+        for p in 0..record.partitions {
+            let prefix = store::partition_prefix(record.id, p);
+            let first_key = store
+                .msgs
+                .prefix(prefix)
+                .next()
+                .map(|g| g.key())
+                .transpose()?;
+            let last_key = store
+                .msgs
+                .prefix(prefix)
+                .next_back()
+                .map(|g| g.key())
+                .transpose()?;
+            let floor = store
+                .meta
+                .get(store::floor_key(record.id, p))?
+                .and_then(|v| store::u64_value(&v))
+                .unwrap_or(0);
+            let head = last_key
+                .and_then(|k| store::msg_key_offset(&k))
+                .map_or(0, |o| o + 1)
+                .max(floor);
+            let first = first_key
+                .and_then(|k| store::msg_key_offset(&k))
+                .unwrap_or(head)
+                .max(floor);
+            parts.push(Partition::new(first, head));
+        }
+        next_id = next_id.max(record.id.saturating_add(1));
+        let topic = Arc::new(Topic::new(name.to_owned(), record.id, parts, 0));
+        by_id.insert(record.id, Arc::clone(&topic));
+        topics.insert(name.to_owned(), topic);
+    }
+
+    // Group positions: low-water marks, then acks above them, then delivery attempts of unsettled offsets.
+    let mut groups: BTreeMap<(u32, String), Vec<GroupPart>> = BTreeMap::new();
+    let mut part_of = |tid: u32, group: &str, p: u32| -> Option<(Arc<Topic>, usize)> {
+        let topic = by_id.get(&tid)?;
+        let idx = usize::try_from(p)
+            .ok()
+            .filter(|i| *i < topic.partitions.len())?;
+        groups.entry((tid, group.to_owned())).or_insert_with(|| {
+            topic
+                .partitions
+                .iter()
+                .map(|part| GroupPart::new(part.first()))
+                .collect()
+        });
+        Some((Arc::clone(topic), idx))
+    };
+    let mut cursors = Vec::new();
+    for kv in store.cursors.iter() {
+        let (key, value) = kv.into_inner()?;
+        let (Some(k), Some(lwm)) = (store::parse_group_key(&key), store::u64_value(&value)) else {
+            continue;
+        };
+        if let Some((topic, idx)) = part_of(k.tid, &k.group, k.partition) {
+            cursors.push((k.tid, k.group, idx, lwm.max(topic.partitions[idx].first())));
+        }
+    }
+    let mut acks = Vec::new();
+    for kv in store.acks.iter() {
+        let (key, _) = kv.into_inner()?;
+        let Some(k) = store::parse_group_key(&key) else {
+            continue;
+        };
+        if let (Some((_, idx)), Some(off)) = (part_of(k.tid, &k.group, k.partition), k.offset) {
+            acks.push((k.tid, k.group, idx, off));
+        }
+    }
+    let mut attempts = Vec::new();
+    for kv in store.attempts.iter() {
+        let (key, value) = kv.into_inner()?;
+        let Some(k) = store::parse_group_key(&key) else {
+            continue;
+        };
+        let record: AttemptsRecord = store::decode(&value, "attempts")?;
+        if let (Some((_, idx)), Some(off)) = (part_of(k.tid, &k.group, k.partition), k.offset) {
+            attempts.push((k.tid, k.group, idx, off, record));
+        }
+    }
+    for (tid, group, idx, lwm) in cursors {
+        if let Some(gp) = groups
+            .get_mut(&(tid, group))
+            .and_then(|parts| parts.get_mut(idx))
+        {
+            *gp = GroupPart::new(lwm);
+        }
+    }
+    for (tid, group, idx, off) in acks {
+        if let Some(gp) = groups
+            .get_mut(&(tid, group))
+            .and_then(|parts| parts.get_mut(idx))
+            && off >= gp.lwm
+        {
+            gp.acked.insert(off);
+        }
+    }
+    for (tid, group, idx, off, record) in attempts {
+        if let Some(gp) = groups
+            .get_mut(&(tid, group))
+            .and_then(|parts| parts.get_mut(idx))
+            && off >= gp.lwm
+            && !gp.acked.contains(&off)
+        {
+            gp.prior.insert(
+                off,
+                Prior {
+                    attempts: record.attempts,
+                    last_error: record.last_error,
+                },
+            );
+        }
+    }
+    let group_count = groups.len();
+    for ((tid, name), parts) in groups {
+        if let Some(topic) = by_id.get(&tid) {
+            let group = Arc::new(Group::new(name.clone(), parts));
+            topic
+                .groups
+                .lock()
+                .expect("groups lock poisoned")
+                .insert(name, group);
+        }
+    }
+    tracing::info!(dir = %config.data_dir.display(), topics = topics.len(), groups = group_count, "recovered broker state");
+    Ok((topics, next_id))
+}
+
+/// The background task: lease expiries, backoff readiness, retention and idempotency sweeps. Holds only a weak
+/// reference so that dropping every handle closes the store.
+async fn background(
+    inner: Weak<Inner>,
+    changed: Arc<Notify>,
+    shutdown: Arc<Shutdown>,
+    sweep_interval: Duration,
+) {
+    let mut next_sweep = Instant::now() + sweep_interval;
+    loop {
+        let changed = changed.notified();
+        let stopped = shutdown.notify.notified();
+        tokio::pin!(changed, stopped);
+        changed.as_mut().enable();
+        stopped.as_mut().enable();
+        let wake_at = {
+            let Some(inner) = inner.upgrade() else { return };
+            if inner.shutdown.is_set() {
+                return;
+            }
+            let now = Instant::now();
+            for (key, entry) in inner.timers.pop_due(now) {
+                inner.fire(key, entry);
+            }
+            if now >= next_sweep {
+                let more = inner.sweep();
+                next_sweep = now
+                    + if more {
+                        sweep_interval / 10
+                    } else {
+                        sweep_interval
+                    };
+            }
+            inner
+                .timers
+                .next_deadline()
+                .map_or(next_sweep, |d| d.min(next_sweep))
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(wake_at) => {}
+            () = &mut changed => {}
+            () = &mut stopped => return,
+        }
+    }
+}
 
 impl Broker {
     /// Opens (or creates) the store in `config.data_dir`, recovers every topic, message, offset, idempotency key
     /// and attempt count, and starts the group-commit thread and the lease/backoff timer task. Must be called
     /// inside a tokio runtime.
     pub fn open(config: Config) -> Result<Broker, Error> {
-        let _ = config;
-        todo!()
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::InvalidArgument("the broker must be opened inside a tokio runtime".into())
+        })?;
+        let store = Store::open(&config.data_dir, config.cache_bytes)?;
+        let (topics, next_id) = recover(&store, &config)?;
+        let committer = Committer::start(store.db.clone())?;
+        let sweep_interval = config.sweep_interval.max(Duration::from_millis(1));
+        let inner = Arc::new(Inner {
+            config,
+            store,
+            committer,
+            timers: Timers::default(),
+            topics: RwLock::new(topics),
+            next_topic_id: Mutex::new(next_id),
+            idem_lock: Mutex::new(()),
+            shutdown: Arc::new(Shutdown::default()),
+            rejected: Mutex::new(BTreeMap::new()),
+            duplicates: AtomicU64::new(0),
+        });
+        runtime.spawn(background(
+            Arc::downgrade(&inner),
+            Arc::clone(&inner.timers.changed),
+            Arc::clone(&inner.shutdown),
+            sweep_interval,
+        ));
+        Ok(Broker { inner })
     }
 
     /// Creates a topic with `partitions` partitions (`None` = 1); durable when it returns. Creating an existing
     /// topic is not an error: the existing partition count is returned.
-    pub async fn create_topic(&self, name: &str, partitions: Option<u32>) -> Result<TopicInfo, Error> {
-        let _ = (name, partitions);
-        todo!()
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: Option<u32>,
+    ) -> Result<TopicInfo, Error> {
+        validate::topic_name(name)?;
+        let partitions = partitions.unwrap_or(1);
+        if partitions == 0 || partitions > self.inner.config.max_partitions {
+            return Err(Error::InvalidArgument(format!(
+                "invalid partitions: {partitions} (allowed 1..={})",
+                self.inner.config.max_partitions
+            )));
+        }
+        if self.inner.shutdown.is_set() {
+            return Err(Error::ShuttingDown);
+        }
+        let topic = self.inner.ensure_topic(name, partitions)?;
+        if topic.created_ticket > 0 {
+            self.inner.committer.wait(topic.created_ticket).await?;
+        }
+        Ok(TopicInfo {
+            name: topic.name.clone(),
+            partitions: topic.partition_count(),
+        })
     }
 
     /// Every topic name, sorted.
     pub fn topics(&self) -> Vec<String> {
-        todo!()
+        self.inner
+            .topics
+            .read()
+            .expect("topics lock poisoned")
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// One topic, if it exists.
     pub fn topic(&self, name: &str) -> Option<TopicInfo> {
-        let _ = name;
-        todo!()
+        self.inner.topic(name).map(|t| TopicInfo {
+            name: t.name.clone(),
+            partitions: t.partition_count(),
+        })
     }
 
     /// Stores a message; returns once it is durable. A duplicate (same tenant, topic and idempotency key inside
     /// the window) stores nothing and answers with `duplicate: true`.
     pub async fn produce(&self, produce: Produce) -> Result<Produced, Error> {
-        let _ = produce;
-        todo!()
+        let (produced, ticket) = self.produce_sync(produce)?;
+        self.inner.wait(ticket).await?;
+        Ok(produced)
+    }
+
+    /// Everything of a produce but the wait for durability.
+    fn produce_sync(&self, produce: Produce) -> Result<(Produced, Option<u64>), Error> {
+        let inner = &*self.inner;
+        if inner.shutdown.is_set() {
+            return Err(Error::ShuttingDown);
+        }
+        let Produce {
+            topic,
+            key,
+            value,
+            envelope,
+        } = produce;
+        if value.is_empty() {
+            return Err(inner.reject(
+                "invalid",
+                Error::InvalidArgument("value is required".into()),
+            ));
+        }
+        if value.len() > inner.config.max_value_bytes {
+            return Err(inner.reject(
+                "too_large",
+                Error::TooLarge {
+                    size: value.len(),
+                    limit: inner.config.max_value_bytes,
+                },
+            ));
+        }
+        let env = envelope.as_ref();
+        let name = match env.and_then(|e| e.target_topic.as_deref()) {
+            Some("") => {
+                return Err(inner.reject(
+                    "invalid",
+                    Error::InvalidArgument("target_topic is empty".into()),
+                ));
+            }
+            Some(target) => target,
+            None => topic.as_str(),
+        };
+        let Some(topic) = inner.topic(name) else {
+            return Err(inner.reject("unknown_topic", Error::UnknownTopic(name.to_owned())));
+        };
+        if let Some(deadline) = env.and_then(|e| e.deadline.as_deref()) {
+            validate::deadline(deadline, time::OffsetDateTime::now_utc())
+                .map_err(|e| inner.reject("deadline_passed", e))?;
+        }
+        Policy::parse(env.and_then(|e| e.retry_policy.as_ref()))
+            .map_err(|e| inner.reject("invalid", e))?;
+        let p = validate::choose_partition(
+            topic.partition_count(),
+            key.as_deref(),
+            env.and_then(|e| e.partition_override),
+        )
+        .map_err(|e| inner.reject("invalid", e))?;
+
+        let idem_key = env
+            .and_then(|e| {
+                e.idempotency_key
+                    .as_deref()
+                    .filter(|k| !k.is_empty())
+                    .map(|k| (e.tenant_id.as_deref().unwrap_or(""), k))
+            })
+            .map(|(tenant, k)| store::idem_key(topic.id, tenant, k));
+        let _idem_guard = idem_key
+            .as_ref()
+            .map(|_| inner.idem_lock.lock().expect("idempotency lock poisoned"));
+        let now = now_ms();
+        if let Some(k) = &idem_key
+            && let Some((dp, doff, expires)) = inner
+                .store
+                .idem
+                .get(k)?
+                .as_deref()
+                .and_then(store::parse_idem_value)
+            && expires > now
+        {
+            inner.duplicates.fetch_add(1, Ordering::Relaxed);
+            // The first copy may still be on its way to disk: answer once everything written so far is durable.
+            let ticket = inner.config.durable.then(|| inner.committer.barrier());
+            let produced = Produced {
+                status: "produced".into(),
+                topic: topic.name.clone(),
+                partition: dp,
+                offset: doff,
+                duplicate: true,
+            };
+            return Ok((produced, ticket));
+        }
+        let window_ms =
+            u64::try_from(inner.config.idempotency_window.as_millis()).unwrap_or(u64::MAX);
+        let expires = now.saturating_add(window_ms);
+        let record = MessageRecord {
+            produced_at_ms: now,
+            key: key.unwrap_or_default(),
+            value,
+            envelope,
+            dlq: None,
+        };
+        let (offset, ticket) = inner.append(&topic, p, &record, true, |batch, offset| {
+            if let Some(k) = &idem_key {
+                batch.insert(
+                    &inner.store.idem,
+                    k.clone(),
+                    store::idem_value(p, offset, expires).to_vec(),
+                );
+                batch.insert(
+                    &inner.store.idem_exp,
+                    store::idem_exp_key(expires, k),
+                    Vec::new(),
+                );
+            }
+        })?;
+        Ok((
+            Produced {
+                status: "produced".into(),
+                topic: topic.name.clone(),
+                partition: p,
+                offset,
+                duplicate: false,
+            },
+            ticket,
+        ))
     }
 
     /// Joins `group` on `topic` as a new stream whose deliveries are leased to `owner` for `lease`
@@ -145,14 +839,98 @@ impl Broker {
         owner: &str,
         lease: Option<Duration>,
     ) -> Result<Subscription, Error> {
-        let _ = (topic, group, owner, lease);
-        todo!()
+        let inner = &self.inner;
+        let lease = lease.unwrap_or(inner.config.default_lease);
+        if lease.is_zero() {
+            return Err(Error::InvalidArgument("lease must be positive".into()));
+        }
+        if lease > inner.config.max_lease {
+            return Err(Error::InvalidArgument(format!(
+                "lease of {} ms is over the limit of {} ms",
+                lease.as_millis(),
+                inner.config.max_lease.as_millis()
+            )));
+        }
+        validate::plain_name("group", group)?;
+        validate::plain_name("owner", owner)?;
+        if inner.shutdown.is_set() {
+            return Err(Error::ShuttingDown);
+        }
+        let topic = inner
+            .topic(topic)
+            .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))?;
+        let group = {
+            let mut groups = topic.groups.lock().expect("groups lock poisoned");
+            match groups.get(group) {
+                Some(existing) => Arc::clone(existing),
+                None => {
+                    // A new group starts at the earliest retained offset. Its cursors are written now (not waited
+                    // for) so that its lag shows in metrics after a restart even before its first ack.
+                    let parts: Vec<GroupPart> = topic
+                        .partitions
+                        .iter()
+                        .map(|p| GroupPart::new(p.first()))
+                        .collect();
+                    let mut batch = inner.store.db.batch();
+                    for (idx, part) in parts.iter().enumerate() {
+                        let p = u32::try_from(idx).unwrap_or(u32::MAX);
+                        batch.insert(
+                            &inner.store.cursors,
+                            store::group_key(topic.id, group, p),
+                            part.lwm.to_be_bytes().to_vec(),
+                        );
+                    }
+                    batch.commit()?;
+                    let created = Arc::new(Group::new(group.to_owned(), parts));
+                    groups.insert(group.to_owned(), Arc::clone(&created));
+                    created
+                }
+            }
+        };
+        group.state.lock().expect("group lock poisoned").streams += 1;
+        Ok(Subscription {
+            inner: Arc::clone(inner),
+            topic,
+            group,
+            owner: owner.to_owned(),
+            lease,
+        })
+    }
+
+    /// Finds the topic and group of a settle request.
+    fn settle_target(&self, settle: &Settle) -> Result<(Arc<Topic>, Arc<Group>), Error> {
+        if self.inner.shutdown.is_set() {
+            return Err(Error::ShuttingDown);
+        }
+        let topic = self
+            .inner
+            .topic(&settle.topic)
+            .ok_or_else(|| Error::UnknownTopic(settle.topic.clone()))?;
+        if settle.partition >= topic.partition_count() {
+            return Err(Error::InvalidArgument(format!(
+                "partition {} is out of range 0..{}",
+                settle.partition,
+                topic.partition_count()
+            )));
+        }
+        let group = topic.group(&settle.group).ok_or(Error::NotInFlight)?;
+        Ok((topic, group))
     }
 
     /// Acknowledges a delivered message; returns once the commit is durable.
     pub async fn ack(&self, settle: Settle) -> Result<(), Error> {
-        let _ = settle;
-        todo!()
+        let ticket = {
+            let (topic, group) = self.settle_target(&settle)?;
+            group::ack(
+                &self.inner,
+                &topic,
+                &group,
+                settle.partition,
+                settle.offset,
+                &settle.owner,
+            )?
+        };
+        self.inner.wait(ticket).await
     }
 
     /// Rejects a delivered message: it is redelivered after the retry policy's backoff (or `delay`), or
@@ -163,8 +941,18 @@ impl Broker {
         reason: Option<String>,
         delay: Option<Duration>,
     ) -> Result<(), Error> {
-        let _ = (settle, reason, delay);
-        todo!()
+        let ticket = {
+            let (topic, group) = self.settle_target(&settle)?;
+            group::nack(
+                &self.inner,
+                &topic,
+                &group,
+                (settle.partition, settle.offset, &settle.owner),
+                reason.as_deref(),
+                delay,
+            )?
+        };
+        self.inner.wait(ticket).await
     }
 
     /// Reads up to `limit` stored messages of one partition from offset `from` on, without consuming them.
@@ -175,29 +963,149 @@ impl Broker {
         from: u64,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, Error> {
-        let _ = (topic, partition, from, limit);
-        todo!()
+        let topic = self
+            .inner
+            .topic(topic)
+            .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))?;
+        let part = topic.partition(partition).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "partition {partition} is out of range 0..{}",
+                topic.partition_count()
+            ))
+        })?;
+        let visible = part.visible();
+        if from >= visible || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let range =
+            store::msg_key(topic.id, partition, from)..store::msg_key(topic.id, partition, visible);
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for kv in self.inner.store.msgs.range(range).take(limit) {
+            let (key, value) = kv.into_inner()?;
+            let record: MessageRecord = store::decode(&value, "message")?;
+            out.push(StoredMessage {
+                partition,
+                offset: store::msg_key_offset(&key).unwrap_or_default(),
+                key: record.key,
+                value: record.value,
+                envelope: record.envelope,
+                produced_at_ms: record.produced_at_ms,
+            });
+        }
+        Ok(out)
     }
 
     /// A snapshot of the counters and gauges.
     pub fn metrics(&self) -> Metrics {
-        todo!()
+        let inner = &self.inner;
+        let mut m = Metrics {
+            duplicates: inner.duplicates.load(Ordering::Relaxed),
+            produce_rejected: inner
+                .rejected
+                .lock()
+                .expect("metrics lock poisoned")
+                .iter()
+                .map(|(reason, n)| ((*reason).to_owned(), *n))
+                .collect(),
+            ..Metrics::default()
+        };
+        let topics: Vec<Arc<Topic>> = inner
+            .topics
+            .read()
+            .expect("topics lock poisoned")
+            .values()
+            .cloned()
+            .collect();
+        for topic in topics {
+            let c = &topic.counters;
+            let name = &topic.name;
+            m.produced
+                .push((name.clone(), c.produced.load(Ordering::Relaxed)));
+            m.delivered
+                .push((name.clone(), c.delivered.load(Ordering::Relaxed)));
+            m.acked
+                .push((name.clone(), c.acked.load(Ordering::Relaxed)));
+            m.nacked
+                .push((name.clone(), c.nacked.load(Ordering::Relaxed)));
+            m.dead_lettered
+                .push((name.clone(), c.dead_lettered.load(Ordering::Relaxed)));
+            let groups: Vec<Arc<Group>> = topic
+                .groups
+                .lock()
+                .expect("groups lock poisoned")
+                .values()
+                .cloned()
+                .collect();
+            for group in groups {
+                let st = group.state.lock().expect("group lock poisoned");
+                let in_flight: usize = st.parts.iter().map(GroupPart::in_flight).sum();
+                let lag: u64 = st
+                    .parts
+                    .iter()
+                    .zip(&topic.partitions)
+                    .map(|(gp, part)| part.visible().saturating_sub(gp.lwm.max(part.first())))
+                    .sum();
+                drop(st);
+                m.in_flight.push((
+                    name.clone(),
+                    group.name.clone(),
+                    u64::try_from(in_flight).unwrap_or(u64::MAX),
+                ));
+                m.lag.push((name.clone(), group.name.clone(), lag));
+            }
+        }
+        m
     }
 
     /// Whether produce waits for fsync.
     pub fn durable(&self) -> bool {
-        todo!()
+        self.inner.config.durable
     }
 
     /// Ends every subscription (their `next` returns `None`) and stops the background tasks. Idempotent.
     pub fn shutdown(&self) {
-        todo!()
+        self.inner.shut_down();
     }
 }
 
 impl Subscription {
     /// The next message for this stream, waiting until one is available. `None` once the broker shuts down.
     pub async fn next(&mut self) -> Option<ConsumeItem> {
-        todo!()
+        loop {
+            let notified = self.topic.notify.notified();
+            tokio::pin!(notified);
+            // Registered before looking, so that a message arriving in between still wakes us.
+            notified.as_mut().enable();
+            if self.inner.shutdown.is_set() {
+                return None;
+            }
+            match group::take(
+                &self.inner,
+                &self.topic,
+                &self.group,
+                &self.owner,
+                self.lease,
+            ) {
+                Ok(Some(item)) => return Some(item),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(topic = %self.topic.name, group = %self.group.name, error = %e,
+                    "delivery failed; waiting for the next change")
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// The owner this stream leases to.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut st = self.group.state.lock().expect("group lock poisoned");
+        st.streams = st.streams.saturating_sub(1);
     }
 }

@@ -1,0 +1,645 @@
+//! Consumer groups: delivery, leases, ack / nack, retries, dead-lettering and the committed low-water mark.
+//!
+//! Per (topic, group, partition) a [`GroupPart`] keeps:
+//! - `lwm`: the contiguous low-water mark — every offset below it is settled (acked, dead-lettered or deleted by
+//!   retention). It is what `cursors` persists; nothing at or above it is ever skipped, before or after a restart.
+//! - `acked`: acks above `lwm` (persisted in `acks` until `lwm` passes them).
+//! - `next`: the next offset never delivered to this group; first deliveries go out in offset order.
+//! - `in_flight` (leased to an owner until a deadline) and `retry` (failed, waiting for redelivery, possibly
+//!   after a backoff). Together they are bounded by `max_in_flight`, and `next − lwm` by `max_ack_window`, so
+//!   memory stays bounded whatever the backlog.
+//! - `prior`: delivery state recovered from `attempts` for offsets not yet redelivered since the restart.
+//!
+//! Invariants: in-memory state changes only after the fjall batch that records it committed; the group lock is
+//! never held across an `.await`; lock order is group → partition head → timers, and group → topic map.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dq_proto::broker::{ConsumeItem, DlqInfo};
+use fjall::OwnedWriteBatch;
+use tokio::time::Instant;
+
+use crate::store::{self, AttemptsRecord, MessageRecord};
+use crate::timers::{TimerEntry, TimerKey};
+use crate::topic::{Counters, Topic};
+use crate::validate::{MAX_DELAY, Policy};
+use crate::{Error, Inner, now_ms};
+
+/// Reason recorded when a lease runs out.
+pub(crate) const ACK_TIMEOUT: &str = "ack_timeout";
+/// Longest `last_error` kept; older reasons are cut from the front.
+const MAX_LAST_ERROR: usize = 4096;
+/// Wait before retrying a dead-letter write that failed.
+const DLQ_RETRY: Duration = Duration::from_secs(1);
+
+/// Delivery state recovered after a restart.
+pub(crate) struct Prior {
+    pub(crate) attempts: u32,
+    pub(crate) last_error: String,
+}
+
+struct InFlight {
+    owner: String,
+    attempts: u32,
+    last_error: String,
+    policy: Policy,
+    timer: TimerKey,
+}
+
+struct Retry {
+    ready_at: Instant,
+    attempts: u32,
+    last_error: String,
+}
+
+/// One partition of one group.
+pub(crate) struct GroupPart {
+    pub(crate) lwm: u64,
+    next: u64,
+    pub(crate) acked: BTreeSet<u64>,
+    pub(crate) prior: BTreeMap<u64, Prior>,
+    in_flight: BTreeMap<u64, InFlight>,
+    retry: BTreeMap<u64, Retry>,
+}
+
+impl GroupPart {
+    pub(crate) fn new(lwm: u64) -> Self {
+        Self {
+            lwm,
+            next: lwm,
+            acked: BTreeSet::new(),
+            prior: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            retry: BTreeMap::new(),
+        }
+    }
+
+    /// Moves the marks past offsets that retention deleted.
+    fn normalize(&mut self, first: u64) {
+        if self.lwm < first {
+            self.lwm = first;
+            self.acked = self.acked.split_off(&first);
+            self.prior = self.prior.split_off(&first);
+        }
+        self.next = self.next.max(self.lwm);
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+}
+
+/// The mutable state of a group.
+pub(crate) struct GroupState {
+    /// Live subscriptions; a group without any receives nothing.
+    pub(crate) streams: usize,
+    /// Where the next delivery search starts, for fairness across partitions.
+    rr: usize,
+    pub(crate) parts: Vec<GroupPart>,
+}
+
+/// A consumer group of one topic.
+pub(crate) struct Group {
+    pub(crate) name: String,
+    pub(crate) state: Mutex<GroupState>,
+}
+
+impl Group {
+    pub(crate) fn new(name: String, parts: Vec<GroupPart>) -> Self {
+        Self {
+            name,
+            state: Mutex::new(GroupState {
+                streams: 0,
+                rr: 0,
+                parts,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GroupState> {
+        self.state.lock().expect("group lock poisoned")
+    }
+}
+
+struct Candidate {
+    offset: u64,
+    attempts: u32,
+    last_error: String,
+}
+
+/// How a settle moves the marks.
+enum Settled {
+    /// The low-water mark moves to this offset.
+    Advance(u64),
+    /// Recorded as an ack above the low-water mark.
+    Above,
+    /// Already below the low-water mark (deleted by retention).
+    Below,
+}
+
+/// Adds the writes that settle `offset` to `batch`; [`apply_settle`] mirrors them in memory after the commit.
+fn settle_ops(
+    inner: &Inner,
+    tid: u32,
+    group: &str,
+    p: u32,
+    gp: &GroupPart,
+    offset: u64,
+    batch: &mut OwnedWriteBatch,
+) -> Settled {
+    let ks = &inner.store;
+    batch.remove(&ks.attempts, store::group_offset_key(tid, group, p, offset));
+    if offset < gp.lwm {
+        return Settled::Below;
+    }
+    if offset > gp.lwm {
+        batch.insert(
+            &ks.acks,
+            store::group_offset_key(tid, group, p, offset),
+            Vec::new(),
+        );
+        return Settled::Above;
+    }
+    let mut lwm = offset + 1;
+    while gp.acked.contains(&lwm) {
+        batch.remove(&ks.acks, store::group_offset_key(tid, group, p, lwm));
+        lwm += 1;
+    }
+    batch.insert(
+        &ks.cursors,
+        store::group_key(tid, group, p),
+        lwm.to_be_bytes().to_vec(),
+    );
+    Settled::Advance(lwm)
+}
+
+fn apply_settle(gp: &mut GroupPart, offset: u64, settled: Settled) {
+    match settled {
+        Settled::Advance(lwm) => {
+            gp.acked = gp.acked.split_off(&lwm);
+            gp.lwm = lwm;
+            gp.next = gp.next.max(lwm);
+        }
+        Settled::Above => {
+            gp.acked.insert(offset);
+        }
+        Settled::Below => {}
+    }
+}
+
+/// `prev; reason`, keeping the newest [`MAX_LAST_ERROR`] bytes.
+pub(crate) fn append_error(prev: &str, reason: &str) -> String {
+    let mut joined = if prev.is_empty() {
+        reason.to_owned()
+    } else {
+        format!("{prev}; {reason}")
+    };
+    if joined.len() > MAX_LAST_ERROR {
+        let mut cut = joined.len() - MAX_LAST_ERROR;
+        while !joined.is_char_boundary(cut) {
+            cut += 1;
+        }
+        joined.replace_range(..cut, "");
+    }
+    joined
+}
+
+fn partition_index(p: u32) -> usize {
+    usize::try_from(p).unwrap_or(usize::MAX)
+}
+
+/// The next message for a stream of `group` owned by `owner`, leased for `lease`; `None` when nothing is
+/// deliverable now.
+pub(crate) fn take(
+    inner: &Inner,
+    topic: &Arc<Topic>,
+    group: &Arc<Group>,
+    owner: &str,
+    lease: Duration,
+) -> Result<Option<ConsumeItem>, Error> {
+    let now = Instant::now();
+    let mut st = group.lock();
+    let n = st.parts.len();
+    for i in 0..n {
+        let idx = (st.rr + i) % n;
+        let p = u32::try_from(idx).unwrap_or(u32::MAX);
+        let Some(partition) = topic.partitions.get(idx) else {
+            continue;
+        };
+        let gp = &mut st.parts[idx];
+        while let Some(c) = pick(inner, gp, partition.first(), partition.visible(), now) {
+            let Some(bytes) = inner
+                .store
+                .msgs
+                .get(store::msg_key(topic.id, p, c.offset))?
+            else {
+                // Deleted by retention while it waited: nothing left to deliver.
+                continue;
+            };
+            let record: MessageRecord = store::decode(&bytes, "message")?;
+            let policy = Policy::parse(
+                record
+                    .envelope
+                    .as_ref()
+                    .and_then(|e| e.retry_policy.as_ref()),
+            )
+            .unwrap_or_default();
+            if policy.exhausted(c.attempts) {
+                // Failures already reached the limit: recovered after a restart, or an earlier dead-letter write
+                // failed. Dead-letter now instead of delivering once more.
+                dead_letter_or_park(inner, topic, &group.name, gp, p, c, now);
+                continue;
+            }
+            let attempts = c.attempts + 1;
+            let mut batch = inner.store.db.batch();
+            let record_attempts = AttemptsRecord {
+                attempts,
+                last_error: c.last_error.clone(),
+            };
+            batch.insert(
+                &inner.store.attempts,
+                store::group_offset_key(topic.id, &group.name, p, c.offset),
+                store::encode(&record_attempts),
+            );
+            if let Err(e) = batch.commit() {
+                gp.retry.insert(
+                    c.offset,
+                    Retry {
+                        ready_at: now,
+                        attempts: c.attempts,
+                        last_error: c.last_error,
+                    },
+                );
+                return Err(e.into());
+            }
+            let deadline = now.checked_add(lease).unwrap_or(now + MAX_DELAY);
+            let timer = inner.timers.schedule(
+                deadline,
+                TimerEntry::LeaseExpiry {
+                    topic: Arc::clone(topic),
+                    group: Arc::clone(group),
+                    partition: p,
+                    offset: c.offset,
+                },
+            );
+            gp.in_flight.insert(
+                c.offset,
+                InFlight {
+                    owner: owner.to_owned(),
+                    attempts,
+                    last_error: c.last_error.clone(),
+                    policy,
+                    timer,
+                },
+            );
+            st.rr = (idx + 1) % n;
+            Counters::bump(&topic.counters.delivered);
+            return Ok(Some(ConsumeItem {
+                partition: p,
+                offset: c.offset,
+                attempts,
+                key: record.key,
+                value: record.value,
+                last_error: c.last_error,
+                envelope: record.envelope,
+                dlq: record.dlq,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// The next candidate of one partition: a due retry first, else the next first delivery within the limits.
+fn pick(
+    inner: &Inner,
+    gp: &mut GroupPart,
+    first: u64,
+    visible: u64,
+    now: Instant,
+) -> Option<Candidate> {
+    gp.normalize(first);
+    if let Some(offset) = gp
+        .retry
+        .iter()
+        .find(|(_, r)| r.ready_at <= now)
+        .map(|(o, _)| *o)
+    {
+        let r = gp.retry.remove(&offset)?;
+        return Some(Candidate {
+            offset,
+            attempts: r.attempts,
+            last_error: r.last_error,
+        });
+    }
+    let outstanding = gp.in_flight.len() + gp.retry.len();
+    if outstanding >= usize::try_from(inner.config.max_in_flight).unwrap_or(usize::MAX) {
+        return None;
+    }
+    while gp.next < visible {
+        let offset = gp.next;
+        if gp.acked.contains(&offset) {
+            gp.next += 1;
+            continue;
+        }
+        if offset - gp.lwm >= inner.config.max_ack_window {
+            return None;
+        }
+        gp.next += 1;
+        let prior = gp.prior.remove(&offset);
+        return Some(match prior {
+            Some(prior) => Candidate {
+                offset,
+                attempts: prior.attempts,
+                last_error: prior.last_error,
+            },
+            None => Candidate {
+                offset,
+                attempts: 0,
+                last_error: String::new(),
+            },
+        });
+    }
+    None
+}
+
+/// Looks up an in-flight message for a settle request.
+fn checked<'a>(gp: &'a GroupPart, offset: u64, owner: &str) -> Result<&'a InFlight, Error> {
+    let entry = gp.in_flight.get(&offset).ok_or(Error::NotInFlight)?;
+    if entry.owner != owner {
+        return Err(Error::NotOwner);
+    }
+    Ok(entry)
+}
+
+/// Acks an in-flight message; returns the group-commit ticket to wait for.
+pub(crate) fn ack(
+    inner: &Inner,
+    topic: &Topic,
+    group: &Group,
+    p: u32,
+    offset: u64,
+    owner: &str,
+) -> Result<Option<u64>, Error> {
+    let mut st = group.lock();
+    let gp = st
+        .parts
+        .get_mut(partition_index(p))
+        .ok_or(Error::NotInFlight)?;
+    checked(gp, offset, owner)?;
+    let mut batch = inner.store.db.batch();
+    let settled = settle_ops(inner, topic.id, &group.name, p, gp, offset, &mut batch);
+    batch.commit()?;
+    if let Some(entry) = gp.in_flight.remove(&offset) {
+        inner.timers.cancel(entry.timer);
+    }
+    apply_settle(gp, offset, settled);
+    let ticket = inner.ticket();
+    drop(st);
+    Counters::bump(&topic.counters.acked);
+    topic.notify.notify_waiters();
+    Ok(ticket)
+}
+
+/// Nacks an in-flight message: redelivered after the backoff (or `delay`), or dead-lettered when its attempts
+/// are exhausted. Returns the group-commit ticket to wait for.
+pub(crate) fn nack(
+    inner: &Inner,
+    topic: &Arc<Topic>,
+    group: &Group,
+    settle: (u32, u64, &str),
+    reason: Option<&str>,
+    delay: Option<Duration>,
+) -> Result<Option<u64>, Error> {
+    let (p, offset, owner) = settle;
+    let now = Instant::now();
+    let mut st = group.lock();
+    let gp = st
+        .parts
+        .get_mut(partition_index(p))
+        .ok_or(Error::NotInFlight)?;
+    checked(gp, offset, owner)?;
+    let Some(entry) = gp.in_flight.remove(&offset) else {
+        return Err(Error::NotInFlight);
+    };
+    inner.timers.cancel(entry.timer);
+    let reason = reason.filter(|r| !r.is_empty()).unwrap_or("nack");
+    let last_error = append_error(&entry.last_error, reason);
+    let result = fail(
+        inner,
+        topic,
+        &group.name,
+        gp,
+        p,
+        offset,
+        (entry.attempts, last_error, entry.policy),
+        delay,
+        now,
+    );
+    drop(st);
+    Counters::bump(&topic.counters.nacked);
+    topic.notify.notify_waiters();
+    result
+}
+
+/// A lease ran out: a failure with reason `ack_timeout`.
+pub(crate) fn expire(
+    inner: &Inner,
+    topic: &Arc<Topic>,
+    group: &Group,
+    (p, offset): (u32, u64),
+    key: TimerKey,
+) {
+    let now = Instant::now();
+    let mut st = group.lock();
+    let Some(gp) = st.parts.get_mut(partition_index(p)) else {
+        return;
+    };
+    // Settled (or settled and delivered again, with a new timer) between the pop and this lock: not ours.
+    if gp
+        .in_flight
+        .get(&offset)
+        .is_none_or(|entry| entry.timer != key)
+    {
+        return;
+    }
+    let Some(entry) = gp.in_flight.remove(&offset) else {
+        return;
+    };
+    let last_error = append_error(&entry.last_error, ACK_TIMEOUT);
+    tracing::debug!(topic = %topic.name, group = %group.name, partition = p, offset, owner = %entry.owner,
+        attempts = entry.attempts, "lease expired");
+    if let Err(e) = fail(
+        inner,
+        topic,
+        &group.name,
+        gp,
+        p,
+        offset,
+        (entry.attempts, last_error, entry.policy),
+        None,
+        now,
+    ) {
+        tracing::warn!(topic = %topic.name, group = %group.name, partition = p, offset, error = %e,
+            "could not record a lease expiry");
+    }
+    drop(st);
+    topic.notify.notify_waiters();
+}
+
+/// A delivery failed (nack or expiry) after `attempts` deliveries: dead-letter or park for redelivery.
+#[allow(clippy::too_many_arguments)]
+fn fail(
+    inner: &Inner,
+    topic: &Arc<Topic>,
+    group: &str,
+    gp: &mut GroupPart,
+    p: u32,
+    offset: u64,
+    (attempts, last_error, policy): (u32, String, Policy),
+    delay: Option<Duration>,
+    now: Instant,
+) -> Result<Option<u64>, Error> {
+    if policy.exhausted(attempts) {
+        return dead_letter(inner, topic, group, gp, p, offset, attempts, &last_error).inspect_err(
+            |e| {
+                tracing::warn!(topic = %topic.name, group, partition = p, offset, error = %e,
+                "dead-letter write failed; retrying in {DLQ_RETRY:?}");
+                park(
+                    inner,
+                    topic,
+                    gp,
+                    offset,
+                    Retry {
+                        ready_at: now + DLQ_RETRY,
+                        attempts,
+                        last_error: last_error.clone(),
+                    },
+                );
+            },
+        );
+    }
+    let wait = delay.map_or_else(|| policy.backoff(attempts), |d| d.min(MAX_DELAY));
+    let mut batch = inner.store.db.batch();
+    let record = AttemptsRecord {
+        attempts,
+        last_error: last_error.clone(),
+    };
+    batch.insert(
+        &inner.store.attempts,
+        store::group_offset_key(topic.id, group, p, offset),
+        store::encode(&record),
+    );
+    let committed = batch.commit();
+    // Park it even if the write failed: the delivery state in memory is right, only its restart copy is stale.
+    park(
+        inner,
+        topic,
+        gp,
+        offset,
+        Retry {
+            ready_at: now + wait,
+            attempts,
+            last_error,
+        },
+    );
+    committed?;
+    Ok(inner.ticket())
+}
+
+fn park(inner: &Inner, topic: &Topic, gp: &mut GroupPart, offset: u64, retry: Retry) {
+    if retry.ready_at > Instant::now() {
+        inner.timers.schedule(
+            retry.ready_at,
+            TimerEntry::RetryReady {
+                notify: Arc::clone(&topic.notify),
+            },
+        );
+    }
+    gp.retry.insert(offset, retry);
+}
+
+fn dead_letter_or_park(
+    inner: &Inner,
+    topic: &Arc<Topic>,
+    group: &str,
+    gp: &mut GroupPart,
+    p: u32,
+    c: Candidate,
+    now: Instant,
+) {
+    if let Err(e) = dead_letter(
+        inner,
+        topic,
+        group,
+        gp,
+        p,
+        c.offset,
+        c.attempts,
+        &c.last_error,
+    ) {
+        tracing::warn!(topic = %topic.name, group, partition = p, offset = c.offset, error = %e,
+            "dead-letter write failed; retrying in {DLQ_RETRY:?}");
+        park(
+            inner,
+            topic,
+            gp,
+            c.offset,
+            Retry {
+                ready_at: now + DLQ_RETRY,
+                attempts: c.attempts,
+                last_error: c.last_error,
+            },
+        );
+    }
+}
+
+/// Writes the message to `dlq.<topic>` with its DLQ metadata and settles the original, in one atomic batch.
+#[allow(clippy::too_many_arguments)]
+fn dead_letter(
+    inner: &Inner,
+    topic: &Arc<Topic>,
+    group: &str,
+    gp: &mut GroupPart,
+    p: u32,
+    offset: u64,
+    attempts: u32,
+    last_error: &str,
+) -> Result<Option<u64>, Error> {
+    let Some(bytes) = inner.store.msgs.get(store::msg_key(topic.id, p, offset))? else {
+        // Deleted by retention: nothing to dead-letter, only settle.
+        let mut batch = inner.store.db.batch();
+        let settled = settle_ops(inner, topic.id, group, p, gp, offset, &mut batch);
+        batch.commit()?;
+        apply_settle(gp, offset, settled);
+        return Ok(inner.ticket());
+    };
+    let original: MessageRecord = store::decode(&bytes, "message")?;
+    let dlq = inner.ensure_topic(&format!("dlq.{}", topic.name), topic.partition_count())?;
+    let dp = p % dlq.partition_count().max(1);
+    let now = now_ms();
+    let record = MessageRecord {
+        produced_at_ms: now,
+        key: original.key,
+        value: original.value,
+        envelope: original.envelope,
+        dlq: Some(DlqInfo {
+            topic: topic.name.clone(),
+            partition: p,
+            offset,
+            attempts,
+            last_error: last_error.to_owned(),
+            dead_lettered_at_ms: now,
+        }),
+    };
+    let mut settled = Settled::Below;
+    let (dlq_offset, ticket) = inner.append(&dlq, dp, &record, false, |batch, _| {
+        settled = settle_ops(inner, topic.id, group, p, gp, offset, batch);
+    })?;
+    apply_settle(gp, offset, settled);
+    Counters::bump(&topic.counters.dead_lettered);
+    tracing::info!(topic = %topic.name, group, partition = p, offset, attempts, dlq = %dlq.name,
+        dlq_partition = dp, dlq_offset, "dead-lettered");
+    Ok(ticket)
+}

@@ -1,0 +1,233 @@
+//! The on-disk layout: fjall keyspaces, key encodings and record encodings.
+//!
+//! Keyspaces and keys (integers big-endian so that byte order is numeric order and range scans are ordered;
+//! `tid` is a topic's u32 id, `p` a u32 partition, `off` a u64 offset, `g` a group name prefixed by its u16
+//! length):
+//!
+//! | keyspace   | key                              | value                                            |
+//! |------------|----------------------------------|--------------------------------------------------|
+//! | `meta`     | `topic/` name                    | JSON [`TopicRecord`]                             |
+//! | `meta`     | `floor/` tid p                   | u64: first offset not deleted by retention       |
+//! | `msgs`     | tid p off                        | JSON [`MessageRecord`]                           |
+//! | `cursors`  | tid g p                          | u64: the group's contiguous low-water mark       |
+//! | `acks`     | tid g p off                      | empty: an ack above the low-water mark           |
+//! | `attempts` | tid g p off                      | JSON [`AttemptsRecord`]: deliveries, last error  |
+//! | `idem`     | tid tenant(u16 len) key          | p off expires_ms                                 |
+//! | `idem_exp` | expires_ms tid tenant key        | empty: index for the expiry sweep                |
+//!
+//! This module owns encodings only; it makes no decisions and holds no state besides the keyspace handles.
+//! fjall writes every file; nothing here writes a file format by hand.
+
+use std::path::Path;
+
+use dq_proto::broker::{DlqInfo, Envelope};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, journal};
+
+/// Memtable size of the message keyspace: large enough for write throughput, small enough for the RSS budget.
+const MSGS_MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+/// Memtable size of the small bookkeeping keyspaces.
+const SMALL_MEMTABLE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The keyspace handles.
+pub(crate) struct Store {
+    pub(crate) db: Database,
+    pub(crate) meta: Keyspace,
+    pub(crate) msgs: Keyspace,
+    pub(crate) cursors: Keyspace,
+    pub(crate) acks: Keyspace,
+    pub(crate) attempts: Keyspace,
+    pub(crate) idem: Keyspace,
+    pub(crate) idem_exp: Keyspace,
+}
+
+impl Store {
+    /// Opens the store, repairing a torn or corrupt journal tail (see [`journal`]).
+    pub(crate) fn open(dir: &Path, cache_bytes: u64) -> Result<Self, Error> {
+        std::fs::create_dir_all(dir).map_err(fjall::Error::Io)?;
+        let db = journal::open_repairing(dir, |dir| {
+            Database::builder(dir).cache_size(cache_bytes).open()
+        })?;
+        let small = || KeyspaceCreateOptions::default().max_memtable_size(SMALL_MEMTABLE_BYTES);
+        Ok(Self {
+            meta: db.keyspace("meta", small)?,
+            msgs: db.keyspace("msgs", || {
+                KeyspaceCreateOptions::default().max_memtable_size(MSGS_MEMTABLE_BYTES)
+            })?,
+            cursors: db.keyspace("cursors", small)?,
+            acks: db.keyspace("acks", small)?,
+            attempts: db.keyspace("attempts", small)?,
+            idem: db.keyspace("idem", small)?,
+            idem_exp: db.keyspace("idem_exp", small)?,
+            db,
+        })
+    }
+}
+
+/// A topic's persisted definition.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct TopicRecord {
+    pub(crate) id: u32,
+    pub(crate) partitions: u32,
+    pub(crate) created_at_ms: u64,
+}
+
+/// A stored message.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct MessageRecord {
+    #[serde(rename = "t")]
+    pub(crate) produced_at_ms: u64,
+    #[serde(rename = "k", default)]
+    pub(crate) key: String,
+    #[serde(rename = "v")]
+    pub(crate) value: String,
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) envelope: Option<Envelope>,
+    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) dlq: Option<DlqInfo>,
+}
+
+/// Delivery state of one message for one group, written at each delivery and failure.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct AttemptsRecord {
+    #[serde(rename = "a")]
+    pub(crate) attempts: u32,
+    #[serde(rename = "e", default)]
+    pub(crate) last_error: String,
+}
+
+/// Encodes a record as JSON.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serialising these plain structs to a Vec cannot fail (no maps with non-string keys, no I/O).
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// Decodes a JSON record; a record that does not decode is corrupt.
+pub(crate) fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::Storage(fjall::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("corrupt {what} record: {e}"),
+        )))
+    })
+}
+
+pub(crate) const TOPIC_PREFIX: &[u8] = b"topic/";
+const FLOOR_PREFIX: &[u8] = b"floor/";
+
+pub(crate) fn topic_key(name: &str) -> Vec<u8> {
+    [TOPIC_PREFIX, name.as_bytes()].concat()
+}
+
+pub(crate) fn floor_key(tid: u32, p: u32) -> Vec<u8> {
+    let mut k = FLOOR_PREFIX.to_vec();
+    k.extend_from_slice(&tid.to_be_bytes());
+    k.extend_from_slice(&p.to_be_bytes());
+    k
+}
+
+/// `tid p`: the prefix of one partition's messages.
+pub(crate) fn partition_prefix(tid: u32, p: u32) -> [u8; 8] {
+    let mut k = [0u8; 8];
+    k[..4].copy_from_slice(&tid.to_be_bytes());
+    k[4..].copy_from_slice(&p.to_be_bytes());
+    k
+}
+
+pub(crate) fn msg_key(tid: u32, p: u32, off: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&partition_prefix(tid, p));
+    k[8..].copy_from_slice(&off.to_be_bytes());
+    k
+}
+
+/// Decodes the offset of a message key.
+pub(crate) fn msg_key_offset(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.get(8..16)?.try_into().ok()?))
+}
+
+/// `tid g p`: a group's cursor key, and the prefix of its acks and attempts in one partition.
+pub(crate) fn group_key(tid: u32, group: &str, p: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(10 + group.len() + 8);
+    k.extend_from_slice(&tid.to_be_bytes());
+    // Group names are validated to at most 255 bytes, so the length fits.
+    k.extend_from_slice(&u16::try_from(group.len()).unwrap_or(u16::MAX).to_be_bytes());
+    k.extend_from_slice(group.as_bytes());
+    k.extend_from_slice(&p.to_be_bytes());
+    k
+}
+
+/// `tid g p off`: an ack or attempts key.
+pub(crate) fn group_offset_key(tid: u32, group: &str, p: u32, off: u64) -> Vec<u8> {
+    let mut k = group_key(tid, group, p);
+    k.extend_from_slice(&off.to_be_bytes());
+    k
+}
+
+/// Parsed `tid g p [off]`.
+pub(crate) struct GroupKey {
+    pub(crate) tid: u32,
+    pub(crate) group: String,
+    pub(crate) partition: u32,
+    pub(crate) offset: Option<u64>,
+}
+
+pub(crate) fn parse_group_key(key: &[u8]) -> Option<GroupKey> {
+    let tid = u32::from_be_bytes(key.get(..4)?.try_into().ok()?);
+    let len = usize::from(u16::from_be_bytes(key.get(4..6)?.try_into().ok()?));
+    let group = std::str::from_utf8(key.get(6..6 + len)?).ok()?.to_owned();
+    let rest = key.get(6 + len..)?;
+    let partition = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?);
+    let offset = match rest.len() {
+        4 => None,
+        12 => Some(u64::from_be_bytes(rest.get(4..12)?.try_into().ok()?)),
+        _ => return None,
+    };
+    Some(GroupKey {
+        tid,
+        group,
+        partition,
+        offset,
+    })
+}
+
+/// `tid tenant key`: an idempotency key.
+pub(crate) fn idem_key(tid: u32, tenant: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(6 + tenant.len() + key.len());
+    k.extend_from_slice(&tid.to_be_bytes());
+    k.extend_from_slice(
+        &u16::try_from(tenant.len())
+            .unwrap_or(u16::MAX)
+            .to_be_bytes(),
+    );
+    k.extend_from_slice(tenant.as_bytes());
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// `p off expires_ms`: where the first copy went and when the key stops suppressing duplicates.
+pub(crate) fn idem_value(p: u32, off: u64, expires_ms: u64) -> [u8; 20] {
+    let mut v = [0u8; 20];
+    v[..4].copy_from_slice(&p.to_be_bytes());
+    v[4..12].copy_from_slice(&off.to_be_bytes());
+    v[12..].copy_from_slice(&expires_ms.to_be_bytes());
+    v
+}
+
+pub(crate) fn parse_idem_value(v: &[u8]) -> Option<(u32, u64, u64)> {
+    Some((
+        u32::from_be_bytes(v.get(..4)?.try_into().ok()?),
+        u64::from_be_bytes(v.get(4..12)?.try_into().ok()?),
+        u64::from_be_bytes(v.get(12..20)?.try_into().ok()?),
+    ))
+}
+
+pub(crate) fn idem_exp_key(expires_ms: u64, idem_key: &[u8]) -> Vec<u8> {
+    [&expires_ms.to_be_bytes()[..], idem_key].concat()
+}
+
+pub(crate) fn u64_value(v: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(v.get(..8)?.try_into().ok()?))
+}

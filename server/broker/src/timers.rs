@@ -1,0 +1,88 @@
+//! Deadlines: lease expiries and backoff readiness, ordered by time, on `tokio::time` so that paused-time tests
+//! drive them deterministically.
+//!
+//! This module owns the deadline set only. The background task in `lib.rs` pops due entries and hands them to
+//! the consumer-group logic; nothing here takes a group lock, so a group may schedule and cancel while holding
+//! its own lock.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::group::Group;
+use crate::topic::Topic;
+
+/// Identifies a scheduled deadline; unique even for equal instants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct TimerKey {
+    pub(crate) at: Instant,
+    id: u64,
+}
+
+/// What happens at a deadline.
+pub(crate) enum TimerEntry {
+    /// A lease ends: the message is failed with `ack_timeout` unless it was settled (then the entry is gone).
+    LeaseExpiry {
+        topic: Arc<Topic>,
+        group: Arc<Group>,
+        partition: u32,
+        offset: u64,
+    },
+    /// A backoff ends: wake the topic's streams so that they pick the message up.
+    RetryReady { notify: Arc<Notify> },
+}
+
+/// The deadline set.
+#[derive(Default)]
+pub(crate) struct Timers {
+    map: Mutex<BTreeMap<TimerKey, TimerEntry>>,
+    next_id: AtomicU64,
+    /// Wakes the timer task when an earlier deadline arrives.
+    pub(crate) changed: Arc<Notify>,
+}
+
+impl Timers {
+    pub(crate) fn schedule(&self, at: Instant, entry: TimerEntry) -> TimerKey {
+        let key = TimerKey {
+            at,
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+        };
+        let mut map = self.map.lock().expect("timer lock poisoned");
+        let earliest = map.first_key_value().is_none_or(|(first, _)| key < *first);
+        map.insert(key, entry);
+        drop(map);
+        if earliest {
+            self.changed.notify_one();
+        }
+        key
+    }
+
+    pub(crate) fn cancel(&self, key: TimerKey) {
+        self.map.lock().expect("timer lock poisoned").remove(&key);
+    }
+
+    /// Removes and returns the entries due at `now`.
+    pub(crate) fn pop_due(&self, now: Instant) -> Vec<(TimerKey, TimerEntry)> {
+        let mut map = self.map.lock().expect("timer lock poisoned");
+        let mut due = Vec::new();
+        while let Some(entry) = map.first_entry() {
+            if entry.key().at > now {
+                break;
+            }
+            due.push(entry.remove_entry());
+        }
+        due
+    }
+
+    /// The earliest deadline.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.map
+            .lock()
+            .expect("timer lock poisoned")
+            .first_key_value()
+            .map(|(k, _)| k.at)
+    }
+}

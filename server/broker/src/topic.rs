@@ -1,0 +1,107 @@
+//! A topic in memory: its partitions' heads and its consumer groups. Messages themselves stay on disk.
+//!
+//! Per partition it keeps three numbers: `head` (the next offset to assign; its mutex is held while a message
+//! batch is committed, so that journal order is offset order), `visible` (offsets below it are durable and may be
+//! delivered) and `first` (the earliest offset not deleted by retention). It must not keep message bodies.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+use crate::group::Group;
+
+/// Per-topic counters for `/metrics`.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) produced: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) acked: AtomicU64,
+    pub(crate) nacked: AtomicU64,
+    pub(crate) dead_lettered: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One partition's heads.
+pub(crate) struct Partition {
+    pub(crate) head: Mutex<u64>,
+    pub(crate) visible: Arc<AtomicU64>,
+    pub(crate) first: AtomicU64,
+}
+
+impl Partition {
+    pub(crate) fn new(first: u64, head: u64) -> Self {
+        Self {
+            head: Mutex::new(head),
+            visible: Arc::new(AtomicU64::new(head)),
+            first: AtomicU64::new(first),
+        }
+    }
+
+    pub(crate) fn visible(&self) -> u64 {
+        self.visible.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn first(&self) -> u64 {
+        self.first.load(Ordering::Acquire)
+    }
+}
+
+/// A topic.
+pub(crate) struct Topic {
+    pub(crate) name: String,
+    pub(crate) id: u32,
+    pub(crate) partitions: Vec<Partition>,
+    /// Wakes every stream of every group of this topic: new messages, settled messages, due retries, shutdown.
+    pub(crate) notify: Arc<Notify>,
+    pub(crate) groups: Mutex<BTreeMap<String, Arc<Group>>>,
+    pub(crate) counters: Counters,
+    /// Group-commit ticket of the topic's creation (0 when recovered from disk).
+    pub(crate) created_ticket: u64,
+}
+
+impl Topic {
+    pub(crate) fn new(
+        name: String,
+        id: u32,
+        partitions: Vec<Partition>,
+        created_ticket: u64,
+    ) -> Self {
+        Self {
+            name,
+            id,
+            partitions,
+            notify: Arc::new(Notify::new()),
+            groups: Mutex::new(BTreeMap::new()),
+            counters: Counters::default(),
+            created_ticket,
+        }
+    }
+
+    pub(crate) fn partition_count(&self) -> u32 {
+        u32::try_from(self.partitions.len()).unwrap_or(u32::MAX)
+    }
+
+    /// DLQ topics are exempt from the backlog limit: dead letters must never be refused.
+    pub(crate) fn is_dlq(&self) -> bool {
+        self.name.starts_with("dlq.")
+    }
+
+    pub(crate) fn partition(&self, p: u32) -> Option<&Partition> {
+        self.partitions.get(usize::try_from(p).ok()?)
+    }
+
+    pub(crate) fn group(&self, name: &str) -> Option<Arc<Group>> {
+        self.groups
+            .lock()
+            .expect("groups lock poisoned")
+            .get(name)
+            .cloned()
+    }
+}
