@@ -1,0 +1,301 @@
+//! The command line as plain data: clap types only. Nothing here talks to a server or reads a file;
+//! `settings` resolves these values (URLs, durations, paths) before any command runs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::EXIT_CODES_HELP;
+
+/// Drive and inspect runs of a durable job workflow: fail, dead-letter, replay, succeed.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dq",
+    version,
+    after_help = EXIT_CODES_HELP,
+    max_term_width = 100,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Flags every command understands.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command understands, each with an environment twin.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The dq server [default: http://127.0.0.1:8000]
+    #[arg(long, env = "DQ_URL", global = true, value_name = "URL")]
+    pub url: Option<String>,
+    /// Print the result as JSON (one document, or one object per line when streaming)
+    #[arg(long, env = "DQ_JSON", global = true, value_parser = clap::builder::BoolishValueParser::new())]
+    pub json: bool,
+    /// When to use colour; NO_COLOR in the environment means never
+    #[arg(long, env = "DQ_COLOR", global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Print only the result: no progress or notes on stderr
+    #[arg(short, long, env = "DQ_QUIET", global = true, value_parser = clap::builder::BoolishValueParser::new())]
+    pub quiet: bool,
+    /// Give up waiting after this long (e.g. 30s, 500ms) and exit 124
+    #[arg(long, env = "DQ_TIMEOUT", global = true, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Answer yes to confirmations (implied when CI is set or stdin is not a terminal)
+    #[arg(short = 'y', long, env = "DQ_YES", global = true, value_parser = clap::builder::BoolishValueParser::new())]
+    pub yes: bool,
+    /// Bearer token sent to the server (and required by `dq up` on a non-loopback address)
+    #[arg(
+        long,
+        env = "DQ_TOKEN",
+        global = true,
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal.
+    Auto,
+    /// Always colour (except with --json).
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the server: broker, runs API and worker(s) in one process
+    Up(UpArgs),
+    /// Stop a server started with `dq up --detach`
+    Down(DownArgs),
+    /// Start a run and follow it until it ends (exit 0 succeeded, 3 dead-lettered)
+    Run(RunArgs),
+    /// Show a run's timeline, one line per event
+    #[command(alias = "tail")]
+    Events(EventsArgs),
+    /// Inspect dead-letter records
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// Replay a run, with the fix applied or a new failure, and follow it until it ends
+    Replay(ReplayArgs),
+    /// List runs and show one run's state
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success
+    Demo(DemoArgs),
+    /// Check that the server and its broker answer
+    Health,
+    /// Push a debug event into a run's timeline
+    Emit(EmitArgs),
+    /// Print a shell completion script
+    Completions(CompletionsArgs),
+}
+
+/// `--data-dir`, shared by `up` and `down`.
+#[derive(Debug, Args)]
+pub struct DataDirArgs {
+    /// Where the server keeps its data, pid and log [default: the platform data dir + /dq]
+    #[arg(long, env = "DQ_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `dq up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Address to listen on; a non-loopback address requires --token
+    #[arg(
+        long,
+        env = "DQ_LISTEN",
+        default_value = "127.0.0.1:8000",
+        value_name = "ADDR"
+    )]
+    pub listen: String,
+    /// Data directory.
+    #[command(flatten)]
+    pub data: DataDirArgs,
+    /// Run in the background (pid and log in the data dir); print the URL once healthy
+    #[arg(long)]
+    pub detach: bool,
+    /// In-process workers (0: none, runs wait for `dq worker`)
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub workers: usize,
+    /// Commands each worker executes in parallel [default: 4]
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Pretend work per step, e.g. 200ms [default: 200ms]
+    #[arg(long, value_name = "DURATION")]
+    pub step_delay: Option<String>,
+    /// Attempts per run before dead-lettering [default: 3]
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
+    /// Wait between attempts, multiplied by the attempt number [default: 300ms]
+    #[arg(long, value_name = "DURATION")]
+    pub backoff: Option<String>,
+    /// Use this external DriftQ v1 broker instead of the embedded one
+    #[arg(long, value_name = "URL")]
+    pub broker: Option<String>,
+    /// Messages in flight per topic, group and partition [default: 64]
+    #[arg(long, value_name = "N")]
+    pub max_in_flight: Option<u32>,
+    /// Answer produces before they reach the disk (faster, loses the last writes on a crash)
+    #[arg(long)]
+    pub no_fsync: bool,
+}
+
+/// `dq down`.
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Data directory of the detached server.
+    #[command(flatten)]
+    pub data: DataDirArgs,
+    /// Also delete the data directory (asks first on a terminal unless -y)
+    #[arg(long)]
+    pub wipe: bool,
+}
+
+/// `dq run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Force a failure when this step starts (none, fetch_input, transform, tool_call, finalize)
+    #[arg(long = "fail", value_name = "STEP", default_value = "none")]
+    pub fail: String,
+    /// The run's input: JSON, @FILE, or - for stdin
+    #[arg(long, value_name = "JSON")]
+    pub input: Option<String>,
+    /// The workflow to run
+    #[arg(long, default_value = "demo", value_name = "NAME")]
+    pub workflow: String,
+    /// Attempts before dead-lettering (the server's default when absent)
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
+    /// Print the run id and return without following
+    #[arg(long)]
+    pub detach: bool,
+}
+
+/// `dq events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// The run [default: the most recent run]
+    pub run: Option<String>,
+    /// Keep following new events until Ctrl-C
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only events of this type (repeatable)
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Only events whose JSON contains this text
+    #[arg(long, value_name = "TEXT")]
+    pub grep: Option<String>,
+    /// Only events after this sequence number
+    #[arg(long, value_name = "SEQ")]
+    pub since: Option<u64>,
+}
+
+/// `dq dlq …`.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Show a run's latest DLQ record [default: the latest dead-lettered run]
+    Show(DlqShowArgs),
+    /// List DLQ records, newest first
+    List(ListArgs),
+}
+
+/// `dq dlq show`.
+#[derive(Debug, Args)]
+pub struct DlqShowArgs {
+    /// The run
+    pub run: Option<String>,
+}
+
+/// `--limit`, shared by the list commands.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// At most this many
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: usize,
+}
+
+/// `dq replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The run [default: the latest dead-lettered run; a picker on a terminal when there are several]
+    pub run: Option<String>,
+    /// Apply the fix: replay without the forced failure
+    #[arg(long, conflicts_with = "fail")]
+    pub fix: bool,
+    /// Replay with a forced failure at this step instead
+    #[arg(long, value_name = "STEP")]
+    pub fail: Option<String>,
+    /// Override one input field (VALUE is JSON, or a string when it is not valid JSON); repeatable
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Input overrides as a JSON object, @FILE, or - for stdin
+    #[arg(long, value_name = "JSON")]
+    pub input: Option<String>,
+    /// Attempts for this replay (the run's when absent)
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
+    /// Print the replay and return without following
+    #[arg(long)]
+    pub detach: bool,
+}
+
+/// `dq runs …`.
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List runs, newest first
+    List(RunsListArgs),
+    /// Show one run: state, attempts, last error, replays
+    Show(RunsShowArgs),
+}
+
+/// `dq runs list`.
+#[derive(Debug, Args)]
+pub struct RunsListArgs {
+    /// Only runs in this state (queued, running, retrying, succeeded, dead_lettered)
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    /// Paging.
+    #[command(flatten)]
+    pub list: ListArgs,
+}
+
+/// `dq runs show`.
+#[derive(Debug, Args)]
+pub struct RunsShowArgs {
+    /// The run
+    pub run: String,
+}
+
+/// `dq demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Drop the pretend delays (embedded server only: no step delay, no backoff)
+    #[arg(long)]
+    pub fast: bool,
+}
+
+/// `dq emit`.
+#[derive(Debug, Args)]
+pub struct EmitArgs {
+    /// The run
+    pub run: String,
+    /// The event: a JSON object, @FILE, or - for stdin
+    pub event: String,
+}
+
+/// `dq completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

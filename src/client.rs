@@ -1,0 +1,426 @@
+//! The typed HTTP client of the runs API. It owns requests, the bearer token, the SSE parser and the mapping of
+//! HTTP failures to [`CliError`]: 4xx → `Rejected` (exit 4), 5xx and connection failures → exit 5. It prints
+//! nothing.
+//!
+//! The original starter's routes (`POST /runs`, replay, events, DLQ of a run, emit, peek, healthz) are all a
+//! command needs to work against the original FastAPI API; a call to one of dq's additions that the server
+//! lacks fails with a message saying so.
+
+use std::pin::Pin;
+
+use dq_proto::error::{DetailBody, ErrorBody};
+use dq_proto::runs::{
+    CreateRun, CreateRunResponse, DlqList, DlqRecord, EmitRequest, Event, HealthResponse,
+    OkResponse, ReplayRequest, ReplayResponse, RunDetail, RunList, Timeline,
+};
+use futures::{Stream, StreamExt};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::error::{CliError, Result};
+
+/// A client of one dq (or original starter) server.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    client_id: String,
+}
+
+/// Whether a route belongs to the original starter's API or is a dq addition (for error messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Original,
+    Addition,
+}
+
+impl Client {
+    /// A client of the server at `base`, sending `Authorization: Bearer <token>` when a token is set.
+    pub fn new(base: Url, token: Option<&str>) -> Result<Self> {
+        let mut headers = HeaderMap::new();
+        if let Some(token) = token {
+            let value = HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| CliError::Usage("the token contains invalid characters".into()))?;
+            headers.insert(AUTHORIZATION, value);
+        }
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .user_agent(concat!("dq/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CliError::Unexpected(format!("building the http client: {e}")))?;
+        Ok(Self {
+            http,
+            base,
+            client_id: format!("dq-{}", uuid::Uuid::new_v4().simple()),
+        })
+    }
+
+    /// The server's base URL.
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// `GET /healthz`.
+    pub async fn health(&self) -> Result<HealthResponse> {
+        self.get("/healthz", Route::Original).await
+    }
+
+    /// `POST /runs`.
+    pub async fn create_run(&self, body: &CreateRun) -> Result<CreateRunResponse> {
+        self.send(Method::POST, "/runs", Some(body), Route::Original)
+            .await
+    }
+
+    /// `POST /runs/{id}/replay`.
+    pub async fn replay(&self, run: &str, body: &ReplayRequest) -> Result<ReplayResponse> {
+        let path = format!("/runs/{}/replay", segment(run));
+        self.send(Method::POST, &path, Some(body), Route::Original)
+            .await
+    }
+
+    /// `GET /runs/{id}/dlq`: the run's latest DLQ record.
+    pub async fn dlq(&self, run: &str) -> Result<DlqRecord> {
+        self.get(&format!("/runs/{}/dlq", segment(run)), Route::Original)
+            .await
+    }
+
+    /// `POST /runs/{id}/emit`.
+    pub async fn emit(&self, run: &str, body: &EmitRequest) -> Result<OkResponse> {
+        let path = format!("/runs/{}/emit", segment(run));
+        self.send(Method::POST, &path, Some(body), Route::Original)
+            .await
+    }
+
+    /// `GET /debug/dlq/peek?limit=N` (oldest first).
+    pub async fn dlq_peek(&self, limit: usize) -> Result<DlqList> {
+        self.get(&format!("/debug/dlq/peek?limit={limit}"), Route::Original)
+            .await
+    }
+
+    /// `GET /runs` (dq addition): newest first.
+    pub async fn runs(&self, status: Option<&str>, limit: usize) -> Result<RunList> {
+        let mut url = self.url("/runs");
+        url.query_pairs_mut()
+            .append_pair("limit", &limit.to_string());
+        if let Some(status) = status {
+            url.query_pairs_mut().append_pair("status", status);
+        }
+        self.request(Method::GET, url, None::<&()>, Route::Addition)
+            .await
+    }
+
+    /// `GET /runs/{id}` (dq addition).
+    pub async fn run(&self, run: &str) -> Result<RunDetail> {
+        self.get(&format!("/runs/{}", segment(run)), Route::Addition)
+            .await
+    }
+
+    /// `GET /dlq?limit=N` (dq addition): newest first.
+    pub async fn dlq_list(&self, limit: usize) -> Result<DlqList> {
+        self.get(&format!("/dlq?limit={limit}"), Route::Addition)
+            .await
+    }
+
+    /// `GET /dlq/latest` (dq addition).
+    pub async fn dlq_latest(&self) -> Result<DlqRecord> {
+        self.get("/dlq/latest", Route::Addition).await
+    }
+
+    /// `GET /runs/{id}/timeline?since=N` (dq addition): the events so far, without streaming.
+    pub async fn timeline(&self, run: &str, since: Option<u64>) -> Result<Timeline> {
+        let mut path = format!("/runs/{}/timeline", segment(run));
+        if let Some(since) = since {
+            path.push_str(&format!("?since={since}"));
+        }
+        self.get(&path, Route::Addition).await
+    }
+
+    /// `GET /runs/{id}/events` (SSE), resuming after `last_event_id` when given.
+    pub async fn events(&self, run: &str, last_event_id: Option<u64>) -> Result<EventStream> {
+        let mut url = self.url(&format!("/runs/{}/events", segment(run)));
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.client_id);
+        let mut request = self.http.get(url).header(ACCEPT, "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = self.execute(request, Route::Original).await?;
+        Ok(EventStream {
+            body: Box::pin(response.bytes_stream()),
+            buffer: Vec::new(),
+            base: self.base.to_string(),
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str, route: Route) -> Result<T> {
+        self.send(Method::GET, path, None::<&()>, route).await
+    }
+
+    async fn send<T: DeserializeOwned, B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        route: Route,
+    ) -> Result<T> {
+        self.request(method, self.url(path), body, route).await
+    }
+
+    async fn request<T: DeserializeOwned, B: Serialize>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&B>,
+        route: Route,
+    ) -> Result<T> {
+        let what = format!("{method} {}", url.path());
+        let mut request = self.http.request(method, url);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = self.execute(request, route).await?;
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| CliError::Unexpected(format!("unexpected answer to {what}: {e}")))
+    }
+
+    async fn execute(&self, request: RequestBuilder, route: Route) -> Result<Response> {
+        let request = request
+            .build()
+            .map_err(|e| CliError::Unexpected(format!("building a request: {e}")))?;
+        let what = format!("{} {}", request.method(), request.url().path());
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(self.http_error(status, &what, &text, route))
+    }
+
+    fn http_error(&self, status: StatusCode, what: &str, body: &str, route: Route) -> CliError {
+        let message = error_message(body).unwrap_or_else(|| {
+            status
+                .canonical_reason()
+                .unwrap_or("no reason given")
+                .to_lowercase()
+        });
+        if status == StatusCode::NOT_FOUND && route == Route::Addition && message == "Not Found" {
+            return CliError::MissingRoute {
+                url: self.base.to_string(),
+                route: what.to_owned(),
+            };
+        }
+        if status.is_server_error() {
+            CliError::ServerFailed {
+                status: status.as_u16(),
+                message: format!("{what}: {message}"),
+            }
+        } else {
+            CliError::Rejected {
+                status: status.as_u16(),
+                message: format!("{what}: {message} ({})", status.as_u16()),
+            }
+        }
+    }
+
+    fn unreachable(&self, error: &reqwest::Error) -> CliError {
+        CliError::Unreachable {
+            url: self.base.to_string(),
+            reason: root_cause(error),
+        }
+    }
+
+    fn url(&self, path_and_query: &str) -> Url {
+        let mut url = self.base.clone();
+        let (path, query) = path_and_query
+            .split_once('?')
+            .map_or((path_and_query, None), |(p, q)| (p, Some(q)));
+        let joined = format!("{}{}", self.base.path().trim_end_matches('/'), path);
+        url.set_path(&joined);
+        url.set_query(query);
+        url
+    }
+}
+
+/// A run id as one URL path segment (ids are hex; anything else is escaped, never interpreted).
+fn segment(run: &str) -> String {
+    url::form_urlencoded::byte_serialize(run.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// The message of a FastAPI (`{"detail": ...}`) or DriftQ (`{"error", "message"}`) error body.
+fn error_message(body: &str) -> Option<String> {
+    if let Ok(detail) = serde_json::from_str::<DetailBody>(body) {
+        return Some(match detail.detail {
+            serde_json::Value::String(text) => text,
+            // A 422 list of problems: `loc: msg` each.
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|item| {
+                    let msg = item
+                        .get("msg")
+                        .and_then(|m| m.as_str())
+                        .unwrap_or("invalid");
+                    match item.get("loc").and_then(|l| l.as_array()) {
+                        Some(loc) => {
+                            let loc: Vec<String> = loc
+                                .iter()
+                                .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
+                                .collect();
+                            format!("{}: {msg}", loc.join("."))
+                        }
+                        None => msg.to_owned(),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            other => other.to_string(),
+        });
+    }
+    serde_json::from_str::<ErrorBody>(body)
+        .ok()
+        .map(|e| e.message)
+}
+
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let text = cause.to_string();
+    if error.to_string() == text || text.is_empty() {
+        error.to_string()
+    } else {
+        text
+    }
+}
+
+/// One frame of an SSE stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// The `id:` field: the event's sequence in the run's timeline (dq sends it; the original does not).
+    pub id: Option<u64>,
+    /// The event, parsed.
+    pub event: Event,
+    /// The `data:` text exactly as received.
+    pub raw: String,
+}
+
+type Body = Pin<Box<dyn Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+
+/// A live `GET /runs/{id}/events` stream.
+pub struct EventStream {
+    body: Body,
+    buffer: Vec<u8>,
+    base: String,
+}
+
+impl EventStream {
+    /// The next event frame; `None` when the server closed the stream. Comments (keep-alives) are skipped.
+    pub async fn next(&mut self) -> Result<Option<Frame>> {
+        loop {
+            if let Some(frame) = self.take_frame()? {
+                return Ok(Some(frame));
+            }
+            match self.body.next().await {
+                Some(Ok(chunk)) => self.buffer.extend_from_slice(&chunk),
+                Some(Err(e)) => {
+                    return Err(CliError::Unreachable {
+                        url: self.base.clone(),
+                        reason: format!("event stream broke: {}", root_cause(&e)),
+                    });
+                }
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Parses one complete frame out of the buffer, if there is one with data.
+    fn take_frame(&mut self) -> Result<Option<Frame>> {
+        loop {
+            let Some((end, sep)) = find_frame_end(&self.buffer) else {
+                return Ok(None);
+            };
+            let block: Vec<u8> = self.buffer.drain(..end + sep).collect();
+            let text = String::from_utf8_lossy(&block[..end]);
+            let mut id = None;
+            let mut data = Vec::new();
+            for line in text.lines() {
+                if let Some(value) = field(line, "data") {
+                    data.push(value);
+                } else if let Some(value) = field(line, "id") {
+                    id = value.trim().parse().ok();
+                }
+            }
+            if data.is_empty() {
+                continue;
+            }
+            let raw = data.join("\n");
+            let event = serde_json::from_str(&raw).map_err(|e| {
+                CliError::Unexpected(format!("unexpected event on the stream: {e}: {raw}"))
+            })?;
+            return Ok(Some(Frame { id, event, raw }));
+        }
+    }
+}
+
+/// `name: value` (one optional space after the colon), per the SSE spec.
+fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let rest = line.strip_prefix(name)?.strip_prefix(':')?;
+    Some(rest.strip_prefix(' ').unwrap_or(rest))
+}
+
+/// Where the first blank line (`\n\n` or `\r\n\r\n`) ends a frame: (frame length, separator length).
+fn find_frame_end(buffer: &[u8]) -> Option<(usize, usize)> {
+    let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
+    let crlf = buffer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4));
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fastapi_and_driftq_error_bodies_give_their_message() {
+        assert_eq!(
+            error_message(r#"{"detail":"run not found"}"#).as_deref(),
+            Some("run not found")
+        );
+        assert_eq!(
+            error_message(r#"{"detail":[{"loc":["body","fail_at"],"msg":"bad step"}]}"#).as_deref(),
+            Some("body.fail_at: bad step")
+        );
+        assert_eq!(
+            error_message(r#"{"error":"NOT_FOUND","message":"no route"}"#).as_deref(),
+            Some("no route")
+        );
+        assert_eq!(error_message("<html>"), None);
+    }
+
+    #[test]
+    fn frames_end_at_the_first_blank_line() {
+        assert_eq!(find_frame_end(b"data: x\n\ndata: y\n\n"), Some((7, 2)));
+        assert_eq!(find_frame_end(b"data: x\r\n\r\n"), Some((7, 4)));
+        assert_eq!(find_frame_end(b"data: x\n"), None);
+        assert_eq!(field("data: {}", "data"), Some("{}"));
+        assert_eq!(field("data:{}", "data"), Some("{}"));
+        assert_eq!(field(": keep-alive", "data"), None);
+    }
+}

@@ -1,0 +1,88 @@
+//! `dq dlq show [RUN]` and `dq dlq list`: dead-letter records, as a readable summary with the payload, or
+//! exactly as stored with `--json`. `show RUN` uses the original starter's route; the defaults and the list use
+//! dq's additions (the list falls back to the original's `/debug/dlq/peek`).
+
+use dq_proto::runs::{DlqList, DlqRecord};
+
+use crate::cli::{DlqCommand, DlqShowArgs, ListArgs};
+use crate::commands::Ctx;
+use crate::error::{CliError, ExitStatus, Result};
+use crate::output::{Render, Styles, format_ts_full};
+
+impl Render for DlqRecord {
+    fn human(&self, styles: &Styles) -> String {
+        let payload = serde_json::to_string_pretty(&self.command).unwrap_or_default();
+        [
+            format!(
+                "{:<9}{} ({})",
+                "run",
+                styles.accent(&self.run_id),
+                self.workflow
+            ),
+            format!("{:<9}{}/{}", "attempts", self.attempts, self.max_attempts),
+            format!("{:<9}{}", "replay", self.replay_seq),
+            format!("{:<9}{}", "reason", self.reason),
+            format!("{:<9}{}", "error", styles.bad(&self.error)),
+            format!("{:<9}{}", "when", format_ts_full(self.ts)),
+            styles.bold("payload"),
+            payload,
+        ]
+        .join("\n")
+    }
+}
+
+impl Render for DlqList {
+    fn human(&self, styles: &Styles) -> String {
+        if self.items.is_empty() {
+            return "no DLQ records".to_owned();
+        }
+        let mut table = styles.table(&["run", "replay", "attempts", "error", "when"]);
+        for record in &self.items {
+            table.add_row(vec![
+                record.run_id.clone(),
+                record.replay_seq.to_string(),
+                format!("{}/{}", record.attempts, record.max_attempts),
+                record.error.clone(),
+                format_ts_full(record.ts),
+            ]);
+        }
+        table.to_string()
+    }
+}
+
+/// `dq dlq …`.
+pub async fn run(command: DlqCommand, ctx: &Ctx) -> Result<ExitStatus> {
+    match command {
+        DlqCommand::Show(args) => show(args, ctx).await,
+        DlqCommand::List(args) => list(args, ctx).await,
+    }
+}
+
+async fn show(args: DlqShowArgs, ctx: &Ctx) -> Result<ExitStatus> {
+    let client = ctx.client()?;
+    let record = match &args.run {
+        Some(run) => client.dlq(run).await?,
+        None => client.dlq_latest().await?,
+    };
+    ctx.printer.result(&record)?;
+    ctx.printer.note(&format!(
+        "replay it with the fix: dq replay {} --fix",
+        record.run_id
+    ));
+    Ok(ExitStatus::Success)
+}
+
+async fn list(args: ListArgs, ctx: &Ctx) -> Result<ExitStatus> {
+    let client = ctx.client()?;
+    let list = match client.dlq_list(args.limit).await {
+        Err(CliError::MissingRoute { .. }) => {
+            // The original starter: its peek lists oldest first.
+            let mut peek = client.dlq_peek(args.limit).await?;
+            peek.items.reverse();
+            peek
+        }
+        other => other?,
+    };
+    ctx.printer.result(&list)?;
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,104 @@
+//! `dq down`: stops the server started by `dq up --detach` (SIGTERM, then SIGKILL if it lingers) and, with
+//! `--wipe`, deletes the data dir after a confirmation on a terminal (skipped with `-y`, in CI or without a
+//! terminal on stdin).
+
+use std::path::Path;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::cli::DownArgs;
+use crate::commands::Ctx;
+use crate::commands::up::pid_file;
+use crate::error::{CliError, ExitStatus, Result};
+use crate::settings::resolve_data_dir;
+
+/// How long a stopping server gets before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// `dq down`.
+pub async fn run(args: DownArgs, ctx: &Ctx) -> Result<ExitStatus> {
+    let data_dir = resolve_data_dir(&args.data)?;
+    let pid_path = pid_file(&data_dir);
+    match running_pid(&pid_path) {
+        Some(pid) => {
+            stop(pid).await?;
+            ctx.printer.note(&format!("stopped dq (pid {pid})"));
+        }
+        None => ctx.printer.note(&format!(
+            "no detached dq server is running from {}",
+            data_dir.display()
+        )),
+    }
+    let _ = std::fs::remove_file(&pid_path);
+    if args.wipe && data_dir.exists() {
+        if !ctx.settings.yes {
+            if !ctx.settings.terminal.interactive() {
+                return Err(CliError::Usage(
+                    "--wipe needs a confirmation and stderr is not a terminal: pass -y".into(),
+                ));
+            }
+            if !confirm_wipe(&data_dir)? {
+                ctx.printer.note("nothing deleted");
+                return Ok(ExitStatus::Success);
+            }
+        }
+        std::fs::remove_dir_all(&data_dir)
+            .map_err(|e| CliError::io(format!("deleting {}", data_dir.display()), e))?;
+        ctx.printer.note(&format!("deleted {}", data_dir.display()));
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// The pid in `pid_path` if that process is alive and is a dq server.
+pub fn running_pid(pid_path: &Path) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(pid_path)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let alive = kill(Pid::from_raw(pid), None).is_ok();
+    // A stale pid file may name a recycled pid: make sure it is still `dq … up`.
+    let is_dq = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|cmd| cmd.split(|&b| b == 0).any(|arg| arg == b"up"))
+        .unwrap_or(true);
+    (alive && is_dq).then_some(pid)
+}
+
+async fn stop(pid: i32) -> Result<()> {
+    let pid = Pid::from_raw(pid);
+    kill(pid, Signal::SIGTERM)
+        .map_err(|e| CliError::Unexpected(format!("stopping dq (pid {pid}): {e}")))?;
+    let deadline = tokio::time::Instant::now() + STOP_GRACE;
+    while kill(pid, None).is_ok() && !is_zombie(pid) {
+        if tokio::time::Instant::now() >= deadline {
+            let _ = kill(pid, Signal::SIGKILL);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Ok(())
+}
+
+/// A child of ours that exited but was not reaped still answers `kill(pid, 0)`.
+fn is_zombie(pid: Pid) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(") ")
+                .map(|(_, rest)| rest.starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+fn confirm_wipe(data_dir: &Path) -> Result<bool> {
+    dialoguer::Confirm::new()
+        .with_prompt(format!(
+            "delete {} and everything in it (runs, events, DLQ records)?",
+            data_dir.display()
+        ))
+        .default(false)
+        .interact()
+        .map_err(|e| CliError::Unexpected(format!("asking for confirmation: {e}")))
+}

@@ -1,0 +1,127 @@
+//! `dq replay`: replays a run (`POST /runs/{id}/replay`) with the fix applied (`--fix`), a new failure
+//! (`--fail STEP`) or its own `fail_at`, optionally with input overrides, and follows the replay until it ends.
+//! Without RUN it takes the latest dead-lettered run; on a terminal with several candidates, a picker asks.
+
+use dq_proto::runs::{ReplayRequest, ReplayResponse, RunSummary};
+use serde_json::{Map, Value};
+
+use crate::cli::ReplayArgs;
+use crate::client::Client;
+use crate::commands::{Ctx, fail_step, read_object};
+use crate::error::{CliError, ExitStatus, Result};
+use crate::output::{Render, Styles, format_ts_full};
+
+/// Most candidates the picker offers.
+const CANDIDATES: usize = 20;
+
+impl Render for ReplayResponse {
+    fn human(&self, _styles: &Styles) -> String {
+        format!("{} {}", self.run_id, self.seq)
+    }
+}
+
+/// `dq replay`.
+pub async fn run(args: ReplayArgs, ctx: &Ctx) -> Result<ExitStatus> {
+    let body = ReplayRequest {
+        fail_at: if args.fix {
+            Some(None)
+        } else {
+            args.fail.as_deref().map(fail_step)
+        },
+        input: overrides(args.input.as_deref(), &args.set)?,
+        max_attempts: args.max_attempts,
+    };
+    let client = ctx.client()?;
+    let run_id = match args.run {
+        Some(run) => run,
+        None => pick_run(&client, ctx).await?,
+    };
+    let replay = client.replay(&run_id, &body).await?;
+    if args.detach {
+        ctx.printer.result(&replay)?;
+        return Ok(ExitStatus::Success);
+    }
+    let how = match &replay.fail_at {
+        None => "fix applied".to_owned(),
+        Some(step) => format!("fail at {step}"),
+    };
+    ctx.printer.note(&format!(
+        "replay {} of run {run_id} requested ({how})",
+        replay.seq
+    ));
+    super::run::watch(&client, ctx, &run_id, replay.seq).await
+}
+
+/// `--input` merged with each `--set KEY=VALUE`; `None` when there are no overrides.
+fn overrides(input: Option<&str>, set: &[String]) -> Result<Option<Map<String, Value>>> {
+    let mut map = match input {
+        Some(raw) => read_object(raw, "--input")?,
+        None => Map::new(),
+    };
+    for pair in set {
+        let (key, value) = pair.split_once('=').ok_or_else(|| {
+            CliError::Usage(format!("invalid --set '{pair}': expected KEY=VALUE"))
+        })?;
+        if key.is_empty() {
+            return Err(CliError::Usage(format!(
+                "invalid --set '{pair}': empty key"
+            )));
+        }
+        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+        map.insert(key.to_owned(), value);
+    }
+    Ok((!map.is_empty() || input.is_some()).then_some(map))
+}
+
+/// The latest dead-lettered run, or the one picked on a terminal when there are several.
+async fn pick_run(client: &Client, ctx: &Ctx) -> Result<String> {
+    let candidates = client.runs(Some("dead_lettered"), CANDIDATES).await?.runs;
+    let Some(latest) = candidates.first() else {
+        return Err(CliError::Rejected {
+            status: 404,
+            message: "no dead-lettered run to replay; name one: dq replay RUN".into(),
+        });
+    };
+    if candidates.len() == 1 || !ctx.settings.terminal.interactive() || ctx.printer.json() {
+        ctx.printer.note(&format!(
+            "replaying the latest dead-lettered run {}",
+            latest.run_id
+        ));
+        return Ok(latest.run_id.clone());
+    }
+    let items: Vec<String> = candidates.iter().map(describe).collect();
+    let chosen = dialoguer::Select::new()
+        .with_prompt("replay which dead-lettered run?")
+        .items(&items)
+        .default(0)
+        .interact_opt()
+        .map_err(|e| CliError::Unexpected(format!("asking which run: {e}")))?
+        .ok_or(CliError::Interrupted)?;
+    Ok(candidates[chosen].run_id.clone())
+}
+
+fn describe(run: &RunSummary) -> String {
+    format!(
+        "{}  {}  {}",
+        run.run_id,
+        run.last_error.as_deref().unwrap_or("-"),
+        format_ts_full(run.updated_ms)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_values_are_json_or_strings() {
+        let map = overrides(None, &["n=3".into(), "name=ada".into(), "ok=true".into()])
+            .unwrap()
+            .unwrap();
+        assert_eq!(map["n"], Value::from(3));
+        assert_eq!(map["name"], Value::from("ada"));
+        assert_eq!(map["ok"], Value::from(true));
+        assert_eq!(overrides(None, &[]).unwrap(), None);
+        assert!(overrides(None, &["novalue".into()]).is_err());
+    }
+}

@@ -1,0 +1,101 @@
+//! `dq run`: starts a run (`POST /runs`) and follows its timeline until it ends — exit 0 succeeded, 3
+//! dead-lettered — or prints its id with `--detach`. Also owns [`watch`], the live view that `replay` shares.
+
+use dq_proto::runs::{CreateRun, CreateRunResponse, RunStatus};
+
+use crate::cli::RunArgs;
+use crate::client::Client;
+use crate::commands::{Ctx, fail_step, read_object};
+use crate::error::{ExitStatus, Result};
+use crate::follow::{Outcome, follow};
+use crate::output::{Render, Styles, event_line};
+
+impl Render for CreateRunResponse {
+    fn human(&self, _styles: &Styles) -> String {
+        self.run_id.clone()
+    }
+}
+
+impl Render for Outcome {
+    fn human(&self, styles: &Styles) -> String {
+        let which = if self.replay_seq == 0 {
+            String::new()
+        } else {
+            format!(" (replay {})", self.replay_seq)
+        };
+        let attempts = match self.max_attempts {
+            Some(max) => format!("{}/{max}", self.attempts),
+            None => self.attempts.to_string(),
+        };
+        let plural = if self.attempts == 1 { "" } else { "s" };
+        match self.status {
+            RunStatus::Succeeded => format!(
+                "{} run {}{which} succeeded after {attempts} attempt{plural}",
+                styles.ok("✓"),
+                styles.accent(&self.run_id)
+            ),
+            _ => format!(
+                "{} run {}{which} dead-lettered after {attempts} attempt{plural}: {}",
+                styles.bad("✗"),
+                styles.accent(&self.run_id),
+                self.error.as_deref().unwrap_or("no error recorded")
+            ),
+        }
+    }
+}
+
+/// `dq run`.
+pub async fn run(args: RunArgs, ctx: &Ctx) -> Result<ExitStatus> {
+    let input = match &args.input {
+        Some(raw) => read_object(raw, "--input")?,
+        None => serde_json::Map::new(),
+    };
+    let body = CreateRun {
+        workflow: args.workflow,
+        input,
+        fail_at: fail_step(&args.fail),
+        max_attempts: args.max_attempts,
+    };
+    let client = ctx.client()?;
+    let created = client.create_run(&body).await?;
+    if args.detach {
+        ctx.printer.result(&created)?;
+        return Ok(ExitStatus::Success);
+    }
+    let fail = body.fail_at.as_deref().unwrap_or("none");
+    ctx.printer.note(&format!(
+        "run {} started (workflow {}, fail at {fail})",
+        created.run_id, body.workflow
+    ));
+    watch(&client, ctx, &created.run_id, 0).await
+}
+
+/// Follows start (0) or replay (n) of a run, printing its timeline live, then its outcome.
+pub async fn watch(
+    client: &Client,
+    ctx: &Ctx,
+    run_id: &str,
+    replay_seq: u64,
+) -> Result<ExitStatus> {
+    let printer = &ctx.printer;
+    let spinner = printer.spinner(format!("following run {run_id}"));
+    let outcome = follow(client, run_id, replay_seq, |frame| {
+        spinner.set_message(format!("following run {run_id} · {}", frame.event.kind));
+        if printer.json() {
+            Ok(())
+        } else {
+            spinner.line(printer, &event_line(&frame.event, printer.styles()))
+        }
+    })
+    .await?;
+    drop(spinner);
+    printer.result(&outcome)?;
+    if outcome.status == RunStatus::Succeeded {
+        Ok(ExitStatus::Success)
+    } else {
+        printer.note(&format!(
+            "inspect the DLQ record: dq dlq show {run_id} · replay with the fix: dq replay {run_id} --fix"
+        ));
+        Ok(ExitStatus::RunFailed)
+    }
+}

@@ -1,0 +1,127 @@
+//! `dq runs list` and `dq runs show RUN`: the run registry, a dq addition to the starter API.
+
+use dq_proto::runs::{RunDetail, RunList, RunStatus};
+
+use crate::cli::{RunsCommand, RunsListArgs, RunsShowArgs};
+use crate::commands::Ctx;
+use crate::error::{CliError, ExitStatus, Result};
+use crate::output::{Render, Styles, format_ts_full};
+
+fn status(styles: &Styles, status: RunStatus) -> String {
+    match status {
+        RunStatus::Succeeded => styles.ok(status.as_str()),
+        RunStatus::DeadLettered => styles.bad(status.as_str()),
+        RunStatus::Retrying => styles.warn(status.as_str()),
+        _ => status.as_str().to_owned(),
+    }
+}
+
+impl Render for RunList {
+    fn human(&self, styles: &Styles) -> String {
+        if self.runs.is_empty() {
+            return "no runs".to_owned();
+        }
+        let mut table = styles.table(&[
+            "run",
+            "status",
+            "replay",
+            "attempts",
+            "fail at",
+            "last error",
+            "updated",
+        ]);
+        for run in &self.runs {
+            table.add_row(vec![
+                run.run_id.clone(),
+                status(styles, run.status),
+                run.replay_seq.to_string(),
+                run.attempts.to_string(),
+                run.fail_at.clone().unwrap_or_else(|| "-".into()),
+                run.last_error.clone().unwrap_or_else(|| "-".into()),
+                format_ts_full(run.updated_ms),
+            ]);
+        }
+        table.to_string()
+    }
+}
+
+impl Render for RunDetail {
+    fn human(&self, styles: &Styles) -> String {
+        let run = &self.summary;
+        let mut lines = vec![
+            format!(
+                "{:<12}{} ({})",
+                "run",
+                styles.accent(&run.run_id),
+                run.workflow
+            ),
+            format!("{:<12}{}", "status", status(styles, run.status)),
+            format!("{:<12}{}", "fail at", run.fail_at.as_deref().unwrap_or("-")),
+            format!("{:<12}{}", "replay", run.replay_seq),
+            format!(
+                "{:<12}{}{}",
+                "attempts",
+                run.attempts,
+                self.max_attempts
+                    .map(|m| format!("/{m}"))
+                    .unwrap_or_default()
+            ),
+            format!(
+                "{:<12}{}",
+                "last error",
+                run.last_error.as_deref().unwrap_or("-")
+            ),
+            format!(
+                "{:<12}{}",
+                "input",
+                serde_json::Value::Object(self.input.clone())
+            ),
+            format!("{:<12}{}", "created", format_ts_full(run.created_ms)),
+            format!("{:<12}{}", "updated", format_ts_full(run.updated_ms)),
+        ];
+        if self.replays.is_empty() {
+            lines.push(format!("{:<12}none", "replays"));
+        } else {
+            lines.push(styles.bold("replays"));
+            for replay in &self.replays {
+                lines.push(format!(
+                    "  {}  {}  {}",
+                    replay.seq,
+                    replay
+                        .fail_at
+                        .as_deref()
+                        .map_or_else(|| "fix applied".to_owned(), |s| format!("fail at {s}")),
+                    format_ts_full(replay.requested_ms)
+                ));
+            }
+        }
+        lines.join("\n")
+    }
+}
+
+/// `dq runs …`.
+pub async fn run(command: RunsCommand, ctx: &Ctx) -> Result<ExitStatus> {
+    match command {
+        RunsCommand::List(args) => list(args, ctx).await,
+        RunsCommand::Show(args) => show(args, ctx).await,
+    }
+}
+
+async fn list(args: RunsListArgs, ctx: &Ctx) -> Result<ExitStatus> {
+    if let Some(raw) = &args.status {
+        raw.parse::<RunStatus>()
+            .map_err(|e| CliError::Usage(format!("invalid --status: {e}")))?;
+    }
+    let runs = ctx
+        .client()?
+        .runs(args.status.as_deref(), args.list.limit)
+        .await?;
+    ctx.printer.result(&runs)?;
+    Ok(ExitStatus::Success)
+}
+
+async fn show(args: RunsShowArgs, ctx: &Ctx) -> Result<ExitStatus> {
+    let run = ctx.client()?.run(&args.run).await?;
+    ctx.printer.result(&run)?;
+    Ok(ExitStatus::Success)
+}

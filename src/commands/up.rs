@@ -1,0 +1,220 @@
+//! `dq up`: the server, broker and worker(s) in this process until Ctrl-C or SIGTERM; with `--detach`, the same
+//! in a background process whose pid and log live in the data dir (`dq.pid`, `dq.log`), returning once it
+//! answers `/healthz` and printing its URL.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::cli::UpArgs;
+use crate::client::Client;
+use crate::commands::Ctx;
+use crate::error::{CliError, ExitStatus, Result};
+use crate::settings::{UpSettings, format_duration};
+
+/// The line the server prints once it listens; `--detach` reads it from the log to learn the URL.
+const LISTENING: &str = "dq listening on ";
+/// How long a stopping server may take before the process exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+/// How long `--detach` waits for a healthy server when `--timeout` does not say.
+const DETACH_WAIT: Duration = Duration::from_secs(30);
+
+/// The pid file of a detached server.
+pub fn pid_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("dq.pid")
+}
+
+/// The log of a detached server.
+pub fn log_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("dq.log")
+}
+
+/// `dq up`.
+pub async fn run(args: UpArgs, ctx: &Ctx) -> Result<ExitStatus> {
+    let up = UpSettings::resolve(&args, &ctx.settings)?;
+    std::fs::create_dir_all(&up.data_dir).map_err(|e| {
+        CliError::io(
+            format!("creating the data dir {}", up.data_dir.display()),
+            e,
+        )
+    })?;
+    if up.detach {
+        return detach(&up, ctx).await;
+    }
+    let listener = TcpListener::bind(up.listen)
+        .await
+        .map_err(|e| CliError::io(format!("listening on {}", up.listen), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::io("reading the listening address", e))?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let mut server = tokio::spawn(dq_server::serve(listener, up.server, async move {
+        let _ = stopped.await;
+    }));
+    // Always printed, even with -q: `--detach` and scripts read it to learn the port.
+    eprintln!("{LISTENING}http://{addr}");
+    ctx.printer.note(&format!(
+        "data in {} · Ctrl-C to stop",
+        up.data_dir.display()
+    ));
+    tokio::select! {
+        joined = &mut server => return server_result(joined),
+        () = shutdown_signal() => {}
+    }
+    ctx.printer.note("dq shutting down");
+    let _ = stop.send(());
+    match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+        Ok(joined) => server_result(joined),
+        Err(_) => {
+            ctx.printer.warn(&format!(
+                "the server did not stop within {}; exiting anyway",
+                format_duration(SHUTDOWN_GRACE)
+            ));
+            Ok(ExitStatus::Success)
+        }
+    }
+}
+
+fn server_result(
+    joined: std::result::Result<
+        std::result::Result<(), dq_server::ServerError>,
+        tokio::task::JoinError,
+    >,
+) -> Result<ExitStatus> {
+    match joined {
+        Ok(Ok(())) => Ok(ExitStatus::Success),
+        Ok(Err(err)) => Err(err.into()),
+        Err(err) => Err(CliError::Unexpected(format!("the server stopped: {err}"))),
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+/// Starts `dq up` (without `--detach`) in the background and waits until it is healthy.
+async fn detach(up: &UpSettings, ctx: &Ctx) -> Result<ExitStatus> {
+    let pid_path = pid_file(&up.data_dir);
+    if let Some(pid) = super::down::running_pid(&pid_path) {
+        return Err(CliError::Unexpected(format!(
+            "a detached dq server is already running from {} (pid {pid}); stop it with `dq down`",
+            up.data_dir.display()
+        )));
+    }
+    let log_path = log_file(&up.data_dir);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| CliError::io(format!("opening {}", log_path.display()), e))?;
+    let log_start = log
+        .metadata()
+        .map_err(|e| CliError::io(format!("reading {}", log_path.display()), e))?
+        .len();
+    let err_log = log
+        .try_clone()
+        .map_err(|e| CliError::io(format!("opening {}", log_path.display()), e))?;
+    let exe = std::env::current_exe().map_err(|e| CliError::io("finding the dq binary", e))?;
+    let args = std::env::args_os().skip(1).filter(|a| a != "--detach");
+    let mut command = std::process::Command::new(exe);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(err_log);
+    // Its own process group: a Ctrl-C meant for this shell does not stop the server.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command
+        .spawn()
+        .map_err(|e| CliError::io("starting the background server", e))?;
+    std::fs::write(&pid_path, format!("{}\n", child.id()))
+        .map_err(|e| CliError::io(format!("writing {}", pid_path.display()), e))?;
+
+    let spinner = ctx.printer.spinner("starting dq in the background");
+    let wait = ctx.settings.timeout.unwrap_or(DETACH_WAIT);
+    let started = async {
+        loop {
+            if let Some(status) = child
+                .try_wait()
+                .map_err(|e| CliError::io("watching the background server", e))?
+            {
+                let _ = std::fs::remove_file(&pid_path);
+                let tail = read_log_from(&log_path, log_start);
+                return Err(CliError::Unexpected(format!(
+                    "the background server exited ({status}); its log {} says:\n{}",
+                    log_path.display(),
+                    tail.trim_end()
+                )));
+            }
+            if let Some(url) = listening_url(&read_log_from(&log_path, log_start))
+                && healthy(&url, ctx).await
+            {
+                return Ok(url);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let url = tokio::time::timeout(wait, started)
+        .await
+        .map_err(|_| CliError::Timeout {
+            after: wait,
+            what: "the background server to become healthy".into(),
+        })??;
+    drop(spinner);
+    ctx.printer.note(&format!(
+        "dq is running in the background (pid {}, log {}); stop it with `dq down`",
+        child.id(),
+        log_path.display()
+    ));
+    if ctx.printer.json() {
+        ctx.printer.json_line(&serde_json::json!({
+            "url": url,
+            "pid": child.id(),
+            "data_dir": up.data_dir,
+            "log": log_path,
+        }))?;
+    } else {
+        ctx.printer.line(&url)?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+async fn healthy(url: &str, ctx: &Ctx) -> bool {
+    match url::Url::parse(url) {
+        Ok(url) => match Client::new(url, ctx.settings.token.as_deref()) {
+            Ok(client) => client.health().await.is_ok(),
+            Err(_) => false,
+        },
+        Err(_) => false,
+    }
+}
+
+fn read_log_from(path: &Path, offset: u64) -> String {
+    std::fs::read(path)
+        .map(|bytes| {
+            let start = usize::try_from(offset).unwrap_or(0).min(bytes.len());
+            String::from_utf8_lossy(&bytes[start..]).into_owned()
+        })
+        .unwrap_or_default()
+}
+
+fn listening_url(log: &str) -> Option<String> {
+    log.lines()
+        .find_map(|line| line.strip_prefix(LISTENING))
+        .map(|url| url.trim().to_owned())
+}

@@ -1,0 +1,259 @@
+//! Flags and environment resolved into typed settings (a [`Url`], a [`Duration`], a [`SocketAddr`], a path)
+//! before any command runs. Invalid values become [`CliError::Usage`] (exit 2) here, so commands never parse.
+
+use std::io::IsTerminal;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::cli::{ColorChoice, DataDirArgs, GlobalArgs, UpArgs};
+use crate::error::{CliError, Result};
+
+/// The server dq talks to when neither `--url` nor `DQ_URL` says otherwise.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8000";
+
+/// The global settings every command gets.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The server's base URL.
+    pub url: Url,
+    /// Whether the URL came from `--url` / `DQ_URL` (the demo starts its own server otherwise).
+    pub url_given: bool,
+    /// Print JSON.
+    pub json: bool,
+    /// Colour on stdout.
+    pub color_stdout: bool,
+    /// Colour on stderr.
+    pub color_stderr: bool,
+    /// No progress or notes on stderr.
+    pub quiet: bool,
+    /// Give up waiting after this long.
+    pub timeout: Option<Duration>,
+    /// Confirmations are answered yes.
+    pub yes: bool,
+    /// Bearer token for the server.
+    pub token: Option<String>,
+    /// Whether stdin, stdout and stderr are terminals.
+    pub terminal: Terminal,
+}
+
+/// Which standard streams are terminals.
+#[derive(Debug, Clone, Copy)]
+pub struct Terminal {
+    /// stdin.
+    pub stdin: bool,
+    /// stdout.
+    pub stdout: bool,
+    /// stderr.
+    pub stderr: bool,
+}
+
+impl Terminal {
+    /// Looks at the real streams.
+    pub fn detect() -> Self {
+        Self {
+            stdin: std::io::stdin().is_terminal(),
+            stdout: std::io::stdout().is_terminal(),
+            stderr: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Prompts and pickers are allowed: both ends of the conversation are a terminal.
+    pub fn interactive(self) -> bool {
+        self.stdin && self.stderr
+    }
+}
+
+impl Settings {
+    /// Resolves the global flags against the environment (`NO_COLOR`, `CI`) and the terminal.
+    pub fn resolve(args: &GlobalArgs, terminal: Terminal) -> Result<Self> {
+        let (url, url_given) = match &args.url {
+            Some(raw) => (parse_url(raw, "--url")?, true),
+            None => (parse_url(DEFAULT_URL, "--url")?, false),
+        };
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let color = |is_terminal: bool| match args.color {
+            ColorChoice::Never => false,
+            _ if no_color => false,
+            ColorChoice::Always => true,
+            ColorChoice::Auto => is_terminal,
+        };
+        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
+        Ok(Self {
+            url,
+            url_given,
+            json: args.json,
+            color_stdout: !args.json && color(terminal.stdout),
+            color_stderr: color(terminal.stderr),
+            quiet: args.quiet,
+            timeout: args
+                .timeout
+                .as_deref()
+                .map(|raw| parse_duration(raw).map_err(|e| usage("--timeout", raw, &e)))
+                .transpose()?,
+            yes: args.yes || ci || !terminal.stdin,
+            token: args.token.clone().filter(|t| !t.is_empty()),
+            terminal,
+        })
+    }
+}
+
+/// What `dq up` starts.
+#[derive(Debug, Clone)]
+pub struct UpSettings {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Run in the background.
+    pub detach: bool,
+    /// The server's configuration.
+    pub server: dq_server::ServerConfig,
+}
+
+impl UpSettings {
+    /// Resolves `dq up`'s flags; refuses a non-loopback address without a token.
+    pub fn resolve(args: &UpArgs, global: &Settings) -> Result<Self> {
+        let listen = resolve_listen(&args.listen)?;
+        if !listen.ip().is_loopback() && global.token.is_none() {
+            return Err(CliError::Usage(format!(
+                "refusing to listen on {listen} without a token: pass --token or set DQ_TOKEN"
+            )));
+        }
+        let data_dir = resolve_data_dir(&args.data)?;
+        let mut server = dq_server::ServerConfig::new(&data_dir);
+        server.token = global.token.clone();
+        server.broker.durable = !args.no_fsync;
+        if let Some(n) = args.max_in_flight {
+            server.broker.max_in_flight = n;
+        }
+        if let Some(raw) = &args.broker {
+            server.external_broker = Some(parse_url(raw, "--broker")?.to_string());
+        }
+        server.runs.workers = args.workers;
+        apply_runs_flags(
+            &mut server.runs,
+            args.concurrency,
+            args.step_delay.as_deref(),
+            args.max_attempts,
+            args.backoff.as_deref(),
+        )?;
+        Ok(Self {
+            listen,
+            data_dir,
+            detach: args.detach,
+            server,
+        })
+    }
+}
+
+fn apply_runs_flags(
+    config: &mut dq_runs::RunsConfig,
+    concurrency: Option<usize>,
+    step_delay: Option<&str>,
+    max_attempts: Option<u32>,
+    backoff: Option<&str>,
+) -> Result<()> {
+    if let Some(n) = concurrency {
+        if n == 0 {
+            return Err(CliError::Usage("--concurrency must be at least 1".into()));
+        }
+        config.concurrency = n;
+    }
+    if let Some(raw) = step_delay {
+        config.step_delay = parse_duration(raw).map_err(|e| usage("--step-delay", raw, &e))?;
+    }
+    if let Some(n) = max_attempts {
+        if n == 0 {
+            return Err(CliError::Usage("--max-attempts must be at least 1".into()));
+        }
+        config.max_attempts = n;
+    }
+    if let Some(raw) = backoff {
+        config.backoff = parse_duration(raw).map_err(|e| usage("--backoff", raw, &e))?;
+    }
+    Ok(())
+}
+
+/// The data directory: `--data-dir`, `DQ_DATA_DIR`, else the platform's data directory + `dq`.
+pub fn resolve_data_dir(args: &DataDirArgs) -> Result<PathBuf> {
+    match &args.data_dir {
+        Some(dir) => Ok(dir.clone()),
+        None => dirs::data_dir().map(|d| d.join("dq")).ok_or_else(|| {
+            CliError::Usage("no platform data directory: pass --data-dir or set DQ_DATA_DIR".into())
+        }),
+    }
+}
+
+fn resolve_listen(raw: &str) -> Result<SocketAddr> {
+    raw.to_socket_addrs()
+        .map_err(|e| usage("--listen", raw, &e.to_string()))?
+        .next()
+        .ok_or_else(|| usage("--listen", raw, "resolves to no address"))
+}
+
+fn parse_url(raw: &str, flag: &str) -> Result<Url> {
+    let url = Url::parse(raw).map_err(|e| usage(flag, raw, &e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(usage(flag, raw, "expected an http:// or https:// URL"));
+    }
+    Ok(url)
+}
+
+fn usage(flag: &str, raw: &str, why: &str) -> CliError {
+    CliError::Usage(format!("invalid {flag} '{raw}': {why}"))
+}
+
+/// Parses `200ms`, `1.5s`, `2m`, `1h`; a bare number means seconds.
+pub fn parse_duration(raw: &str) -> std::result::Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| "expected a duration such as 200ms, 1.5s or 2m".to_string())?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("unknown unit '{other}' (use ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
+}
+
+/// Formats a duration the way [`parse_duration`] reads it back: `200ms`, `1.5s`.
+pub fn format_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        let s = format!("{:.2}", d.as_secs_f64());
+        format!("{}s", s.trim_end_matches('0').trim_end_matches('.'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("3 weeks").is_err());
+    }
+
+    #[test]
+    fn durations_format_back() {
+        assert_eq!(format_duration(Duration::from_millis(200)), "200ms");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(format_duration(Duration::from_secs(30)), "30s");
+    }
+}
