@@ -83,14 +83,4 @@ pub enum RunsError {
     /// The broker failed.
     #[error("driftq: {0}")]
     Queue(#[from] QueueError),
-    /// A stored message could not be decoded.
-    #[error("corrupt {what} at offset {offset}: {source}")]
-    Corrupt {
-        /// Which kind of message.
-        what: &'static str,
-        /// Where it is stored.
-        offset: u64,
-        /// The decoding error.
-        source: serde_json::Error,
-    },
 }

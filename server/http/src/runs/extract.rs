@@ -23,21 +23,26 @@ where
     type Rejection = DetailError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection: BytesRejection| {
-                let status = rejection.status();
-                if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    DetailError::message(status, "request body is over the size limit")
-                } else {
-                    DetailError::message(status, rejection.body_text().to_lowercase())
-                }
-            })?;
+        let bytes =
+            Bytes::from_request(req, state)
+                .await
+                .map_err(|rejection: BytesRejection| {
+                    let status = rejection.status();
+                    if status == StatusCode::PAYLOAD_TOO_LARGE {
+                        DetailError::message(status, "request body is over the size limit")
+                    } else {
+                        DetailError::message(status, rejection.body_text().to_lowercase())
+                    }
+                })?;
         let value = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {
             serde_json::from_slice(&bytes).map_err(|e| {
-                DetailError::validation("json_invalid", &["body"], format!("JSON decode error: {e}"))
+                DetailError::validation(
+                    "json_invalid",
+                    &["body"],
+                    format!("JSON decode error: {e}"),
+                )
             })?
         };
         let value = match value {

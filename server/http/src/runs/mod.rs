@@ -1,0 +1,76 @@
+//! The runs API of the original starter (`POST /runs`, replay, SSE events, DLQ, emit, peek, `/healthz`)
+//! plus dq's additions (`GET /runs`, `GET /runs/{id}`, `GET /runs/{id}/timeline`, `GET /dlq`,
+//! `GET /dlq/latest`), the CORS layer of the server, and the dq-only `GET /v1/read` extension of the broker protocol.
+//!
+//! Handlers only translate between HTTP and [`dq_runs::RunsService`]; they hold no state of their own.
+
+mod error;
+mod extract;
+mod handlers;
+mod read;
+mod sse;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::HeaderValue;
+use axum::routing::{get, post};
+use dq_runs::RunsService;
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
+
+pub use read::routes as read_routes;
+
+/// The origin of the original starter's UI, always allowed.
+const UI_ORIGIN: &str = "http://localhost:3000";
+
+/// What the runs handlers reach.
+#[derive(Clone)]
+pub struct RunsState {
+    /// The runs service.
+    pub service: Arc<RunsService>,
+    /// Cancelled when the server shuts down; SSE streams end on it.
+    pub shutdown: CancellationToken,
+    /// Idle interval after which an SSE stream sends a comment.
+    pub keepalive: Duration,
+}
+
+/// CORS for the UI origin plus `cors_origins`. Meant for the outermost layer of the whole router, so that
+/// a preflight is answered before routing (an `OPTIONS` route would otherwise be a 405) and before the token
+/// check (browsers send no credentials on a preflight).
+pub fn cors_layer(cors_origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = std::iter::once(UI_ORIGIN)
+        .chain(cors_origins.iter().map(String::as_str))
+        .filter_map(|origin| {
+            HeaderValue::from_str(origin.trim())
+                .inspect_err(|_| tracing::warn!("ignoring invalid cors origin {origin:?}"))
+                .ok()
+        })
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods(AllowMethods::mirror_request())
+        .allow_headers(AllowHeaders::mirror_request())
+        .allow_credentials(true)
+}
+
+/// The runs routes, ready to merge into any router.
+pub fn routes<S>(state: RunsState) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/healthz", get(handlers::healthz))
+        .route("/runs", post(handlers::create_run).get(handlers::list_runs))
+        .route("/runs/{run_id}", get(handlers::show_run))
+        .route("/runs/{run_id}/replay", post(handlers::replay))
+        .route("/runs/{run_id}/events", get(sse::events))
+        .route("/runs/{run_id}/timeline", get(handlers::timeline))
+        .route("/runs/{run_id}/dlq", get(handlers::run_dlq))
+        .route("/runs/{run_id}/emit", post(handlers::emit))
+        .route("/dlq", get(handlers::list_dlq))
+        .route("/dlq/latest", get(handlers::latest_dlq))
+        .route("/debug/dlq/peek", get(handlers::peek_dlq))
+        .with_state(state)
+}

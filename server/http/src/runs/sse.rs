@@ -1,0 +1,138 @@
+//! `GET /runs/{id}/events`: a run's timeline as server-sent events, as the original: `sse.connected` first,
+//! `dlq.available` when the run has a DLQ record, then every event from the start, live. Each timeline
+//! frame carries `id: <seq>`, so a client resumes with `Last-Event-ID` (or `?since=`) without duplicates;
+//! the two markers carry no id, so they never move a client's resume point.
+//!
+//! A follower wakes on the service's hub for writes made in this process and polls for writes made
+//! elsewhere (an external worker). It ends when the client goes away or the server shuts down.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use dq_runs::now_ms;
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::RunsState;
+use super::error::DetailError;
+use super::extract::Params;
+use dq_runs::RunsError;
+
+/// How often a follower looks for events written by another process.
+const POLL: Duration = Duration::from_millis(200);
+
+/// `GET /runs/{id}/events` query. `client_id` is accepted for compatibility and not needed: dq reads the
+/// timeline without consuming it.
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    since: Option<u64>,
+    #[serde(rename = "client_id")]
+    _client_id: Option<String>,
+}
+
+/// Opens the stream.
+pub async fn events(
+    State(state): State<RunsState>,
+    Path(run_id): Path<String>,
+    headers: HeaderMap,
+    Params(query): Params<EventsQuery>,
+) -> Result<Response, DetailError> {
+    if !state.service.exists(&run_id) {
+        return Err(RunsError::RunNotFound.into());
+    }
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let after = last_event_id.or(query.since);
+    let (tx, rx) = mpsc::channel::<SseEvent>(64);
+    tokio::spawn(follow(state.clone(), run_id, after, tx));
+    let stream = ReceiverStream::new(rx).map(Ok::<_, Infallible>);
+    let sse = Sse::new(stream).keep_alive(KeepAlive::new().interval(state.keepalive));
+    let extra = [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        (
+            HeaderName::from_static("x-accel-buffering"),
+            HeaderValue::from_static("no"),
+        ),
+    ];
+    Ok((extra, sse).into_response())
+}
+
+/// Feeds one stream until the client leaves or the server stops.
+async fn follow(
+    state: RunsState,
+    run_id: String,
+    mut after: Option<u64>,
+    tx: mpsc::Sender<SseEvent>,
+) {
+    let connected = json!({"type": "sse.connected", "run_id": run_id});
+    if tx
+        .send(SseEvent::default().data(connected.to_string()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    if state.service.dlq_for_run(&run_id).await.is_ok() {
+        let available = json!({
+            "ts": now_ms(),
+            "type": "dlq.available",
+            "run_id": run_id,
+            "hint": "DLQ record exists for this run. Use /runs/{run_id}/dlq",
+        });
+        if tx
+            .send(SseEvent::default().data(available.to_string()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    let hub = state.service.hub();
+    loop {
+        // Registered before reading, so that a write between the read and the wait still wakes us.
+        let woken = hub.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let items = match state.service.timeline(&run_id, after).await {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::warn!(run_id, "sse timeline read failed: {e}");
+                return;
+            }
+        };
+        let idle = items.is_empty();
+        for item in items {
+            let data = match serde_json::to_string(&item.event) {
+                Ok(data) => data,
+                Err(e) => {
+                    tracing::warn!(run_id, "sse event encoding failed: {e}");
+                    continue;
+                }
+            };
+            let frame = SseEvent::default().id(item.seq.to_string()).data(data);
+            if tx.send(frame).await.is_err() {
+                return;
+            }
+            after = Some(item.seq);
+        }
+        if idle {
+            tokio::select! {
+                () = state.shutdown.cancelled() => return,
+                () = tx.closed() => return,
+                () = &mut woken => {}
+                () = tokio::time::sleep(POLL) => {}
+            }
+        } else if state.shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
