@@ -1,0 +1,10 @@
+//! Broker behaviour against a real fjall store in a temp dir: produce, consume, settle, retry, dead-letter,
+//! restart and recovery. Paused-time tests drive leases and backoff deterministically.
+
+#![allow(missing_docs)]
+
+mod common;
+mod consume;
+mod produce;
+mod recovery;
+mod timing;

@@ -1,0 +1,181 @@
+//! Leases and backoff on paused tokio time: each test checks "not before" and "after" a deadline, never how long
+//! something took on the wall clock.
+
+use std::time::Duration;
+
+use dq_broker::Error;
+use tempfile::TempDir;
+
+use crate::common::*;
+
+const LEASE: Duration = Duration::from_secs(10);
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn lease_expiry_redelivers_with_one_more_attempt() {
+    let dir = TempDir::new().unwrap();
+    let broker = open(fast_config(&dir));
+    broker.create_topic("t", None).await.unwrap();
+    broker.produce(msg("t", "a")).await.unwrap();
+    let mut sub = broker.subscribe("t", "g", "w1", Some(LEASE)).unwrap();
+    let first = next(&mut sub).await;
+    assert_eq!(first.attempts, 1);
+    nothing_within(&mut sub, LEASE - ms(100)).await;
+
+    let mut other = broker.subscribe("t", "g", "w2", Some(LEASE)).unwrap();
+    let second = next(&mut other).await;
+    assert_eq!((second.offset, second.attempts), (0, 2));
+    assert_eq!(second.last_error, "ack_timeout");
+    assert!(
+        matches!(
+            broker.ack(settle("t", "g", "w1", &first)).await,
+            Err(Error::NotOwner)
+        ),
+        "now leased to w2"
+    );
+    broker.ack(settle("t", "g", "w2", &second)).await.unwrap();
+    nothing_within(&mut sub, LEASE * 3).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expired_message_can_no_longer_be_acked_by_its_old_owner() {
+    let dir = TempDir::new().unwrap();
+    let broker = open(fast_config(&dir));
+    broker.create_topic("t", None).await.unwrap();
+    broker.produce(msg("t", "a")).await.unwrap();
+    let mut sub = broker.subscribe("t", "g", "w1", Some(LEASE)).unwrap();
+    let first = next(&mut sub).await;
+    tokio::time::sleep(LEASE + ms(1)).await;
+    assert!(matches!(
+        broker.ack(settle("t", "g", "w1", &first)).await,
+        Err(Error::NotInFlight)
+    ));
+    let again = next(&mut sub).await;
+    assert_eq!(again.attempts, 2);
+    assert!(again.last_error.contains("ack_timeout"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn nack_honours_the_backoff_which_grows_and_is_capped() {
+    let dir = TempDir::new().unwrap();
+    let broker = open(fast_config(&dir));
+    broker.create_topic("t", None).await.unwrap();
+    broker
+        .produce(with_envelope(
+            "t",
+            "a",
+            policy(Some(10), Some(1000), Some(3000)),
+        ))
+        .await
+        .unwrap();
+    let mut sub = broker.subscribe("t", "g", "w", Some(LEASE)).unwrap();
+    let mut item = next(&mut sub).await;
+    // After failure n the message waits min(1000 · 2^(n−1), 3000) ms.
+    for (failures, backoff) in [(1u32, 1000u64), (2, 2000), (3, 3000), (4, 3000)] {
+        assert_eq!(item.attempts, failures);
+        broker
+            .nack(settle("t", "g", "w", &item), None, None)
+            .await
+            .unwrap();
+        nothing_within(&mut sub, ms(backoff - 10)).await;
+        item = tokio::time::timeout(ms(20), sub.next())
+            .await
+            .expect("due after the backoff")
+            .unwrap();
+    }
+    assert_eq!(item.attempts, 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn lease_expiry_honours_the_backoff_too() {
+    let dir = TempDir::new().unwrap();
+    let broker = open(fast_config(&dir));
+    broker.create_topic("t", None).await.unwrap();
+    broker
+        .produce(with_envelope("t", "a", policy(None, Some(5000), None)))
+        .await
+        .unwrap();
+    let mut sub = broker.subscribe("t", "g", "w", Some(LEASE)).unwrap();
+    let first = next(&mut sub).await;
+    assert_eq!(first.attempts, 1);
+    // Expires at 10 s, then waits Backoff(1) = 5 s.
+    nothing_within(&mut sub, LEASE + ms(5000) - ms(10)).await;
+    let again = tokio::time::timeout(ms(20), sub.next())
+        .await
+        .expect("due after lease + backoff")
+        .unwrap();
+    assert_eq!(again.attempts, 2);
+    assert_eq!(again.last_error, "ack_timeout");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_explicit_nack_delay_overrides_the_backoff() {
+    let dir = TempDir::new().unwrap();
+    let broker = open(fast_config(&dir));
+    broker.create_topic("t", None).await.unwrap();
+    broker
+        .produce(with_envelope("t", "a", policy(None, Some(60_000), None)))
+        .await
+        .unwrap();
+    broker.produce(msg("t", "b")).await.unwrap();
+    let mut sub = broker.subscribe("t", "g", "w", Some(LEASE)).unwrap();
+    let a = next(&mut sub).await;
+    broker
+        .nack(
+            settle("t", "g", "w", &a),
+            Some("later".into()),
+            Some(ms(2000)),
+        )
+        .await
+        .unwrap();
+    let b = next(&mut sub).await;
+    assert_eq!(b.value, "b", "others are not held up by a waiting retry");
+    broker.ack(settle("t", "g", "w", &b)).await.unwrap();
+    nothing_within(&mut sub, ms(1990)).await;
+    let again = tokio::time::timeout(ms(20), sub.next())
+        .await
+        .expect("due after the delay")
+        .unwrap();
+    assert_eq!((again.value.as_str(), again.attempts), ("a", 2));
+
+    // Without a policy, a delay still applies.
+    broker.produce(msg("t", "c")).await.unwrap();
+    broker.ack(settle("t", "g", "w", &again)).await.unwrap();
+    let c = next(&mut sub).await;
+    broker
+        .nack(settle("t", "g", "w", &c), None, Some(ms(500)))
+        .await
+        .unwrap();
+    nothing_within(&mut sub, ms(490)).await;
+    assert_eq!(
+        tokio::time::timeout(ms(20), sub.next())
+            .await
+            .expect("due")
+            .unwrap()
+            .value,
+        "c"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn lease_expiries_count_towards_max_attempts() {
+    let dir = TempDir::new().unwrap();
+    let broker = open(fast_config(&dir));
+    broker.create_topic("t", None).await.unwrap();
+    broker
+        .produce(with_envelope("t", "a", policy(Some(2), None, None)))
+        .await
+        .unwrap();
+    let mut sub = broker.subscribe("t", "g", "w", Some(LEASE)).unwrap();
+    assert_eq!(next(&mut sub).await.attempts, 1);
+    assert_eq!(next(&mut sub).await.attempts, 2);
+    nothing_within(&mut sub, LEASE * 3).await;
+    let mut dlq = broker.subscribe("dlq.t", "ops", "o", None).unwrap();
+    let dead = next(&mut dlq).await;
+    let info = dead.dlq.expect("dlq metadata");
+    assert_eq!(info.attempts, 2);
+    assert_eq!(info.last_error, "ack_timeout; ack_timeout");
+}
