@@ -1,0 +1,285 @@
+//! The runs service and the worker against a real embedded broker in a temporary dir, without HTTP: attempt
+//! counting across a worker restart, no duplicate DLQ record on a redelivery after the last attempt, and the
+//! registry rebuilt from the broker.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dq_broker::{Broker, Config};
+use dq_proto::runs::{
+    COMMANDS_TOPIC, CreateRun, DEFAULT_WORKER_GROUP, DlqRecord, ReplayRequest, RunStatus,
+};
+use dq_runs::queue::{ConsumeSpec, Outgoing};
+use dq_runs::{LocalQueue, Queue, RunsConfig, RunsRuntime, RunsService};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+/// How long any single wait may take before the test fails instead of hanging. A guard, not an assertion.
+const GUARD: Duration = Duration::from_secs(20);
+
+fn fast(workers: usize) -> RunsConfig {
+    RunsConfig {
+        workers,
+        step_delay: Duration::from_millis(1),
+        backoff: Duration::from_millis(1),
+        lease: Duration::from_secs(2),
+        ..RunsConfig::default()
+    }
+}
+
+async fn wait_status(service: &RunsService, run_id: &str, replay_seq: u64, status: RunStatus) {
+    let started = Instant::now();
+    loop {
+        let run = service.run(run_id).await.expect("run");
+        if run.summary.status == status && run.summary.replay_seq == replay_seq {
+            return;
+        }
+        assert!(
+            started.elapsed() < GUARD,
+            "never reached {status:?}: {run:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn kinds(service: &RunsService, run_id: &str) -> Vec<String> {
+    service
+        .timeline(run_id, None)
+        .await
+        .expect("timeline")
+        .into_iter()
+        .map(|item| item.event.kind)
+        .collect()
+}
+
+fn failing(step: &str, max_attempts: Option<u32>) -> CreateRun {
+    CreateRun {
+        fail_at: Some(step.to_owned()),
+        max_attempts,
+        ..CreateRun::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_restart_mid_retry_keeps_the_attempt_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(Config::new(dir.path())).unwrap();
+    // A long backoff, held by the broker as the nack delay, leaves time to stop the worker between attempts.
+    let config = RunsConfig {
+        backoff: Duration::from_millis(300),
+        ..fast(1)
+    };
+    let first = CancellationToken::new();
+    let runtime = RunsRuntime::start_in_process(broker.clone(), config.clone(), first.clone())
+        .await
+        .unwrap();
+    let service = runtime.service();
+    let run_id = service
+        .create_run(failing("transform", None))
+        .await
+        .unwrap()
+        .run_id;
+    let started = Instant::now();
+    while !kinds(&service, &run_id)
+        .await
+        .contains(&"run.retry_scheduled".to_owned())
+    {
+        assert!(started.elapsed() < GUARD, "no retry was scheduled");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.cancel();
+    runtime.join().await;
+
+    let second = CancellationToken::new();
+    let runtime = RunsRuntime::start_in_process(broker.clone(), config, second.clone())
+        .await
+        .unwrap();
+    let service = runtime.service();
+    wait_status(&service, &run_id, 0, RunStatus::DeadLettered).await;
+    let attempts: Vec<u64> = service
+        .timeline(&run_id, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|item| item.event.kind == "worker.received")
+        .filter_map(|item| item.event.u64_field("attempt"))
+        .collect();
+    assert_eq!(attempts, [1, 2, 3]);
+    assert_eq!(
+        service
+            .dlq_list(Some(&run_id), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    second.cancel();
+    runtime.join().await;
+    broker.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivery_after_the_last_attempt_dead_letters_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(Config::new(dir.path())).unwrap();
+    let queue: Arc<dyn Queue> = Arc::new(LocalQueue::new(broker.clone()));
+    let service = RunsService::open(Arc::clone(&queue), fast(0))
+        .await
+        .unwrap();
+    let run_id = service
+        .create_run(failing("tool_call", Some(2)))
+        .await
+        .unwrap()
+        .run_id;
+
+    // A worker that failed both attempts and died right after writing the DLQ record, before its ack.
+    let spec = ConsumeSpec {
+        topic: COMMANDS_TOPIC.to_owned(),
+        group: DEFAULT_WORKER_GROUP.to_owned(),
+        owner: "crashed".to_owned(),
+        lease: Duration::from_secs(30),
+    };
+    let mut deliveries = queue.consume(&spec).await.unwrap();
+    for attempt in 1..=2 {
+        let item = tokio::time::timeout(GUARD, deliveries.next())
+            .await
+            .expect("delivery")
+            .expect("open stream")
+            .expect("item");
+        assert_eq!(item.attempts, attempt);
+        queue
+            .nack(
+                &spec,
+                item.partition,
+                item.offset,
+                "forced failure at tool_call",
+                Duration::ZERO,
+            )
+            .await
+            .unwrap();
+    }
+    drop(deliveries);
+    let record = serde_json::json!({
+        "ts": 1, "type": "runs.dlq", "run_id": run_id, "workflow": "demo", "attempts": 2,
+        "max_attempts": 2, "replay_seq": 0, "reason": "max_attempts",
+        "error": "forced failure at tool_call", "command": {}
+    });
+    queue
+        .produce(Outgoing {
+            topic: "runs.dlq".to_owned(),
+            key: Some(run_id.clone()),
+            value: record.to_string(),
+            idempotency_key: Some(format!("dlq:{run_id}:0:2")),
+        })
+        .await
+        .unwrap();
+
+    let shutdown = CancellationToken::new();
+    let runtime = RunsRuntime::start(Arc::clone(&queue), fast(1), shutdown.clone())
+        .await
+        .unwrap();
+    let service = runtime.service();
+    wait_status(&service, &run_id, 0, RunStatus::DeadLettered).await;
+    let records: Vec<DlqRecord> = service.dlq_list(Some(&run_id), None, 10).await.unwrap();
+    assert_eq!(records.len(), 1, "one DLQ record per (run, replay_seq)");
+    let events = kinds(&service, &run_id).await;
+    assert_eq!(
+        events,
+        ["run.created", "run.dlq", "run.failed"],
+        "no attempt beyond the limit"
+    );
+    shutdown.cancel();
+    runtime.join().await;
+    broker.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_is_rebuilt_from_the_broker_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = {
+        let broker = Broker::open(Config::new(dir.path())).unwrap();
+        let queue: Arc<dyn Queue> = Arc::new(LocalQueue::new(broker.clone()));
+        let service = RunsService::open(queue, fast(0)).await.unwrap();
+        let first = service
+            .create_run(CreateRun::default())
+            .await
+            .unwrap()
+            .run_id;
+        let second = service
+            .create_run(failing("transform", Some(5)))
+            .await
+            .unwrap()
+            .run_id;
+        let request = ReplayRequest {
+            fail_at: Some(None),
+            ..ReplayRequest::default()
+        };
+        service.replay(&second, request).await.unwrap();
+        broker.shutdown();
+        (first, second)
+    };
+
+    let broker = Broker::open(Config::new(dir.path())).unwrap();
+    let queue: Arc<dyn Queue> = Arc::new(LocalQueue::new(broker.clone()));
+    let service = RunsService::open(queue, fast(0)).await.unwrap();
+    let runs = service.list_runs(None, 10).await.unwrap();
+    let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(ids, [second.as_str(), first.as_str()]);
+    let detail = service.run(&second).await.unwrap();
+    assert_eq!(detail.summary.replay_seq, 1);
+    assert_eq!(detail.summary.status, RunStatus::Queued);
+    assert_eq!(detail.summary.fail_at, None);
+    assert_eq!(detail.max_attempts, Some(5));
+    assert_eq!(detail.replays.len(), 1);
+    let answer = service
+        .replay(&second, ReplayRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(answer.seq, 2, "the seq continues after a restart");
+    assert_eq!(
+        answer.fail_at.as_deref(),
+        Some("transform"),
+        "inherits the run's fail_at"
+    );
+    broker.shutdown();
+}
+
+/// Start-up cost with 10,000 stored runs. Heavy, so run on demand:
+/// `cargo test -p dq-runs --release --test worker -- --ignored --nocapture`. Prints the figure; asserts only
+/// that every run is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: creates 10,000 runs"]
+async fn startup_with_ten_thousand_runs() {
+    const RUNS: usize = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut config = Config::new(dir.path());
+        // The write path is not under test here; skipping fsync keeps the set-up short.
+        config.durable = false;
+        let broker = Broker::open(config).unwrap();
+        let queue: Arc<dyn Queue> = Arc::new(LocalQueue::new(broker.clone()));
+        let service = RunsService::open(queue, fast(0)).await.unwrap();
+        futures::stream::iter(0..RUNS)
+            .for_each_concurrent(64, |_| {
+                let service = Arc::clone(&service);
+                async move {
+                    service.create_run(CreateRun::default()).await.unwrap();
+                }
+            })
+            .await;
+        broker.shutdown();
+    }
+    let started = Instant::now();
+    let broker = Broker::open(Config::new(dir.path())).unwrap();
+    let opened = started.elapsed();
+    let queue: Arc<dyn Queue> = Arc::new(LocalQueue::new(broker.clone()));
+    let service = RunsService::open(queue, fast(0)).await.unwrap();
+    let ready = started.elapsed();
+    let listed = service.list_runs(None, RUNS).await.unwrap();
+    let first_list = started.elapsed();
+    eprintln!(
+        "startup with {RUNS} runs: broker open {opened:?}, runs service ready {ready:?}, first full list {first_list:?}"
+    );
+    assert_eq!(listed.len(), RUNS);
+    broker.shutdown();
+}
