@@ -94,6 +94,8 @@ pub enum Command {
     Health,
     /// Push a debug event into a run's timeline
     Emit(EmitArgs),
+    /// Run a worker in this process against the broker of the dq server at --url
+    Worker(WorkerArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
 }
@@ -290,6 +292,23 @@ pub struct EmitArgs {
     pub run: String,
     /// The event: a JSON object, @FILE, or - for stdin
     pub event: String,
+}
+
+/// `dq worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Commands executed in parallel [default: 4]
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Pretend work per step [default: 200ms]
+    #[arg(long, value_name = "DURATION")]
+    pub step_delay: Option<String>,
+    /// Attempts per run before dead-lettering [default: 3]
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
+    /// Wait between attempts, multiplied by the attempt number [default: 300ms]
+    #[arg(long, value_name = "DURATION")]
+    pub backoff: Option<String>,
 }
 
 /// `dq completions`.

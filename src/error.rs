@@ -102,6 +102,9 @@ pub enum CliError {
         /// The I/O error.
         source: io::Error,
     },
+    /// The standalone worker failed (exit 5 when its broker is unreachable, else 1).
+    #[error("worker: {0}")]
+    Worker(#[from] dq_runs::RunsError),
     /// The embedded server failed (exit 1).
     #[error("server: {0}")]
     Server(#[from] dq_server::ServerError),
@@ -112,7 +115,8 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::BrokenPipe => 0,
-            Self::Unexpected(_) | Self::Io { .. } | Self::Server(_) => 1,
+            Self::Worker(dq_runs::RunsError::Queue(dq_runs::QueueError::Unavailable(_))) => 5,
+            Self::Unexpected(_) | Self::Io { .. } | Self::Server(_) | Self::Worker(_) => 1,
             Self::Usage(_) => 2,
             Self::Rejected { .. } | Self::MissingRoute { .. } => 4,
             Self::Unreachable { .. } | Self::ServerFailed { .. } => 5,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::cli::{ColorChoice, DataDirArgs, GlobalArgs, UpArgs};
+use crate::cli::{ColorChoice, DataDirArgs, GlobalArgs, UpArgs, WorkerArgs};
 use crate::error::{CliError, Result};
 
 /// The server dq talks to when neither `--url` nor `DQ_URL` says otherwise.
@@ -147,6 +147,19 @@ impl UpSettings {
             server,
         })
     }
+}
+
+/// Resolves `dq worker`'s flags into the runs configuration it executes with.
+pub fn worker_config(args: &WorkerArgs) -> Result<dq_runs::RunsConfig> {
+    let mut config = dq_runs::RunsConfig::default();
+    apply_runs_flags(
+        &mut config,
+        args.concurrency,
+        args.step_delay.as_deref(),
+        args.max_attempts,
+        args.backoff.as_deref(),
+    )?;
+    Ok(config)
 }
 
 fn apply_runs_flags(

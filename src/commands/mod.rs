@@ -1,7 +1,7 @@
 //! Dispatch only: resolves the global settings, builds the runtime and hands each subcommand its arguments and
 //! the shared [`Ctx`]. Every subcommand lives in its own file with one signature,
 //! `async fn run(args, &Ctx) -> Result<ExitStatus>`. Client commands are wrapped here once with `--timeout`
-//! (exit 124) and Ctrl-C (exit 130); `up`, `down` and `completions` manage their own lifetime.
+//! (exit 124) and Ctrl-C (exit 130); `up`, `down`, `worker` and `completions` manage their own lifetime.
 
 mod completions;
 mod demo;
@@ -14,6 +14,7 @@ mod replay;
 mod run;
 mod runs;
 mod up;
+mod worker;
 
 use std::future::Future;
 use std::time::Duration;
@@ -63,6 +64,7 @@ async fn dispatch(command: Command, ctx: &Ctx) -> Result<ExitStatus> {
     match command {
         Command::Up(args) => up::run(args, ctx).await,
         Command::Down(args) => down::run(args, ctx).await,
+        Command::Worker(args) => worker::run(args, ctx).await,
         Command::Completions(args) => completions::run(args, ctx).await,
         Command::Run(args) => guarded(ctx, "the run to end", run::run(args, ctx)).await,
         Command::Events(args) => guarded(ctx, "events", events::run(args, ctx)).await,
