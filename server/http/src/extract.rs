@@ -44,6 +44,12 @@ where
 }
 
 fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // serde would also read a struct from a JSON array, by position; DriftQ bodies are objects only.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::invalid(
+            "invalid json body: expected a json object",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de)
         .map_err(|err| ApiError::invalid(format!("invalid json body: {}", describe(&err))))?;
@@ -90,8 +96,10 @@ mod tests {
     }
 
     #[test]
-    fn json_trailing_garbage_is_rejected() {
+    fn json_trailing_garbage_and_non_objects_are_rejected() {
         assert!(from_json::<CreateTopic>(br#"{"name":"t"} x"#).is_err());
+        let err = from_json::<CreateTopic>(br#"["t", 2]"#).unwrap_err();
+        assert!(err.to_string().contains("expected a json object"), "{err}");
     }
 
     #[test]

@@ -49,8 +49,10 @@ async fn the_original_python_client_works_unchanged() {
             .unwrap();
         assert!([200, 201, 202, 204].contains(&produced.status().as_u16()));
     }
-    let with_key = json!({"topic": "runs.commands", "value": "{\"run_id\":\"x\"}", "key": "k",
-                          "envelope": {"tenant_id": "t1", "idempotency_key": "evt:x:created"}});
+    // The same call with a key and a tenant, to another topic (so the stream below holds one message).
+    server.create_topic("runs.dlq", 1).await;
+    let with_key = json!({"topic": "runs.dlq", "value": "{\"run_id\":\"x\"}", "key": "k",
+                          "envelope": {"tenant_id": "t1", "idempotency_key": "dlq:x:0:3"}});
     let produced = http
         .post(server.url("/v1/produce"))
         .json(&with_key)
