@@ -113,15 +113,16 @@ impl RunsRuntime {
 }
 
 /// Runs one worker (with `config.concurrency` slots) against the DriftQ v1 broker at `url` until `shutdown`
-/// is cancelled: `dq worker --url URL`.
-pub async fn run_worker(
+/// is cancelled: `dq worker --url URL`. The future borrows nothing, so it can be spawned.
+pub fn run_worker(
     url: &str,
     token: Option<String>,
     config: RunsConfig,
     shutdown: CancellationToken,
-) -> Result<(), RunsError> {
-    let queue: Arc<dyn Queue> = Arc::new(HttpQueue::new(url, token)?);
-    Worker::new(Emitter::new(queue), config, shutdown)
-        .run()
-        .await
+) -> impl Future<Output = Result<(), RunsError>> + Send + 'static {
+    let queue = HttpQueue::new(url, token);
+    async move {
+        let queue: Arc<dyn Queue> = Arc::new(queue?);
+        Worker::new(Emitter::new(queue), config, shutdown).run().await
+    }
 }
