@@ -123,6 +123,8 @@ pub fn run_worker(
     let queue = HttpQueue::new(url, token);
     async move {
         let queue: Arc<dyn Queue> = Arc::new(queue?);
-        Worker::new(Emitter::new(queue), config, shutdown).run().await
+        Worker::new(Emitter::new(queue), config, shutdown)
+            .run()
+            .await
     }
 }

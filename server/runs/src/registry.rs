@@ -107,7 +107,9 @@ impl Fold {
                 self.last_error = event.str_field("error").map(str::to_owned);
             }
             "run.retry_scheduled" if current => self.status = RunStatus::Retrying,
-            "run.dlq" | "run.failed" if current => self.status = RunStatus::DeadLettered,
+            // `run.failed` is the last event a dead-lettered attempt writes (after `run.dlq`): a client that
+            // sees the status sees the whole story.
+            "run.failed" if current => self.status = RunStatus::DeadLettered,
             "run.succeeded" => self.status = RunStatus::Succeeded,
             _ => {}
         }

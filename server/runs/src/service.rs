@@ -238,6 +238,7 @@ impl RunsService {
         run_id: &str,
         request: ReplayRequest,
     ) -> Result<ReplayResponse, RunsError> {
+        self.known(run_id).await?;
         let (seq, workflow, fail_at, input, max_attempts) = {
             let mut registry = self.registry();
             let entry = registry
@@ -308,17 +309,28 @@ impl RunsService {
         })
     }
 
-    /// Whether the run exists.
-    pub fn exists(&self, run_id: &str) -> bool {
-        self.registry().runs.contains_key(run_id)
+    /// Whether the run exists. A run this process has not seen yet (created through another server on the
+    /// same broker) is looked up in `runs.index` first.
+    pub async fn exists(&self, run_id: &str) -> Result<bool, RunsError> {
+        if self.registry().runs.contains_key(run_id) {
+            return Ok(true);
+        }
+        self.catch_up_if_supported().await?;
+        Ok(self.registry().runs.contains_key(run_id))
+    }
+
+    async fn known(&self, run_id: &str) -> Result<(), RunsError> {
+        if self.exists(run_id).await? {
+            Ok(())
+        } else {
+            Err(RunsError::RunNotFound)
+        }
     }
 
     /// Pushes any JSON object into the run's timeline; `ts`, `run_id` and `type` (`"custom"`) are filled in
     /// when missing so that every stored event keeps the starter's three fields.
     pub async fn emit(&self, run_id: &str, mut event: Map<String, Value>) -> Result<(), RunsError> {
-        if !self.exists(run_id) {
-            return Err(RunsError::RunNotFound);
-        }
+        self.known(run_id).await?;
         event.entry("ts").or_insert_with(|| Value::from(now_ms()));
         event.entry("type").or_insert_with(|| Value::from("custom"));
         event.entry("run_id").or_insert_with(|| Value::from(run_id));
@@ -341,9 +353,7 @@ impl RunsService {
         run_id: &str,
         after: Option<u64>,
     ) -> Result<Vec<TimelineItem>, RunsError> {
-        if !self.exists(run_id) {
-            return Err(RunsError::RunNotFound);
-        }
+        self.known(run_id).await?;
         let from = after.map_or(0, |seq| seq + 1);
         let items = match self.read_from(&events_topic(run_id), from).await {
             Err(QueueError::UnknownTopic(_)) => Vec::new(),
@@ -392,6 +402,7 @@ impl RunsService {
 
     /// One run with its status, input and replays.
     pub async fn run(&self, run_id: &str) -> Result<RunDetail, RunsError> {
+        self.known(run_id).await?;
         self.refresh(run_id).await?;
         let registry = self.registry();
         let entry = registry.runs.get(run_id).ok_or(RunsError::RunNotFound)?;

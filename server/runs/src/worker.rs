@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dq_proto::broker::ConsumeItem;
-use dq_proto::runs::{COMMANDS_TOPIC, DLQ_TOPIC, DlqRecord, Event, RunCommand, workflow_steps};
+use dq_proto::runs::{
+    COMMANDS_TOPIC, DEMO_STEPS, DLQ_TOPIC, DlqRecord, Event, RunCommand, workflow_steps,
+};
 use futures::StreamExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -26,6 +28,9 @@ use crate::{RunsConfig, RunsError};
 
 /// Pause before re-joining the group after the consume stream broke.
 const RECONNECT_DELAY: Duration = Duration::from_millis(500);
+
+/// Added to the pretend work of an attempt when sizing the lease.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 /// Why an attempt did not succeed.
 enum AttemptError {
@@ -58,11 +63,16 @@ impl Worker {
             config.group,
             &uuid::Uuid::new_v4().simple().to_string()[..12]
         );
+        // A lease shorter than one attempt would hand a healthy run to another worker mid-way: keep it at least
+        // twice the pretend work of the longest workflow plus a margin for slow writes.
+        let work = config
+            .step_delay
+            .saturating_mul(u32::try_from(DEMO_STEPS.len() * 2).unwrap_or(u32::MAX));
         let spec = ConsumeSpec {
             topic: COMMANDS_TOPIC.to_owned(),
             group: config.group.clone(),
             owner,
-            lease: config.lease,
+            lease: config.lease.max(work + LEASE_MARGIN),
         };
         Self {
             emitter,

@@ -44,7 +44,7 @@ pub async fn events(
     headers: HeaderMap,
     Params(query): Params<EventsQuery>,
 ) -> Result<Response, DetailError> {
-    if !state.service.exists(&run_id) {
+    if !state.service.exists(&run_id).await? {
         return Err(RunsError::RunNotFound.into());
     }
     let last_event_id = headers
