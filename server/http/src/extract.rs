@@ -1,15 +1,20 @@
 //! [`JsonOrQuery`]: the request extractor of the DriftQ v1 routes. A request with a body is read as JSON, one
 //! without as query parameters (DriftQ clients use both forms). Every rejection is an [`ApiError`] in the DriftQ
 //! shape with a message naming the problem (and the field, when serde knows it), never axum's plain-text
-//! rejections. Field presence and ranges are the handlers' business; this module only decodes.
+//! rejections; a body over [`crate::ServerConfig::max_body_bytes`] is a 413. Field presence and ranges are the handlers' business; this module only decodes.
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::extract::{FromRef, FromRequest, Request};
+use axum::http::header;
+use bytes::{Bytes, BytesMut};
 use dq_proto::error::ErrorCode;
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
+use crate::AppState;
 use crate::error::ApiError;
+
+/// How far past the limit an oversized body is read (and discarded) so that its sender sees the 413.
+const DRAIN_FACTOR: usize = 8;
 
 /// A body decoded from JSON when the request has one, else from the query string.
 #[derive(Debug, Clone)]
@@ -18,29 +23,58 @@ pub struct JsonOrQuery<T>(pub T);
 impl<S, T> FromRequest<S> for JsonOrQuery<T>
 where
     T: DeserializeOwned,
+    AppState: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let limit = AppState::from_ref(state).config.max_body_bytes();
         let query = req.uri().query().unwrap_or_default().to_owned();
-        // `Bytes` honours `DefaultBodyLimit`, so an oversized body never gets buffered whole.
-        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    "request body is over the size limit",
-                )
-            } else {
-                ApiError::invalid(format!("could not read the request body: {rejection}"))
-            }
-        })?;
+        let body = read_body(req, limit).await?;
         if body.iter().all(u8::is_ascii_whitespace) {
             from_query(&query).map(Self)
         } else {
             from_json(&body).map(Self)
         }
     }
+}
+
+/// Reads at most `limit` bytes of body. An oversized body is read on and discarded up to `DRAIN_FACTOR`
+/// times the limit before the 413 is sent: a server that answers and closes while the client is still
+/// uploading makes the client see a broken pipe instead of the answer.
+async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is over the size limit of {limit} bytes"),
+        )
+    };
+    let drain_limit = limit.saturating_mul(DRAIN_FACTOR);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > drain_limit) {
+        return Err(too_large());
+    }
+    let mut stream = req.into_body().into_data_stream();
+    let mut body = BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|err| ApiError::invalid(format!("could not read the request body: {err}")))?;
+        seen = seen.saturating_add(chunk.len());
+        if seen <= limit {
+            body.extend_from_slice(&chunk);
+        } else if seen > drain_limit {
+            break;
+        }
+    }
+    if seen > limit {
+        return Err(too_large());
+    }
+    Ok(body.freeze())
 }
 
 fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {

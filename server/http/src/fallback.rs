@@ -1,9 +1,11 @@
 //! Answers for requests that match no handler: an unknown path (404) or a known path with the wrong method
-//! (405; axum adds the `Allow` header). Under `/v1` they use the DriftQ body; elsewhere the FastAPI body
+//! (405, with the `Allow` header axum sets). Under `/v1` they use the DriftQ body; elsewhere the FastAPI body
 //! `{"detail": ...}` of the original starter's API, so each family of routes keeps one error shape.
 
 use axum::Json;
-use axum::http::{StatusCode, Uri};
+use axum::extract::Request;
+use axum::http::{StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use dq_proto::error::{DetailBody, ErrorCode};
 
@@ -22,21 +24,26 @@ pub async fn not_found(uri: Uri) -> Response {
     }
 }
 
-/// Fallback for a known path asked with a method it does not serve.
-pub async fn method_not_allowed(uri: Uri) -> Response {
-    if is_v1(&uri) {
-        ApiError::new(
-            ErrorCode::MethodNotAllowed,
-            format!("method not allowed on {}", uri.path()),
-        )
-        .into_response()
-    } else {
-        (
-            StatusCode::METHOD_NOT_ALLOWED,
-            Json(DetailBody::message("Method Not Allowed")),
-        )
-            .into_response()
+/// Middleware: gives axum's bare 405 (no body; `Allow` already set) the JSON body of its route family. A
+/// layer rather than `Router::method_not_allowed_fallback`, which misses routers merged with their state
+/// already applied.
+pub async fn method_not_allowed(req: Request, next: Next) -> Response {
+    let v1 = is_v1(req.uri());
+    let response = next.run(req).await;
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return response;
     }
+    let (mut parts, _) = response.into_parts();
+    let body = if v1 {
+        ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed").into_response()
+    } else {
+        Json(DetailBody::message("Method Not Allowed")).into_response()
+    };
+    let (body_parts, body) = body.into_parts();
+    parts.headers.extend(body_parts.headers);
+    Response::from_parts(parts, body)
 }
 
 fn is_v1(uri: &Uri) -> bool {

@@ -111,12 +111,13 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(v1::routes())
         .route("/metrics", get(metrics::handler))
-        // Further route families (the runs API) merge here, before the fallbacks below: those apply to every
-        // route registered so far, and `merge` refuses two routers that both set a fallback.
-        .method_not_allowed_fallback(fallback::method_not_allowed)
+        // Further route families (the runs API) merge here, above the fallback: `merge` refuses two routers
+        // that both set one, so only this router does.
         .fallback(fallback::not_found)
-        // Layers wrap everything above, fallbacks included; the last one added runs first.
+        // Layers wrap everything above, fallback included; the last one added runs first.
+        // For axum's own body extractors (the runs API); `JsonOrQuery` applies the same limit itself.
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(fallback::method_not_allowed))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
