@@ -36,7 +36,7 @@ const LEASE_MARGIN: Duration = Duration::from_secs(5);
 enum AttemptError {
     /// The workflow failed: retry or dead-letter.
     Failed(String),
-    /// The worker is shutting down: leave the command to its lease.
+    /// The worker is shutting down: hand the command back.
     Cancelled,
     /// The broker failed while the attempt was emitting.
     Queue(RunsError),
@@ -82,8 +82,8 @@ impl Worker {
         }
     }
 
-    /// Consumes until shutdown; then waits for the commands in progress to stop (they stop at once, leaving
-    /// the command to its lease).
+    /// Consumes until shutdown; then waits for the commands in progress to stop (they stop at the next step
+    /// and hand their command back).
     pub async fn run(self) -> Result<(), RunsError> {
         for topic in [COMMANDS_TOPIC, DLQ_TOPIC] {
             self.emitter.queue.create_topic(topic, 1).await?;
@@ -173,7 +173,12 @@ impl Worker {
         }
         match self.attempt(&command, attempt).await {
             Ok(()) => self.ack(&item).await,
-            Err(AttemptError::Cancelled) => {}
+            // Hand the command back at once rather than after the lease: the next worker continues it (the
+            // delivery counts as an attempt either way, as a lease expiry would).
+            Err(AttemptError::Cancelled) => {
+                self.nack(&item, "worker shutting down", Duration::ZERO)
+                    .await;
+            }
             Err(AttemptError::Queue(e)) => {
                 tracing::warn!(run_id = %command.run_id, "attempt {attempt} could not write: {e}");
                 self.nack(&item, &e.to_string(), self.backoff(attempt))
