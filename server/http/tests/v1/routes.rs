@@ -331,3 +331,29 @@ async fn metrics_expose_counters_and_gauges() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_full_backlog_is_429_with_a_retry_hint() {
+    let server = TestServer::with(|config| config.broker.max_partition_backlog = 2);
+    server.create_topic("small", 1).await;
+    server.produce("small", "a", None).await;
+    server.produce("small", "b", None).await;
+    let full = server
+        .post("/v1/produce", json!({"topic": "small", "value": "c"}))
+        .await;
+    full.error(429, "RESOURCE_EXHAUSTED");
+    assert!(
+        full.json["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{}",
+        full.json
+    );
+    let retry_ms = full.json["retry_after_ms"]
+        .as_u64()
+        .expect("retry_after_ms");
+    let retry_s: u64 = full.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_s >= 1 && retry_s * 1000 >= retry_ms);
+}
