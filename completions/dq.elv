@@ -1,0 +1,408 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[dq] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'dq'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'dq'= {
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand up 'Start the server: broker, runs API and worker(s) in one process'
+            cand down 'Stop a server started with `dq up --detach`'
+            cand run 'Start a run and follow it until it ends (exit 0 succeeded, 3 dead-lettered)'
+            cand events 'Show a run''s timeline, one line per event'
+            cand dlq 'Inspect dead-letter records'
+            cand replay 'Replay a run, with the fix applied or a new failure, and follow it until it ends'
+            cand runs 'List runs and show one run''s state'
+            cand demo 'The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success'
+            cand health 'Check that the server and its broker answer'
+            cand emit 'Push a debug event into a run''s timeline'
+            cand worker 'Run a worker in this process against the broker of the dq server at --url'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dq;up'= {
+            cand --listen 'Address to listen on; a non-loopback address requires --token'
+            cand --data-dir 'Where the server keeps its data, pid and log [default: the platform data dir + /dq]'
+            cand --workers 'In-process workers (0: none, runs wait for `dq worker`)'
+            cand --concurrency 'Commands each worker executes in parallel [default: 4]'
+            cand --step-delay 'Pretend work per step, e.g. 200ms [default: 200ms]'
+            cand --max-attempts 'Attempts per run before dead-lettering [default: 3]'
+            cand --backoff 'Wait between attempts, multiplied by the attempt number [default: 300ms]'
+            cand --broker 'Use this external DriftQ v1 broker instead of the embedded one'
+            cand --max-in-flight 'Messages in flight per topic, group and partition [default: 64]'
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --detach 'Run in the background (pid and log in the data dir); print the URL once healthy'
+            cand --no-fsync 'Answer produces before they reach the disk (faster, loses the last writes on a crash)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dq;down'= {
+            cand --data-dir 'Where the server keeps its data, pid and log [default: the platform data dir + /dq]'
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --wipe 'Also delete the data directory (asks first on a terminal unless -y)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dq;run'= {
+            cand --fail 'Force a failure when this step starts (none, fetch_input, transform, tool_call, finalize)'
+            cand --input 'The run''s input: JSON, @FILE, or - for stdin'
+            cand --workflow 'The workflow to run'
+            cand --max-attempts 'Attempts before dead-lettering (the server''s default when absent)'
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --detach 'Print the run id and return without following'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dq;events'= {
+            cand --type 'Only events of this type (repeatable)'
+            cand --grep 'Only events whose JSON contains this text'
+            cand --since 'Only events after this sequence number'
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand -f 'Keep following new events until Ctrl-C'
+            cand --follow 'Keep following new events until Ctrl-C'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dq;dlq'= {
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand show 'Show a run''s latest DLQ record [default: the latest dead-lettered run]'
+            cand list 'List DLQ records, newest first'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dq;dlq;show'= {
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dq;dlq;list'= {
+            cand --limit 'At most this many'
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dq;dlq;help'= {
+            cand show 'Show a run''s latest DLQ record [default: the latest dead-lettered run]'
+            cand list 'List DLQ records, newest first'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dq;dlq;help;show'= {
+        }
+        &'dq;dlq;help;list'= {
+        }
+        &'dq;dlq;help;help'= {
+        }
+        &'dq;replay'= {
+            cand --fail 'Replay with a forced failure at this step instead'
+            cand --set 'Override one input field (VALUE is JSON, or a string when it is not valid JSON); repeatable'
+            cand --input 'Input overrides as a JSON object, @FILE, or - for stdin'
+            cand --max-attempts 'Attempts for this replay (the run''s when absent)'
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --fix 'Apply the fix: replay without the forced failure'
+            cand --detach 'Print the replay and return without following'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dq;runs'= {
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List runs, newest first'
+            cand show 'Show one run: state, attempts, last error, replays'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dq;runs;list'= {
+            cand --status 'Only runs in this state (queued, running, retrying, succeeded, dead_lettered)'
+            cand --limit 'At most this many'
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dq;runs;show'= {
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dq;runs;help'= {
+            cand list 'List runs, newest first'
+            cand show 'Show one run: state, attempts, last error, replays'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dq;runs;help;list'= {
+        }
+        &'dq;runs;help;show'= {
+        }
+        &'dq;runs;help;help'= {
+        }
+        &'dq;demo'= {
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --fast 'Drop the pretend delays (embedded server only: no step delay, no backoff)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dq;health'= {
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dq;emit'= {
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dq;worker'= {
+            cand --concurrency 'Commands executed in parallel [default: 4]'
+            cand --step-delay 'Pretend work per step [default: 200ms]'
+            cand --max-attempts 'Attempts per run before dead-lettering [default: 3]'
+            cand --backoff 'Wait between attempts, multiplied by the attempt number [default: 300ms]'
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dq;completions'= {
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dq;help'= {
+            cand up 'Start the server: broker, runs API and worker(s) in one process'
+            cand down 'Stop a server started with `dq up --detach`'
+            cand run 'Start a run and follow it until it ends (exit 0 succeeded, 3 dead-lettered)'
+            cand events 'Show a run''s timeline, one line per event'
+            cand dlq 'Inspect dead-letter records'
+            cand replay 'Replay a run, with the fix applied or a new failure, and follow it until it ends'
+            cand runs 'List runs and show one run''s state'
+            cand demo 'The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success'
+            cand health 'Check that the server and its broker answer'
+            cand emit 'Push a debug event into a run''s timeline'
+            cand worker 'Run a worker in this process against the broker of the dq server at --url'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dq;help;up'= {
+        }
+        &'dq;help;down'= {
+        }
+        &'dq;help;run'= {
+        }
+        &'dq;help;events'= {
+        }
+        &'dq;help;dlq'= {
+            cand show 'Show a run''s latest DLQ record [default: the latest dead-lettered run]'
+            cand list 'List DLQ records, newest first'
+        }
+        &'dq;help;dlq;show'= {
+        }
+        &'dq;help;dlq;list'= {
+        }
+        &'dq;help;replay'= {
+        }
+        &'dq;help;runs'= {
+            cand list 'List runs, newest first'
+            cand show 'Show one run: state, attempts, last error, replays'
+        }
+        &'dq;help;runs;list'= {
+        }
+        &'dq;help;runs;show'= {
+        }
+        &'dq;help;demo'= {
+        }
+        &'dq;help;health'= {
+        }
+        &'dq;help;emit'= {
+        }
+        &'dq;help;worker'= {
+        }
+        &'dq;help;completions'= {
+        }
+        &'dq;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

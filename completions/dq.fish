@@ -1,0 +1,291 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_dq_global_optspecs
+    string join \n url= json color= q/quiet timeout= y/yes token= h/help V/version
+end
+
+function __fish_dq_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_dq_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_dq_using_subcommand
+    set -l cmd (__fish_dq_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c dq -n "__fish_dq_needs_command" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_needs_command" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_needs_command" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_needs_command" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_needs_command" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_needs_command" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_needs_command" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_needs_command" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_needs_command" -f -a "up" -d 'Start the server: broker, runs API and worker(s) in one process'
+complete -c dq -n "__fish_dq_needs_command" -f -a "down" -d 'Stop a server started with `dq up --detach`'
+complete -c dq -n "__fish_dq_needs_command" -f -a "run" -d 'Start a run and follow it until it ends (exit 0 succeeded, 3 dead-lettered)'
+complete -c dq -n "__fish_dq_needs_command" -f -a "events" -d 'Show a run\'s timeline, one line per event'
+complete -c dq -n "__fish_dq_needs_command" -f -a "dlq" -d 'Inspect dead-letter records'
+complete -c dq -n "__fish_dq_needs_command" -f -a "replay" -d 'Replay a run, with the fix applied or a new failure, and follow it until it ends'
+complete -c dq -n "__fish_dq_needs_command" -f -a "runs" -d 'List runs and show one run\'s state'
+complete -c dq -n "__fish_dq_needs_command" -f -a "demo" -d 'The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success'
+complete -c dq -n "__fish_dq_needs_command" -f -a "health" -d 'Check that the server and its broker answer'
+complete -c dq -n "__fish_dq_needs_command" -f -a "emit" -d 'Push a debug event into a run\'s timeline'
+complete -c dq -n "__fish_dq_needs_command" -f -a "worker" -d 'Run a worker in this process against the broker of the dq server at --url'
+complete -c dq -n "__fish_dq_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c dq -n "__fish_dq_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dq -n "__fish_dq_using_subcommand up" -l listen -d 'Address to listen on; a non-loopback address requires --token' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l data-dir -d 'Where the server keeps its data, pid and log [default: the platform data dir + /dq]' -r -F
+complete -c dq -n "__fish_dq_using_subcommand up" -l workers -d 'In-process workers (0: none, runs wait for `dq worker`)' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l concurrency -d 'Commands each worker executes in parallel [default: 4]' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l step-delay -d 'Pretend work per step, e.g. 200ms [default: 200ms]' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l max-attempts -d 'Attempts per run before dead-lettering [default: 3]' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l backoff -d 'Wait between attempts, multiplied by the attempt number [default: 300ms]' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l broker -d 'Use this external DriftQ v1 broker instead of the embedded one' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l max-in-flight -d 'Messages in flight per topic, group and partition [default: 64]' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand up" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l detach -d 'Run in the background (pid and log in the data dir); print the URL once healthy'
+complete -c dq -n "__fish_dq_using_subcommand up" -l no-fsync -d 'Answer produces before they reach the disk (faster, loses the last writes on a crash)'
+complete -c dq -n "__fish_dq_using_subcommand up" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand up" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand up" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand up" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand up" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand down" -l data-dir -d 'Where the server keeps its data, pid and log [default: the platform data dir + /dq]' -r -F
+complete -c dq -n "__fish_dq_using_subcommand down" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand down" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand down" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand down" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand down" -l wipe -d 'Also delete the data directory (asks first on a terminal unless -y)'
+complete -c dq -n "__fish_dq_using_subcommand down" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand down" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand down" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand down" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand down" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand run" -l fail -d 'Force a failure when this step starts (none, fetch_input, transform, tool_call, finalize)' -r
+complete -c dq -n "__fish_dq_using_subcommand run" -l input -d 'The run\'s input: JSON, @FILE, or - for stdin' -r
+complete -c dq -n "__fish_dq_using_subcommand run" -l workflow -d 'The workflow to run' -r
+complete -c dq -n "__fish_dq_using_subcommand run" -l max-attempts -d 'Attempts before dead-lettering (the server\'s default when absent)' -r
+complete -c dq -n "__fish_dq_using_subcommand run" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand run" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand run" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand run" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand run" -l detach -d 'Print the run id and return without following'
+complete -c dq -n "__fish_dq_using_subcommand run" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand run" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand run" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand run" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand events" -l type -d 'Only events of this type (repeatable)' -r
+complete -c dq -n "__fish_dq_using_subcommand events" -l grep -d 'Only events whose JSON contains this text' -r
+complete -c dq -n "__fish_dq_using_subcommand events" -l since -d 'Only events after this sequence number' -r
+complete -c dq -n "__fish_dq_using_subcommand events" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand events" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand events" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand events" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand events" -s f -l follow -d 'Keep following new events until Ctrl-C'
+complete -c dq -n "__fish_dq_using_subcommand events" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand events" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand events" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand events" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand events" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -f -a "show" -d 'Show a run\'s latest DLQ record [default: the latest dead-lettered run]'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -f -a "list" -d 'List DLQ records, newest first'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l limit -d 'At most this many' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show a run\'s latest DLQ record [default: the latest dead-lettered run]'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "list" -d 'List DLQ records, newest first'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dq -n "__fish_dq_using_subcommand replay" -l fail -d 'Replay with a forced failure at this step instead' -r
+complete -c dq -n "__fish_dq_using_subcommand replay" -l set -d 'Override one input field (VALUE is JSON, or a string when it is not valid JSON); repeatable' -r
+complete -c dq -n "__fish_dq_using_subcommand replay" -l input -d 'Input overrides as a JSON object, @FILE, or - for stdin' -r
+complete -c dq -n "__fish_dq_using_subcommand replay" -l max-attempts -d 'Attempts for this replay (the run\'s when absent)' -r
+complete -c dq -n "__fish_dq_using_subcommand replay" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand replay" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand replay" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand replay" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand replay" -l fix -d 'Apply the fix: replay without the forced failure'
+complete -c dq -n "__fish_dq_using_subcommand replay" -l detach -d 'Print the replay and return without following'
+complete -c dq -n "__fish_dq_using_subcommand replay" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand replay" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand replay" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand replay" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand replay" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -f -a "list" -d 'List runs, newest first'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -f -a "show" -d 'Show one run: state, attempts, last error, replays'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l status -d 'Only runs in this state (queued, running, retrying, succeeded, dead_lettered)' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l limit -d 'At most this many' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "list" -d 'List runs, newest first'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one run: state, attempts, last error, replays'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dq -n "__fish_dq_using_subcommand demo" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand demo" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand demo" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand demo" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand demo" -l fast -d 'Drop the pretend delays (embedded server only: no step delay, no backoff)'
+complete -c dq -n "__fish_dq_using_subcommand demo" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand demo" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand demo" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand demo" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand health" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand health" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand health" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand health" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand health" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand health" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand health" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand health" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand health" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand emit" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand emit" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand emit" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand emit" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand emit" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand emit" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand emit" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand emit" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand emit" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand worker" -l concurrency -d 'Commands executed in parallel [default: 4]' -r
+complete -c dq -n "__fish_dq_using_subcommand worker" -l step-delay -d 'Pretend work per step [default: 200ms]' -r
+complete -c dq -n "__fish_dq_using_subcommand worker" -l max-attempts -d 'Attempts per run before dead-lettering [default: 3]' -r
+complete -c dq -n "__fish_dq_using_subcommand worker" -l backoff -d 'Wait between attempts, multiplied by the attempt number [default: 300ms]' -r
+complete -c dq -n "__fish_dq_using_subcommand worker" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand worker" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand worker" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand worker" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand worker" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand worker" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand worker" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand worker" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand worker" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand completions" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand completions" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand completions" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand completions" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand completions" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand completions" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand completions" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "up" -d 'Start the server: broker, runs API and worker(s) in one process'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "down" -d 'Stop a server started with `dq up --detach`'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "run" -d 'Start a run and follow it until it ends (exit 0 succeeded, 3 dead-lettered)'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "events" -d 'Show a run\'s timeline, one line per event'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "dlq" -d 'Inspect dead-letter records'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "replay" -d 'Replay a run, with the fix applied or a new failure, and follow it until it ends'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "runs" -d 'List runs and show one run\'s state'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "demo" -d 'The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "health" -d 'Check that the server and its broker answer'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "emit" -d 'Push a debug event into a run\'s timeline'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "worker" -d 'Run a worker in this process against the broker of the dq server at --url'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from dlq" -f -a "show" -d 'Show a run\'s latest DLQ record [default: the latest dead-lettered run]'
+complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from dlq" -f -a "list" -d 'List DLQ records, newest first'
+complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "list" -d 'List runs, newest first'
+complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "show" -d 'Show one run: state, attempts, last error, replays'

@@ -1,0 +1,11 @@
+//! The CLI's integration tests: the real `dq` binary against a real server bound to port 0.
+//!
+//! Each module reads as a spec of one area; `util` has the [`util::TestServer`] and the preset [`util::dq`]
+//! command (no colour, no `DQ_*` variable leaking in from the environment).
+
+mod basics;
+mod demo;
+mod processes;
+mod pty;
+mod runs;
+mod util;

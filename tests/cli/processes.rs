@@ -1,0 +1,172 @@
+//! `dq up`, `dq up --detach` / `dq down` and `dq worker` as real processes.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::util::{TestServer, dq, parse};
+
+/// Starts `dq <args>` with stderr piped; returns the child and the URL from its `dq listening on` line.
+fn spawn_up(args: &[&str]) -> (Child, String) {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dq"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("DQ_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("dq up printed where it listens")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("dq listening on ") {
+            break url.to_owned();
+        }
+    };
+    (child, url)
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    child.wait().unwrap()
+}
+
+#[test]
+fn up_serves_until_sigterm_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (mut child, url) = spawn_up(&[
+        "up",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data,
+        "--step-delay",
+        "0ms",
+        "--backoff",
+        "0ms",
+        "--max-attempts",
+        "2",
+    ]);
+    let doc = parse(
+        &dq()
+            .args(["--url", &url, "run", "--fail", "transform", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(doc["status"], "dead_lettered");
+    assert_eq!(doc["attempts"], 2, "--max-attempts reaches the worker");
+    let status = terminate(&mut child);
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn up_keeps_runs_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let args = [
+        "up",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data,
+        "--step-delay",
+        "0ms",
+        "--backoff",
+        "0ms",
+    ];
+    let (mut first, url) = spawn_up(&args);
+    let run = parse(
+        &dq()
+            .args(["--url", &url, "run", "--fail", "tool_call", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert!(terminate(&mut first).success());
+    let (mut second, url) = spawn_up(&args);
+    let record = parse(
+        &dq()
+            .args(["--url", &url, "dlq", "show", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(record["run_id"], run["run_id"]);
+    assert!(terminate(&mut second).success());
+}
+
+#[test]
+fn up_detach_returns_its_url_and_down_wipe_removes_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("dq");
+    let data = data.to_str().unwrap();
+    let out = dq()
+        .args([
+            "up",
+            "--detach",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8(out.stdout).unwrap().trim_end().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(std::path::Path::new(data).join("dq.pid").exists());
+    dq().args(["--url", &url, "health"]).assert().code(0);
+    // A second detached server on the same data dir is refused.
+    dq().args([
+        "up",
+        "--detach",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data,
+    ])
+    .assert()
+    .code(1);
+    // No terminal on stdin: -y is implied.
+    dq().args(["down", "--wipe", "--data-dir", data])
+        .assert()
+        .code(0);
+    assert!(!std::path::Path::new(data).exists());
+    dq().args(["--url", &url, "health"]).assert().code(5);
+}
+
+#[test]
+fn a_standalone_worker_executes_runs() {
+    let server = TestServer::with(|config| config.runs.workers = 0);
+    let mut worker = std::process::Command::new(assert_cmd::cargo::cargo_bin("dq"))
+        .args([
+            "--url",
+            server.url(),
+            "worker",
+            "--step-delay",
+            "0ms",
+            "--backoff",
+            "0ms",
+        ])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let doc = server.run(&[]);
+    assert_eq!(doc["status"], "succeeded");
+    let failed = server.run(&["--fail", "tool_call"]);
+    assert_eq!(failed["status"], "dead_lettered");
+    assert!(terminate(&mut worker).success());
+}

@@ -1,0 +1,72 @@
+//! On a pseudo-terminal: the live timeline renders (in colour, with a spinner) as events arrive, and the
+//! replay picker chooses a run with the arrow keys.
+
+use std::time::Duration;
+
+use expectrl::Session;
+
+use crate::util::{TestServer, parse};
+
+fn on_terminal(server: &TestServer, args: &[&str]) -> Session {
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("dq"));
+    command
+        .args(["--url", server.url()])
+        .args(args)
+        .env_remove("NO_COLOR")
+        .env_remove("CI")
+        .env_remove("DQ_URL")
+        .env_remove("DQ_YES")
+        .env("TERM", "xterm-256color");
+    let mut session = Session::spawn(command).expect("dq on a pty");
+    session.set_expect_timeout(Some(Duration::from_secs(30)));
+    session
+}
+
+#[test]
+fn the_timeline_renders_live_in_colour() {
+    let server = TestServer::with(|config| config.runs.step_delay = Duration::from_millis(20));
+    let mut dq = on_terminal(&server, &["run", "--fail", "transform"]);
+    dq.expect("run.created").unwrap();
+    dq.expect("step.started").unwrap();
+    let failed = dq.expect("forced failure at transform").unwrap();
+    assert!(failed.before().contains(&0x1b), "a terminal gets colour");
+    let end = dq.expect("dead-lettered after 3/3 attempts").unwrap();
+    assert!(String::from_utf8_lossy(end.before()).contains("run.failed"));
+    let status = dq.get_process().wait().unwrap();
+    assert_eq!(
+        status,
+        expectrl::WaitStatus::Exited(dq.get_process().pid(), 3)
+    );
+}
+
+#[test]
+fn the_replay_picker_chooses_a_run() {
+    let server = TestServer::start();
+    let older = server.run(&["--fail", "transform"]);
+    let newer = server.run(&["--fail", "tool_call"]);
+    let mut dq = on_terminal(&server, &["replay", "--fix"]);
+    dq.expect("replay which dead-lettered run?").unwrap();
+    dq.expect(newer["run_id"].as_str().unwrap()).unwrap();
+    dq.expect(older["run_id"].as_str().unwrap()).unwrap();
+    // Down to the older run, then Enter.
+    dq.send("\x1b[B").unwrap();
+    dq.send("\r").unwrap();
+    dq.expect("succeeded").unwrap();
+    let status = dq.get_process().wait().unwrap();
+    assert_eq!(
+        status,
+        expectrl::WaitStatus::Exited(dq.get_process().pid(), 0)
+    );
+    let shown = |run: &serde_json::Value| {
+        parse(
+            &server
+                .dq()
+                .args(["runs", "show", run["run_id"].as_str().unwrap(), "--json"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+    };
+    assert_eq!(shown(&older)["status"], "succeeded");
+    assert_eq!(shown(&newer)["status"], "dead_lettered");
+}

@@ -1,0 +1,562 @@
+//! Driving runs against a real server: run, events, dlq, replay, runs, emit, health — JSON parsed and checked,
+//! each exit code from its real cause, nothing but the result on stdout, no colour unless asked.
+
+use predicates::prelude::*;
+use serde_json::Value;
+
+use crate::util::{TestServer, has_escapes, parse, parse_lines};
+
+#[test]
+fn a_clean_run_succeeds_and_exits_0() {
+    let server = TestServer::start();
+    let out = server.dq().args(["run", "--json"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = parse(&out.stdout);
+    assert_eq!(doc["status"], "succeeded");
+    assert_eq!(doc["replay_seq"], 0);
+    assert_eq!(doc["attempts"], 1);
+    assert_eq!(doc["error"], Value::Null);
+    assert_eq!(doc["run_id"].as_str().unwrap().len(), 32);
+}
+
+#[test]
+fn a_forced_failure_is_dead_lettered_and_exits_3() {
+    let server = TestServer::start();
+    let out = server
+        .dq()
+        .args(["run", "--fail", "tool_call", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let doc = parse(&out.stdout);
+    assert_eq!(doc["status"], "dead_lettered");
+    assert_eq!(doc["attempts"], 3);
+    assert_eq!(doc["error"], "forced failure at tool_call");
+}
+
+#[test]
+fn the_human_timeline_is_plain_text_on_stdout_when_not_a_terminal() {
+    let server = TestServer::start();
+    let out = server
+        .dq()
+        .args(["run", "--fail", "transform"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!has_escapes(&out.stdout) && !has_escapes(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].contains("run.created"), "{stdout}");
+    assert!(stdout.contains("run.attempt_failed"));
+    assert!(stdout.contains("forced failure at transform"));
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .contains("dead-lettered after 3/3 attempts"),
+        "{stdout}"
+    );
+    // Notes and hints go to stderr, never to stdout.
+    assert!(!stdout.contains("dq dlq show"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dq replay"));
+}
+
+#[test]
+fn colour_only_when_asked_and_never_with_no_color_or_color_never() {
+    let server = TestServer::start();
+    let forced = server
+        .dq()
+        .env_remove("NO_COLOR")
+        .args(["--color", "always", "run", "--fail", "transform"])
+        .output()
+        .unwrap();
+    assert!(has_escapes(&forced.stdout));
+    let never = server
+        .dq()
+        .env_remove("NO_COLOR")
+        .args(["--color", "never", "run", "--fail", "transform"])
+        .output()
+        .unwrap();
+    assert!(!has_escapes(&never.stdout) && !has_escapes(&never.stderr));
+    let no_color = server
+        .dq()
+        .env("NO_COLOR", "1")
+        .args(["--color", "always", "run"])
+        .output()
+        .unwrap();
+    assert!(!has_escapes(&no_color.stdout) && !has_escapes(&no_color.stderr));
+    let json = server
+        .dq()
+        .env_remove("NO_COLOR")
+        .args(["--color", "always", "--json", "run"])
+        .output()
+        .unwrap();
+    assert!(!has_escapes(&json.stdout));
+}
+
+#[test]
+fn run_detach_prints_only_the_run_id() {
+    let server = TestServer::start();
+    let out = server.dq().args(["run", "--detach"]).output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let id = stdout.trim_end();
+    assert_eq!(stdout, format!("{id}\n"));
+    assert!(id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()));
+}
+
+#[test]
+fn run_input_and_max_attempts_reach_the_server() {
+    let server = TestServer::start();
+    let doc = server.run(&[
+        "--fail",
+        "tool_call",
+        "--max-attempts",
+        "1",
+        "--input",
+        r#"{"user":"ada"}"#,
+    ]);
+    assert_eq!(doc["status"], "dead_lettered");
+    assert_eq!(doc["attempts"], 1);
+    let run = doc["run_id"].as_str().unwrap();
+    let record = parse(
+        &server
+            .dq()
+            .args(["dlq", "show", run, "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(record["max_attempts"], 1);
+    assert_eq!(record["command"]["input"]["user"], "ada");
+    server
+        .dq()
+        .args(["run", "--input", "[1, 2]"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("must be a JSON object"));
+}
+
+#[test]
+fn a_step_the_workflow_lacks_is_rejected_with_exit_4() {
+    let server = TestServer::start();
+    server
+        .dq()
+        .args(["run", "--fail", "teleport"])
+        .assert()
+        .code(4)
+        .stdout("")
+        .stderr(predicate::str::contains("tool_call"));
+}
+
+#[test]
+fn events_prints_the_stored_timeline_as_ndjson() {
+    let server = TestServer::start();
+    let run = server.run(&["--fail", "tool_call"]);
+    let run = run["run_id"].as_str().unwrap();
+    let out = server
+        .dq()
+        .args(["events", run, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let events = parse_lines(&out.stdout);
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"run.created"));
+    assert_eq!(kinds.last(), Some(&"run.failed"));
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "run.attempt_failed").count(),
+        3
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e["run_id"] == run && e["ts"].is_u64())
+    );
+
+    let only = parse_lines(
+        &server
+            .dq()
+            .args([
+                "tail",
+                run,
+                "--json",
+                "--type",
+                "run.attempt_failed",
+                "--type",
+                "run.dlq",
+            ])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(only.len(), 4);
+    let grep = server
+        .dq()
+        .args(["events", run, "--grep", "max_attempts"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(grep.stdout).unwrap();
+    assert!(
+        text.lines().count() >= 1 && text.lines().all(|l| l.contains("run.")),
+        "{text}"
+    );
+}
+
+#[test]
+fn events_since_skips_what_was_seen() {
+    let server = TestServer::start();
+    let run = server.run(&[]);
+    let run = run["run_id"].as_str().unwrap();
+    let all = parse_lines(
+        &server
+            .dq()
+            .args(["events", run, "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    let later = parse_lines(
+        &server
+            .dq()
+            .args(["events", run, "--json", "--since", "2"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(later.as_slice(), &all[3..]);
+}
+
+#[test]
+fn events_without_a_run_shows_the_most_recent_one() {
+    let server = TestServer::start();
+    server.run(&[]);
+    let last = server.run(&["--fail", "finalize"]);
+    let out = server.dq().args(["events", "--json"]).output().unwrap();
+    let events = parse_lines(&out.stdout);
+    assert!(events.iter().all(|e| e["run_id"] == last["run_id"]));
+}
+
+#[test]
+fn an_unknown_run_exits_4() {
+    let server = TestServer::start();
+    let unknown = "0123456789abcdef0123456789abcdef";
+    for args in [
+        vec!["events", unknown],
+        vec!["dlq", "show", unknown],
+        vec!["replay", unknown, "--fix"],
+        vec!["runs", "show", unknown],
+    ] {
+        server.dq().args(&args).assert().code(4).stdout("");
+    }
+}
+
+#[test]
+fn dlq_show_prints_the_record_exactly_and_a_readable_summary() {
+    let server = TestServer::start();
+    let run = server.run(&["--fail", "tool_call"]);
+    let run = run["run_id"].as_str().unwrap();
+    let record = parse(
+        &server
+            .dq()
+            .args(["dlq", "show", run, "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(record["type"], "runs.dlq");
+    assert_eq!(record["run_id"], run);
+    assert_eq!(record["attempts"], 3);
+    assert_eq!(record["max_attempts"], 3);
+    assert_eq!(record["reason"], "max_attempts");
+    assert_eq!(record["error"], "forced failure at tool_call");
+    assert_eq!(record["command"]["fail_at"], "tool_call");
+
+    let latest = parse(
+        &server
+            .dq()
+            .args(["dlq", "show", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(latest, record);
+
+    let human = server.dq().args(["dlq", "show", run]).output().unwrap();
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(
+        text.contains("attempts 3/3") && text.contains("payload"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_run_without_a_dlq_record_exits_4() {
+    let server = TestServer::start();
+    let run = server.run(&[]);
+    server
+        .dq()
+        .args(["dlq", "show", run["run_id"].as_str().unwrap()])
+        .assert()
+        .code(4);
+}
+
+#[test]
+fn dlq_list_shows_every_record_newest_first() {
+    let server = TestServer::start();
+    let first = server.run(&["--fail", "transform"]);
+    let second = server.run(&["--fail", "tool_call"]);
+    let list = parse(
+        &server
+            .dq()
+            .args(["dlq", "list", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(list["count"], 2);
+    assert_eq!(list["items"][0]["run_id"], second["run_id"]);
+    assert_eq!(list["items"][1]["run_id"], first["run_id"]);
+    let table = server.dq().args(["dlq", "list"]).output().unwrap();
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        text.contains("RUN") && text.contains("forced failure at transform"),
+        "{text}"
+    );
+}
+
+#[test]
+fn replay_with_the_fix_succeeds_and_exits_0() {
+    let server = TestServer::start();
+    let run = server.run(&["--fail", "tool_call"]);
+    let run = run["run_id"].as_str().unwrap();
+    let out = server
+        .dq()
+        .args(["replay", run, "--fix", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = parse(&out.stdout);
+    assert_eq!(doc["status"], "succeeded");
+    assert_eq!(doc["replay_seq"], 1);
+    assert_eq!(doc["run_id"], run);
+}
+
+#[test]
+fn replay_inherits_or_overrides_the_failure() {
+    let server = TestServer::start();
+    let run = server.run(&["--fail", "tool_call"]);
+    let run = run["run_id"].as_str().unwrap();
+    let inherited = server
+        .dq()
+        .args(["replay", run, "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(inherited.status.code(), Some(3));
+    assert_eq!(
+        parse(&inherited.stdout)["error"],
+        "forced failure at tool_call"
+    );
+    let other = server
+        .dq()
+        .args(["replay", run, "--fail", "transform", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(other.status.code(), Some(3));
+    let doc = parse(&other.stdout);
+    assert_eq!(doc["replay_seq"], 2);
+    assert_eq!(doc["error"], "forced failure at transform");
+}
+
+#[test]
+fn replay_without_a_run_takes_the_latest_dead_lettered_one_without_asking() {
+    let server = TestServer::start();
+    server.run(&["--fail", "transform"]);
+    let latest = server.run(&["--fail", "tool_call"]);
+    server.run(&[]);
+    // stdin is not a terminal here: no prompt, the latest candidate.
+    let out = server
+        .dq()
+        .args(["replay", "--fix", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(parse(&out.stdout)["run_id"], latest["run_id"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("which"));
+}
+
+#[test]
+fn replay_set_overrides_the_input() {
+    let server = TestServer::start();
+    let run = server.run(&["--fail", "tool_call", "--input", r#"{"user":"ada","n":1}"#]);
+    let run = run["run_id"].as_str().unwrap();
+    server
+        .dq()
+        .args(["replay", run, "--fix", "--set", "n=2", "--set", "mode=safe"])
+        .assert()
+        .code(0);
+    let detail = parse(
+        &server
+            .dq()
+            .args(["runs", "show", run, "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(detail["input"]["user"], "ada");
+    assert_eq!(detail["input"]["n"], 2);
+    assert_eq!(detail["input"]["mode"], "safe");
+}
+
+#[test]
+fn replay_detach_returns_at_once() {
+    let server = TestServer::start();
+    let run = server.run(&["--fail", "tool_call"]);
+    let run = run["run_id"].as_str().unwrap();
+    let out = server
+        .dq()
+        .args(["replay", run, "--fix", "--detach", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc = parse(&out.stdout);
+    assert_eq!(doc["seq"], 1);
+    assert_eq!(doc["fail_at"], Value::Null);
+}
+
+#[test]
+fn runs_list_and_show_report_the_registry() {
+    let server = TestServer::start();
+    let ok = server.run(&[]);
+    let dead = server.run(&["--fail", "transform"]);
+    let list = parse(
+        &server
+            .dq()
+            .args(["runs", "list", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(list["count"], 2);
+    assert_eq!(list["runs"][0]["run_id"], dead["run_id"]);
+    assert_eq!(list["runs"][0]["status"], "dead_lettered");
+    assert_eq!(list["runs"][1]["status"], "succeeded");
+    let filtered = parse(
+        &server
+            .dq()
+            .args(["runs", "list", "--status", "succeeded", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(filtered["count"], 1);
+    assert_eq!(filtered["runs"][0]["run_id"], ok["run_id"]);
+
+    let dead_id = dead["run_id"].as_str().unwrap();
+    server
+        .dq()
+        .args(["replay", dead_id, "--fix"])
+        .assert()
+        .code(0);
+    let detail = parse(
+        &server
+            .dq()
+            .args(["runs", "show", dead_id, "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(detail["status"], "succeeded");
+    assert_eq!(detail["replay_seq"], 1);
+    assert_eq!(detail["replays"][0]["seq"], 1);
+    assert_eq!(detail["replays"][0]["fail_at"], Value::Null);
+    let human = server
+        .dq()
+        .args(["runs", "show", dead_id])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8(human.stdout)
+            .unwrap()
+            .contains("fix applied")
+    );
+}
+
+#[test]
+fn emit_adds_an_event_to_the_timeline() {
+    let server = TestServer::start();
+    let run = server.run(&[]);
+    let run = run["run_id"].as_str().unwrap();
+    let out = server
+        .dq()
+        .args(["emit", run, r#"{"type":"note","text":"hello"}"#, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(parse(&out.stdout)["ok"], true);
+    let notes = parse_lines(
+        &server
+            .dq()
+            .args(["events", run, "--type", "note", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["text"], "hello");
+}
+
+#[test]
+fn health_answers_with_the_broker_state() {
+    let server = TestServer::start();
+    let out = server.dq().args(["health", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    let doc = parse(&out.stdout);
+    assert_eq!(doc["ok"], true);
+    assert!(doc["driftq"].is_object());
+}
+
+#[test]
+fn a_run_that_never_ends_times_out_with_124() {
+    // No worker: the run stays queued.
+    let server = TestServer::with(|config| config.runs.workers = 0);
+    server
+        .dq()
+        .args(["--timeout", "300ms", "run"])
+        .assert()
+        .code(124)
+        .stderr(predicate::str::contains("timed out after 300ms"));
+    server
+        .dq()
+        .env("DQ_TIMEOUT", "200ms")
+        .args(["events", "--follow", "--json"])
+        .assert()
+        .code(124);
+}
+
+#[test]
+fn a_token_is_sent_when_set() {
+    let server = TestServer::with(|config| config.token = Some("s3cret".into()));
+    server.dq().args(["runs", "list"]).assert().code(4);
+    server
+        .dq()
+        .env("DQ_TOKEN", "s3cret")
+        .args(["runs", "list", "--json"])
+        .assert()
+        .code(0);
+}

@@ -1,0 +1,152 @@
+//! Test helpers: a dq server on its own runtime thread (port 0, temporary data dir, no pretend delays) and the
+//! preset `dq` command.
+
+use std::net::TcpListener;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// Variables that must not leak from the developer's shell into a test.
+const LEAKY: [&str; 12] = [
+    "DQ_URL",
+    "DQ_TOKEN",
+    "DQ_JSON",
+    "DQ_COLOR",
+    "DQ_QUIET",
+    "DQ_TIMEOUT",
+    "DQ_YES",
+    "DQ_DATA_DIR",
+    "DQ_LISTEN",
+    "DQ_LOG",
+    "CLICOLOR_FORCE",
+    "RUST_LOG",
+];
+
+/// The `dq` binary, with `NO_COLOR` set and no `DQ_*` variables.
+pub fn dq() -> Command {
+    let mut cmd = Command::cargo_bin("dq").expect("the dq binary");
+    for var in LEAKY {
+        cmd.env_remove(var);
+    }
+    cmd.env("NO_COLOR", "1").timeout(Duration::from_secs(60));
+    cmd
+}
+
+/// A dq server (broker, runs API, workers) on a free loopback port, storing in a temporary directory.
+pub struct TestServer {
+    url: String,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// One in-process worker, no step delay, no backoff.
+    pub fn start() -> Self {
+        Self::with(|_| {})
+    }
+
+    /// Like [`TestServer::start`], with the configuration adjusted by `adjust`.
+    pub fn with(adjust: impl FnOnce(&mut dq_server::ServerConfig)) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary data dir");
+        let mut config = dq_server::ServerConfig::new(dir.path());
+        config.runs.step_delay = Duration::ZERO;
+        config.runs.backoff = Duration::ZERO;
+        config.keepalive = Duration::from_millis(500);
+        adjust(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let url = format!("http://{}", listener.local_addr().expect("its address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                let listener =
+                    tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+                dq_server::serve(listener, config, async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("the server runs");
+            });
+        });
+        Self {
+            url,
+            stop: Some(stop),
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `dq --url <this server>`.
+    pub fn dq(&self) -> Command {
+        let mut cmd = dq();
+        cmd.args(["--url", &self.url]);
+        cmd
+    }
+
+    /// Starts a run with `dq run --json` and returns its final document.
+    pub fn run(&self, args: &[&str]) -> Value {
+        let out = self
+            .dq()
+            .args(["run", "--json"])
+            .args(args)
+            .output()
+            .expect("dq run");
+        parse(&out.stdout)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One JSON document.
+pub fn parse(bytes: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(bytes);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not one JSON document ({e}): {text}"))
+}
+
+/// One JSON object per line.
+pub fn parse_lines(bytes: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not NDJSON ({e}): {line}"))
+        })
+        .collect()
+}
+
+/// A loopback port nothing listens on.
+pub fn closed_port_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = listener.local_addr().expect("its address").port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Whether text contains an ANSI escape sequence.
+pub fn has_escapes(bytes: &[u8]) -> bool {
+    bytes.contains(&0x1b)
+}
