@@ -64,9 +64,9 @@ impl RunsService {
         &self.config
     }
 
-    /// Notified after every event this process writes; timeline followers wait on it.
-    pub fn hub(&self) -> Arc<Notify> {
-        Arc::clone(&self.emitter.hub)
+    /// Notified after every event this process writes to `run_id`'s timeline; its followers wait on it.
+    pub fn follow(&self, run_id: &str) -> Arc<Notify> {
+        self.emitter.hub.follow(run_id)
     }
 
     /// The broker's health answer.

@@ -96,7 +96,7 @@ async fn follow(
             return;
         }
     }
-    let hub = state.service.hub();
+    let hub = state.service.follow(&run_id);
     loop {
         // Registered before reading, so that a write between the read and the wait still wakes us.
         let woken = hub.notified();
