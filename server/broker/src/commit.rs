@@ -6,19 +6,30 @@
 //! batch is in the journal before its ticket exists, a published ticket covers every batch whose ticket is lower
 //! or equal: concurrent writers share one fsync, and an answered produce / ack is durable.
 //!
+//! The fsync itself goes through the broker's own read-only handle on fjall's active journal file (`<n>.jnl`),
+//! not `db.persist`: fjall holds its journal mutex for the whole `persist`, which would stall every writer
+//! (and every delivery's attempts write) for the length of an fsync. A commit has already handed its bytes to
+//! the OS, so `fdatasync` on any handle of that file covers them. When fjall rotates to a new journal it first
+//! syncs the old one (`SyncAll` in `Writer::rotate`), so after our sync we check that the active journal is still
+//! the one we synced and sync the new one otherwise. If no journal file can be found, `db.persist` is the
+//! fallback.
+//!
 //! The same thread makes produced messages visible to consumers once they are durable ([`Visible`]), so that a
 //! consumer never processes a message that a crash could still take back.
 //!
 //! This module owns the sync thread and nothing else. It must not be waited on while a broker lock is held.
 
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use fjall::{Database, PersistMode};
 use tokio::sync::{Notify, watch};
 
-use crate::Error;
+use crate::{Error, journal};
 
 /// Raise a partition's visible head to `upto` once durable, and wake its consumers.
 pub(crate) struct Visible {
@@ -62,7 +73,7 @@ pub(crate) struct Committer {
 
 impl Committer {
     /// Starts the sync thread for `db`.
-    pub(crate) fn start(db: Database) -> Result<Self, Error> {
+    pub(crate) fn start(db: Database, dir: PathBuf) -> Result<Self, Error> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
@@ -71,7 +82,16 @@ impl Committer {
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("dq-broker-sync".into())
-            .spawn(move || sync_loop(&db, &thread_shared))
+            .spawn(move || {
+                sync_loop(
+                    JournalSync {
+                        db,
+                        dir,
+                        open: None,
+                    },
+                    &thread_shared,
+                )
+            })
             .map_err(|e| Error::Storage(fjall::Error::Io(e)))?;
         Ok(Self {
             shared,
@@ -148,8 +168,41 @@ impl Committer {
     }
 }
 
-fn sync_loop(db: &Database, shared: &Shared) {
+/// Syncs fjall's active journal without taking fjall's journal mutex.
+struct JournalSync {
+    db: Database,
+    dir: PathBuf,
+    open: Option<(PathBuf, File)>,
+}
+
+impl JournalSync {
+    fn sync(&mut self) -> fjall::Result<()> {
+        loop {
+            let Some(active) = journal::active_journal(&self.dir)? else {
+                return self.db.persist(PersistMode::SyncData);
+            };
+            let file = match &self.open {
+                Some((path, file)) if *path == active => file,
+                _ => &self.open.insert((active.clone(), File::open(&active)?)).1,
+            };
+            file.sync_data()?;
+            if journal::active_journal(&self.dir)?.as_deref() == Some(Path::new(&active)) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Longest wait for the writers of the last round to come back before syncing.
+const MAX_LINGER: Duration = Duration::from_millis(1);
+
+fn sync_loop(mut journal: JournalSync, shared: &Shared) {
     let mut synced = 0u64;
+    // Adaptive linger: writers woken by the last sync usually commit again within microseconds. Waiting (briefly)
+    // until as many tickets are pending as the last round carried lets one fsync cover them all instead of
+    // splitting them across two. A lone writer (last round = 1) never waits.
+    let mut last_round = 1u64;
+    let mut last_sync = Duration::ZERO;
     loop {
         let (target, dirty) = {
             let mut state = shared.state.lock().expect("commit state lock poisoned");
@@ -161,15 +214,41 @@ fn sync_loop(db: &Database, shared: &Shared) {
                 shared.durable.send_modify(|d| d.stopped = true);
                 return;
             }
+            let linger_until = Instant::now() + (last_sync / 4).min(MAX_LINGER);
+            while state.issued - synced < last_round && !state.stop {
+                let left = linger_until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                state = shared
+                    .wake
+                    .wait_timeout(state, left)
+                    .expect("commit state lock poisoned")
+                    .0;
+            }
             (state.issued, std::mem::take(&mut state.dirty))
         };
-        if let Err(e) = db.persist(PersistMode::SyncData) {
+        let started = Instant::now();
+        if let Err(e) = journal.sync() {
             tracing::error!(error = ?e, "fsync of the journal failed; the store refuses further writes");
             shared.durable.send_modify(|d| d.failed = true);
             return;
         }
+        last_sync = started.elapsed();
+        last_round = (target - synced).max(1);
         synced = target;
+        // One wake-up per partition, not per message: keep the highest head of each.
+        let mut merged: Vec<Visible> = Vec::new();
         for visible in dirty {
+            match merged
+                .iter_mut()
+                .find(|m| Arc::ptr_eq(&m.head, &visible.head))
+            {
+                Some(m) => m.upto = m.upto.max(visible.upto),
+                None => merged.push(visible),
+            }
+        }
+        for visible in merged {
             visible.apply();
         }
         shared.durable.send_modify(|d| d.seq = target);

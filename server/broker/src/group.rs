@@ -230,15 +230,23 @@ pub(crate) fn take(
         };
         let gp = &mut st.parts[idx];
         while let Some(c) = pick(inner, gp, partition.first(), partition.visible(), now) {
-            let Some(bytes) = inner
-                .store
-                .msgs
-                .get(store::msg_key(topic.id, p, c.offset))?
-            else {
+            let record = match read_message(inner, topic.id, p, c.offset) {
+                Ok(Some(record)) => record,
                 // Deleted by retention while it waited: nothing left to deliver.
-                continue;
+                Ok(None) => continue,
+                Err(e) => {
+                    // Keep it for the next attempt rather than skipping an unsettled message.
+                    gp.retry.insert(
+                        c.offset,
+                        Retry {
+                            ready_at: now,
+                            attempts: c.attempts,
+                            last_error: c.last_error,
+                        },
+                    );
+                    return Err(e);
+                }
             };
-            let record: MessageRecord = store::decode(&bytes, "message")?;
             let policy = Policy::parse(
                 record
                     .envelope
@@ -309,6 +317,18 @@ pub(crate) fn take(
         }
     }
     Ok(None)
+}
+
+fn read_message(
+    inner: &Inner,
+    tid: u32,
+    p: u32,
+    offset: u64,
+) -> Result<Option<MessageRecord>, Error> {
+    match inner.store.msgs.get(store::msg_key(tid, p, offset))? {
+        Some(bytes) => store::decode(&bytes, "message").map(Some),
+        None => Ok(None),
+    }
 }
 
 /// The next candidate of one partition: a due retry first, else the next first delivery within the limits.
@@ -607,7 +627,7 @@ fn dead_letter(
     attempts: u32,
     last_error: &str,
 ) -> Result<Option<u64>, Error> {
-    let Some(bytes) = inner.store.msgs.get(store::msg_key(topic.id, p, offset))? else {
+    let Some(original) = read_message(inner, topic.id, p, offset)? else {
         // Deleted by retention: nothing to dead-letter, only settle.
         let mut batch = inner.store.db.batch();
         let settled = settle_ops(inner, topic.id, group, p, gp, offset, &mut batch);
@@ -615,7 +635,7 @@ fn dead_letter(
         apply_settle(gp, offset, settled);
         return Ok(inner.ticket());
     };
-    let original: MessageRecord = store::decode(&bytes, "message")?;
+
     let dlq = inner.ensure_topic(&format!("dlq.{}", topic.name), topic.partition_count())?;
     let dp = p % dlq.partition_count().max(1);
     let now = now_ms();

@@ -114,6 +114,8 @@ pub struct Metrics {
     pub lag: Vec<(String, String, u64)>,
     /// Idempotent duplicates answered without storing.
     pub duplicates: u64,
+    /// Live consume streams per (topic, group) (a dq addition).
+    pub streams: Vec<(String, String, u64)>,
 }
 
 /// The broker handle. Clone it freely; all clones share one store.
@@ -629,7 +631,7 @@ impl Broker {
         })?;
         let store = Store::open(&config.data_dir, config.cache_bytes)?;
         let (topics, next_id) = recover(&store, &config)?;
-        let committer = Committer::start(store.db.clone())?;
+        let committer = Committer::start(store.db.clone(), config.data_dir.clone())?;
         let sweep_interval = config.sweep_interval.max(Duration::from_millis(1));
         let inner = Arc::new(Inner {
             config,
@@ -1045,7 +1047,9 @@ impl Broker {
                     .zip(&topic.partitions)
                     .map(|(gp, part)| part.visible().saturating_sub(gp.lwm.max(part.first())))
                     .sum();
+                let streams = u64::try_from(st.streams).unwrap_or(u64::MAX);
                 drop(st);
+                m.streams.push((name.clone(), group.name.clone(), streams));
                 m.in_flight.push((
                     name.clone(),
                     group.name.clone(),
