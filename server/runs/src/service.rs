@@ -5,6 +5,7 @@
 //! `run.replay_requested` + a `run.command` on replay, with the original idempotency keys), preceded by one
 //! compact `runs.index` record. It never executes a run: that is the worker's job.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use dq_proto::runs::{
@@ -31,18 +32,19 @@ pub struct RunsService {
     emitter: Emitter,
     config: RunsConfig,
     registry: Mutex<Registry>,
+    /// Whether this process made sure the runs topics exist.
+    topics_ready: AtomicBool,
 }
 
 impl RunsService {
-    /// Creates the runs topics if needed and rebuilds the registry from `runs.index` and `runs.dlq`.
+    /// Rebuilds the registry from `runs.index` and `runs.dlq`. The runs topics are created with the first
+    /// run, so that a broker nobody starts runs on stays empty.
     pub async fn open(queue: Arc<dyn Queue>, config: RunsConfig) -> Result<Arc<Self>, RunsError> {
-        for topic in [COMMANDS_TOPIC, DLQ_TOPIC, INDEX_TOPIC] {
-            queue.create_topic(topic, 1).await?;
-        }
         let service = Arc::new(Self {
             emitter: Emitter::new(queue),
             config,
             registry: Mutex::new(Registry::default()),
+            topics_ready: AtomicBool::new(false),
         });
         match service.catch_up().await {
             // Against a broker without reads (a real driftqd) the registry starts empty and holds what this
@@ -82,6 +84,16 @@ impl RunsService {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    async fn ensure_topics(&self) -> Result<(), RunsError> {
+        if !self.topics_ready.load(Ordering::Acquire) {
+            for topic in [COMMANDS_TOPIC, DLQ_TOPIC, INDEX_TOPIC] {
+                self.emitter.queue.create_topic(topic, 1).await?;
+            }
+            self.topics_ready.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
     /// Reads every message of partition 0 of `topic` from `from` on.
     async fn read_from(
         &self,
@@ -103,12 +115,24 @@ impl RunsService {
         Ok(out)
     }
 
+    /// [`Self::read_from`], where a topic not created yet reads as empty.
+    async fn read_existing(
+        &self,
+        topic: &str,
+        from: u64,
+    ) -> Result<Vec<dq_proto::runs::ReadItem>, QueueError> {
+        match self.read_from(topic, from).await {
+            Err(QueueError::UnknownTopic(_)) => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
     /// Applies what was appended to `runs.index` and `runs.dlq` since the last catch-up.
     async fn catch_up(&self) -> Result<(), RunsError> {
         let index_from = self.registry().index_next;
-        let index = self.read_from(INDEX_TOPIC, index_from).await?;
+        let index = self.read_existing(INDEX_TOPIC, index_from).await?;
         let dlq_from = self.registry().dlq_next;
-        let dlq = self.read_from(DLQ_TOPIC, dlq_from).await?;
+        let dlq = self.read_existing(DLQ_TOPIC, dlq_from).await?;
         let mut registry = self.registry();
         for item in index {
             match serde_json::from_str::<IndexRecord>(&item.value) {
@@ -179,6 +203,7 @@ impl RunsService {
             &request.input,
             request.max_attempts,
         )?;
+        self.ensure_topics().await?;
         let run_id = uuid::Uuid::new_v4().simple().to_string();
         let topic = events_topic(&run_id);
         let ts = now_ms();
@@ -259,6 +284,7 @@ impl RunsService {
             entry.reserved_seq += 1;
             (entry.reserved_seq, workflow, fail_at, input, max_attempts)
         };
+        self.ensure_topics().await?;
         let ts = now_ms();
         let record = IndexRecord::Replay {
             run_id: run_id.to_owned(),
