@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         Ok(status) => status.code(),
         Err(err) => {
             if !matches!(err, error::CliError::BrokenPipe) {
-                eprintln!("error: {err}");
+                output::stderr_line(&format!("error: {err}"));
             }
             err.exit_code()
         }

@@ -55,7 +55,7 @@ pub async fn run(args: UpArgs, ctx: &Ctx) -> Result<ExitStatus> {
         let _ = stopped.await;
     }));
     // Always printed, even with -q: `--detach` and scripts read it to learn the port.
-    eprintln!("{LISTENING}http://{addr}");
+    crate::output::stderr_line(&format!("{LISTENING}http://{addr}"));
     ctx.printer.note(&format!(
         "data in {} · Ctrl-C to stop",
         up.data_dir.display()

@@ -85,13 +85,13 @@ impl Printer {
     /// A note for people on stderr (not with `-q`).
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{text}");
+            stderr_line(text);
         }
     }
 
     /// A warning on stderr (even with `-q`).
     pub fn warn(&self, text: &str) {
-        eprintln!("{} {text}", self.err.warn("warning:"));
+        stderr_line(&format!("{} {text}", self.err.warn("warning:")));
     }
 
     /// A spinner on stderr: drawn only on a terminal and without `-q`, otherwise hidden.
@@ -110,6 +110,11 @@ impl Printer {
         bar.set_message(message.into());
         Spinner { bar }
     }
+}
+
+/// Writes a line to stderr. A closed stderr is ignored: a server whose log reader went away keeps serving.
+pub fn stderr_line(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 /// A spinner on stderr; lines printed through it appear above it without tearing.

@@ -533,7 +533,7 @@ fn health_answers_with_the_broker_state() {
 
 #[test]
 fn a_run_that_never_ends_times_out_with_124() {
-    // No worker: the run stays queued.
+    // No worker: runs stay queued.
     let server = TestServer::with(|config| config.runs.workers = 0);
     server
         .dq()
@@ -541,10 +541,12 @@ fn a_run_that_never_ends_times_out_with_124() {
         .assert()
         .code(124)
         .stderr(predicate::str::contains("timed out after 300ms"));
+    let queued = server.dq().args(["run", "--detach"]).output().unwrap();
+    let queued = String::from_utf8(queued.stdout).unwrap();
     server
         .dq()
         .env("DQ_TIMEOUT", "200ms")
-        .args(["events", "--follow", "--json"])
+        .args(["events", queued.trim(), "--follow", "--json"])
         .assert()
         .code(124);
 }
