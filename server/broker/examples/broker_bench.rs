@@ -3,6 +3,9 @@
 //!
 //! `cargo run --release -p dq-broker --example broker_bench -- [messages] [data-dir]`
 //! (default 200,000 messages in a fresh temporary directory).
+//!
+//! `... -- 1000000 [data-dir] backlog` instead fills a never-consumed backlog (not waiting for fsync, to be
+//! quick), reopens the store and prints the process's resident memory with that backlog.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +29,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = args
         .next()
         .map_or_else(|| temp.path().to_path_buf(), Into::into);
+    if args.next().as_deref() == Some("backlog") {
+        return backlog(total, &dir).await;
+    }
     let broker = Broker::open(Config::new(&dir))?;
     broker.create_topic("bench", Some(PARTITIONS)).await?;
     let value = "x".repeat(100);
@@ -114,4 +120,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     broker.shutdown();
     Ok(())
+}
+
+/// Fills a backlog of `total` messages, reopens the store and reports resident memory.
+async fn backlog(total: u64, dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let broker = Broker::open(Config {
+        durable: false,
+        ..Config::new(dir)
+    })?;
+    broker.create_topic("bench", Some(PARTITIONS)).await?;
+    let value = "x".repeat(100);
+    for i in 0..total {
+        broker
+            .produce(Produce {
+                topic: "bench".into(),
+                key: Some(i.to_string()),
+                value: value.clone(),
+                envelope: None,
+            })
+            .await?;
+    }
+    println!("filled {total}; {}", rss());
+    broker.shutdown();
+    drop(broker);
+    let broker = Broker::open(Config::new(dir))?;
+    let _sub = broker.subscribe("bench", "g", "c", None)?;
+    let lag: u64 = broker.metrics().lag.iter().map(|(_, _, l)| l).sum();
+    println!("reopened with a backlog of {lag}; {}", rss());
+    broker.shutdown();
+    Ok(())
+}
+
+fn rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

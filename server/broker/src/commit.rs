@@ -19,7 +19,7 @@
 //!
 //! This module owns the sync thread and nothing else. It must not be waited on while a broker lock is held.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -183,7 +183,15 @@ impl JournalSync {
             };
             let file = match &self.open {
                 Some((path, file)) if *path == active => file,
-                _ => &self.open.insert((active.clone(), File::open(&active)?)).1,
+                _ => {
+                    // Write access only because some platforms refuse to flush a read-only handle; we never write.
+                    match OpenOptions::new().read(true).write(true).open(&active) {
+                        Ok(file) => &self.open.insert((active.clone(), file)).1,
+                        // Rotated, flushed and removed since we listed it: look again.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
             };
             file.sync_data()?;
             if journal::active_journal(&self.dir)?.as_deref() == Some(Path::new(&active)) {
