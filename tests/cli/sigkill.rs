@@ -1,0 +1,292 @@
+//! The runs story across real processes (owned by the runs service work): a standalone `dq worker`
+//! SIGKILLed mid-run leaves its run to a second worker; a `dq up` SIGKILLed mid-run restarts with the same
+//! runs and DLQ records and finishes every interrupted run; `dq up --broker URL` keeps its runs in a second
+//! `dq up`. Redelivery waits for the lease of the killed worker (30 s by default), so the first two tests
+//! take that long.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+
+use crate::util::TestServer;
+
+/// Longer than the worker lease (30 s) plus the runs themselves; a guard, never an assertion.
+const GUARD: Duration = Duration::from_secs(120);
+
+fn dq_process(args: &[&str]) -> Child {
+    Command::new(assert_cmd::cargo::cargo_bin("dq"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("DQ_TOKEN")
+        .env_remove("DQ_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dq starts")
+}
+
+/// `dq up ...`, returning the child and the URL from its `dq listening on` line.
+fn spawn_up(args: &[&str]) -> (Child, String) {
+    let mut child = dq_process(args);
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("dq up printed where it listens")
+            .expect("a line");
+        if let Some(url) = line.strip_prefix("dq listening on ") {
+            break url.trim().to_owned();
+        }
+    };
+    // Keep draining stderr so that the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, url)
+}
+
+fn sigkill(child: &mut Child) {
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).expect("kill -9");
+    child.wait().expect("reaped");
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn get(url: &str) -> Value {
+    reqwest::get(url)
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json")
+}
+
+async fn create(base: &str, body: Value) -> String {
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{base}/runs"))
+        .json(&body)
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    answer["run_id"].as_str().expect("run_id").to_owned()
+}
+
+async fn events(base: &str, run_id: &str) -> Vec<Value> {
+    get(&format!("{base}/runs/{run_id}/timeline")).await["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|item| item["event"].clone())
+        .collect()
+}
+
+/// Polls until `done` holds for the JSON at `url`.
+async fn wait_for(url: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let value = get(url).await;
+        if done(&value) {
+            return value;
+        }
+        assert!(started.elapsed() < GUARD, "never {what}: {value}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn a_killed_worker_leaves_its_run_to_a_second_worker() {
+    let server = TestServer::with(|c| c.runs.workers = 0);
+    let base = server.url().to_owned();
+    let mut slow = dq_process(&["worker", "--url", &base, "--step-delay", "2s"]);
+    runtime().block_on(async {
+        let run_id = create(&base, json!({})).await;
+        wait_for(
+            &format!("{base}/runs/{run_id}/timeline"),
+            "started a step",
+            |t| {
+                t["events"]
+                    .as_array()
+                    .is_some_and(|e| e.iter().any(|i| i["event"]["type"] == "step.started"))
+            },
+        )
+        .await;
+        sigkill(&mut slow);
+
+        let mut second = dq_process(&["worker", "--url", &base, "--step-delay", "0ms"]);
+        wait_for(&format!("{base}/runs/{run_id}"), "succeeded", |r| {
+            r["status"] == "succeeded"
+        })
+        .await;
+        sigkill(&mut second);
+
+        let events = events(&base, &run_id).await;
+        let attempts: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["type"] == "worker.received")
+            .map(|e| &e["attempt"])
+            .collect();
+        assert_eq!(attempts, [1, 2], "the timeline shows the redelivery");
+        assert_eq!(events.last().unwrap()["type"], "run.succeeded");
+    });
+}
+
+#[test]
+fn a_killed_server_restarts_with_the_same_runs_and_dlq_and_finishes_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().to_str().expect("utf-8 path");
+    let args = [
+        "up",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data,
+        "--step-delay",
+        "100ms",
+        "--backoff",
+        "10ms",
+        "--max-attempts",
+        "2",
+    ];
+    let (mut server, base) = spawn_up(&args);
+    let rt = runtime();
+    let (runs_before, dlq_before, ids) = rt.block_on(async {
+        let dead = create(&base, json!({"fail_at": "fetch_input"})).await;
+        wait_for(&format!("{base}/runs/{dead}"), "dead-lettered", |r| {
+            r["status"] == "dead_lettered"
+        })
+        .await;
+        let mut ids = vec![dead];
+        for fail_at in [Value::Null, json!("tool_call"), Value::Null] {
+            ids.push(create(&base, json!({"fail_at": fail_at})).await);
+        }
+        // Kill while the later runs are mid-way.
+        let last = ids.last().unwrap().clone();
+        wait_for(&format!("{base}/runs/{last}"), "running", |r| {
+            r["status"] == "running"
+        })
+        .await;
+        let runs = get(&format!("{base}/runs?limit=100")).await;
+        let dlq = get(&format!("{base}/dlq?limit=100")).await;
+        (runs, dlq, ids)
+    });
+    sigkill(&mut server);
+
+    let (mut server, base) = spawn_up(&args);
+    rt.block_on(async {
+        let runs_after = get(&format!("{base}/runs?limit=100")).await;
+        let dlq_after = get(&format!("{base}/dlq?limit=100")).await;
+        let key = |runs: &Value| -> BTreeMap<String, (Value, Value)> {
+            runs["runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r["run_id"].as_str().unwrap().to_owned(),
+                        (r["workflow"].clone(), r["created_ms"].clone()),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(key(&runs_after), key(&runs_before), "the same runs");
+        for record in dlq_before["items"].as_array().unwrap() {
+            assert!(
+                dlq_after["items"].as_array().unwrap().contains(record),
+                "DLQ record kept: {record}"
+            );
+        }
+        let expected = ["dead_lettered", "succeeded", "dead_lettered", "succeeded"];
+        for (run_id, status) in ids.iter().zip(expected) {
+            wait_for(&format!("{base}/runs/{run_id}"), status, |r| {
+                r["status"] == status
+            })
+            .await;
+        }
+        let dlq = get(&format!("{base}/dlq?limit=100")).await;
+        let mut per_run: BTreeMap<(String, u64), usize> = BTreeMap::new();
+        for record in dlq["items"].as_array().unwrap() {
+            let key = (
+                record["run_id"].as_str().unwrap().to_owned(),
+                record["replay_seq"].as_u64().unwrap(),
+            );
+            *per_run.entry(key).or_default() += 1;
+        }
+        assert!(
+            per_run.values().all(|n| *n == 1),
+            "one DLQ record per (run, replay_seq): {per_run:?}"
+        );
+        assert_eq!(per_run.len(), 2);
+    });
+    sigkill(&mut server);
+}
+
+#[test]
+fn up_with_an_external_broker_tells_the_whole_story_through_it() {
+    let broker_dir = tempfile::tempdir().expect("temp dir");
+    let server_dir = tempfile::tempdir().expect("temp dir");
+    let (mut broker, broker_url) = spawn_up(&[
+        "up",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        broker_dir.path().to_str().expect("utf-8 path"),
+        "--workers",
+        "0",
+    ]);
+    let (mut server, base) = spawn_up(&[
+        "up",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        server_dir.path().to_str().expect("utf-8 path"),
+        "--broker",
+        &broker_url,
+        "--step-delay",
+        "0ms",
+        "--backoff",
+        "0ms",
+    ]);
+    let run = crate::util::dq()
+        .args([
+            "--url",
+            &base,
+            "run",
+            "--fail",
+            "transform",
+            "--max-attempts",
+            "2",
+            "--json",
+        ])
+        .output()
+        .expect("dq run");
+    assert_eq!(run.status.code(), Some(3), "dead-lettered");
+    let run = crate::util::parse(&run.stdout);
+    let run_id = run["run_id"].as_str().expect("run_id").to_owned();
+    let replay = crate::util::dq()
+        .args(["--url", &base, "replay", &run_id, "--fix", "--json"])
+        .output()
+        .expect("dq replay");
+    assert_eq!(replay.status.code(), Some(0), "the replay succeeded");
+
+    runtime().block_on(async {
+        let topics = get(&format!("{broker_url}/v1/topics")).await;
+        let topics = topics["topics"].as_array().expect("topics");
+        assert!(topics.contains(&json!(format!("runs.events.{run_id}"))));
+        assert!(topics.contains(&json!("runs.dlq")));
+        let health = get(&format!("{base}/healthz")).await;
+        assert_eq!(health["driftq"]["status"], "ok");
+    });
+    sigkill(&mut server);
+    sigkill(&mut broker);
+}
