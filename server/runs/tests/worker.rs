@@ -283,3 +283,50 @@ async fn startup_with_ten_thousand_runs() {
     assert_eq!(listed.len(), RUNS);
     broker.shutdown();
 }
+
+/// End-to-end runs per second in process (no HTTP), step delay 0, no failures. A probe, run on demand:
+/// `cargo test -p dq-runs --release --test worker throughput -- --ignored --nocapture`. Prints the figure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: a throughput probe"]
+async fn throughput_in_process() {
+    const RUNS: usize = 2_000;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(Config::new(dir.path())).unwrap();
+    let shutdown = CancellationToken::new();
+    let config = RunsConfig {
+        step_delay: Duration::ZERO,
+        concurrency: 128,
+        ..fast(2)
+    };
+    let runtime = RunsRuntime::start_in_process(broker.clone(), config, shutdown.clone())
+        .await
+        .unwrap();
+    let service = runtime.service();
+    let started = Instant::now();
+    let ids: Vec<String> = futures::stream::iter(0..RUNS)
+        .map(|_| {
+            let service = Arc::clone(&service);
+            async move {
+                service
+                    .create_run(CreateRun::default())
+                    .await
+                    .unwrap()
+                    .run_id
+            }
+        })
+        .buffer_unordered(128)
+        .collect()
+        .await;
+    let created = started.elapsed();
+    for id in &ids {
+        wait_status(&service, id, 0, RunStatus::Succeeded).await;
+    }
+    let done = started.elapsed();
+    eprintln!(
+        "{RUNS} runs: created in {created:?}, all succeeded after {done:?}: {:.0} runs/s",
+        RUNS as f64 / done.as_secs_f64()
+    );
+    shutdown.cancel();
+    runtime.join().await;
+    broker.shutdown();
+}
