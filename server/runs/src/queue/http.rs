@@ -219,7 +219,9 @@ impl Queue for HttpQueue {
         body.reason = Some(reason.to_owned());
         body.delay_ms = Some(millis(delay));
         match self.settle("/v1/nack", &body).await {
-            Err(QueueError::Rejected(message)) if !message.contains("not owner") => {
+            Err(QueueError::Rejected(message))
+                if !message.contains("not owner") && !message.contains("not in-flight") =>
+            {
                 // A broker without dq's `delay_ms` redelivers at once: hold the backoff here instead.
                 tokio::time::sleep(delay).await;
                 body.delay_ms = None;
