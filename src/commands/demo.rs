@@ -319,6 +319,8 @@ impl Embedded {
             .tempdir()
             .map_err(|e| CliError::io("creating a temporary data dir", e))?;
         let mut config = dq_server::ServerConfig::new(dir.path());
+        // The store is thrown away with the temporary dir: waiting for fsync would only slow the story down.
+        config.broker.durable = false;
         if fast {
             config.runs.step_delay = Duration::ZERO;
             config.runs.backoff = Duration::ZERO;

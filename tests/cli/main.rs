@@ -9,4 +9,5 @@ mod demo;
 mod processes;
 mod pty;
 mod runs;
+mod sigkill;
 mod util;

@@ -170,3 +170,23 @@ fn a_standalone_worker_executes_runs() {
     assert_eq!(failed["status"], "dead_lettered");
     assert!(terminate(&mut worker).success());
 }
+
+#[test]
+fn ctrl_c_while_following_exits_130() {
+    // No worker: the run never ends, so only the interrupt stops `dq run`.
+    let server = TestServer::with(|config| config.runs.workers = 0);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dq"))
+        .args(["--url", server.url(), "run"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let started = lines.next().expect("a note once the run started").unwrap();
+    assert!(started.starts_with("run "), "{started}");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert_eq!(rest, ["error: interrupted"]);
+}
