@@ -46,7 +46,7 @@ impl Render for DlqList {
                 format_ts_full(record.ts),
             ]);
         }
-        table.to_string()
+        Styles::render(&table)
     }
 }
 

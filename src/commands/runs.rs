@@ -41,7 +41,7 @@ impl Render for RunList {
                 format_ts_full(run.updated_ms),
             ]);
         }
-        table.to_string()
+        Styles::render(&table)
     }
 }
 

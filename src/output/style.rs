@@ -64,7 +64,22 @@ impl Styles {
             table.force_no_tty();
         }
         table.set_header(header.iter().map(|h| h.to_uppercase()));
+        if !self.terminal {
+            // Plain columns for scripts: flush left, two spaces apart.
+            for column in table.column_iter_mut() {
+                column.set_padding((0, 2));
+            }
+        }
         table
+    }
+
+    /// A table's text without the padding that trails each line.
+    pub fn render(table: &comfy_table::Table) -> String {
+        table
+            .lines()
+            .map(|line| line.trim_end().to_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Success.
