@@ -27,6 +27,7 @@ pub struct Cli {
 
 /// Flags every command understands, each with an environment twin.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// The dq server [default: http://127.0.0.1:8000]
     #[arg(long, env = "DQ_URL", global = true, value_name = "URL")]
