@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use dq_proto::broker::ConsumeItem;
 use futures::StreamExt;
+use hdrhistogram::Histogram;
 use serde_json::json;
-use tokio::sync::{Mutex, Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore};
 
 use crate::report::{histogram, latency_line};
 use crate::server::Server;
@@ -69,15 +70,7 @@ const GROUP: &str = "bench";
 
 /// Runs the throughput scenario and prints its figures.
 pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
-    let extra: Vec<&str> = ["--workers", "0"]
-        .into_iter()
-        .chain(args.server_args.iter().map(String::as_str))
-        .collect();
-    let server = Server::start(dq, &extra).await?;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()?;
-    create_topic(&client, &server.url, TOPIC, args.partitions).await?;
+    let (server, client) = start(dq, &args.server_args, args.partitions).await?;
 
     let acked = Arc::new(AtomicU64::new(0));
     let redelivered = Arc::new(AtomicU64::new(0));
@@ -97,37 +90,9 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
         )));
     }
 
-    let latencies = Arc::new(Mutex::new(histogram()));
-    let next = Arc::new(AtomicU64::new(0));
     let value = "x".repeat(args.value_bytes);
-    let mut producers = Vec::new();
-    for _ in 0..args.producers {
-        let (client, url, next, latencies, value) = (
-            client.clone(),
-            server.url.clone(),
-            next.clone(),
-            latencies.clone(),
-            value.clone(),
-        );
-        let total = args.messages;
-        producers.push(tokio::spawn(async move {
-            let mut local = histogram();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= total {
-                    break;
-                }
-                let t = Instant::now();
-                produce(&client, &url, TOPIC, &format!("k{i}"), &value).await?;
-                local.record(t.elapsed().as_micros() as u64)?;
-            }
-            latencies.lock().await.add(&local)?;
-            anyhow::Ok(())
-        }));
-    }
-    for p in producers {
-        p.await??;
-    }
+    let latencies =
+        produce_all(&client, &server.url, args.producers, args.messages, &value).await?;
     let produced_in = started.elapsed();
     let wait = all_acked.notified();
     if acked.load(Ordering::SeqCst) < args.messages {
@@ -152,10 +117,7 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
         rate
     );
     println!("  redeliveries: {}", redelivered.load(Ordering::Relaxed));
-    println!(
-        "  produce latency under load: {}",
-        latency_line(&*latencies.lock().await)
-    );
+    println!("  produce latency under load: {}", latency_line(&latencies));
     println!("  server memory: rss {rss:.1} MiB, peak {peak:.1} MiB");
 
     create_topic(&client, &server.url, "latency", 1).await?;
@@ -171,41 +133,10 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
 
 /// Runs the backlog scenario and prints its figures.
 pub async fn backlog(dq: &Path, args: BacklogArgs) -> anyhow::Result<()> {
-    let extra: Vec<&str> = ["--workers", "0"]
-        .into_iter()
-        .chain(args.server_args.iter().map(String::as_str))
-        .collect();
-    let server = Server::start(dq, &extra).await?;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()?;
-    create_topic(&client, &server.url, TOPIC, args.partitions).await?;
-    let next = Arc::new(AtomicU64::new(0));
+    let (server, client) = start(dq, &args.server_args, args.partitions).await?;
     let value = "x".repeat(args.value_bytes);
     let started = Instant::now();
-    let mut producers = Vec::new();
-    for _ in 0..args.producers {
-        let (client, url, next, value) = (
-            client.clone(),
-            server.url.clone(),
-            next.clone(),
-            value.clone(),
-        );
-        let total = args.messages;
-        producers.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= total {
-                    break;
-                }
-                produce(&client, &url, TOPIC, &format!("k{i}"), &value).await?;
-            }
-            anyhow::Ok(())
-        }));
-    }
-    for p in producers {
-        p.await??;
-    }
+    produce_all(&client, &server.url, args.producers, args.messages, &value).await?;
     let elapsed = started.elapsed();
     let (rss, peak) = server.memory_mib()?;
     println!(
@@ -217,6 +148,63 @@ pub async fn backlog(dq: &Path, args: BacklogArgs) -> anyhow::Result<()> {
     );
     println!("  server memory: rss {rss:.1} MiB, peak {peak:.1} MiB");
     Ok(())
+}
+
+/// Starts `dq up` without workers plus `server_args`, and creates the benchmark topic.
+async fn start(
+    dq: &Path,
+    server_args: &[String],
+    partitions: u32,
+) -> anyhow::Result<(Server, reqwest::Client)> {
+    let extra: Vec<&str> = ["--workers", "0"]
+        .into_iter()
+        .chain(server_args.iter().map(String::as_str))
+        .collect();
+    let server = Server::start(dq, &extra).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    create_topic(&client, &server.url, TOPIC, partitions).await?;
+    Ok((server, client))
+}
+
+/// Produces `total` messages to the benchmark topic from `producers` concurrent closed-loop producers;
+/// returns the latency of every produce.
+async fn produce_all(
+    client: &reqwest::Client,
+    url: &str,
+    producers: usize,
+    total: u64,
+    value: &str,
+) -> anyhow::Result<Histogram<u64>> {
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..producers {
+        let (client, url, next, value) = (
+            client.clone(),
+            url.to_owned(),
+            next.clone(),
+            value.to_owned(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = histogram();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let t = Instant::now();
+                produce(&client, &url, TOPIC, &format!("k{i}"), &value).await?;
+                latencies.record(t.elapsed().as_micros() as u64)?;
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut all = histogram();
+    for task in tasks {
+        all.add(&task.await??)?;
+    }
+    Ok(all)
 }
 
 async fn create_topic(
