@@ -213,7 +213,11 @@ impl Client {
                 .unwrap_or("no reason given")
                 .to_lowercase()
         });
-        if status == StatusCode::NOT_FOUND && route == Route::Addition && message == "Not Found" {
+        // FastAPI's answers for a path it lacks (404) or has for another method only (`GET /runs`: 405).
+        let no_route = (status == StatusCode::NOT_FOUND
+            && message.eq_ignore_ascii_case("not found"))
+            || status == StatusCode::METHOD_NOT_ALLOWED;
+        if route == Route::Addition && no_route {
             return CliError::MissingRoute {
                 url: self.base.to_string(),
                 route: what.to_owned(),
