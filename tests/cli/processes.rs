@@ -8,8 +8,18 @@ use nix::unistd::Pid;
 
 use crate::util::{TestServer, dq, parse};
 
+/// A child process that is killed if a failing test leaves it running.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `dq <args>` with stderr piped; returns the child and the URL from its `dq listening on` line.
-fn spawn_up(args: &[&str]) -> (Child, String) {
+fn spawn_up(args: &[&str]) -> (Guard, String) {
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dq"))
         .args(args)
         .env("NO_COLOR", "1")
@@ -28,12 +38,16 @@ fn spawn_up(args: &[&str]) -> (Child, String) {
             break url.to_owned();
         }
     };
-    (child, url)
+    (Guard(child), url)
 }
 
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    child.wait().unwrap()
+fn terminate(child: &mut Guard) -> std::process::ExitStatus {
+    signal(child, Signal::SIGTERM);
+    child.0.wait().unwrap()
+}
+
+fn signal(child: &Guard, signal: Signal) {
+    kill(Pid::from_raw(i32::try_from(child.0.id()).unwrap()), signal).unwrap();
 }
 
 #[test]
@@ -102,6 +116,15 @@ fn up_keeps_runs_across_restarts() {
     assert!(terminate(&mut second).success());
 }
 
+/// Runs `dq down` on a data dir when dropped, so that a failing test leaves no background server.
+struct Down(String);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = dq().args(["down", "--data-dir", &self.0]).output();
+    }
+}
+
 #[test]
 fn up_detach_returns_its_url_and_down_wipe_removes_everything() {
     let dir = tempfile::tempdir().unwrap();
@@ -124,6 +147,7 @@ fn up_detach_returns_its_url_and_down_wipe_removes_everything() {
         String::from_utf8_lossy(&out.stderr)
     );
     let url = String::from_utf8(out.stdout).unwrap().trim_end().to_owned();
+    let _down = Down(data.to_owned());
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert!(std::path::Path::new(data).join("dq.pid").exists());
     dq().args(["--url", &url, "health"]).assert().code(0);
@@ -149,21 +173,23 @@ fn up_detach_returns_its_url_and_down_wipe_removes_everything() {
 #[test]
 fn a_standalone_worker_executes_runs() {
     let server = TestServer::with(|config| config.runs.workers = 0);
-    let mut worker = std::process::Command::new(assert_cmd::cargo::cargo_bin("dq"))
-        .args([
-            "--url",
-            server.url(),
-            "worker",
-            "--step-delay",
-            "0ms",
-            "--backoff",
-            "0ms",
-        ])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut worker = Guard(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("dq"))
+            .args([
+                "--url",
+                server.url(),
+                "worker",
+                "--step-delay",
+                "0ms",
+                "--backoff",
+                "0ms",
+            ])
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let doc = server.run(&[]);
     assert_eq!(doc["status"], "succeeded");
     let failed = server.run(&["--fail", "tool_call"]);
@@ -175,18 +201,20 @@ fn a_standalone_worker_executes_runs() {
 fn ctrl_c_while_following_exits_130() {
     // No worker: the run never ends, so only the interrupt stops `dq run`.
     let server = TestServer::with(|config| config.runs.workers = 0);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dq"))
-        .args(["--url", server.url(), "run"])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut child = Guard(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("dq"))
+            .args(["--url", server.url(), "run"])
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
     let started = lines.next().expect("a note once the run started").unwrap();
     assert!(started.starts_with("run "), "{started}");
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    signal(&child, Signal::SIGINT);
+    assert_eq!(child.0.wait().unwrap().code(), Some(130));
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert_eq!(rest, ["error: interrupted"]);
 }
