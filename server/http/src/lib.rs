@@ -13,6 +13,7 @@ mod extract;
 mod fallback;
 mod metrics;
 mod request_id;
+mod runs;
 mod v1;
 
 use std::future::Future;
@@ -78,6 +79,9 @@ pub enum ServerError {
     /// Listening failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// The runs service could not start (e.g. the external broker is unreachable).
+    #[error("runs: {0}")]
+    Runs(#[from] dq_runs::RunsError),
 }
 
 /// What every handler can reach. Cheap to clone: each field is a handle. Services added later (the runs
@@ -91,6 +95,8 @@ pub struct AppState {
     /// Cancelled when the server begins to shut down; long-lived responses (streams) end on it.
     pub shutdown: CancellationToken,
     edge: Arc<metrics::EdgeCounters>,
+    /// The runs service, once started; its routes are served only with it.
+    pub runs: Option<Arc<dq_runs::RunsService>>,
 }
 
 impl AppState {
@@ -101,6 +107,7 @@ impl AppState {
             config: Arc::new(config),
             shutdown: CancellationToken::new(),
             edge: Arc::default(),
+            runs: None,
         }
     }
 }
@@ -111,6 +118,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(v1::routes())
         .route("/metrics", get(metrics::handler))
+        .merge(runs::read_routes(state.broker.clone()))
+        .merge(state.runs.clone().map_or_else(Router::new, |service| {
+            runs::routes(runs::RunsState {
+                service,
+                shutdown: state.shutdown.clone(),
+                keepalive: state.config.keepalive,
+            })
+        }))
         // Further route families (the runs API) merge here, above the fallback: `merge` refuses two routers
         // that both set one, so only this router does.
         .fallback(fallback::not_found)
@@ -123,6 +138,8 @@ pub fn router(state: AppState) -> Router {
             auth::require_token,
         ))
         .layer(middleware::from_fn(request_id::propagate))
+        // Outermost, so that a CORS preflight is answered before routing and the token check.
+        .layer(runs::cors_layer(&state.config.cors_origins))
         .with_state(state)
 }
 
@@ -133,7 +150,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let broker = Broker::open(config.broker.clone())?;
-    let state = AppState::new(broker, config);
+    let mut state = AppState::new(broker, config);
+    // The runs service and its workers use the embedded broker, or the external one (`dq up --broker`).
+    let queue: Arc<dyn dq_runs::Queue> = match &state.config.external_broker {
+        Some(url) => {
+            Arc::new(dq_runs::HttpQueue::new(url, None).map_err(dq_runs::RunsError::from)?)
+        }
+        None => Arc::new(dq_runs::LocalQueue::new(state.broker.clone())),
+    };
+    let runs =
+        dq_runs::RunsRuntime::start(queue, state.config.runs.clone(), state.shutdown.clone())
+            .await?;
+    state.runs = Some(runs.service());
     let app = router(state.clone());
 
     // Graceful shutdown waits for open connections, and a consume stream never closes by itself: end the
@@ -150,6 +178,7 @@ pub async fn serve(
 
     // Also on an accept error, so that background tasks never outlive `serve`.
     state.shutdown.cancel();
+    runs.join().await;
     state.broker.shutdown();
     served?;
     Ok(())

@@ -1,0 +1,10 @@
+//! Integration tests of the runs API over real HTTP against a real dq server (embedded broker, in-process
+//! worker) on 127.0.0.1:0 with a temporary data dir: the original starter's behavioural tests, rewritten
+//! against the real thing, plus dq's additions, SSE resume and restarts.
+
+mod api;
+mod bad_input;
+mod durability;
+mod external;
+mod sse;
+mod util;

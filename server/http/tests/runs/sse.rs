@@ -1,0 +1,77 @@
+//! SSE: the markers of the original, ids on timeline frames, and resume without duplicates.
+
+use serde_json::json;
+
+use crate::util::{TestServer, failing, sse_until};
+
+#[tokio::test]
+async fn sse_sends_connected_then_dlq_available_then_the_timeline() {
+    let server = TestServer::start();
+    let run_id = server.create(failing("tool_call")).await;
+    server.wait_status(&run_id, 0, "dead_lettered").await;
+    let frames = sse_until(
+        &server,
+        &format!("/runs/{run_id}/events?client_id=ui"),
+        &[],
+        |f| f.data["type"] == "run.failed",
+    )
+    .await;
+    assert_eq!(
+        frames[0].data,
+        json!({"type": "sse.connected", "run_id": run_id})
+    );
+    assert_eq!(frames[0].id, None);
+    assert_eq!(frames[1].data["type"], "dlq.available");
+    assert_eq!(frames[1].data["run_id"], run_id.as_str());
+    assert_eq!(frames[2].data["type"], "run.created");
+    assert_eq!(frames[2].id, Some(0));
+    let ids: Vec<u64> = frames[2..].iter().map(|f| f.id.unwrap()).collect();
+    let expected: Vec<u64> = (0..ids.len() as u64).collect();
+    assert_eq!(ids, expected);
+}
+
+#[tokio::test]
+async fn sse_without_a_dlq_record_sends_no_dlq_marker_and_follows_live() {
+    let server = TestServer::with(|c| c.runs.step_delay = std::time::Duration::from_millis(20));
+    let run_id = server.create(json!({})).await;
+    let frames = sse_until(&server, &format!("/runs/{run_id}/events"), &[], |f| {
+        f.data["type"] == "run.succeeded"
+    })
+    .await;
+    assert_eq!(frames[0].data["type"], "sse.connected");
+    assert!(frames.iter().all(|f| f.data["type"] != "dlq.available"));
+    assert_eq!(frames.len(), 1 + 12);
+}
+
+#[tokio::test]
+async fn sse_resumes_from_last_event_id_or_since_without_duplicates() {
+    let server = TestServer::start();
+    let run_id = server.create(json!({})).await;
+    server.wait_status(&run_id, 0, "succeeded").await;
+    let path = format!("/runs/{run_id}/events");
+    let all = sse_until(&server, &path, &[], |f| f.data["type"] == "run.succeeded").await;
+    let timeline: Vec<_> = all.iter().filter(|f| f.id.is_some()).cloned().collect();
+    let seen = &timeline[..5];
+    let last = seen.last().unwrap().id.unwrap().to_string();
+
+    for (headers, query) in [
+        (vec![("last-event-id", last.as_str())], String::new()),
+        (vec![], format!("?since={last}")),
+    ] {
+        let resumed = sse_until(&server, &format!("{path}{query}"), &headers, |f| {
+            f.data["type"] == "run.succeeded"
+        })
+        .await;
+        let rest: Vec<_> = resumed.iter().filter(|f| f.id.is_some()).collect();
+        assert_eq!(rest[0].id, Some(5));
+        let mut ids: Vec<u64> = seen
+            .iter()
+            .chain(rest.iter().copied())
+            .map(|f| f.id.unwrap())
+            .collect();
+        let total = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), total, "no duplicates");
+        assert_eq!(ids.len(), timeline.len(), "nothing missing");
+    }
+}

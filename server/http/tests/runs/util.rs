@@ -1,0 +1,263 @@
+//! The harness: a real dq server on its own runtime thread with fast worker timings, that a test can restart
+//! on the same data; and helpers that drive the runs API and read SSE frames.
+
+use std::net::SocketAddr;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use dq_server::{ServerConfig, ServerError};
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+/// How long any single wait may take before the test fails instead of hanging. A guard, not an assertion.
+pub const GUARD: Duration = Duration::from_secs(20);
+
+/// A running dq server.
+pub struct TestServer {
+    config: ServerConfig,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<Result<(), ServerError>>>,
+    pub client: reqwest::Client,
+    _dir: TempDir,
+}
+
+impl TestServer {
+    /// One in-process worker, 2 ms per step, 2 ms backoff.
+    pub fn start() -> Self {
+        Self::with(|_| {})
+    }
+
+    pub fn with(configure: impl FnOnce(&mut ServerConfig)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = ServerConfig::new(dir.path());
+        config.keepalive = Duration::from_millis(200);
+        config.runs.workers = 1;
+        config.runs.step_delay = Duration::from_millis(2);
+        config.runs.backoff = Duration::from_millis(2);
+        configure(&mut config);
+        let (addr, stop, thread) = spawn(config.clone());
+        Self {
+            config,
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+            client: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread
+                .join()
+                .expect("server thread panicked")
+                .expect("serve returned an error");
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        let (addr, stop, thread) = spawn(self.config.clone());
+        self.addr = addr;
+        self.stop = Some(stop);
+        self.thread = Some(thread);
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.client.get(self.url(path)).send().await.expect("get");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("post");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_raw(&self, path: &str, body: &'static str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("post");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Starts a run and returns its id.
+    pub async fn create(&self, body: Value) -> String {
+        let (status, answer) = self.post("/runs", body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        answer["run_id"].as_str().expect("run_id").to_owned()
+    }
+
+    /// Waits until the run has `status` at `replay_seq`, and returns its detail.
+    pub async fn wait_status(&self, run_id: &str, replay_seq: u64, status: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let (code, run) = self.get(&format!("/runs/{run_id}")).await;
+            assert_eq!(code, StatusCode::OK, "{run}");
+            if run["status"] == status && run["replay_seq"] == replay_seq {
+                return run;
+            }
+            assert!(
+                started.elapsed() < GUARD,
+                "run {run_id} never reached {status} at replay {replay_seq}: {run}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The run's events as stored.
+    pub async fn events(&self, run_id: &str) -> Vec<Value> {
+        let (status, timeline) = self.get(&format!("/runs/{run_id}/timeline")).await;
+        assert_eq!(status, StatusCode::OK, "{timeline}");
+        timeline["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|item| item["event"].clone())
+            .collect()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn spawn(
+    config: ServerConfig,
+) -> (
+    SocketAddr,
+    oneshot::Sender<()>,
+    JoinHandle<Result<(), ServerError>>,
+) {
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            addr_tx
+                .send(listener.local_addr().expect("addr"))
+                .expect("send addr");
+            dq_server::serve(listener, config, async move {
+                let _ = stop_rx.await;
+            })
+            .await
+        })
+    });
+    let addr = addr_rx.recv_timeout(GUARD).expect("server address");
+    (addr, stop_tx, thread)
+}
+
+/// The `type` of each event.
+pub fn types(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// One SSE frame.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub id: Option<u64>,
+    pub data: Value,
+}
+
+/// Reads SSE frames from `path` (with `headers`) until `done` holds for a frame; comments are skipped.
+pub async fn sse_until(
+    server: &TestServer,
+    path: &str,
+    headers: &[(&str, &str)],
+    done: impl Fn(&Frame) -> bool,
+) -> Vec<Frame> {
+    let mut request = server.client.get(server.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("sse");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut body = response.bytes_stream();
+    let mut buffer = String::new();
+    let mut frames = Vec::new();
+    let deadline = tokio::time::Instant::now() + GUARD;
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let raw: String = buffer.drain(..end + 2).collect();
+            let mut frame = Frame {
+                id: None,
+                data: Value::Null,
+            };
+            let mut data = String::new();
+            for line in raw.lines() {
+                if let Some(id) = line.strip_prefix("id:") {
+                    frame.id = Some(id.trim().parse().expect("numeric id"));
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim_start());
+                }
+            }
+            if data.is_empty() {
+                continue;
+            }
+            frame.data = serde_json::from_str(&data).expect("json data");
+            let finished = done(&frame);
+            frames.push(frame);
+            if finished {
+                return frames;
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .unwrap_or_else(|_| panic!("sse frames never satisfied the wait: {frames:?}"))
+            .expect("sse stream ended early")
+            .expect("sse chunk");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+/// `{"fail_at": step}`.
+pub fn failing(step: &str) -> Value {
+    json!({"fail_at": step})
+}
