@@ -8,6 +8,7 @@ mod broker;
 mod report;
 mod runs;
 mod server;
+mod startup;
 
 use std::path::PathBuf;
 
@@ -33,6 +34,8 @@ enum Scenario {
     Backlog(broker::BacklogArgs),
     /// Runs per second end to end and create → succeeded latency, step delay 0, no failures.
     Runs(runs::RunsArgs),
+    /// Start-up time of a server with many runs stored (default 10,000), after a restart.
+    Startup(startup::StartupArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,6 +52,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Broker(a) => broker::throughput(&dq, a).await,
             Scenario::Backlog(a) => broker::backlog(&dq, a).await,
             Scenario::Runs(a) => runs::runs(&dq, a).await,
+            Scenario::Startup(a) => startup::startup(&dq, a).await,
         }
     })
 }

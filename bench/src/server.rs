@@ -12,7 +12,8 @@ pub struct Server {
     child: Child,
     /// Base URL, e.g. `http://127.0.0.1:40123`.
     pub url: String,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
+    extra: Vec<String>,
 }
 
 /// The `dq` binary built next to this one (`cargo build --release -p dq -p dq-bench` puts both in one folder).
@@ -31,8 +32,31 @@ pub fn sibling_dq() -> anyhow::Result<PathBuf> {
 impl Server {
     /// Starts `dq up` on a free loopback port with `extra` flags and waits until `/v1/healthz` answers.
     pub async fn start(dq: &Path, extra: &[&str]) -> anyhow::Result<Server> {
+        let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        Self::start_in(dq, tempfile::tempdir()?, extra).await
+    }
+
+    /// Stops the server with SIGTERM, waits for it to exit, and starts it again on the same data dir and flags.
+    pub async fn restart(mut self, dq: &Path) -> anyhow::Result<Server> {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()?;
+        if !status.success() {
+            bail!("could not signal dq up");
+        }
+        self.child.wait()?;
+        let data = std::mem::replace(&mut self.data, tempfile::tempdir()?);
+        let extra = std::mem::take(&mut self.extra);
+        Self::start_in(dq, data, extra).await
+    }
+
+    async fn start_in(
+        dq: &Path,
+        data: tempfile::TempDir,
+        extra: Vec<String>,
+    ) -> anyhow::Result<Server> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let data = tempfile::tempdir()?;
         let listen = format!("127.0.0.1:{port}");
         let child = Command::new(dq)
             .arg("up")
@@ -40,7 +64,7 @@ impl Server {
             .arg(&listen)
             .arg("--data-dir")
             .arg(data.path())
-            .args(extra)
+            .args(&extra)
             .env_remove("DQ_TOKEN")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -51,7 +75,8 @@ impl Server {
         let server = Server {
             child,
             url: format!("http://{listen}"),
-            _data: data,
+            data,
+            extra,
         };
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
