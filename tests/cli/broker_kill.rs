@@ -3,50 +3,28 @@
 //! by a fresh consumer group afterwards.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use serde_json::{Value, json};
+
+use crate::util::Process;
 
 /// A guard against hanging, never an assertion on speed.
 const GUARD: Duration = Duration::from_secs(60);
 
-/// `dq up` on a free port over `data`, with no workers; returns the child and its URL.
-fn up(data: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("dq"))
-        .args([
-            "up",
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "0",
-            "--data-dir",
-        ])
-        .arg(data)
-        .env("NO_COLOR", "1")
-        .env_remove("DQ_TOKEN")
-        .env_remove("DQ_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dq up starts");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("dq up printed where it listens")
-            .expect("a line");
-        if let Some(url) = line.strip_prefix("dq listening on ") {
-            break url.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, url)
+/// `dq up` on a free port over `data`, with no workers; returns the process and its URL.
+fn up(data: &std::path::Path) -> (Process, String) {
+    let data = data.to_str().expect("a UTF-8 path");
+    Process::up(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        "0",
+        "--data-dir",
+        data,
+    ])
 }
 
 /// Produces `p<producer>-<n>` values until a request fails (the server died), recording each one answered 200.
@@ -93,8 +71,7 @@ fn every_acknowledged_produce_survives_sigkill() {
         })
         .await
         .expect("producers make progress");
-        kill(Pid::from_raw(server.id() as i32), Signal::SIGKILL).expect("kill -9");
-        server.wait().expect("reaped");
+        server.sigkill();
         for p in producers {
             p.await.expect("producer task");
         }
@@ -151,8 +128,7 @@ fn every_acknowledged_produce_survives_sigkill() {
         .await;
         seen
     });
-    server.kill().expect("stop the server");
-    server.wait().expect("reaped");
+    server.sigkill();
 
     let lost: Vec<&String> = acked.difference(&seen).take(10).collect();
     assert!(

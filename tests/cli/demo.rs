@@ -1,16 +1,11 @@
 //! `dq demo`: the four-step checklist, embedded or against a server.
 
-use crate::util::{TestServer, dq, has_escapes, parse};
+use crate::util::{Printed, TestServer, assert_exit, dq, has_escapes, parse};
 
 #[test]
 fn the_embedded_demo_ticks_all_four_steps() {
     let out = dq().args(["demo", "--fast", "--json"]).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let doc = parse(&out.stdout);
     assert_eq!(doc["ok"], true);
     assert_eq!(doc["embedded"], true);
@@ -33,12 +28,7 @@ fn the_embedded_demo_ticks_all_four_steps() {
 fn the_demo_runs_against_a_server_and_reads_as_a_checklist() {
     let server = TestServer::start();
     let out = server.dq().arg("demo").output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert!(!has_escapes(&out.stdout));
     let text = String::from_utf8(out.stdout).unwrap();
     let ticks: Vec<&str> = text.lines().filter(|l| l.starts_with(" ✓")).collect();
@@ -51,14 +41,7 @@ fn the_demo_runs_against_a_server_and_reads_as_a_checklist() {
             .starts_with("all four steps in")
     );
     // The run it made is there to inspect afterwards.
-    let runs = parse(
-        &server
-            .dq()
-            .args(["runs", "list", "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let runs = server.dq().args(["runs", "list", "--json"]).json();
     assert_eq!(runs["runs"][0]["status"], "succeeded");
     assert_eq!(runs["runs"][0]["replay_seq"], 1);
 }

@@ -17,7 +17,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::util::{dq, parse, parse_lines};
+use crate::util::{Printed, assert_exit, dq, parse};
 
 const STEPS: [&str; 4] = ["fetch_input", "transform", "tool_call", "finalize"];
 
@@ -232,25 +232,13 @@ fn the_story_runs_on_the_original_routes() {
         .args(["run", "--fail", "tool_call", "--json"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 3);
     let run = parse(&out.stdout);
     assert_eq!(run["attempts"], 3);
     assert_eq!(run["error"], "forced failure at tool_call");
     let id = run["run_id"].as_str().unwrap();
 
-    let events = parse_lines(
-        &original
-            .dq()
-            .args(["events", id, "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let events = original.dq().args(["events", id, "--json"]).ndjson();
     assert_eq!(events.first().unwrap()["type"], "run.created");
     assert_eq!(events.last().unwrap()["type"], "run.failed");
     assert!(
@@ -259,14 +247,7 @@ fn the_story_runs_on_the_original_routes() {
             .all(|e| e["type"] != "sse.connected" && e["type"] != "dlq.available")
     );
 
-    let record = parse(
-        &original
-            .dq()
-            .args(["dlq", "show", id, "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let record = original.dq().args(["dlq", "show", id, "--json"]).json();
     assert_eq!(record["reason"], "max_attempts");
 
     // The replay's stream starts over with the first start's events: only replay 1 counts.
@@ -275,24 +256,12 @@ fn the_story_runs_on_the_original_routes() {
         .args(["replay", id, "--fix", "--json"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let replay = parse(&out.stdout);
     assert_eq!(replay["replay_seq"], 1);
     assert_eq!(replay["status"], "succeeded");
 
-    let list = parse(
-        &original
-            .dq()
-            .args(["dlq", "list", "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let list = original.dq().args(["dlq", "list", "--json"]).json();
     assert_eq!(list["count"], 1, "falls back to /debug/dlq/peek");
 }
 

@@ -4,18 +4,13 @@
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::util::{TestServer, has_escapes, parse, parse_lines};
+use crate::util::{Printed, TestServer, assert_exit, has_escapes, parse, parse_lines};
 
 #[test]
 fn a_clean_run_succeeds_and_exits_0() {
     let server = TestServer::start();
     let out = server.dq().args(["run", "--json"]).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let doc = parse(&out.stdout);
     assert_eq!(doc["status"], "succeeded");
     assert_eq!(doc["replay_seq"], 0);
@@ -124,14 +119,7 @@ fn run_input_and_max_attempts_reach_the_server() {
     assert_eq!(doc["status"], "dead_lettered");
     assert_eq!(doc["attempts"], 1);
     let run = doc["run_id"].as_str().unwrap();
-    let record = parse(
-        &server
-            .dq()
-            .args(["dlq", "show", run, "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let record = server.dq().args(["dlq", "show", run, "--json"]).json();
     assert_eq!(record["max_attempts"], 1);
     assert_eq!(record["command"]["input"]["user"], "ada");
     server
@@ -179,22 +167,18 @@ fn events_prints_the_stored_timeline_as_ndjson() {
             .all(|e| e["run_id"] == run && e["ts"].is_u64())
     );
 
-    let only = parse_lines(
-        &server
-            .dq()
-            .args([
-                "tail",
-                run,
-                "--json",
-                "--type",
-                "run.attempt_failed",
-                "--type",
-                "run.dlq",
-            ])
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let only = server
+        .dq()
+        .args([
+            "tail",
+            run,
+            "--json",
+            "--type",
+            "run.attempt_failed",
+            "--type",
+            "run.dlq",
+        ])
+        .ndjson();
     assert_eq!(only.len(), 4);
     let grep = server
         .dq()
@@ -213,22 +197,11 @@ fn events_since_skips_what_was_seen() {
     let server = TestServer::start();
     let run = server.run(&[]);
     let run = run["run_id"].as_str().unwrap();
-    let all = parse_lines(
-        &server
-            .dq()
-            .args(["events", run, "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    );
-    let later = parse_lines(
-        &server
-            .dq()
-            .args(["events", run, "--json", "--since", "2"])
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let all = server.dq().args(["events", run, "--json"]).ndjson();
+    let later = server
+        .dq()
+        .args(["events", run, "--json", "--since", "2"])
+        .ndjson();
     assert_eq!(later.as_slice(), &all[3..]);
 }
 
@@ -237,8 +210,7 @@ fn events_without_a_run_shows_the_most_recent_one() {
     let server = TestServer::start();
     server.run(&[]);
     let last = server.run(&["--fail", "finalize"]);
-    let out = server.dq().args(["events", "--json"]).output().unwrap();
-    let events = parse_lines(&out.stdout);
+    let events = server.dq().args(["events", "--json"]).ndjson();
     assert!(events.iter().all(|e| e["run_id"] == last["run_id"]));
 }
 
@@ -261,14 +233,7 @@ fn dlq_show_prints_the_record_exactly_and_a_readable_summary() {
     let server = TestServer::start();
     let run = server.run(&["--fail", "tool_call"]);
     let run = run["run_id"].as_str().unwrap();
-    let record = parse(
-        &server
-            .dq()
-            .args(["dlq", "show", run, "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let record = server.dq().args(["dlq", "show", run, "--json"]).json();
     assert_eq!(record["type"], "runs.dlq");
     assert_eq!(record["run_id"], run);
     assert_eq!(record["attempts"], 3);
@@ -277,14 +242,7 @@ fn dlq_show_prints_the_record_exactly_and_a_readable_summary() {
     assert_eq!(record["error"], "forced failure at tool_call");
     assert_eq!(record["command"]["fail_at"], "tool_call");
 
-    let latest = parse(
-        &server
-            .dq()
-            .args(["dlq", "show", "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let latest = server.dq().args(["dlq", "show", "--json"]).json();
     assert_eq!(latest, record);
 
     let human = server.dq().args(["dlq", "show", run]).output().unwrap();
@@ -311,14 +269,7 @@ fn dlq_list_shows_every_record_newest_first() {
     let server = TestServer::start();
     let first = server.run(&["--fail", "transform"]);
     let second = server.run(&["--fail", "tool_call"]);
-    let list = parse(
-        &server
-            .dq()
-            .args(["dlq", "list", "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let list = server.dq().args(["dlq", "list", "--json"]).json();
     assert_eq!(list["count"], 2);
     assert_eq!(list["items"][0]["run_id"], second["run_id"]);
     assert_eq!(list["items"][1]["run_id"], first["run_id"]);
@@ -340,12 +291,7 @@ fn replay_with_the_fix_succeeds_and_exits_0() {
         .args(["replay", run, "--fix", "--json"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let doc = parse(&out.stdout);
     assert_eq!(doc["status"], "succeeded");
     assert_eq!(doc["replay_seq"], 1);
@@ -390,12 +336,7 @@ fn replay_without_a_run_takes_the_latest_dead_lettered_one_without_asking() {
         .args(["replay", "--fix", "--json"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert_eq!(parse(&out.stdout)["run_id"], latest["run_id"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("which"));
 }
@@ -410,14 +351,7 @@ fn replay_set_overrides_the_input() {
         .args(["replay", run, "--fix", "--set", "n=2", "--set", "mode=safe"])
         .assert()
         .code(0);
-    let detail = parse(
-        &server
-            .dq()
-            .args(["runs", "show", run, "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let detail = server.dq().args(["runs", "show", run, "--json"]).json();
     assert_eq!(detail["input"]["user"], "ada");
     assert_eq!(detail["input"]["n"], 2);
     assert_eq!(detail["input"]["mode"], "safe");
@@ -444,26 +378,15 @@ fn runs_list_and_show_report_the_registry() {
     let server = TestServer::start();
     let ok = server.run(&[]);
     let dead = server.run(&["--fail", "transform"]);
-    let list = parse(
-        &server
-            .dq()
-            .args(["runs", "list", "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let list = server.dq().args(["runs", "list", "--json"]).json();
     assert_eq!(list["count"], 2);
     assert_eq!(list["runs"][0]["run_id"], dead["run_id"]);
     assert_eq!(list["runs"][0]["status"], "dead_lettered");
     assert_eq!(list["runs"][1]["status"], "succeeded");
-    let filtered = parse(
-        &server
-            .dq()
-            .args(["runs", "list", "--status", "succeeded", "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let filtered = server
+        .dq()
+        .args(["runs", "list", "--status", "succeeded", "--json"])
+        .json();
     assert_eq!(filtered["count"], 1);
     assert_eq!(filtered["runs"][0]["run_id"], ok["run_id"]);
 
@@ -473,14 +396,7 @@ fn runs_list_and_show_report_the_registry() {
         .args(["replay", dead_id, "--fix"])
         .assert()
         .code(0);
-    let detail = parse(
-        &server
-            .dq()
-            .args(["runs", "show", dead_id, "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let detail = server.dq().args(["runs", "show", dead_id, "--json"]).json();
     assert_eq!(detail["status"], "succeeded");
     assert_eq!(detail["replay_seq"], 1);
     assert_eq!(detail["replays"][0]["seq"], 1);
@@ -509,14 +425,10 @@ fn emit_adds_an_event_to_the_timeline() {
         .unwrap();
     assert!(out.status.success());
     assert_eq!(parse(&out.stdout)["ok"], true);
-    let notes = parse_lines(
-        &server
-            .dq()
-            .args(["events", run, "--type", "note", "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let notes = server
+        .dq()
+        .args(["events", run, "--type", "note", "--json"])
+        .ndjson();
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0]["text"], "hello");
 }

@@ -5,53 +5,14 @@
 //! take that long.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use serde_json::{Value, json};
 
-use crate::util::TestServer;
+use crate::util::{Process, TestServer};
 
 /// Longer than the worker lease (30 s) plus the runs themselves; a guard, never an assertion.
 const GUARD: Duration = Duration::from_secs(120);
-
-fn dq_process(args: &[&str]) -> Child {
-    Command::new(assert_cmd::cargo::cargo_bin("dq"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("DQ_TOKEN")
-        .env_remove("DQ_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dq starts")
-}
-
-/// `dq up ...`, returning the child and the URL from its `dq listening on` line.
-fn spawn_up(args: &[&str]) -> (Child, String) {
-    let mut child = dq_process(args);
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("dq up printed where it listens")
-            .expect("a line");
-        if let Some(url) = line.strip_prefix("dq listening on ") {
-            break url.trim().to_owned();
-        }
-    };
-    // Keep draining stderr so that the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, url)
-}
-
-fn sigkill(child: &mut Child) {
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).expect("kill -9");
-    child.wait().expect("reaped");
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -108,7 +69,7 @@ async fn wait_for(url: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value
 fn a_killed_worker_leaves_its_run_to_a_second_worker() {
     let server = TestServer::with(|c| c.runs.workers = 0);
     let base = server.url().to_owned();
-    let mut slow = dq_process(&["worker", "--url", &base, "--step-delay", "2s"]);
+    let mut slow = Process::spawn(&["worker", "--url", &base, "--step-delay", "2s"]);
     runtime().block_on(async {
         let run_id = create(&base, json!({})).await;
         wait_for(
@@ -121,14 +82,14 @@ fn a_killed_worker_leaves_its_run_to_a_second_worker() {
             },
         )
         .await;
-        sigkill(&mut slow);
+        slow.sigkill();
 
-        let mut second = dq_process(&["worker", "--url", &base, "--step-delay", "0ms"]);
+        let mut second = Process::spawn(&["worker", "--url", &base, "--step-delay", "0ms"]);
         wait_for(&format!("{base}/runs/{run_id}"), "succeeded", |r| {
             r["status"] == "succeeded"
         })
         .await;
-        sigkill(&mut second);
+        second.sigkill();
 
         let events = events(&base, &run_id).await;
         let attempts: Vec<&Value> = events
@@ -146,7 +107,6 @@ fn a_killed_server_restarts_with_the_same_runs_and_dlq_and_finishes_them() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().to_str().expect("utf-8 path");
     let args = [
-        "up",
         "--listen",
         "127.0.0.1:0",
         "--data-dir",
@@ -158,7 +118,7 @@ fn a_killed_server_restarts_with_the_same_runs_and_dlq_and_finishes_them() {
         "--max-attempts",
         "2",
     ];
-    let (mut server, base) = spawn_up(&args);
+    let (mut server, base) = Process::up(&args);
     let rt = runtime();
     let (runs_before, dlq_before, ids) = rt.block_on(async {
         let dead = create(&base, json!({"fail_at": "fetch_input"})).await;
@@ -180,9 +140,9 @@ fn a_killed_server_restarts_with_the_same_runs_and_dlq_and_finishes_them() {
         let dlq = get(&format!("{base}/dlq?limit=100")).await;
         (runs, dlq, ids)
     });
-    sigkill(&mut server);
+    server.sigkill();
 
-    let (mut server, base) = spawn_up(&args);
+    let (mut server, base) = Process::up(&args);
     rt.block_on(async {
         let runs_after = get(&format!("{base}/runs?limit=100")).await;
         let dlq_after = get(&format!("{base}/dlq?limit=100")).await;
@@ -228,15 +188,14 @@ fn a_killed_server_restarts_with_the_same_runs_and_dlq_and_finishes_them() {
         );
         assert_eq!(per_run.len(), 2);
     });
-    sigkill(&mut server);
+    server.sigkill();
 }
 
 #[test]
 fn up_with_an_external_broker_tells_the_whole_story_through_it() {
     let broker_dir = tempfile::tempdir().expect("temp dir");
     let server_dir = tempfile::tempdir().expect("temp dir");
-    let (mut broker, broker_url) = spawn_up(&[
-        "up",
+    let (mut broker, broker_url) = Process::up(&[
         "--listen",
         "127.0.0.1:0",
         "--data-dir",
@@ -244,8 +203,7 @@ fn up_with_an_external_broker_tells_the_whole_story_through_it() {
         "--workers",
         "0",
     ]);
-    let (mut server, base) = spawn_up(&[
-        "up",
+    let (mut server, base) = Process::up(&[
         "--listen",
         "127.0.0.1:0",
         "--data-dir",
@@ -287,6 +245,6 @@ fn up_with_an_external_broker_tells_the_whole_story_through_it() {
         let health = get(&format!("{base}/healthz")).await;
         assert_eq!(health["driftq"]["status"], "ok");
     });
-    sigkill(&mut server);
-    sigkill(&mut broker);
+    server.sigkill();
+    broker.sigkill();
 }

@@ -1,11 +1,15 @@
-//! Test helpers: a dq server on its own runtime thread (port 0, temporary data dir, no pretend delays) and the
-//! preset `dq` command.
+//! Test helpers: a dq server on its own runtime thread (port 0, temporary data dir, no pretend delays), the
+//! preset `dq` command, what it printed read as JSON, and `dq` as a real process that can be signalled.
 
+use std::io::{BufRead, BufReader, Lines};
 use std::net::TcpListener;
+use std::process::{Child, ChildStderr, ExitStatus, Output, Stdio};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use assert_cmd::Command;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -101,13 +105,7 @@ impl TestServer {
 
     /// Starts a run with `dq run --json` and returns its final document.
     pub fn run(&self, args: &[&str]) -> Value {
-        let out = self
-            .dq()
-            .args(["run", "--json"])
-            .args(args)
-            .output()
-            .expect("dq run");
-        parse(&out.stdout)
+        self.dq().args(["run", "--json"]).args(args).json()
     }
 }
 
@@ -120,6 +118,35 @@ impl Drop for TestServer {
             let _ = thread.join();
         }
     }
+}
+
+/// What a `dq` command printed on stdout, read once it has finished.
+pub trait Printed {
+    /// Its stdout as one JSON document.
+    fn json(&mut self) -> Value;
+    /// Its stdout as one JSON object per line.
+    fn ndjson(&mut self) -> Vec<Value>;
+}
+
+impl Printed for Command {
+    fn json(&mut self) -> Value {
+        parse(&self.output().expect("dq runs").stdout)
+    }
+
+    fn ndjson(&mut self) -> Vec<Value> {
+        parse_lines(&self.output().expect("dq runs").stdout)
+    }
+}
+
+/// Asserts that `out` exited with `code`, showing its stderr when it did not.
+#[track_caller]
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// One JSON document.
@@ -149,4 +176,79 @@ pub fn closed_port_url() -> String {
 /// Whether text contains an ANSI escape sequence.
 pub fn has_escapes(bytes: &[u8]) -> bool {
     bytes.contains(&0x1b)
+}
+
+/// `dq` as a real process: stdout discarded, stderr piped, the same clean environment as [`dq`]. Killed and
+/// reaped when dropped, so that a failing test leaves nothing running.
+pub struct Process(Child);
+
+impl Process {
+    /// Starts `dq <args>`.
+    pub fn spawn(args: &[&str]) -> Self {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("dq"));
+        for var in LEAKY {
+            cmd.env_remove(var);
+        }
+        let child = cmd
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("dq starts");
+        Self(child)
+    }
+
+    /// Starts `dq up <args>`; returns the process and the URL from its `dq listening on` line. The rest of its
+    /// stderr is drained, so that the server never blocks on a full pipe.
+    pub fn up(args: &[&str]) -> (Self, String) {
+        let mut up = Self::spawn(&[&["up"], args].concat());
+        let mut lines = up.stderr_lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("dq up printed where it listens")
+                .expect("a line");
+            if let Some(url) = line.strip_prefix("dq listening on ") {
+                break url.trim().to_owned();
+            }
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        (up, url)
+    }
+
+    /// Its stderr, line by line (once).
+    pub fn stderr_lines(&mut self) -> Lines<BufReader<ChildStderr>> {
+        BufReader::new(self.0.stderr.take().expect("stderr")).lines()
+    }
+
+    /// Sends `signal`.
+    pub fn signal(&self, signal: Signal) {
+        let pid = Pid::from_raw(i32::try_from(self.0.id()).expect("a pid"));
+        kill(pid, signal).expect("the signal is sent");
+    }
+
+    /// Waits for it to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        self.0.wait().expect("reaped")
+    }
+
+    /// SIGTERM, then its exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.signal(Signal::SIGTERM);
+        self.wait()
+    }
+
+    /// `kill -9`, reaped.
+    pub fn sigkill(&mut self) {
+        self.signal(Signal::SIGKILL);
+        self.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
