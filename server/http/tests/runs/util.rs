@@ -1,28 +1,25 @@
 //! The harness: a real dq server on its own runtime thread with fast worker timings, that a test can restart
 //! on the same data; and helpers that drive the runs API and read SSE frames.
 
-use std::net::SocketAddr;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use dq_server::{ServerConfig, ServerError};
+use dq_server::ServerConfig;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tempfile::TempDir;
-use tokio::sync::oneshot;
+
+#[path = "../common/server.rs"]
+mod server;
+
+use server::Server;
 
 /// How long any single wait may take before the test fails instead of hanging. A guard, not an assertion.
 pub const GUARD: Duration = Duration::from_secs(20);
 
-/// A running dq server.
+/// A running dq server and a client that drives its runs API.
 pub struct TestServer {
-    config: ServerConfig,
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<Result<(), ServerError>>>,
+    server: Server,
     pub client: reqwest::Client,
-    _dir: TempDir,
 }
 
 impl TestServer {
@@ -32,46 +29,28 @@ impl TestServer {
     }
 
     pub fn with(configure: impl FnOnce(&mut ServerConfig)) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = ServerConfig::new(dir.path());
-        config.keepalive = Duration::from_millis(200);
-        config.runs.workers = 1;
-        config.runs.step_delay = Duration::from_millis(2);
-        config.runs.backoff = Duration::from_millis(2);
-        configure(&mut config);
-        let (addr, stop, thread) = spawn(config.clone());
+        let server = Server::over_a_temp_dir(|config| {
+            config.runs.workers = 1;
+            config.runs.step_delay = Duration::from_millis(2);
+            config.runs.backoff = Duration::from_millis(2);
+            configure(config);
+        });
         Self {
-            config,
-            addr,
-            stop: Some(stop),
-            thread: Some(thread),
+            server,
             client: reqwest::Client::new(),
-            _dir: dir,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.server.url(path)
     }
 
     pub fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            thread
-                .join()
-                .expect("server thread panicked")
-                .expect("serve returned an error");
-        }
+        self.server.stop();
     }
 
     pub fn restart(&mut self) {
-        self.stop();
-        let (addr, stop, thread) = spawn(self.config.clone());
-        self.addr = addr;
-        self.stop = Some(stop);
-        self.thread = Some(thread);
+        self.server.restart();
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -140,49 +119,6 @@ impl TestServer {
             .map(|item| item["event"].clone())
             .collect()
     }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn spawn(
-    config: ServerConfig,
-) -> (
-    SocketAddr,
-    oneshot::Sender<()>,
-    JoinHandle<Result<(), ServerError>>,
-) {
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            addr_tx
-                .send(listener.local_addr().expect("addr"))
-                .expect("send addr");
-            dq_server::serve(listener, config, async move {
-                let _ = stop_rx.await;
-            })
-            .await
-        })
-    });
-    let addr = addr_rx.recv_timeout(GUARD).expect("server address");
-    (addr, stop_tx, thread)
 }
 
 /// The `type` of each event.

@@ -1,118 +1,34 @@
 //! The test harness: a real dq server on its own runtime thread, bound to 127.0.0.1:0 over a temporary data
 //! dir, that a test can stop and restart on the same data; and a small HTTP client for the DriftQ v1 routes.
 
-use std::net::SocketAddr;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use dq_proto::broker::ConsumeItem;
-use dq_server::{ServerConfig, ServerError};
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::Value;
-use tempfile::TempDir;
-use tokio::sync::oneshot;
+
+#[path = "../common/server.rs"]
+mod server;
+
+pub use server::Server as TestServer;
 
 /// How long any single wait may take before the test fails instead of hanging. A guard, not an assertion.
 pub const GUARD: Duration = Duration::from_secs(10);
 
-/// A running dq server.
-pub struct TestServer {
-    config: ServerConfig,
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<Result<(), ServerError>>>,
-    // Dropped last: the data outlives every incarnation of the server.
-    _dir: TempDir,
-}
-
 impl TestServer {
-    /// A server with the defaults, except a 200 ms keep-alive.
+    /// A server with the defaults, except a 200 ms keep-alive and no workers.
     pub fn start() -> Self {
         Self::with(|_| {})
     }
 
     /// A server whose configuration `configure` adjusts.
-    pub fn with(configure: impl FnOnce(&mut ServerConfig)) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = ServerConfig::new(dir.path());
-        config.keepalive = Duration::from_millis(200);
-        config.runs.workers = 0;
-        configure(&mut config);
-        let (addr, stop, thread) = spawn(config.clone());
-        Self {
-            config,
-            addr,
-            stop: Some(stop),
-            thread: Some(thread),
-            _dir: dir,
-        }
-    }
-
-    /// `http://127.0.0.1:<port><path>`.
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// Shuts the server down and waits until `serve` has returned.
-    pub fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let served = thread.join().expect("server thread panicked");
-            served.expect("serve returned an error");
-        }
-    }
-
-    /// Stops the server and starts it again on the same data dir (on a new port).
-    pub fn restart(&mut self) {
-        self.stop();
-        let (addr, stop, thread) = spawn(self.config.clone());
-        self.addr = addr;
-        self.stop = Some(stop);
-        self.thread = Some(thread);
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            // Never panic in drop (a failing test is already unwinding); the next assertion reports it.
-            let _ = thread.join();
-        }
-    }
-}
-
-fn spawn(
-    config: ServerConfig,
-) -> (
-    SocketAddr,
-    oneshot::Sender<()>,
-    JoinHandle<Result<(), ServerError>>,
-) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.set_nonblocking(true).expect("non-blocking");
-    let addr = listener.local_addr().expect("local addr");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("server runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            dq_server::serve(listener, config, async {
-                let _ = stopped.await;
-            })
-            .await
+    pub fn with(configure: impl FnOnce(&mut dq_server::ServerConfig)) -> Self {
+        Self::over_a_temp_dir(|config| {
+            config.runs.workers = 0;
+            configure(config);
         })
-    });
-    (addr, stop, thread)
+    }
 }
 
 /// A fresh HTTP client (no pooled connections shared between servers).
