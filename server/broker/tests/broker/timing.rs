@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use dq_broker::Error;
+use dq_broker::{Broker, Error, Subscription};
+use dq_proto::broker::ConsumeItem;
 use tempfile::TempDir;
 
 use crate::common::*;
@@ -14,11 +15,26 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// A broker over `dir` with fast timings and the topic `t`.
+async fn broker_with_topic_t(dir: &TempDir) -> Broker {
+    let broker = open(fast_config(dir));
+    broker.create_topic("t", None).await.unwrap();
+    broker
+}
+
+/// The next delivery, due `after` from now: nothing until 10 ms before, then it within 20 ms (`why` it is due).
+async fn due_after(sub: &mut Subscription, after: Duration, why: &str) -> ConsumeItem {
+    nothing_within(sub, after - ms(10)).await;
+    tokio::time::timeout(ms(20), sub.next())
+        .await
+        .expect(why)
+        .unwrap()
+}
+
 #[tokio::test(start_paused = true)]
 async fn lease_expiry_redelivers_with_one_more_attempt() {
     let dir = TempDir::new().unwrap();
-    let broker = open(fast_config(&dir));
-    broker.create_topic("t", None).await.unwrap();
+    let broker = broker_with_topic_t(&dir).await;
     broker.produce(msg("t", "a")).await.unwrap();
     let mut sub = broker.subscribe("t", "g", "w1", Some(LEASE)).unwrap();
     let first = next(&mut sub).await;
@@ -43,8 +59,7 @@ async fn lease_expiry_redelivers_with_one_more_attempt() {
 #[tokio::test(start_paused = true)]
 async fn an_expired_message_can_no_longer_be_acked_by_its_old_owner() {
     let dir = TempDir::new().unwrap();
-    let broker = open(fast_config(&dir));
-    broker.create_topic("t", None).await.unwrap();
+    let broker = broker_with_topic_t(&dir).await;
     broker.produce(msg("t", "a")).await.unwrap();
     let mut sub = broker.subscribe("t", "g", "w1", Some(LEASE)).unwrap();
     let first = next(&mut sub).await;
@@ -61,8 +76,7 @@ async fn an_expired_message_can_no_longer_be_acked_by_its_old_owner() {
 #[tokio::test(start_paused = true)]
 async fn nack_honours_the_backoff_which_grows_and_is_capped() {
     let dir = TempDir::new().unwrap();
-    let broker = open(fast_config(&dir));
-    broker.create_topic("t", None).await.unwrap();
+    let broker = broker_with_topic_t(&dir).await;
     broker
         .produce(with_envelope(
             "t",
@@ -80,11 +94,7 @@ async fn nack_honours_the_backoff_which_grows_and_is_capped() {
             .nack(settle("t", "g", "w", &item), None, None)
             .await
             .unwrap();
-        nothing_within(&mut sub, ms(backoff - 10)).await;
-        item = tokio::time::timeout(ms(20), sub.next())
-            .await
-            .expect("due after the backoff")
-            .unwrap();
+        item = due_after(&mut sub, ms(backoff), "due after the backoff").await;
     }
     assert_eq!(item.attempts, 5);
 }
@@ -92,8 +102,7 @@ async fn nack_honours_the_backoff_which_grows_and_is_capped() {
 #[tokio::test(start_paused = true)]
 async fn lease_expiry_honours_the_backoff_too() {
     let dir = TempDir::new().unwrap();
-    let broker = open(fast_config(&dir));
-    broker.create_topic("t", None).await.unwrap();
+    let broker = broker_with_topic_t(&dir).await;
     broker
         .produce(with_envelope("t", "a", policy(None, Some(5000), None)))
         .await
@@ -102,11 +111,7 @@ async fn lease_expiry_honours_the_backoff_too() {
     let first = next(&mut sub).await;
     assert_eq!(first.attempts, 1);
     // Expires at 10 s, then waits Backoff(1) = 5 s.
-    nothing_within(&mut sub, LEASE + ms(5000) - ms(10)).await;
-    let again = tokio::time::timeout(ms(20), sub.next())
-        .await
-        .expect("due after lease + backoff")
-        .unwrap();
+    let again = due_after(&mut sub, LEASE + ms(5000), "due after lease + backoff").await;
     assert_eq!(again.attempts, 2);
     assert_eq!(again.last_error, "ack_timeout");
 }
@@ -114,8 +119,7 @@ async fn lease_expiry_honours_the_backoff_too() {
 #[tokio::test(start_paused = true)]
 async fn an_explicit_nack_delay_overrides_the_backoff() {
     let dir = TempDir::new().unwrap();
-    let broker = open(fast_config(&dir));
-    broker.create_topic("t", None).await.unwrap();
+    let broker = broker_with_topic_t(&dir).await;
     broker
         .produce(with_envelope("t", "a", policy(None, Some(60_000), None)))
         .await
@@ -134,11 +138,7 @@ async fn an_explicit_nack_delay_overrides_the_backoff() {
     let b = next(&mut sub).await;
     assert_eq!(b.value, "b", "others are not held up by a waiting retry");
     broker.ack(settle("t", "g", "w", &b)).await.unwrap();
-    nothing_within(&mut sub, ms(1990)).await;
-    let again = tokio::time::timeout(ms(20), sub.next())
-        .await
-        .expect("due after the delay")
-        .unwrap();
+    let again = due_after(&mut sub, ms(2000), "due after the delay").await;
     assert_eq!((again.value.as_str(), again.attempts), ("a", 2));
 
     // Without a policy, a delay still applies.
@@ -149,22 +149,13 @@ async fn an_explicit_nack_delay_overrides_the_backoff() {
         .nack(settle("t", "g", "w", &c), None, Some(ms(500)))
         .await
         .unwrap();
-    nothing_within(&mut sub, ms(490)).await;
-    assert_eq!(
-        tokio::time::timeout(ms(20), sub.next())
-            .await
-            .expect("due")
-            .unwrap()
-            .value,
-        "c"
-    );
+    assert_eq!(due_after(&mut sub, ms(500), "due").await.value, "c");
 }
 
 #[tokio::test(start_paused = true)]
 async fn lease_expiries_count_towards_max_attempts() {
     let dir = TempDir::new().unwrap();
-    let broker = open(fast_config(&dir));
-    broker.create_topic("t", None).await.unwrap();
+    let broker = broker_with_topic_t(&dir).await;
     broker
         .produce(with_envelope("t", "a", policy(Some(2), None, None)))
         .await
