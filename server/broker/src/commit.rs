@@ -1,17 +1,21 @@
 //! Group commit: many writers, one fsync.
 //!
-//! Invariant: a writer first commits its fjall write batch (written to the journal and handed to the OS, not
-//! synced), *then* registers with [`Committer::register`] and gets a ticket. The sync thread takes the highest
-//! ticket issued so far, calls `db.persist(PersistMode::SyncData)` and publishes that ticket as durable. Since a
-//! batch is in the journal before its ticket exists, a published ticket covers every batch whose ticket is lower
-//! or equal: concurrent writers share one fsync, and an answered produce / ack is durable.
+//! Invariant: a writer first commits its fjall write batch (written to fjall's journal buffer, neither handed to
+//! the OS nor synced), *then* registers with [`Committer::register`] and gets a ticket. The sync thread takes the
+//! highest ticket issued so far, flushes the journal buffer to the OS (`db.persist(PersistMode::Buffer)`), syncs
+//! the journal file and publishes that ticket as durable. Since a batch is in the journal before its ticket
+//! exists, a published ticket covers every batch whose ticket is lower or equal: concurrent writers share one
+//! write and one fsync, and an answered produce / ack is durable. This needs a store opened with
+//! `manual_journal_persist` (see `store`), else every commit would write to the OS itself.
 //!
 //! The fsync itself goes through the broker's own read-only handle on fjall's active journal file (`<n>.jnl`),
-//! not `db.persist`: fjall holds its journal mutex for the whole `persist`, which would stall every writer
-//! (and every delivery's attempts write) for the length of an fsync. A commit has already handed its bytes to
-//! the OS, so `fdatasync` on any handle of that file covers them. When fjall rotates to a new journal it first
-//! syncs the old one (`SyncAll` in `Writer::rotate`), so after our sync we check that the active journal is still
-//! the one we synced and sync the new one otherwise. If no journal file can be found, `db.persist` is the
+//! not `db.persist(SyncData)`: fjall holds its journal mutex for the whole `persist`, which would stall every
+//! writer (and every delivery's attempts write) for the length of an fsync; the buffer flush holds it only for
+//! one `write`. Once flushed, the bytes are the OS's, so `fdatasync` on any handle of that file covers them. When
+//! fjall rotates to a new journal it first flushes and syncs the old one (`SyncAll` in `Writer::rotate`), so
+//! after our sync we check that the journal we synced is still the active one (its successor `<n + 1>.jnl` does
+//! not exist yet) and sync the new one otherwise. The handle is kept across syncs; the directory is listed only
+//! at start and when a journal vanished. If no journal file can be found, `db.persist(SyncData)` is the
 //! fallback.
 //!
 //! The same thread makes produced messages visible to consumers once they are durable ([`Visible`]), so that a
@@ -172,21 +176,26 @@ impl Committer {
 struct JournalSync {
     db: Database,
     dir: PathBuf,
-    open: Option<(PathBuf, File)>,
+    /// The journal synced last: its number, our handle on it, and the path of its successor.
+    open: Option<(u64, File, PathBuf)>,
 }
 
 impl JournalSync {
     fn sync(&mut self) -> fjall::Result<()> {
+        self.db.persist(PersistMode::Buffer)?;
         loop {
-            let Some(active) = journal::active_journal(&self.dir)? else {
-                return self.db.persist(PersistMode::SyncData);
-            };
-            let file = match &self.open {
-                Some((path, file)) if *path == active => file,
-                _ => {
-                    // Write access only because some platforms refuse to flush a read-only handle; we never write.
-                    match OpenOptions::new().read(true).write(true).open(&active) {
-                        Ok(file) => &self.open.insert((active.clone(), file)).1,
+            let (id, file, next) = match &self.open {
+                Some((id, file, next)) => (*id, file, next),
+                None => {
+                    let Some((id, path)) = journal::active_journal(&self.dir)? else {
+                        return self.db.persist(PersistMode::SyncData);
+                    };
+                    match open_journal(&path) {
+                        Ok(file) => {
+                            let next = journal::journal_path(&self.dir, id + 1);
+                            let (id, file, next) = self.open.insert((id, file, next));
+                            (*id, &*file, &*next)
+                        }
                         // Rotated, flushed and removed since we listed it: look again.
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                         Err(e) => return Err(e.into()),
@@ -194,11 +203,29 @@ impl JournalSync {
                 }
             };
             file.sync_data()?;
-            if journal::active_journal(&self.dir)?.as_deref() == Some(Path::new(&active)) {
+            // fjall rotates from `<n>.jnl` to `<n + 1>.jnl` only, and creates the new file before writing to it:
+            // while the successor does not exist, every batch committed so far is in the journal just synced. One
+            // stat per sync instead of a directory listing.
+            if !next.try_exists()? {
                 return Ok(());
+            }
+            // Rotated (fjall synced the old journal itself): sync the new one too.
+            match open_journal(next) {
+                Ok(file) => {
+                    let next = journal::journal_path(&self.dir, id + 2);
+                    self.open = Some((id + 1, file, next));
+                }
+                // Already rotated past it and removed: list the directory again.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.open = None,
+                Err(e) => return Err(e.into()),
             }
         }
     }
+}
+
+/// Write access only because some platforms refuse to flush a read-only handle; we never write.
+fn open_journal(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().read(true).write(true).open(path)
 }
 
 /// Longest wait for the writers of the last round to come back before syncing.

@@ -282,6 +282,7 @@ pub(crate) fn take(
                 );
                 return Err(e.into());
             }
+            inner.written();
             let deadline = now.checked_add(lease).unwrap_or(now + MAX_DELAY);
             let timer = inner.timers.schedule(
                 deadline,
@@ -384,6 +385,14 @@ fn pick(
     None
 }
 
+/// Whether [`pick`] refuses first deliveries of this partition for one of the limits a settle can lift.
+fn at_limit(inner: &Inner, gp: &GroupPart) -> bool {
+    let outstanding = gp.in_flight.len() + gp.retry.len();
+    outstanding >= usize::try_from(inner.config.max_in_flight).unwrap_or(usize::MAX)
+        // `pick` first skips offsets already acked past `next`: count them in, to never miss a wake-up.
+        || (gp.next + gp.acked.len() as u64).saturating_sub(gp.lwm) >= inner.config.max_ack_window
+}
+
 /// Looks up an in-flight message for a settle request.
 fn checked<'a>(gp: &'a GroupPart, offset: u64, owner: &str) -> Result<&'a InFlight, Error> {
     let entry = gp.in_flight.get(&offset).ok_or(Error::NotInFlight)?;
@@ -408,6 +417,9 @@ pub(crate) fn ack(
         .get_mut(partition_index(p))
         .ok_or(Error::NotInFlight)?;
     checked(gp, offset, owner)?;
+    // Only an ack that frees room under a limit can make a message deliverable; waking every stream of the
+    // topic on each ack would cost more than the ack.
+    let frees_room = at_limit(inner, gp);
     let mut batch = inner.store.db.batch();
     let settled = settle_ops(inner, topic.id, &group.name, p, gp, offset, &mut batch);
     batch.commit()?;
@@ -418,7 +430,9 @@ pub(crate) fn ack(
     let ticket = inner.ticket();
     drop(st);
     Counters::bump(&topic.counters.acked);
-    topic.notify.notify_waiters();
+    if frees_room {
+        topic.notify.notify_waiters();
+    }
     Ok(ticket)
 }
 

@@ -39,7 +39,9 @@ pub(crate) fn open_repairing(
     dir: &Path,
     open: impl Fn(&Path) -> fjall::Result<Database>,
 ) -> Result<Database, Error> {
-    let active = active_journal(dir).map_err(fjall::Error::Io)?;
+    let active = active_journal(dir)
+        .map_err(fjall::Error::Io)?
+        .map(|(_, path)| path);
     let before = match &active {
         Some(path) => Some(data_len(path).map_err(fjall::Error::Io)?),
         None => None,
@@ -87,8 +89,8 @@ pub(crate) fn open_repairing(
     Ok(db)
 }
 
-/// The active journal: the `<n>.jnl` file with the highest `n`.
-pub(crate) fn active_journal(dir: &Path) -> std::io::Result<Option<PathBuf>> {
+/// The active journal: the `<n>.jnl` file with the highest `n`, with its `n`.
+pub(crate) fn active_journal(dir: &Path) -> std::io::Result<Option<(u64, PathBuf)>> {
     let mut best: Option<(u64, PathBuf)> = None;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -104,7 +106,12 @@ pub(crate) fn active_journal(dir: &Path) -> std::io::Result<Option<PathBuf>> {
             best = Some((id, entry.path()));
         }
     }
-    Ok(best.map(|(_, p)| p))
+    Ok(best)
+}
+
+/// Where fjall keeps journal number `id`.
+pub(crate) fn journal_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id}.jnl"))
 }
 
 /// Length of the journal's data: the file is preallocated with zeros, and every batch ends with the non-zero

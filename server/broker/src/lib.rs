@@ -184,6 +184,14 @@ impl Inner {
         self.config.durable.then(|| self.committer.register(None))
     }
 
+    /// Registers a batch just committed that nobody waits for (a delivery's attempts, a sweep, a new group's
+    /// cursors): the store leaves commits in fjall's journal buffer until the group commit writes them out.
+    pub(crate) fn written(&self) {
+        if self.config.durable {
+            self.committer.register(None);
+        }
+    }
+
     async fn wait(&self, ticket: Option<u64>) -> Result<(), Error> {
         match ticket {
             Some(ticket) => self.committer.wait(ticket).await,
@@ -371,6 +379,7 @@ impl Inner {
                         new_first.to_be_bytes().to_vec(),
                     );
                     batch.commit()?;
+                    self.written();
                     partition.first.fetch_max(new_first, Ordering::AcqRel);
                     tracing::debug!(topic = %topic.name, partition = p, deleted = new_first - first, "retention");
                     topic.notify.notify_waiters();
@@ -408,6 +417,9 @@ impl Inner {
             }
         }
         batch.commit()?;
+        if removed > 0 {
+            self.written();
+        }
         Ok(removed >= self.config.sweep_batch)
     }
 
@@ -629,7 +641,7 @@ impl Broker {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::InvalidArgument("the broker must be opened inside a tokio runtime".into())
         })?;
-        let store = Store::open(&config.data_dir, config.cache_bytes)?;
+        let store = Store::open(&config.data_dir, config.cache_bytes, config.durable)?;
         let (topics, next_id) = recover(&store, &config)?;
         let committer = Committer::start(store.db.clone(), config.data_dir.clone())?;
         let sweep_interval = config.sweep_interval.max(Duration::from_millis(1));
@@ -883,6 +895,7 @@ impl Broker {
                         );
                     }
                     batch.commit()?;
+                    inner.written();
                     let created = Arc::new(Group::new(group.to_owned(), parts));
                     groups.insert(group.to_owned(), Arc::clone(&created));
                     created
@@ -1083,22 +1096,35 @@ impl Subscription {
             if self.inner.shutdown.is_set() {
                 return None;
             }
-            match group::take(
-                &self.inner,
-                &self.topic,
-                &self.group,
-                &self.owner,
-                self.lease,
-            ) {
-                Ok(Some(item)) => return Some(item),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(topic = %self.topic.name, group = %self.group.name, error = %e,
-                    "delivery failed; waiting for the next change")
-                }
+            if let Some(item) = self.take() {
+                return Some(item);
             }
             notified.await;
         }
+    }
+
+    /// The next message if one is deliverable right now, without waiting (`None` otherwise, and once the broker
+    /// shuts down): lets a stream send every ready message in one write.
+    pub fn try_next(&mut self) -> Option<ConsumeItem> {
+        if self.inner.shutdown.is_set() {
+            return None;
+        }
+        self.take()
+    }
+
+    fn take(&self) -> Option<ConsumeItem> {
+        group::take(
+            &self.inner,
+            &self.topic,
+            &self.group,
+            &self.owner,
+            self.lease,
+        )
+        .unwrap_or_else(|e| {
+            tracing::warn!(topic = %self.topic.name, group = %self.group.name, error = %e,
+                "delivery failed; waiting for the next change");
+            None
+        })
     }
 
     /// The owner this stream leases to.

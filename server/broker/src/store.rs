@@ -44,11 +44,16 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    /// Opens the store, repairing a torn or corrupt journal tail (see [`journal`]).
-    pub(crate) fn open(dir: &Path, cache_bytes: u64) -> Result<Self, Error> {
+    /// Opens the store, repairing a torn or corrupt journal tail (see [`journal`]). With `group_commit`, a batch
+    /// commit leaves its bytes in fjall's journal buffer: the group-commit thread (`commit`) flushes and syncs
+    /// them for every writer at once.
+    pub(crate) fn open(dir: &Path, cache_bytes: u64, group_commit: bool) -> Result<Self, Error> {
         std::fs::create_dir_all(dir).map_err(fjall::Error::Io)?;
         let db = journal::open_repairing(dir, |dir| {
-            Database::builder(dir).cache_size(cache_bytes).open()
+            Database::builder(dir)
+                .cache_size(cache_bytes)
+                .manual_journal_persist(group_commit)
+                .open()
         })?;
         let small = || KeyspaceCreateOptions::default().max_memtable_size(SMALL_MEMTABLE_BYTES);
         Ok(Self {
