@@ -2,6 +2,8 @@
 //! `Authorization: Bearer <token>`; anything else is answered 401 in the DriftQ error shape. The comparison is
 //! constant-time so that response timing does not reveal how much of a guess was right.
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
@@ -9,21 +11,17 @@ use axum::response::{IntoResponse, Response};
 use dq_proto::error::ErrorCode;
 use subtle::ConstantTimeEq;
 
-use crate::AppState;
 use crate::error::ApiError;
 
 /// Paths answered without a token, so that probes and load balancers need no secret.
 const OPEN_PATHS: [&str; 2] = ["/v1/healthz", "/healthz"];
 
-/// Middleware: lets the request through when no token is configured, the route is a health check, or the
-/// request carries the token.
-pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(token) = state.config.token.as_deref() else {
-        return next.run(req).await;
-    };
+/// Middleware for a server with a token (without one, [`crate::router`] leaves it out): lets the request through
+/// when the route is a health check or the request carries the token.
+pub async fn require_token(State(token): State<Arc<str>>, req: Request, next: Next) -> Response {
     let is_health = matches!(*req.method(), Method::GET | Method::HEAD)
         && OPEN_PATHS.contains(&req.uri().path());
-    if is_health || presented(req.headers().get(header::AUTHORIZATION), token) {
+    if is_health || presented(req.headers().get(header::AUTHORIZATION), &token) {
         return next.run(req).await;
     }
     let mut response = ApiError::new(

@@ -3,7 +3,7 @@
 //! shape with a message naming the problem (and the field, when serde knows it), never axum's plain-text
 //! rejections; a body over [`crate::ServerConfig::max_body_bytes`] is a 413. Field presence and ranges are the handlers' business; this module only decodes.
 
-use axum::extract::{FromRef, FromRequest, Request};
+use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use bytes::{Bytes, BytesMut};
 use dq_proto::error::ErrorCode;
@@ -20,16 +20,14 @@ const DRAIN_FACTOR: usize = 8;
 #[derive(Debug, Clone)]
 pub struct JsonOrQuery<T>(pub T);
 
-impl<S, T> FromRequest<S> for JsonOrQuery<T>
+impl<T> FromRequest<AppState> for JsonOrQuery<T>
 where
     T: DeserializeOwned,
-    AppState: FromRef<S>,
-    S: Send + Sync,
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let limit = AppState::from_ref(state).config.max_body_bytes();
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limit = state.config.max_body_bytes();
         let query = req.uri().query().unwrap_or_default().to_owned();
         let body = read_body(req, limit).await?;
         if body.iter().all(u8::is_ascii_whitespace) {
@@ -84,16 +82,23 @@ fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "invalid json body: expected a json object",
         ));
     }
+    // Trailing garbage after a valid document is a malformed body too (`from_slice` checks).
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
+    // Tracking the path costs an allocation per key: only for the error message, on a second pass.
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de)
         .map_err(|err| ApiError::invalid(format!("invalid json body: {}", describe(&err))))?;
-    // Trailing garbage after a valid document is a malformed body too.
     de.end()
         .map_err(|err| ApiError::invalid(format!("invalid json body: {err}")))?;
     Ok(value)
 }
 
 fn from_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    if let Ok(value) = serde_urlencoded::from_str(query) {
+        return Ok(value);
+    }
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(de)
         .map_err(|err| ApiError::invalid(format!("invalid query parameters: {}", describe(&err))))

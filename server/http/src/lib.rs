@@ -24,6 +24,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use dq_broker::Broker;
 use tokio_util::sync::CancellationToken;
 
@@ -115,7 +116,7 @@ impl AppState {
 /// Every route of the server, with the layers that apply to all of them.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes();
-    Router::new()
+    let router = Router::new()
         .merge(v1::routes())
         .route("/metrics", get(metrics::handler))
         .merge(runs::read_routes(state.broker.clone()))
@@ -132,11 +133,16 @@ pub fn router(state: AppState) -> Router {
         // Layers wrap everything above, fallback included; the last one added runs first.
         // For axum's own body extractors (the runs API); `JsonOrQuery` applies the same limit itself.
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn(fallback::method_not_allowed))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
+        .layer(middleware::from_fn(fallback::method_not_allowed));
+    // Without a token there is nothing to check: no layer, no cost per request.
+    let router = match state.config.token.as_deref() {
+        Some(token) => router.layer(middleware::from_fn_with_state(
+            Arc::<str>::from(token),
             auth::require_token,
-        ))
+        )),
+        None => router,
+    };
+    router
         .layer(middleware::from_fn(request_id::propagate))
         // Outermost, so that a CORS preflight is answered before routing and the token check.
         .layer(runs::cors_layer(&state.config.cors_origins))
@@ -167,6 +173,13 @@ pub async fn serve(
     // Graceful shutdown waits for open connections, and a consume stream never closes by itself: end the
     // streams as soon as the signal comes, not after axum has waited for them.
     let stopping = state.clone();
+    // Consume streams write a chunk whenever messages become ready: without TCP_NODELAY, Nagle's algorithm would
+    // hold a chunk back until the client acknowledged the previous one.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "could not set TCP_NODELAY");
+        }
+    });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

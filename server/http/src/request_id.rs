@@ -39,7 +39,8 @@ fn is_usable(value: &HeaderValue) -> bool {
 }
 
 fn generate() -> HeaderValue {
-    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
+    let id = uuid::Uuid::new_v4().simple().encode_lower(&mut buf);
     // A uuid's simple form is 32 hex characters, always a valid header value.
-    HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("unknown"))
+    HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("unknown"))
 }

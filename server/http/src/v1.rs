@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use dq_broker::{Produce, Settle, Subscription};
 use dq_proto::broker::{
-    AckRequest, CreateTopic, Health, ProduceRequest, Produced, TopicCreated, TopicList, Version,
+    AckRequest, ConsumeItem, CreateTopic, Health, ProduceRequest, Produced, TopicCreated,
+    TopicList, Version,
 };
 use dq_proto::error::ErrorCode;
 use serde::Deserialize;
@@ -173,43 +174,63 @@ fn lease(raw: Option<&serde_json::Value>, max: Duration) -> Result<Option<Durati
     }
 }
 
+/// Most messages sent in one chunk of a consume stream, so that one busy stream cannot take every ready message
+/// from the other streams of its group.
+const MAX_CHUNK_ITEMS: usize = 32;
+/// A chunk stops growing past this many bytes.
+const MAX_CHUNK_BYTES: usize = 64 * 1024;
+
 /// One consume stream: an item per line, a blank line after each idle `keepalive`, and the end when the
-/// server shuts down (or the broker ends the subscription). Dropping the body (client gone) drops the
-/// subscription, which leaves the group.
+/// server shuts down (or the broker ends the subscription). Messages ready at once go out together, one write
+/// for many lines. Dropping the body (client gone) drops the subscription, which leaves the group.
 fn ndjson(
     subscription: Subscription,
     keepalive: Duration,
     shutdown: CancellationToken,
 ) -> impl futures::Stream<Item = Result<Bytes, serde_json::Error>> + Send + 'static {
-    enum Step {
-        Line(Result<Vec<u8>, serde_json::Error>),
-        Idle,
-        End,
-    }
     futures::stream::unfold(subscription, move |mut subscription| {
         let shutdown = shutdown.clone();
         async move {
-            let step = tokio::select! {
-                // Shutdown first, so that a busy stream still ends promptly.
-                biased;
-                () = shutdown.cancelled() => Step::End,
-                item = subscription.next() => match item {
-                    Some(item) => Step::Line(serde_json::to_vec(&item)),
-                    None => Step::End,
+            // Shutdown first, so that a busy stream still ends promptly.
+            if shutdown.is_cancelled() {
+                return None;
+            }
+            // A busy stream finds its next message at once: no timer, no wait.
+            let first = match subscription.try_next() {
+                Some(item) => item,
+                None => tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => return None,
+                    item = subscription.next() => item?,
+                    () = tokio::time::sleep(keepalive) => {
+                        return Some((Ok(Bytes::from_static(b"\n")), subscription));
+                    }
                 },
-                () = tokio::time::sleep(keepalive) => Step::Idle,
             };
-            let line = match step {
-                Step::End => return None,
-                Step::Idle => Ok(Bytes::from_static(b"\n")),
-                Step::Line(line) => line.map(|mut line| {
-                    line.push(b'\n');
-                    Bytes::from(line)
-                }),
-            };
-            Some((line, subscription))
+            let chunk = chunk(first, &mut subscription);
+            Some((chunk, subscription))
         }
     })
+}
+
+/// `first` and every further message deliverable right now (within the chunk limits), a line each.
+fn chunk(first: ConsumeItem, subscription: &mut Subscription) -> Result<Bytes, serde_json::Error> {
+    let mut buf = Vec::with_capacity(512);
+    let mut item = first;
+    for _ in 1..MAX_CHUNK_ITEMS {
+        serde_json::to_writer(&mut buf, &item)?;
+        buf.push(b'\n');
+        if buf.len() >= MAX_CHUNK_BYTES {
+            return Ok(Bytes::from(buf));
+        }
+        match subscription.try_next() {
+            Some(next) => item = next,
+            None => return Ok(Bytes::from(buf)),
+        }
+    }
+    serde_json::to_writer(&mut buf, &item)?;
+    buf.push(b'\n');
+    Ok(Bytes::from(buf))
 }
 
 async fn ack(
