@@ -54,6 +54,9 @@ struct State {
     issued: u64,
     stop: bool,
     dirty: Vec<Visible>,
+    /// Set while the sync thread sleeps: the `issued` count that should wake it. Registering below it does not
+    /// signal the condvar, so that writers pay no futex call (and the thread no wake-up) it would not act on.
+    wake_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -116,8 +119,14 @@ impl Committer {
             state.dirty.push(visible);
         }
         let ticket = state.issued;
+        let wake = state.wake_at.is_some_and(|at| ticket >= at);
+        if wake {
+            state.wake_at = None;
+        }
         drop(state);
-        self.shared.wake.notify_one();
+        if wake {
+            self.shared.wake.notify_one();
+        }
         ticket
     }
 
@@ -242,6 +251,7 @@ fn sync_loop(mut journal: JournalSync, shared: &Shared) {
         let (target, dirty) = {
             let mut state = shared.state.lock().expect("commit state lock poisoned");
             while state.issued == synced && !state.stop {
+                state.wake_at = Some(synced + 1);
                 state = shared.wake.wait(state).expect("commit state lock poisoned");
             }
             if state.issued == synced {
@@ -255,12 +265,14 @@ fn sync_loop(mut journal: JournalSync, shared: &Shared) {
                 if left.is_zero() {
                     break;
                 }
+                state.wake_at = Some(synced + last_round);
                 state = shared
                     .wake
                     .wait_timeout(state, left)
                     .expect("commit state lock poisoned")
                     .0;
             }
+            state.wake_at = None;
             (state.issued, std::mem::take(&mut state.dirty))
         };
         let started = Instant::now();
