@@ -16,6 +16,19 @@ pub struct Server {
     extra: Vec<String>,
 }
 
+/// A stopped server's data dir and flags.
+pub struct Stopped {
+    data: tempfile::TempDir,
+    extra: Vec<String>,
+}
+
+impl Stopped {
+    /// Starts `dq up` again on the same data dir with the same flags, and waits until it is healthy.
+    pub async fn start(self, dq: &Path) -> anyhow::Result<Server> {
+        Server::start_in(dq, self.data, self.extra).await
+    }
+}
+
 /// The `dq` binary built next to this one (`cargo build --release -p dq -p dq-bench` puts both in one folder).
 pub fn sibling_dq() -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
@@ -36,8 +49,9 @@ impl Server {
         Self::start_in(dq, tempfile::tempdir()?, extra).await
     }
 
-    /// Stops the server with SIGTERM, waits for it to exit, and starts it again on the same data dir and flags.
-    pub async fn restart(mut self, dq: &Path) -> anyhow::Result<Server> {
+    /// Stops the server with SIGTERM and waits for it to exit, keeping its data dir and flags for
+    /// [`Stopped::start`].
+    pub fn stop(mut self) -> anyhow::Result<Stopped> {
         let status = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -46,9 +60,10 @@ impl Server {
             bail!("could not signal dq up");
         }
         self.child.wait()?;
-        let data = std::mem::replace(&mut self.data, tempfile::tempdir()?);
-        let extra = std::mem::take(&mut self.extra);
-        Self::start_in(dq, data, extra).await
+        Ok(Stopped {
+            data: std::mem::replace(&mut self.data, tempfile::tempdir()?),
+            extra: std::mem::take(&mut self.extra),
+        })
     }
 
     async fn start_in(

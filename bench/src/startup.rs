@@ -53,8 +53,9 @@ pub async fn startup(dq: &Path, args: StartupArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
+    let stopped = server.stop()?;
     let started = Instant::now();
-    let server = server.restart(dq).await?;
+    let server = stopped.start(dq).await?;
     let healthy = started.elapsed();
     let listed = succeeded(&client, &server.url).await?;
     let all_listed = started.elapsed();
@@ -65,7 +66,7 @@ pub async fn startup(dq: &Path, args: StartupArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "start-up with {} runs stored: healthy after {:.0} ms, every run listed with its status after {:.0} ms",
+        "start-up with {} runs stored (from spawning dq up): healthy after {:.0} ms, every run listed with its status after {:.0} ms",
         args.runs,
         healthy.as_secs_f64() * 1000.0,
         all_listed.as_secs_f64() * 1000.0
