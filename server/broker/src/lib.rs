@@ -441,6 +441,14 @@ impl Drop for Inner {
     }
 }
 
+/// The offset of a partition's first or last stored message, as its prefix iterator yields it.
+fn edge_offset(edge: Option<fjall::Guard>) -> Result<Option<u64>, Error> {
+    Ok(edge
+        .map(|g| g.key())
+        .transpose()?
+        .and_then(|k| store::msg_key_offset(&k)))
+}
+
 /// Rebuilds topics, heads and group positions from the store.
 fn recover(store: &Store, config: &Config) -> Result<(BTreeMap<String, Arc<Topic>>, u32), Error> {
     let mut topics = BTreeMap::new();
@@ -458,32 +466,17 @@ fn recover(store: &Store, config: &Config) -> Result<(BTreeMap<String, Arc<Topic
         let record: TopicRecord = store::decode(&value, "topic")?;
         let mut parts = Vec::new();
         for p in 0..record.partitions {
-            let prefix = store::partition_prefix(record.id, p);
-            let first_key = store
-                .msgs
-                .prefix(prefix)
-                .next()
-                .map(|g| g.key())
-                .transpose()?;
-            let last_key = store
-                .msgs
-                .prefix(prefix)
-                .next_back()
-                .map(|g| g.key())
-                .transpose()?;
+            let mut stored = store.msgs.prefix(store::partition_prefix(record.id, p));
+            let first_offset = edge_offset(stored.next())?;
+            // One iterator serves both ends: with a single message, `next` took it and `next_back` is empty.
+            let last_offset = edge_offset(stored.next_back())?.or(first_offset);
             let floor = store
                 .meta
                 .get(store::floor_key(record.id, p))?
                 .and_then(|v| store::u64_value(&v))
                 .unwrap_or(0);
-            let head = last_key
-                .and_then(|k| store::msg_key_offset(&k))
-                .map_or(0, |o| o + 1)
-                .max(floor);
-            let first = first_key
-                .and_then(|k| store::msg_key_offset(&k))
-                .unwrap_or(head)
-                .max(floor);
+            let head = last_offset.map_or(0, |o| o + 1).max(floor);
+            let first = first_offset.unwrap_or(head).max(floor);
             parts.push(Partition::new(first, head));
         }
         next_id = next_id.max(record.id.saturating_add(1));
