@@ -261,17 +261,19 @@ pub(crate) fn take(
                 continue;
             }
             let attempts = c.attempts + 1;
-            let mut batch = inner.store.db.batch();
             let record_attempts = AttemptsRecord {
                 attempts,
                 last_error: c.last_error.clone(),
             };
-            batch.insert(
-                &inner.store.attempts,
-                store::group_offset_key(topic.id, &group.name, p, c.offset),
-                store::encode(&record_attempts),
-            );
-            if let Err(e) = batch.commit() {
+            let committed = inner.store.batch().and_then(|mut batch| {
+                batch.insert(
+                    &inner.store.attempts,
+                    store::group_offset_key(topic.id, &group.name, p, c.offset),
+                    store::encode(&record_attempts),
+                );
+                batch.commit()
+            });
+            if let Err(e) = committed {
                 gp.retry.insert(
                     c.offset,
                     Retry {
@@ -280,7 +282,7 @@ pub(crate) fn take(
                         last_error: c.last_error,
                     },
                 );
-                return Err(e.into());
+                return Err(e);
             }
             inner.written();
             let deadline = now.checked_add(lease).unwrap_or(now + MAX_DELAY);
@@ -420,7 +422,7 @@ pub(crate) fn ack(
     // Only an ack that frees room under a limit can make a message deliverable; waking every stream of the
     // topic on each ack would cost more than the ack.
     let frees_room = at_limit(inner, gp);
-    let mut batch = inner.store.db.batch();
+    let mut batch = inner.store.batch()?;
     let settled = settle_ops(inner, topic.id, &group.name, p, gp, offset, &mut batch);
     batch.commit()?;
     if let Some(entry) = gp.in_flight.remove(&offset) {
@@ -555,17 +557,18 @@ fn fail(
         );
     }
     let wait = delay.map_or_else(|| policy.backoff(attempts), |d| d.min(MAX_DELAY));
-    let mut batch = inner.store.db.batch();
     let record = AttemptsRecord {
         attempts,
         last_error: last_error.clone(),
     };
-    batch.insert(
-        &inner.store.attempts,
-        store::group_offset_key(topic.id, group, p, offset),
-        store::encode(&record),
-    );
-    let committed = batch.commit();
+    let committed = inner.store.batch().and_then(|mut batch| {
+        batch.insert(
+            &inner.store.attempts,
+            store::group_offset_key(topic.id, group, p, offset),
+            store::encode(&record),
+        );
+        batch.commit()
+    });
     // Park it even if the write failed: the delivery state in memory is right, only its restart copy is stale.
     park(
         inner,
@@ -643,7 +646,7 @@ fn dead_letter(
 ) -> Result<Option<u64>, Error> {
     let Some(original) = read_message(inner, topic.id, p, offset)? else {
         // Deleted by retention: nothing to dead-letter, only settle.
-        let mut batch = inner.store.db.batch();
+        let mut batch = inner.store.batch()?;
         let settled = settle_ops(inner, topic.id, group, p, gp, offset, &mut batch);
         batch.commit()?;
         apply_settle(gp, offset, settled);

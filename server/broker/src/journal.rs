@@ -176,3 +176,16 @@ fn backup_path(path: &Path) -> PathBuf {
     name.push(format!(".corrupt-{ms}"));
     path.with_file_name(name)
 }
+
+/// Empties the active journal after a clean close ([`crate::store::Store::close`]): every batch in it is in
+/// the tables by then and no batch can follow, so the next open has nothing to replay. Shortening the file is
+/// the same change fjall makes itself when it drops a torn tail; the file stays, and fjall appends to it.
+pub(crate) fn empty_active(dir: &Path) -> std::io::Result<()> {
+    if let Some((_, path)) = active_journal(dir)? {
+        let file = OpenOptions::new().write(true).open(&path)?;
+        file.set_len(0)?;
+        file.sync_all()?;
+        tracing::debug!(journal = %path.display(), "journal emptied after a clean close");
+    }
+    Ok(())
+}

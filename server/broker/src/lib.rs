@@ -225,7 +225,7 @@ impl Inner {
             partitions,
             created_at_ms: now_ms(),
         };
-        let mut batch = self.store.db.batch();
+        let mut batch = self.store.batch()?;
         batch.insert(
             &self.store.meta,
             store::topic_key(name),
@@ -277,7 +277,7 @@ impl Inner {
                 },
             ));
         }
-        let mut batch = self.store.db.batch();
+        let mut batch = self.store.batch()?;
         batch.insert(
             &self.store.msgs,
             store::msg_key(topic.id, p, offset),
@@ -355,7 +355,7 @@ impl Inner {
                 if first >= visible {
                     continue;
                 }
-                let mut batch = self.store.db.batch();
+                let mut batch = self.store.batch()?;
                 let mut new_first = first;
                 let range =
                     store::msg_key(topic.id, p, first)..store::msg_key(topic.id, p, visible);
@@ -392,7 +392,7 @@ impl Inner {
     fn sweep_idempotency(&self) -> Result<bool, Error> {
         let _guard = self.idem_lock.lock().expect("idempotency lock poisoned");
         let upper = (now_ms().saturating_add(1)).to_be_bytes();
-        let mut batch = self.store.db.batch();
+        let mut batch = self.store.batch()?;
         let mut removed = 0;
         for kv in self
             .store
@@ -432,6 +432,13 @@ impl Inner {
             topic.notify.notify_waiters();
         }
         self.committer.stop();
+        let started = Instant::now();
+        match self.store.close() {
+            Ok(()) => tracing::debug!(elapsed = ?started.elapsed(), "store closed"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not flush the store; the next start replays the journal");
+            }
+        }
     }
 }
 
@@ -878,7 +885,7 @@ impl Broker {
                         .iter()
                         .map(|p| GroupPart::new(p.first()))
                         .collect();
-                    let mut batch = inner.store.db.batch();
+                    let mut batch = inner.store.batch()?;
                     for (idx, part) in parts.iter().enumerate() {
                         let p = u32::try_from(idx).unwrap_or(u32::MAX);
                         batch.insert(

@@ -15,13 +15,17 @@
 //! | `idem`     | tid tenant(u16 len) key          | p off expires_ms                                 |
 //! | `idem_exp` | expires_ms tid tenant key        | empty: index for the expiry sweep                |
 //!
-//! This module owns encodings only; it makes no decisions and holds no state besides the keyspace handles.
-//! fjall writes every file; nothing here writes a file format by hand.
+//! This module owns the encodings, the keyspace handles and the write gate: every write batch is taken from
+//! [`Store::batch`], and [`Store::close`] shuts the gate, flushes every memtable and then empties the journal,
+//! so that a graceful shutdown leaves nothing to replay. fjall writes every file; nothing here writes a file
+//! format by hand.
 
-use std::path::Path;
+use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard};
 
 use dq_proto::broker::{DlqInfo, Envelope};
-use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, journal};
@@ -41,6 +45,38 @@ pub(crate) struct Store {
     pub(crate) attempts: Keyspace,
     pub(crate) idem: Keyspace,
     pub(crate) idem_exp: Keyspace,
+    dir: PathBuf,
+    /// True once closed. Writers hold a read guard from taking a batch until its commit, so that closing waits
+    /// for every batch under way and no batch starts after it.
+    closed: RwLock<bool>,
+}
+
+/// A write batch taken through the gate: the store cannot close between taking it and committing it.
+pub(crate) struct Batch<'a> {
+    batch: OwnedWriteBatch,
+    _open: RwLockReadGuard<'a, bool>,
+}
+
+impl Batch<'_> {
+    /// Commits the batch to fjall (its journal buffer; the group commit makes it durable).
+    pub(crate) fn commit(self) -> Result<(), Error> {
+        self.batch.commit()?;
+        Ok(())
+    }
+}
+
+impl Deref for Batch<'_> {
+    type Target = OwnedWriteBatch;
+
+    fn deref(&self) -> &OwnedWriteBatch {
+        &self.batch
+    }
+}
+
+impl DerefMut for Batch<'_> {
+    fn deref_mut(&mut self) -> &mut OwnedWriteBatch {
+        &mut self.batch
+    }
 }
 
 impl Store {
@@ -67,7 +103,73 @@ impl Store {
             idem: db.keyspace("idem", small)?,
             idem_exp: db.keyspace("idem_exp", small)?,
             db,
+            dir: dir.to_owned(),
+            closed: RwLock::new(false),
         })
+    }
+
+    /// A new write batch; [`Error::ShuttingDown`] once the store is closed.
+    pub(crate) fn batch(&self) -> Result<Batch<'_>, Error> {
+        let open = self
+            .closed
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *open {
+            return Err(Error::ShuttingDown);
+        }
+        Ok(Batch {
+            batch: self.db.batch(),
+            _open: open,
+        })
+    }
+
+    /// Closes the store for writes (waiting for the batches under way), writes every memtable out to tables
+    /// and, when nothing is left in memory, empties the active journal: everything in it is in the tables, and
+    /// fjall replays a journal entry by entry on open (about 20 ms per MiB here), whatever it holds. Idempotent;
+    /// reads keep working. A crash skips this and the journal is replayed as usual.
+    pub(crate) fn close(&self) -> Result<(), Error> {
+        let mut closed = self
+            .closed
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *closed {
+            return Ok(());
+        }
+        *closed = true;
+        self.flush_memtables()?;
+        // The journal buffer holds at most batches that are now in tables; hand it to the OS so that fjall's own
+        // close writes nothing after the journal was emptied.
+        self.db.persist(PersistMode::SyncData)?;
+        let unflushed = self.db.write_buffer_size();
+        if unflushed == 0 {
+            journal::empty_active(&self.dir).map_err(fjall::Error::Io)?;
+        } else {
+            tracing::warn!(
+                unflushed,
+                "memtables still hold data after the flush; keeping the journal"
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes every keyspace's memtable out to tables and waits for it (fjall deletes a sealed journal once
+    /// every keyspace has flushed past it).
+    ///
+    /// fjall 3 exposes memtable rotation only as a `#[doc(hidden)]` method (it flushes by size on its own); the
+    /// Cargo.lock pins the version it was checked against, and the broker's recovery tests check the effect.
+    fn flush_memtables(&self) -> Result<(), Error> {
+        for keyspace in [
+            &self.meta,
+            &self.msgs,
+            &self.cursors,
+            &self.acks,
+            &self.attempts,
+            &self.idem,
+            &self.idem_exp,
+        ] {
+            keyspace.rotate_memtable_and_wait()?;
+        }
+        Ok(())
     }
 }
 

@@ -229,9 +229,12 @@ fn data_len(path: &Path) -> u64 {
         .map_or(0, |i| i as u64 + 1)
 }
 
-/// Writes `count` messages, then one marker message as the journal's last batch, and closes the store.
-async fn write_then_close(dir: &TempDir, count: usize) {
-    let broker = open(config(dir));
+/// Writes `count` messages, then one marker message as the journal's last batch, and returns a copy of the
+/// store's files taken before the broker closed: what a crash at that moment leaves on disk (every produce was
+/// answered, so its batch is in the synced journal). A clean close would have emptied the journal.
+async fn write_then_crash(count: usize) -> TempDir {
+    let dir = TempDir::new().unwrap();
+    let broker = open(config(&dir));
     broker.create_topic("t", None).await.unwrap();
     for i in 0..count {
         broker
@@ -240,7 +243,23 @@ async fn write_then_close(dir: &TempDir, count: usize) {
             .unwrap();
     }
     broker.produce(msg("t", "LAST-MARKER-VALUE")).await.unwrap();
+    let crashed = TempDir::new().unwrap();
+    copy_dir(dir.path(), crashed.path());
     close(broker);
+    crashed
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
 
 /// Opens the damaged store and checks that everything before the last batch is there and that it still works.
@@ -275,8 +294,7 @@ async fn assert_recovered(dir: &TempDir, count: usize) {
 
 #[tokio::test]
 async fn a_torn_journal_tail_is_recovered() {
-    let dir = TempDir::new().unwrap();
-    write_then_close(&dir, 50).await;
+    let dir = write_then_crash(50).await;
     let journal = active_journal(dir.path());
     let len = data_len(&journal);
     // Cut into the last batch, as a crash in the middle of a write would.
@@ -299,8 +317,7 @@ async fn a_torn_journal_tail_is_recovered() {
 
 #[tokio::test]
 async fn garbage_after_the_journal_tail_is_recovered() {
-    let dir = TempDir::new().unwrap();
-    write_then_close(&dir, 20).await;
+    let dir = write_then_crash(20).await;
     let journal = active_journal(dir.path());
     let len = data_len(&journal);
     let mut file = OpenOptions::new().write(true).open(&journal).unwrap();
@@ -322,8 +339,7 @@ async fn garbage_after_the_journal_tail_is_recovered() {
 
 #[tokio::test]
 async fn a_corrupt_journal_tail_is_recovered() {
-    let dir = TempDir::new().unwrap();
-    write_then_close(&dir, 50).await;
+    let dir = write_then_crash(50).await;
     let journal = active_journal(dir.path());
     let mut bytes = std::fs::read(&journal).unwrap();
     let marker = b"LAST-MARKER-VALUE";
@@ -357,4 +373,46 @@ async fn a_corrupt_journal_tail_is_recovered() {
         })
         .count();
     assert_eq!(copies, 1, "a copy of the damaged journal is kept");
+}
+
+#[tokio::test]
+async fn a_clean_close_leaves_no_journal_to_replay_and_loses_nothing() {
+    let dir = TempDir::new().unwrap();
+    let broker = open(config(&dir));
+    broker.create_topic("t", Some(2)).await.unwrap();
+    for i in 0..200 {
+        broker.produce(msg("t", &format!("m-{i}"))).await.unwrap();
+    }
+    close(broker);
+    let journal = active_journal(dir.path());
+    assert_eq!(
+        data_len(&journal),
+        0,
+        "everything went to tables, so the journal was emptied"
+    );
+    let broker = open(config(&dir));
+    let stored: usize = (0..2)
+        .map(|p| broker.read("t", p, 0, 1000).unwrap().len())
+        .sum();
+    assert_eq!(stored, 200, "every message is in the tables");
+    let next = broker.produce(msg("t", "after")).await.unwrap();
+    assert_eq!(next.offset, 200, "offsets continue after the stored head");
+    assert!(
+        broker.produce(msg("t", "x")).await.is_ok(),
+        "the store takes writes again"
+    );
+    broker.shutdown();
+    assert!(
+        broker.produce(msg("t", "late")).await.is_err(),
+        "no write is taken after the close"
+    );
+    drop(broker);
+    let broker = open(config(&dir));
+    let values: Vec<String> = (0..2)
+        .flat_map(|p| broker.read("t", p, 0, 1000).unwrap())
+        .map(|m| m.value)
+        .collect();
+    assert_eq!(values.len(), 202);
+    assert!(values.iter().all(|v| v != "late"));
+    close(broker);
 }
