@@ -237,7 +237,13 @@ impl Inner {
             .ok_or_else(|| Error::InvalidArgument("too many topics".into()))?;
         let ticket = self.ticket().unwrap_or(0);
         let parts = (0..partitions).map(|_| Partition::new(0, 0)).collect();
-        let topic = Arc::new(Topic::new(name.to_owned(), id, parts, ticket));
+        let topic = Arc::new(Topic::new(
+            name.to_owned(),
+            id,
+            parts,
+            ticket,
+            record.created_at_ms,
+        ));
         self.topics
             .write()
             .expect("topics lock poisoned")
@@ -332,7 +338,8 @@ impl Inner {
 
     fn sweep_retention(&self) -> Result<bool, Error> {
         let retention_ms = u64::try_from(self.config.retention.as_millis()).unwrap_or(u64::MAX);
-        let cutoff = now_ms().saturating_sub(retention_ms);
+        let now = now_ms();
+        let cutoff = now.saturating_sub(retention_ms);
         if cutoff == 0 {
             return Ok(false);
         }
@@ -345,6 +352,9 @@ impl Inner {
             .cloned()
             .collect();
         for topic in topics {
+            if topic.created_at_ms >= cutoff {
+                continue;
+            }
             for (idx, partition) in topic.partitions.iter().enumerate() {
                 if budget == 0 {
                     return Ok(true);
@@ -353,6 +363,13 @@ impl Inner {
                 let first = partition.first();
                 let visible = partition.visible();
                 if first >= visible {
+                    continue;
+                }
+                let mut first_expiry = partition
+                    .first_expiry
+                    .lock()
+                    .expect("retention hint lock poisoned");
+                if first_expiry.is_some_and(|(offset, expires)| offset == first && expires > now) {
                     continue;
                 }
                 let mut batch = self.store.batch()?;
@@ -366,6 +383,9 @@ impl Inner {
                     let (key, value) = kv.into_inner()?;
                     let record: MessageRecord = store::decode(&value, "message")?;
                     if record.produced_at_ms >= cutoff {
+                        *first_expiry = store::msg_key_offset(&key).map(|offset| {
+                            (offset, record.produced_at_ms.saturating_add(retention_ms))
+                        });
                         break;
                     }
                     batch.remove(&self.store.msgs, key.clone());
@@ -487,7 +507,13 @@ fn recover(store: &Store, config: &Config) -> Result<(BTreeMap<String, Arc<Topic
             parts.push(Partition::new(first, head));
         }
         next_id = next_id.max(record.id.saturating_add(1));
-        let topic = Arc::new(Topic::new(name.to_owned(), record.id, parts, 0));
+        let topic = Arc::new(Topic::new(
+            name.to_owned(),
+            record.id,
+            parts,
+            0,
+            record.created_at_ms,
+        ));
         by_id.insert(record.id, Arc::clone(&topic));
         topics.insert(name.to_owned(), topic);
     }

@@ -33,6 +33,9 @@ pub(crate) struct Partition {
     pub(crate) head: Mutex<u64>,
     pub(crate) visible: Arc<AtomicU64>,
     pub(crate) first: AtomicU64,
+    /// For the retention sweep only: `(first offset, when it expires in Unix ms)` as last read, so that a sweep
+    /// skips a partition whose first message is known to be young instead of reading it every pass.
+    pub(crate) first_expiry: Mutex<Option<(u64, u64)>>,
 }
 
 impl Partition {
@@ -41,6 +44,7 @@ impl Partition {
             head: Mutex::new(head),
             visible: Arc::new(AtomicU64::new(head)),
             first: AtomicU64::new(first),
+            first_expiry: Mutex::new(None),
         }
     }
 
@@ -64,6 +68,9 @@ pub(crate) struct Topic {
     pub(crate) counters: Counters,
     /// Group-commit ticket of the topic's creation (0 when recovered from disk).
     pub(crate) created_ticket: u64,
+    /// When the topic was created: no message in it is older, which spares the retention sweep reading young
+    /// topics at all.
+    pub(crate) created_at_ms: u64,
 }
 
 impl Topic {
@@ -72,6 +79,7 @@ impl Topic {
         id: u32,
         partitions: Vec<Partition>,
         created_ticket: u64,
+        created_at_ms: u64,
     ) -> Self {
         Self {
             name,
@@ -81,6 +89,7 @@ impl Topic {
             groups: Mutex::new(BTreeMap::new()),
             counters: Counters::default(),
             created_ticket,
+            created_at_ms,
         }
     }
 
