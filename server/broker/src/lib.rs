@@ -124,6 +124,21 @@ pub struct Broker {
     inner: Arc<Inner>,
 }
 
+/// A write that is stored and ordered but maybe not durable yet. Writes become durable in the order they were
+/// made, so waiting for a later one covers every earlier one.
+#[must_use = "a pending write is not durable until `durable` returns"]
+pub struct Pending {
+    inner: Arc<Inner>,
+    ticket: Option<u64>,
+}
+
+impl Pending {
+    /// Waits until the write is durable (at once without fsync, or when it was durable already).
+    pub async fn durable(self) -> Result<(), Error> {
+        self.inner.wait(self.ticket).await
+    }
+}
+
 /// One live consume stream of a group. Dropping it leaves the group (its in-flight messages expire by lease).
 pub struct Subscription {
     inner: Arc<Inner>,
@@ -699,6 +714,18 @@ impl Broker {
         name: &str,
         partitions: Option<u32>,
     ) -> Result<TopicInfo, Error> {
+        let (info, pending) = self.create_topic_pending(name, partitions)?;
+        pending.durable().await?;
+        Ok(info)
+    }
+
+    /// [`Broker::create_topic`] without the wait: the topic exists when it returns (later writes may use it)
+    /// and is durable once the returned [`Pending`] is.
+    pub fn create_topic_pending(
+        &self,
+        name: &str,
+        partitions: Option<u32>,
+    ) -> Result<(TopicInfo, Pending), Error> {
         validate::topic_name(name)?;
         let partitions = partitions.unwrap_or(1);
         if partitions == 0 || partitions > self.inner.config.max_partitions {
@@ -711,13 +738,21 @@ impl Broker {
             return Err(Error::ShuttingDown);
         }
         let topic = self.inner.ensure_topic(name, partitions)?;
-        if topic.created_ticket > 0 {
-            self.inner.committer.wait(topic.created_ticket).await?;
-        }
-        Ok(TopicInfo {
+        let info = TopicInfo {
             name: topic.name.clone(),
             partitions: topic.partition_count(),
-        })
+        };
+        Ok((
+            info,
+            self.pending((topic.created_ticket > 0).then_some(topic.created_ticket)),
+        ))
+    }
+
+    fn pending(&self, ticket: Option<u64>) -> Pending {
+        Pending {
+            inner: Arc::clone(&self.inner),
+            ticket,
+        }
     }
 
     /// Every topic name, sorted.
@@ -742,9 +777,16 @@ impl Broker {
     /// Stores a message; returns once it is durable. A duplicate (same tenant, topic and idempotency key inside
     /// the window) stores nothing and answers with `duplicate: true`.
     pub async fn produce(&self, produce: Produce) -> Result<Produced, Error> {
-        let (produced, ticket) = self.produce_sync(produce)?;
-        self.inner.wait(ticket).await?;
+        let (produced, pending) = self.produce_pending(produce)?;
+        pending.durable().await?;
         Ok(produced)
+    }
+
+    /// [`Broker::produce`] without the wait: the message is stored, after every write before it, when this
+    /// returns; consumers and readers see it, and it may be reported stored, once the [`Pending`] is durable.
+    pub fn produce_pending(&self, produce: Produce) -> Result<(Produced, Pending), Error> {
+        let (produced, ticket) = self.produce_sync(produce)?;
+        Ok((produced, self.pending(ticket)))
     }
 
     /// Everything of a produce but the wait for durability.

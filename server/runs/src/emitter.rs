@@ -1,6 +1,7 @@
 //! [`Emitter`]: writes JSON messages through a [`Queue`], creating a run's timeline topic on first use, and
-//! wakes timeline followers in this process after every write (followers of writes made by another process
-//! fall back to polling).
+//! wakes timeline followers in this process once a write is durable (followers of writes made by another
+//! process fall back to polling). Several writes in a row go through a [`Pipeline`], which waits for
+//! durability once for all of them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -10,7 +11,7 @@ use dq_proto::runs::{Event, events_topic};
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::queue::{Outgoing, ProduceOutcome, Queue};
+use crate::queue::{Durable, Outgoing, ProduceOutcome, Queue};
 use crate::{QueueError, RunsError};
 
 /// Unix time in milliseconds: the `ts` of every event.
@@ -75,9 +76,41 @@ impl Emitter {
         }
     }
 
-    /// Produces `value` as a JSON string to `topic`, keyed by `key`.
-    pub async fn produce<T: Serialize>(
+    /// Writes made in a row and waited for once (see [`Pipeline`]).
+    pub fn pipeline(&self) -> Pipeline<'_> {
+        Pipeline {
+            emitter: self,
+            last: None,
+            runs: Vec::new(),
+        }
+    }
+
+    /// Appends an event to its run's timeline (creating the topic when it does not exist yet); returns once
+    /// durable, after waking the run's followers.
+    pub async fn emit(
         &self,
+        event: &Event,
+        idempotency_key: Option<String>,
+    ) -> Result<(), RunsError> {
+        let mut pipeline = self.pipeline();
+        pipeline.emit(event, idempotency_key).await?;
+        pipeline.flush().await
+    }
+}
+
+/// Writes made in a row: each is stored at once, after the ones before it, and [`Pipeline::flush`] waits once,
+/// for the last to be durable (which covers the others), then wakes the followers of every run it wrote to.
+/// Nobody reads a write before it is durable, so a follower woken early would only find nothing new.
+pub(crate) struct Pipeline<'a> {
+    emitter: &'a Emitter,
+    last: Option<Durable>,
+    runs: Vec<String>,
+}
+
+impl Pipeline<'_> {
+    /// Stores `value` as a JSON string in `topic`, keyed by `key`.
+    pub async fn produce<T: Serialize>(
+        &mut self,
         topic: &str,
         key: &str,
         value: &T,
@@ -85,21 +118,29 @@ impl Emitter {
     ) -> Result<ProduceOutcome, RunsError> {
         let value = serde_json::to_string(value)
             .map_err(|e| QueueError::Protocol(format!("encode: {e}")))?;
-        let outcome = self
+        let (outcome, durable) = self
+            .emitter
             .queue
-            .produce(Outgoing {
+            .produce_pending(Outgoing {
                 topic: topic.to_owned(),
                 key: Some(key.to_owned()),
                 value,
                 idempotency_key,
             })
             .await?;
+        self.last = Some(durable);
         Ok(outcome)
+    }
+
+    /// Creates a one-partition topic unless it exists; later writes may use it at once.
+    pub async fn create_topic(&mut self, name: &str) -> Result<(), RunsError> {
+        self.last = Some(self.emitter.queue.create_topic_pending(name, 1).await?);
+        Ok(())
     }
 
     /// Appends an event to its run's timeline, creating the topic when it does not exist yet.
     pub async fn emit(
-        &self,
+        &mut self,
         event: &Event,
         idempotency_key: Option<String>,
     ) -> Result<(), RunsError> {
@@ -109,7 +150,7 @@ impl Emitter {
             .await;
         match result {
             Err(RunsError::Queue(QueueError::UnknownTopic(_))) => {
-                self.queue.create_topic(&topic, 1).await?;
+                self.create_topic(&topic).await?;
                 self.produce(&topic, &event.run_id, event, idempotency_key)
                     .await?;
             }
@@ -117,7 +158,20 @@ impl Emitter {
                 other?;
             }
         }
-        self.hub.notify(&event.run_id);
+        if !self.runs.contains(&event.run_id) {
+            self.runs.push(event.run_id.clone());
+        }
+        Ok(())
+    }
+
+    /// Waits until every write so far is durable, then wakes the followers of the runs written to.
+    pub async fn flush(&mut self) -> Result<(), RunsError> {
+        if let Some(last) = self.last.take() {
+            last.wait().await?;
+        }
+        for run_id in self.runs.drain(..) {
+            self.emitter.hub.notify(&run_id);
+        }
         Ok(())
     }
 }

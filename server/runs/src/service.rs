@@ -207,7 +207,10 @@ impl RunsService {
         let run_id = uuid::Uuid::new_v4().simple().to_string();
         let topic = events_topic(&run_id);
         let ts = now_ms();
-        self.emitter.queue.create_topic(&topic, 1).await?;
+        // Four writes in a row, durable together: the command becomes visible to a worker only once it is
+        // durable, and so is everything written before it.
+        let mut writes = self.emitter.pipeline();
+        writes.create_topic(&topic).await?;
         let record = IndexRecord::Created {
             run_id: run_id.clone(),
             workflow: request.workflow.clone(),
@@ -217,7 +220,7 @@ impl RunsService {
             ts,
         };
         // The index record comes first: a run the worker may execute is always a run the registry knows.
-        self.emitter
+        writes
             .produce(
                 INDEX_TOPIC,
                 &run_id,
@@ -225,10 +228,9 @@ impl RunsService {
                 Some(format!("idx:{run_id}:created")),
             )
             .await?;
-        self.registry().apply_index(record);
         let created = Event::new(ts, "run.created", run_id.clone())
             .with("workflow", request.workflow.clone());
-        self.emitter
+        writes
             .emit(&created, Some(format!("evt:{run_id}:created")))
             .await?;
         let command = RunCommand {
@@ -241,7 +243,7 @@ impl RunsService {
             replay_seq: 0,
             max_attempts: request.max_attempts,
         };
-        self.emitter
+        writes
             .produce(
                 COMMANDS_TOPIC,
                 &run_id,
@@ -249,6 +251,8 @@ impl RunsService {
                 Some(format!("cmd:{run_id}:0")),
             )
             .await?;
+        writes.flush().await?;
+        self.registry().apply_index(record);
         Ok(CreateRunResponse {
             run_id,
             events_topic: topic,
@@ -294,7 +298,8 @@ impl RunsService {
             max_attempts,
             ts,
         };
-        self.emitter
+        let mut writes = self.emitter.pipeline();
+        writes
             .produce(
                 INDEX_TOPIC,
                 run_id,
@@ -302,11 +307,10 @@ impl RunsService {
                 Some(format!("idx:{run_id}:replay:{seq}")),
             )
             .await?;
-        self.registry().apply_index(record);
         let requested = Event::new(ts, "run.replay_requested", run_id)
             .with("seq", seq)
             .with("fail_at", fail_at.clone());
-        self.emitter
+        writes
             .emit(&requested, Some(format!("evt:{run_id}:replay:{seq}")))
             .await?;
         let command = RunCommand {
@@ -319,7 +323,7 @@ impl RunsService {
             replay_seq: seq,
             max_attempts,
         };
-        self.emitter
+        writes
             .produce(
                 COMMANDS_TOPIC,
                 run_id,
@@ -327,6 +331,8 @@ impl RunsService {
                 Some(format!("cmd:{run_id}:{seq}")),
             )
             .await?;
+        writes.flush().await?;
+        self.registry().apply_index(record);
         Ok(ReplayResponse {
             ok: true,
             run_id: run_id.to_owned(),

@@ -8,7 +8,9 @@
 //!   step); a redelivered command whose attempts are already exhausted skips straight to dead-lettering with
 //!   the same keys as the last attempt, so the DLQ record, `run.dlq` and `run.failed` exist once per
 //!   (run, replay_seq).
-//! - A command is acked only after its final events are durable; a crash before that means redelivery.
+//! - A command is acked only after its final events are durable; a crash before that means redelivery. Events
+//!   are written without waiting and made durable together ([`Pipeline`]) before a settle or a pretend-work
+//!   pause, so a run costs a few fsync waits, not one per event.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +24,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::emitter::{Emitter, now_ms};
+use crate::emitter::{Emitter, Pipeline, now_ms};
 use crate::queue::ConsumeSpec;
 use crate::{RunsConfig, RunsError};
 
@@ -167,15 +169,32 @@ impl Worker {
         if attempt > max_attempts {
             // A redelivery after the last attempt (a crash before the ack, or the last lease expired).
             let error = last_reason(&item.last_error);
-            self.finish_dead(&item, &command, max_attempts, max_attempts, &error)
-                .await;
+            let mut writes = self.emitter.pipeline();
+            self.finish_dead(
+                &mut writes,
+                &item,
+                &command,
+                max_attempts,
+                max_attempts,
+                &error,
+            )
+            .await;
             return;
         }
-        match self.attempt(&command, attempt).await {
+        let mut writes = self.emitter.pipeline();
+        let outcome = match self.attempt(&mut writes, &command, attempt).await {
+            // Acked only once every event of the attempt is durable.
+            Ok(()) => writes.flush().await.map_err(AttemptError::Queue),
+            Err(e) => Err(e),
+        };
+        match outcome {
             Ok(()) => self.ack(&item).await,
             // Hand the command back at once rather than after the lease: the next worker continues it (the
             // delivery counts as an attempt either way, as a lease expiry would).
             Err(AttemptError::Cancelled) => {
+                if let Err(e) = writes.flush().await {
+                    tracing::debug!(run_id = %command.run_id, "events before the shutdown: {e}");
+                }
                 self.nack(&item, "worker shutting down", Duration::ZERO)
                     .await;
             }
@@ -186,7 +205,7 @@ impl Worker {
             }
             Err(AttemptError::Failed(error)) => {
                 if let Err(e) = self
-                    .failed(&item, &command, attempt, max_attempts, &error)
+                    .failed(&mut writes, &item, &command, attempt, max_attempts, &error)
                     .await
                 {
                     tracing::warn!(run_id = %command.run_id, "recording failure of attempt {attempt}: {e}");
@@ -200,9 +219,9 @@ impl Worker {
         self.config.backoff.saturating_mul(attempt)
     }
 
-    /// Emits one event keyed by (run, replay_seq, attempt, type, step).
+    /// Writes one event keyed by (run, replay_seq, attempt, type, step); durable at the next flush.
     async fn emit(
-        &self,
+        writes: &mut Pipeline<'_>,
         command: &RunCommand,
         attempt: u32,
         event: Event,
@@ -215,48 +234,70 @@ impl Worker {
             "evt:{}:{}:{attempt}:{}{step}",
             command.run_id, command.replay_seq, event.kind
         );
-        self.emitter.emit(&event, Some(key)).await
+        writes.emit(&event, Some(key)).await
     }
 
     fn event(command: &RunCommand, kind: &str) -> Event {
         Event::new(now_ms(), kind, command.run_id.clone())
     }
 
-    /// One attempt: `worker.received`, `run.started`, the steps, `run.succeeded`.
-    async fn attempt(&self, command: &RunCommand, attempt: u32) -> Result<(), AttemptError> {
+    /// One attempt: `worker.received`, `run.started`, the steps, `run.succeeded`. With pretend work, each step's
+    /// `step.started` is made durable (and visible) before the work; without, one flush covers the attempt.
+    async fn attempt(
+        &self,
+        writes: &mut Pipeline<'_>,
+        command: &RunCommand,
+        attempt: u32,
+    ) -> Result<(), AttemptError> {
         let received = Self::event(command, "worker.received")
             .with("attempt", attempt)
             .with("replay_seq", command.replay_seq);
-        self.emit(command, attempt, received).await?;
+        Self::emit(writes, command, attempt, received).await?;
         let Some(steps) = workflow_steps(&command.workflow) else {
             return Err(AttemptError::Failed(format!(
                 "unknown workflow {}",
                 command.workflow
             )));
         };
-        self.emit(command, attempt, Self::event(command, "run.started"))
-            .await?;
+        Self::emit(
+            writes,
+            command,
+            attempt,
+            Self::event(command, "run.started"),
+        )
+        .await?;
         for step in steps {
             let started = Self::event(command, "step.started").with("step", *step);
-            self.emit(command, attempt, started).await?;
+            Self::emit(writes, command, attempt, started).await?;
             if command.fail_at.as_deref() == Some(step) {
                 return Err(AttemptError::Failed(format!("forced failure at {step}")));
             }
-            tokio::select! {
-                () = self.shutdown.cancelled() => return Err(AttemptError::Cancelled),
-                () = tokio::time::sleep(self.config.step_delay) => {}
+            if !self.config.step_delay.is_zero() {
+                writes.flush().await?;
+                tokio::select! {
+                    () = self.shutdown.cancelled() => return Err(AttemptError::Cancelled),
+                    () = tokio::time::sleep(self.config.step_delay) => {}
+                }
+            } else if self.shutdown.is_cancelled() {
+                return Err(AttemptError::Cancelled);
             }
             let completed = Self::event(command, "step.completed").with("step", *step);
-            self.emit(command, attempt, completed).await?;
+            Self::emit(writes, command, attempt, completed).await?;
         }
-        self.emit(command, attempt, Self::event(command, "run.succeeded"))
-            .await?;
+        Self::emit(
+            writes,
+            command,
+            attempt,
+            Self::event(command, "run.succeeded"),
+        )
+        .await?;
         Ok(())
     }
 
     /// After a failed attempt: `run.attempt_failed`, then a retry (nack with backoff) or dead-lettering.
     async fn failed(
         &self,
+        writes: &mut Pipeline<'_>,
         item: &ConsumeItem,
         command: &RunCommand,
         attempt: u32,
@@ -267,17 +308,18 @@ impl Worker {
             .with("attempt", attempt)
             .with("replay_seq", command.replay_seq)
             .with("error", error);
-        self.emit(command, attempt, failed).await?;
+        Self::emit(writes, command, attempt, failed).await?;
         if attempt < max_attempts {
             let scheduled = Self::event(command, "run.retry_scheduled")
                 .with("attempt", attempt + 1)
                 .with("replay_seq", command.replay_seq)
                 .with("max_attempts", max_attempts);
-            self.emit(command, attempt, scheduled).await?;
+            Self::emit(writes, command, attempt, scheduled).await?;
+            writes.flush().await?;
             // The broker holds the backoff (nack delay), so the worker's slot is free meanwhile.
             self.nack(item, error, self.backoff(attempt)).await;
         } else {
-            self.finish_dead(item, command, attempt, max_attempts, error)
+            self.finish_dead(writes, item, command, attempt, max_attempts, error)
                 .await;
         }
         Ok(())
@@ -286,16 +328,19 @@ impl Worker {
     /// The DLQ record, `run.dlq`, `run.failed`, then the ack; on a write failure, a nack for another go.
     async fn finish_dead(
         &self,
+        writes: &mut Pipeline<'_>,
         item: &ConsumeItem,
         command: &RunCommand,
         attempt: u32,
         max_attempts: u32,
         error: &str,
     ) {
-        match self
-            .dead_letter(item, command, attempt, max_attempts, error)
-            .await
-        {
+        let dead =
+            match Self::dead_letter(writes, item, command, attempt, max_attempts, error).await {
+                Ok(()) => writes.flush().await,
+                Err(e) => Err(e),
+            };
+        match dead {
             Ok(()) => self.ack(item).await,
             Err(e) => {
                 tracing::warn!(run_id = %command.run_id, "dead-lettering failed: {e}");
@@ -305,7 +350,7 @@ impl Worker {
     }
 
     async fn dead_letter(
-        &self,
+        writes: &mut Pipeline<'_>,
         item: &ConsumeItem,
         command: &RunCommand,
         attempt: u32,
@@ -329,7 +374,7 @@ impl Worker {
             command: serde_json::from_str(&item.value)
                 .unwrap_or_else(|_| serde_json::Value::String(item.value.clone())),
         };
-        self.emitter
+        writes
             .produce(DLQ_TOPIC, run_id, &record, Some(dlq_idem.clone()))
             .await?;
         let dlq = Self::event(command, "run.dlq")
@@ -337,9 +382,9 @@ impl Worker {
             .with("reason", "max_attempts")
             .with("dlq_topic", DLQ_TOPIC)
             .with("dlq_idem", dlq_idem);
-        self.emit(command, attempt, dlq).await?;
+        Self::emit(writes, command, attempt, dlq).await?;
         let failed = Self::event(command, "run.failed").with("replay_seq", seq);
-        self.emit(command, attempt, failed).await
+        Self::emit(writes, command, attempt, failed).await
     }
 
     async fn ack(&self, item: &ConsumeItem) {

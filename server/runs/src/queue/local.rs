@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dq_broker::{Broker, Produce, Settle};
+use dq_broker::{Broker, Pending, Produce, Settle};
 use dq_proto::broker::Envelope;
 use dq_proto::runs::ReadItem;
 use futures::StreamExt;
 
-use super::{ConsumeSpec, Deliveries, Outgoing, ProduceOutcome, Queue};
+use super::{ConsumeSpec, Deliveries, Durable, Outgoing, ProduceOutcome, Queue};
 use crate::QueueError;
 
 /// The embedded broker as a [`Queue`].
@@ -47,23 +47,39 @@ impl Queue for LocalQueue {
     }
 
     async fn produce(&self, message: Outgoing) -> Result<ProduceOutcome, QueueError> {
+        let (outcome, durable) = self.produce_pending(message).await?;
+        durable.wait().await?;
+        Ok(outcome)
+    }
+
+    async fn produce_pending(
+        &self,
+        message: Outgoing,
+    ) -> Result<(ProduceOutcome, Durable), QueueError> {
         let envelope = message.idempotency_key.map(|key| Envelope {
             idempotency_key: Some(key),
             ..Envelope::default()
         });
-        let produced = self
-            .broker
-            .produce(Produce {
-                topic: message.topic,
-                key: message.key,
-                value: message.value,
-                envelope,
-            })
-            .await?;
-        Ok(ProduceOutcome {
+        let (produced, pending) = self.broker.produce_pending(Produce {
+            topic: message.topic,
+            key: message.key,
+            value: message.value,
+            envelope,
+        })?;
+        let outcome = ProduceOutcome {
             offset: Some(produced.offset),
             duplicate: produced.duplicate,
-        })
+        };
+        Ok((outcome, durable(pending)))
+    }
+
+    async fn create_topic_pending(
+        &self,
+        name: &str,
+        partitions: u32,
+    ) -> Result<Durable, QueueError> {
+        let (_, pending) = self.broker.create_topic_pending(name, Some(partitions))?;
+        Ok(durable(pending))
     }
 
     async fn consume(&self, spec: &ConsumeSpec) -> Result<Deliveries, QueueError> {
@@ -123,4 +139,8 @@ impl Queue for LocalQueue {
             })
             .collect())
     }
+}
+
+fn durable(pending: Pending) -> Durable {
+    Durable::later(async move { Ok(pending.durable().await?) })
 }

@@ -1,9 +1,10 @@
 //! The small queue trait through which the runs service and the worker reach a broker, and its two
 //! implementations: [`LocalQueue`] over the embedded dq-broker and [`HttpQueue`] speaking DriftQ v1.
 //!
-//! The trait names only what runs need: topics, produce with an idempotency key, a consume stream of one
-//! group member with a lease, ack, nack with a delay, and a non-consuming read (for timelines and for
-//! rebuilding the run registry). It must not grow broker administration.
+//! The trait names only what runs need: topics, produce with an idempotency key (also without waiting for
+//! durability, so that a writer making several writes in a row waits once), a consume stream of one group
+//! member with a lease, ack, nack with a delay, and a non-consuming read (for timelines and for rebuilding
+//! the run registry). It must not grow broker administration.
 
 mod http;
 mod local;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dq_proto::broker::ConsumeItem;
 use dq_proto::runs::ReadItem;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
 use crate::QueueError;
@@ -40,6 +42,32 @@ pub struct ProduceOutcome {
     pub offset: Option<u64>,
     /// True when the broker recognised an idempotent duplicate and stored nothing.
     pub duplicate: bool,
+}
+
+/// When a write made through [`Queue::produce_pending`] or [`Queue::create_topic_pending`] is durable. Writes
+/// through one queue become durable in the order they were made, so waiting for a later one covers every
+/// earlier one.
+#[must_use = "a pending write is not durable until `wait` returns"]
+pub struct Durable(Option<BoxFuture<'static, Result<(), QueueError>>>);
+
+impl Durable {
+    /// Already durable.
+    pub fn now() -> Self {
+        Self(None)
+    }
+
+    /// Durable once `wait` resolves.
+    pub fn later(wait: impl Future<Output = Result<(), QueueError>> + Send + 'static) -> Self {
+        Self(Some(Box::pin(wait)))
+    }
+
+    /// Waits until the write is durable.
+    pub async fn wait(self) -> Result<(), QueueError> {
+        match self.0 {
+            Some(wait) => wait.await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// One member of a consumer group.
@@ -69,6 +97,26 @@ pub trait Queue: Send + Sync + 'static {
 
     /// Stores one message; returns once the broker acknowledged it.
     async fn produce(&self, message: Outgoing) -> Result<ProduceOutcome, QueueError>;
+
+    /// Stores one message after every earlier write through this queue, without waiting for it to be durable:
+    /// a writer that makes several writes in a row waits once, for the last. Nobody reads the message before it
+    /// is durable. By default (a broker that answers only once durable) this is [`Queue::produce`].
+    async fn produce_pending(
+        &self,
+        message: Outgoing,
+    ) -> Result<(ProduceOutcome, Durable), QueueError> {
+        Ok((self.produce(message).await?, Durable::now()))
+    }
+
+    /// [`Queue::create_topic`] without waiting for durability: later writes may use the topic at once.
+    async fn create_topic_pending(
+        &self,
+        name: &str,
+        partitions: u32,
+    ) -> Result<Durable, QueueError> {
+        self.create_topic(name, partitions).await?;
+        Ok(Durable::now())
+    }
 
     /// Joins `spec.group` as `spec.owner` and streams its deliveries.
     async fn consume(&self, spec: &ConsumeSpec) -> Result<Deliveries, QueueError>;
