@@ -321,6 +321,7 @@ impl Embedded {
         let mut config = dq_server::ServerConfig::new(dir.path());
         // The store is thrown away with the temporary dir: waiting for fsync would only slow the story down.
         config.broker.durable = false;
+        config.broker.flush_on_close = false;
         if fast {
             config.runs.step_delay = Duration::ZERO;
             config.runs.backoff = Duration::ZERO;

@@ -37,6 +37,9 @@ pub struct Config {
     pub sweep_interval: Duration,
     /// Most records one sweep pass deletes per kind, so that a sweep never stalls the broker. Default 10,000.
     pub sweep_batch: usize,
+    /// On a clean close, write every memtable to tables and empty the journal, so that the next start has
+    /// nothing to replay. Default true; off for a store that is deleted right after (the demo's).
+    pub flush_on_close: bool,
 }
 
 impl Config {
@@ -57,6 +60,7 @@ impl Config {
             cache_bytes: 32 * 1024 * 1024,
             sweep_interval: Duration::from_secs(1),
             sweep_batch: 10_000,
+            flush_on_close: true,
         }
     }
 }

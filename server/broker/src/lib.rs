@@ -468,7 +468,7 @@ impl Inner {
         }
         self.committer.stop();
         let started = Instant::now();
-        match self.store.close() {
+        match self.store.close(self.config.flush_on_close) {
             Ok(()) => tracing::debug!(elapsed = ?started.elapsed(), "store closed"),
             Err(e) => {
                 tracing::warn!(error = %e, "could not flush the store; the next start replays the journal");

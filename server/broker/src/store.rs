@@ -123,11 +123,11 @@ impl Store {
         })
     }
 
-    /// Closes the store for writes (waiting for the batches under way), writes every memtable out to tables
-    /// and, when nothing is left in memory, empties the active journal: everything in it is in the tables, and
-    /// fjall replays a journal entry by entry on open (about 20 ms per MiB here), whatever it holds. Idempotent;
-    /// reads keep working. A crash skips this and the journal is replayed as usual.
-    pub(crate) fn close(&self) -> Result<(), Error> {
+    /// Closes the store for writes (waiting for the batches under way). With `flush`, also writes every
+    /// memtable out to tables and, when nothing is left in memory, empties the active journal: everything in it
+    /// is in the tables, and fjall replays a journal entry by entry on open (about 20 ms per MiB here), whatever
+    /// it holds. Idempotent; reads keep working. A crash skips this and the journal is replayed as usual.
+    pub(crate) fn close(&self, flush: bool) -> Result<(), Error> {
         let mut closed = self
             .closed
             .write()
@@ -136,6 +136,9 @@ impl Store {
             return Ok(());
         }
         *closed = true;
+        if !flush {
+            return Ok(());
+        }
         self.flush_memtables()?;
         // The journal buffer holds at most batches that are now in tables; hand it to the OS so that fjall's own
         // close writes nothing after the journal was emptied.
