@@ -49,11 +49,11 @@ impl Server {
         Self::start_in(dq, tempfile::tempdir()?, extra).await
     }
 
-    /// Stops the server with SIGTERM and waits for it to exit, keeping its data dir and flags for
-    /// [`Stopped::start`].
-    pub fn stop(mut self) -> anyhow::Result<Stopped> {
+    /// Stops the server with SIGTERM (a graceful shutdown) or SIGKILL (a crash) and waits for it to exit,
+    /// keeping its data dir and flags for [`Stopped::start`].
+    pub fn stop(mut self, crash: bool) -> anyhow::Result<Stopped> {
         let status = Command::new("kill")
-            .arg("-TERM")
+            .arg(if crash { "-KILL" } else { "-TERM" })
             .arg(self.child.id().to_string())
             .status()?;
         if !status.success() {

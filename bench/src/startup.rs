@@ -19,6 +19,9 @@ pub struct StartupArgs {
     /// Concurrent clients creating the runs.
     #[arg(long, default_value_t = 64)]
     clients: usize,
+    /// Stop the server with SIGKILL instead of SIGTERM: the restart then replays the journal.
+    #[arg(long)]
+    crash: bool,
 }
 
 /// Runs the scenario and prints its figures.
@@ -53,7 +56,7 @@ pub async fn startup(dq: &Path, args: StartupArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
-    let stopped = server.stop()?;
+    let stopped = server.stop(args.crash)?;
     let started = Instant::now();
     let server = stopped.start(dq).await?;
     let healthy = started.elapsed();
@@ -66,8 +69,9 @@ pub async fn startup(dq: &Path, args: StartupArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "start-up with {} runs stored (from spawning dq up): healthy after {:.0} ms, every run listed with its status after {:.0} ms",
+        "start-up with {} runs stored, after {} (from spawning dq up): healthy after {:.0} ms, every run listed with its status after {:.0} ms",
         args.runs,
+        if args.crash { "SIGKILL" } else { "SIGTERM" },
         healthy.as_secs_f64() * 1000.0,
         all_listed.as_secs_f64() * 1000.0
     );
