@@ -121,10 +121,11 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
     println!("  server memory: rss {rss:.1} MiB, peak {peak:.1} MiB");
 
     create_topic(&client, &server.url, "latency", 1).await?;
+    let produce_at = endpoint(&server.url, "/v1/produce")?;
     let mut single = histogram();
     for i in 0..args.latency_samples {
         let t = Instant::now();
-        produce(&client, &server.url, "latency", &format!("k{i}"), &value).await?;
+        produce(&client, &produce_at, "latency", &format!("k{i}"), &value).await?;
         single.record(t.elapsed().as_micros() as u64)?;
     }
     println!("single producer, idle server: {}", latency_line(&single));
@@ -178,11 +179,12 @@ async fn produce_all(
     value: &str,
 ) -> anyhow::Result<Histogram<u64>> {
     let next = Arc::new(AtomicU64::new(0));
+    let endpoint = endpoint(url, "/v1/produce")?;
     let mut tasks = Vec::new();
     for _ in 0..producers {
-        let (client, url, next, value) = (
+        let (client, endpoint, next, value) = (
             client.clone(),
-            url.to_owned(),
+            endpoint.clone(),
             next.clone(),
             value.to_owned(),
         );
@@ -194,7 +196,7 @@ async fn produce_all(
                     break;
                 }
                 let t = Instant::now();
-                produce(&client, &url, TOPIC, &format!("k{i}"), &value).await?;
+                produce(&client, &endpoint, TOPIC, &format!("k{i}"), &value).await?;
                 latencies.record(t.elapsed().as_micros() as u64)?;
             }
             anyhow::Ok(latencies)
@@ -224,16 +226,39 @@ async fn create_topic(
     Ok(())
 }
 
+/// The body of `POST /v1/produce`, serialised straight from borrowed fields.
+#[derive(serde::Serialize)]
+struct ProduceBody<'a> {
+    topic: &'a str,
+    key: &'a str,
+    value: &'a str,
+}
+
+/// The body of `POST /v1/ack`.
+#[derive(serde::Serialize)]
+struct AckBody<'a> {
+    topic: &'a str,
+    group: &'a str,
+    owner: &'a str,
+    partition: u32,
+    offset: u64,
+}
+
+/// `base` + `path`, parsed once so that the hot loops do not parse a URL per request.
+fn endpoint(base: &str, path: &str) -> anyhow::Result<reqwest::Url> {
+    Ok(reqwest::Url::parse(&format!("{base}{path}"))?)
+}
+
 async fn produce(
     client: &reqwest::Client,
-    url: &str,
+    endpoint: &reqwest::Url,
     topic: &str,
     key: &str,
     value: &str,
 ) -> anyhow::Result<()> {
     let r = client
-        .post(format!("{url}/v1/produce"))
-        .json(&json!({"topic": topic, "key": key, "value": value}))
+        .post(endpoint.clone())
+        .json(&ProduceBody { topic, key, value })
         .send()
         .await?;
     if !r.status().is_success() {
@@ -268,6 +293,7 @@ async fn consume_and_ack(
         bail!("consume: {}", response.status());
     }
     let permits = Arc::new(Semaphore::new(acks_in_flight));
+    let ack_at = endpoint(&url, "/v1/ack")?;
     let mut body = response.bytes_stream();
     let mut buffer: Vec<u8> = Vec::new();
     while let Some(chunk) = body.next().await {
@@ -283,20 +309,23 @@ async fn consume_and_ack(
                 redelivered.fetch_add(1, Ordering::Relaxed);
             }
             let permit = permits.clone().acquire_owned().await?;
-            let (client, url, owner, acked, all_acked) = (
+            let (client, ack_at, owner, acked, all_acked) = (
                 client.clone(),
-                url.clone(),
+                ack_at.clone(),
                 owner.clone(),
                 acked.clone(),
                 all_acked.clone(),
             );
             tokio::spawn(async move {
                 let r = client
-                    .post(format!("{url}/v1/ack"))
-                    .json(&json!({
-                        "topic": TOPIC, "group": GROUP, "owner": owner,
-                        "partition": item.partition, "offset": item.offset,
-                    }))
+                    .post(ack_at)
+                    .json(&AckBody {
+                        topic: TOPIC,
+                        group: GROUP,
+                        owner: &owner,
+                        partition: item.partition,
+                        offset: item.offset,
+                    })
                     .send()
                     .await;
                 drop(permit);

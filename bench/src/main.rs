@@ -14,6 +14,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+// The same allocator as `dq`: the client's allocations share the two cores with the server under test.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Benchmarks of dq over real HTTP.
 #[derive(Debug, Parser)]
 #[command(version, about)]
