@@ -43,6 +43,9 @@ pub struct ServerConfig {
     pub token: Option<String>,
     /// Idle interval after which consume streams send a blank line and SSE streams a comment. Default 5 s.
     pub keepalive: Duration,
+    /// How often an SSE stream looks for timeline events written by another process (a `dq worker`); writes
+    /// made in this process wake it at once. Default 200 ms.
+    pub timeline_poll: Duration,
     /// CORS origins allowed besides `http://localhost:3000`.
     pub cors_origins: Vec<String>,
 }
@@ -56,6 +59,7 @@ impl ServerConfig {
             runs: dq_runs::RunsConfig::default(),
             token: None,
             keepalive: Duration::from_secs(5),
+            timeline_poll: Duration::from_millis(200),
             cors_origins: Vec::new(),
         }
     }
@@ -125,6 +129,7 @@ pub fn router(state: AppState) -> Router {
                 service,
                 shutdown: state.shutdown.clone(),
                 keepalive: state.config.keepalive,
+                timeline_poll: state.config.timeline_poll,
             })
         }))
         // Further route families (the runs API) merge here, above the fallback: `merge` refuses two routers

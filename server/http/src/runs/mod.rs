@@ -34,6 +34,8 @@ pub struct RunsState {
     pub shutdown: CancellationToken,
     /// Idle interval after which an SSE stream sends a comment.
     pub keepalive: Duration,
+    /// How often an SSE stream looks for events written by another process.
+    pub timeline_poll: Duration,
 }
 
 /// CORS for the UI origin plus `cors_origins`. Meant for the outermost layer of the whole router, so that

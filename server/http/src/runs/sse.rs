@@ -7,7 +7,6 @@
 //! elsewhere (an external worker). It ends when the client goes away or the server shuts down.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
@@ -24,9 +23,6 @@ use super::RunsState;
 use super::error::DetailError;
 use super::extract::Params;
 use dq_runs::RunsError;
-
-/// How often a follower looks for events written by another process.
-const POLL: Duration = Duration::from_millis(200);
 
 /// `GET /runs/{id}/events` query. `client_id` is accepted for compatibility and not needed: dq reads the
 /// timeline without consuming it.
@@ -129,7 +125,7 @@ async fn follow(
                 () = state.shutdown.cancelled() => return,
                 () = tx.closed() => return,
                 () = &mut woken => {}
-                () = tokio::time::sleep(POLL) => {}
+                () = tokio::time::sleep(state.timeline_poll) => {}
             }
         } else if state.shutdown.is_cancelled() {
             return;

@@ -44,6 +44,37 @@ async fn sse_without_a_dlq_record_sends_no_dlq_marker_and_follows_live() {
 }
 
 #[tokio::test]
+async fn each_step_started_reaches_a_follower_before_the_steps_work_is_done() {
+    // The worker writes events without waiting for each fsync and makes them durable together; before pretend
+    // work it must flush (which wakes the followers), so that a live timeline shows the step that is running,
+    // not every event at the end. Polling for other processes' writes is set too slow to hide a missing wake.
+    let step_delay = std::time::Duration::from_millis(400);
+    let server = TestServer::with(|c| {
+        c.runs.step_delay = step_delay;
+        c.timeline_poll = std::time::Duration::from_secs(60);
+    });
+    let run_id = server.create(json!({})).await;
+    let frames = sse_until(&server, &format!("/runs/{run_id}/events"), &[], |f| {
+        f.data["type"] == "run.succeeded"
+    })
+    .await;
+    for step in ["fetch_input", "transform", "tool_call", "finalize"] {
+        let at = |kind: &str| {
+            frames
+                .iter()
+                .find(|f| f.data["type"] == kind && f.data["step"] == step)
+                .unwrap_or_else(|| panic!("no {kind} for {step}: {frames:?}"))
+                .received
+        };
+        let running = at("step.completed").duration_since(at("step.started"));
+        assert!(
+            running >= step_delay / 2,
+            "{step}: step.started arrived only {running:?} before step.completed"
+        );
+    }
+}
+
+#[tokio::test]
 async fn sse_resumes_from_last_event_id_or_since_without_duplicates() {
     let server = TestServer::start();
     let run_id = server.create(json!({})).await;

@@ -134,6 +134,8 @@ pub fn types(events: &[Value]) -> Vec<String> {
 pub struct Frame {
     pub id: Option<u64>,
     pub data: Value,
+    /// When the client had read the frame.
+    pub received: std::time::Instant,
 }
 
 /// Reads SSE frames from `path` (with `headers`) until `done` holds for a frame; comments are skipped.
@@ -165,6 +167,7 @@ pub async fn sse_until(
             let mut frame = Frame {
                 id: None,
                 data: Value::Null,
+                received: std::time::Instant::now(),
             };
             let mut data = String::new();
             for line in raw.lines() {
