@@ -22,7 +22,7 @@ pub use config::Config;
 pub use error::{Error, ErrorKind};
 pub use validate::fnv1a32;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
@@ -167,7 +167,8 @@ pub(crate) struct Inner {
     pub(crate) store: Store,
     committer: Committer,
     pub(crate) timers: Timers,
-    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    /// By name; a hash map because run timelines make thousands of topics that share a long prefix.
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
     /// Serialises topic creation; holds the next topic id.
     next_topic_id: Mutex<u32>,
     /// Serialises the check-then-write of idempotent produces and the idempotency sweep.
@@ -492,8 +493,8 @@ fn edge_offset(edge: Option<fjall::Guard>) -> Result<Option<u64>, Error> {
 }
 
 /// Rebuilds topics, heads and group positions from the store.
-fn recover(store: &Store, config: &Config) -> Result<(BTreeMap<String, Arc<Topic>>, u32), Error> {
-    let mut topics = BTreeMap::new();
+fn recover(store: &Store, config: &Config) -> Result<(HashMap<String, Arc<Topic>>, u32), Error> {
+    let mut topics = HashMap::new();
     let mut by_id: BTreeMap<u32, Arc<Topic>> = BTreeMap::new();
     let mut next_id = 0u32;
     for kv in store.meta.prefix(store::TOPIC_PREFIX) {
@@ -757,13 +758,16 @@ impl Broker {
 
     /// Every topic name, sorted.
     pub fn topics(&self) -> Vec<String> {
-        self.inner
+        let mut names: Vec<String> = self
+            .inner
             .topics
             .read()
             .expect("topics lock poisoned")
             .keys()
             .cloned()
-            .collect()
+            .collect();
+        names.sort_unstable();
+        names
     }
 
     /// One topic, if it exists.
@@ -1092,13 +1096,14 @@ impl Broker {
                 .collect(),
             ..Metrics::default()
         };
-        let topics: Vec<Arc<Topic>> = inner
+        let mut topics: Vec<Arc<Topic>> = inner
             .topics
             .read()
             .expect("topics lock poisoned")
             .values()
             .cloned()
             .collect();
+        topics.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         for topic in topics {
             let c = &topic.counters;
             let name = &topic.name;
