@@ -27,8 +27,9 @@ pub struct RunsArgs {
     /// Offered rate of the latency phase, in runs per second.
     #[arg(long, default_value_t = 200)]
     rate: u64,
-    /// Runs in the latency phase.
-    #[arg(long, default_value_t = 2_000)]
+    /// Runs in the latency phase (it comes first, so that it does not measure the flushes and compactions
+    /// that the throughput burst leaves behind).
+    #[arg(long, default_value_t = 4_000)]
     latency_runs: u64,
     /// Extra flags for `dq up` (repeat), e.g. `--server-arg=--concurrency=64`.
     #[arg(long = "server-arg", allow_hyphen_values = true)]
@@ -45,6 +46,14 @@ pub async fn runs(dq: &Path, args: RunsArgs) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(512)
         .build()?;
+
+    let open_loop = open_loop(&client, &server.url, args.rate, args.latency_runs).await?;
+    println!(
+        "latency at {} runs/s offered ({} runs): create → succeeded {}",
+        args.rate,
+        args.latency_runs,
+        latency_line(&open_loop)
+    );
 
     let latencies = Arc::new(Mutex::new(histogram()));
     let next = Arc::new(AtomicU64::new(0));
@@ -83,14 +92,6 @@ pub async fn runs(dq: &Path, args: RunsArgs) -> anyhow::Result<()> {
     println!(
         "  create → succeeded under that load: {}",
         latency_line(&*latencies.lock().await)
-    );
-
-    let open_loop = open_loop(&client, &server.url, args.rate, args.latency_runs).await?;
-    println!(
-        "latency at {} runs/s offered ({} runs): create → succeeded {}",
-        args.rate,
-        args.latency_runs,
-        latency_line(&open_loop)
     );
     let (rss, peak) = server.memory_mib()?;
     println!("  server memory: rss {rss:.1} MiB, peak {peak:.1} MiB");
