@@ -53,7 +53,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on; a non-loopback address requires --token')
             [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Where the server keeps its data, pid and log [default: the platform data dir + /dq]')
             [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'In-process workers (0: none, runs wait for `dq worker`)')
-            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Commands each worker executes in parallel [default: 4]')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Commands each worker executes in parallel [default: 16]')
             [CompletionResult]::new('--step-delay', '--step-delay', [CompletionResultType]::ParameterName, 'Pretend work per step, e.g. 200ms [default: 200ms]')
             [CompletionResult]::new('--max-attempts', '--max-attempts', [CompletionResultType]::ParameterName, 'Attempts per run before dead-lettering [default: 3]')
             [CompletionResult]::new('--backoff', '--backoff', [CompletionResultType]::ParameterName, 'Wait between attempts, multiplied by the attempt number [default: 300ms]')
@@ -343,7 +343,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             break
         }
         'dq;worker' {
-            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Commands executed in parallel [default: 4]')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Commands executed in parallel [default: 16]')
             [CompletionResult]::new('--step-delay', '--step-delay', [CompletionResultType]::ParameterName, 'Pretend work per step [default: 200ms]')
             [CompletionResult]::new('--max-attempts', '--max-attempts', [CompletionResultType]::ParameterName, 'Attempts per run before dead-lettering [default: 3]')
             [CompletionResult]::new('--backoff', '--backoff', [CompletionResultType]::ParameterName, 'Wait between attempts, multiplied by the attempt number [default: 300ms]')

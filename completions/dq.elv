@@ -49,7 +49,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --listen 'Address to listen on; a non-loopback address requires --token'
             cand --data-dir 'Where the server keeps its data, pid and log [default: the platform data dir + /dq]'
             cand --workers 'In-process workers (0: none, runs wait for `dq worker`)'
-            cand --concurrency 'Commands each worker executes in parallel [default: 4]'
+            cand --concurrency 'Commands each worker executes in parallel [default: 16]'
             cand --step-delay 'Pretend work per step, e.g. 200ms [default: 200ms]'
             cand --max-attempts 'Attempts per run before dead-lettering [default: 3]'
             cand --backoff 'Wait between attempts, multiplied by the attempt number [default: 300ms]'
@@ -317,7 +317,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --version 'Print version'
         }
         &'dq;worker'= {
-            cand --concurrency 'Commands executed in parallel [default: 4]'
+            cand --concurrency 'Commands executed in parallel [default: 16]'
             cand --step-delay 'Pretend work per step [default: 200ms]'
             cand --max-attempts 'Attempts per run before dead-lettering [default: 3]'
             cand --backoff 'Wait between attempts, multiplied by the attempt number [default: 300ms]'

@@ -51,7 +51,7 @@ complete -c dq -n "__fish_dq_needs_command" -f -a "help" -d 'Print this message 
 complete -c dq -n "__fish_dq_using_subcommand up" -l listen -d 'Address to listen on; a non-loopback address requires --token' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l data-dir -d 'Where the server keeps its data, pid and log [default: the platform data dir + /dq]' -r -F
 complete -c dq -n "__fish_dq_using_subcommand up" -l workers -d 'In-process workers (0: none, runs wait for `dq worker`)' -r
-complete -c dq -n "__fish_dq_using_subcommand up" -l concurrency -d 'Commands each worker executes in parallel [default: 4]' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l concurrency -d 'Commands each worker executes in parallel [default: 16]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l step-delay -d 'Pretend work per step, e.g. 200ms [default: 200ms]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-attempts -d 'Attempts per run before dead-lettering [default: 3]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l backoff -d 'Wait between attempts, multiplied by the attempt number [default: 300ms]' -r
@@ -246,7 +246,7 @@ complete -c dq -n "__fish_dq_using_subcommand emit" -s q -l quiet -d 'Print only
 complete -c dq -n "__fish_dq_using_subcommand emit" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
 complete -c dq -n "__fish_dq_using_subcommand emit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand emit" -s V -l version -d 'Print version'
-complete -c dq -n "__fish_dq_using_subcommand worker" -l concurrency -d 'Commands executed in parallel [default: 4]' -r
+complete -c dq -n "__fish_dq_using_subcommand worker" -l concurrency -d 'Commands executed in parallel [default: 16]' -r
 complete -c dq -n "__fish_dq_using_subcommand worker" -l step-delay -d 'Pretend work per step [default: 200ms]' -r
 complete -c dq -n "__fish_dq_using_subcommand worker" -l max-attempts -d 'Attempts per run before dead-lettering [default: 3]' -r
 complete -c dq -n "__fish_dq_using_subcommand worker" -l backoff -d 'Wait between attempts, multiplied by the attempt number [default: 300ms]' -r

@@ -129,7 +129,7 @@ pub struct UpArgs {
     /// In-process workers (0: none, runs wait for `dq worker`)
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub workers: usize,
-    /// Commands each worker executes in parallel [default: 4]
+    /// Commands each worker executes in parallel [default: 16]
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
     /// Pretend work per step, e.g. 200ms [default: 200ms]
@@ -298,7 +298,7 @@ pub struct EmitArgs {
 /// `dq worker`.
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
-    /// Commands executed in parallel [default: 4]
+    /// Commands executed in parallel [default: 16]
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
     /// Pretend work per step [default: 200ms]

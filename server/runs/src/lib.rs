@@ -33,7 +33,8 @@ use crate::worker::Worker;
 pub struct RunsConfig {
     /// In-process workers to start (0 = none; runs wait for an external `dq worker`). Default 1.
     pub workers: usize,
-    /// Commands each worker executes in parallel. Default 4.
+    /// Commands each worker executes in parallel. Default 16: a run mostly waits (pretend work, fsync), so a
+    /// worker keeps many in flight.
     pub concurrency: usize,
     /// Pretend work per step. Default 200 ms.
     pub step_delay: Duration,
@@ -54,7 +55,7 @@ impl Default for RunsConfig {
     fn default() -> Self {
         Self {
             workers: 1,
-            concurrency: 4,
+            concurrency: 16,
             step_delay: Duration::from_millis(200),
             max_attempts: 3,
             backoff: Duration::from_millis(300),
