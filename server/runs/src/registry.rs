@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use dq_proto::runs::{DlqRecord, Event, ReplayInfo, RunDetail, RunStatus, RunSummary};
+use dq_proto::runs::{DlqRecord, ReplayInfo, RunDetail, RunStatus, RunSummary};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -51,6 +51,31 @@ pub(crate) struct ReplayEntry {
     pub requested_ms: u64,
 }
 
+/// What the status fold reads of an event, decoded without building the whole event (a timeline read after a
+/// restart decodes every event of every run). Numbers are taken as JSON values so that an odd field written
+/// through `POST /runs/{id}/emit` is ignored, not fatal.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct FoldEvent {
+    #[serde(default)]
+    ts: u64,
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    replay_seq: Option<Value>,
+    #[serde(default)]
+    attempt: Option<Value>,
+    #[serde(default)]
+    seq: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+impl FoldEvent {
+    fn u64_of(field: Option<&Value>) -> Option<u64> {
+        field.and_then(Value::as_u64)
+    }
+}
+
 /// The status of a run folded from its timeline.
 #[derive(Debug, Clone)]
 pub(crate) struct Fold {
@@ -76,19 +101,18 @@ impl Fold {
     }
 
     /// Applies the event stored at `offset`; events already applied are ignored.
-    pub fn apply(&mut self, offset: u64, event: &Event) {
+    pub fn apply(&mut self, offset: u64, event: &FoldEvent) {
         if offset < self.next_offset {
             return;
         }
         self.next_offset = offset + 1;
         self.updated_ms = self.updated_ms.max(event.ts);
         // Worker events name their replay; a late event of an older replay must not move the status back.
-        let current = event
-            .u64_field("replay_seq")
-            .is_none_or(|seq| seq >= self.replay_seq);
+        let current =
+            FoldEvent::u64_of(event.replay_seq.as_ref()).is_none_or(|seq| seq >= self.replay_seq);
         match event.kind.as_str() {
             "run.replay_requested" => {
-                let seq = event.u64_field("seq").unwrap_or(self.replay_seq + 1);
+                let seq = FoldEvent::u64_of(event.seq.as_ref()).unwrap_or(self.replay_seq + 1);
                 if seq >= self.replay_seq {
                     self.replay_seq = seq;
                     self.status = RunStatus::Queued;
@@ -97,14 +121,17 @@ impl Fold {
                 }
             }
             "worker.received" if current => {
-                self.attempts = event
-                    .u64_field("attempt")
+                self.attempts = FoldEvent::u64_of(event.attempt.as_ref())
                     .and_then(|a| u32::try_from(a).ok())
                     .unwrap_or(self.attempts + 1);
                 self.status = RunStatus::Running;
             }
             "run.attempt_failed" if current => {
-                self.last_error = event.str_field("error").map(str::to_owned);
+                self.last_error = event
+                    .error
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
             }
             "run.retry_scheduled" if current => self.status = RunStatus::Retrying,
             // `run.failed` is the last event a dead-lettered attempt writes (after `run.dlq`): a client that
@@ -289,9 +316,15 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dq_proto::runs::Event;
 
     fn event(kind: &str) -> Event {
         Event::new(1, kind, "r")
+    }
+
+    /// The fold's view of an event, decoded from its JSON as a stored event is.
+    fn view(event: &Event) -> FoldEvent {
+        serde_json::from_str(&serde_json::to_string(event).unwrap()).unwrap()
     }
 
     #[test]
@@ -327,12 +360,12 @@ mod tests {
             (event("run.succeeded"), RunStatus::Succeeded),
         ];
         for (offset, (event, status)) in steps.into_iter().enumerate() {
-            fold.apply(offset as u64, &event);
+            fold.apply(offset as u64, &view(&event));
             assert_eq!(fold.status, status, "after {}", event.kind);
         }
         assert_eq!(fold.replay_seq, 1);
         assert_eq!(fold.next_offset, 8);
-        fold.apply(2, &event("run.failed").with("replay_seq", 1));
+        fold.apply(2, &view(&event("run.failed").with("replay_seq", 1)));
         assert_eq!(fold.status, RunStatus::Succeeded, "old offsets are ignored");
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 
 use crate::emitter::{Emitter, now_ms};
 use crate::queue::Queue;
-use crate::registry::{IndexRecord, Registry};
+use crate::registry::{FoldEvent, IndexRecord, Registry};
 use crate::{QueueError, RunsConfig, RunsError};
 
 /// The compact, durable index of runs and replays (one partition, written by the runs service only).
@@ -424,7 +424,7 @@ impl RunsService {
         let mut registry = self.registry();
         if let Some(entry) = registry.runs.get_mut(run_id) {
             for item in items {
-                if let Ok(event) = serde_json::from_str::<Event>(&item.value) {
+                if let Ok(event) = serde_json::from_str::<FoldEvent>(&item.value) {
                     entry.fold.apply(item.offset, &event);
                 }
             }
