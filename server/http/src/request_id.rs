@@ -1,5 +1,8 @@
-//! `X-Request-Id` on every response: the request's own id when it sent a usable one, else a fresh uuid. The
+//! `X-Request-Id` on every response: the request's own id when it sent a usable one, else a fresh one. The
 //! id also names the tracing span of the request, so a client-reported id finds the server's log lines.
+
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -38,9 +41,14 @@ fn is_usable(value: &HeaderValue) -> bool {
     !bytes.is_empty() && bytes.len() <= MAX_LEN && bytes.iter().all(|b| b.is_ascii_graphic())
 }
 
+/// A fresh id: 16 hex characters drawn at random once per process, then a 16-hex-character counter. Unique
+/// within the process and across restarts, like a uuid, without a `getrandom` syscall per request (one in
+/// eight of the server's syscalls per message under the broker benchmark).
 fn generate() -> HeaderValue {
-    let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
-    let id = uuid::Uuid::new_v4().simple().encode_lower(&mut buf);
-    // A uuid's simple form is 32 hex characters, always a valid header value.
-    HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("unknown"))
+    static PROCESS: LazyLock<u64> = LazyLock::new(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let id = format!("{:016x}{n:016x}", *PROCESS);
+    // Hex digits only: always a valid header value.
+    HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("unknown"))
 }
