@@ -51,10 +51,11 @@ pub(crate) struct Store {
     closed: RwLock<bool>,
 }
 
-/// A write batch taken through the gate: the store cannot close between taking it and committing it.
+/// A write batch taken through the gate: the store cannot close between taking it and committing it. A
+/// writer must not take a second batch while it holds one (a close waiting for the gate would block it).
 pub(crate) struct Batch<'a> {
     batch: OwnedWriteBatch,
-    _open: RwLockReadGuard<'a, bool>,
+    _gate: RwLockReadGuard<'a, bool>,
 }
 
 impl Batch<'_> {
@@ -110,16 +111,16 @@ impl Store {
 
     /// A new write batch; [`Error::ShuttingDown`] once the store is closed.
     pub(crate) fn batch(&self) -> Result<Batch<'_>, Error> {
-        let open = self
+        let gate = self
             .closed
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if *open {
+        if *gate {
             return Err(Error::ShuttingDown);
         }
         Ok(Batch {
             batch: self.db.batch(),
-            _open: open,
+            _gate: gate,
         })
     }
 
