@@ -148,6 +148,10 @@ pub struct Subscription {
     lease: Duration,
 }
 
+/// Expired idempotency keys removed under one hold of the idempotency lock: every produce that carries a key
+/// takes that lock, so a sweep pass of thousands of keys is cut into chunks that hold it for a few ms at most.
+const IDEM_SWEEP_CHUNK: usize = 256;
+
 /// Set once by [`Broker::shutdown`] (or when the last handle goes); wakes the background task.
 #[derive(Default)]
 struct Shutdown {
@@ -426,16 +430,29 @@ impl Inner {
     }
 
     fn sweep_idempotency(&self) -> Result<bool, Error> {
-        let _guard = self.idem_lock.lock().expect("idempotency lock poisoned");
         let upper = (now_ms().saturating_add(1)).to_be_bytes();
+        let mut removed = 0;
+        while removed < self.config.sweep_batch {
+            let chunk = IDEM_SWEEP_CHUNK.min(self.config.sweep_batch - removed);
+            let swept = self.sweep_idempotency_chunk(&upper, chunk)?;
+            removed += swept;
+            if swept < chunk {
+                break;
+            }
+        }
+        if removed > 0 {
+            self.written();
+        }
+        Ok(removed >= self.config.sweep_batch)
+    }
+
+    /// Removes up to `limit` expired idempotency keys in one batch, under the idempotency lock; returns how many
+    /// index rows it removed.
+    fn sweep_idempotency_chunk(&self, upper: &[u8], limit: usize) -> Result<usize, Error> {
+        let _guard = self.idem_lock.lock().expect("idempotency lock poisoned");
         let mut batch = self.store.batch()?;
         let mut removed = 0;
-        for kv in self
-            .store
-            .idem_exp
-            .range(..upper.as_slice())
-            .take(self.config.sweep_batch)
-        {
+        for kv in self.store.idem_exp.range(..upper).take(limit) {
             let (key, _) = kv.into_inner()?;
             batch.remove(&self.store.idem_exp, key.clone());
             removed += 1;
@@ -453,10 +470,7 @@ impl Inner {
             }
         }
         batch.commit()?;
-        if removed > 0 {
-            self.written();
-        }
-        Ok(removed >= self.config.sweep_batch)
+        Ok(removed)
     }
 
     fn shut_down(&self) {
@@ -1210,5 +1224,55 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         let mut st = self.group.state.lock().expect("group lock poisoned");
         st.streams = st.streams.saturating_sub(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Expiry is checked when a key is looked up, so only the store shows whether the sweep cleaned up.
+    #[tokio::test]
+    async fn the_idempotency_sweep_removes_expired_keys_in_chunks_up_to_its_batch() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let broker = Broker::open(Config {
+            idempotency_window: Duration::from_secs(1),
+            // Only the calls below sweep.
+            sweep_interval: Duration::from_secs(3600),
+            sweep_batch: 500,
+            ..Config::new(dir.path())
+        })
+        .unwrap();
+        broker.create_topic("t", None).await.unwrap();
+        for i in 0..700 {
+            let (_, pending) = broker
+                .produce_pending(Produce {
+                    topic: "t".into(),
+                    value: "v".into(),
+                    envelope: Some(Envelope {
+                        idempotency_key: Some(format!("k{i}")),
+                        ..Envelope::default()
+                    }),
+                    ..Produce::default()
+                })
+                .unwrap();
+            drop(pending);
+        }
+        let inner = &broker.inner;
+        let count = |ks: &fjall::Keyspace| ks.iter().count();
+        assert_eq!(count(&inner.store.idem), 700);
+        assert!(!inner.sweep_idempotency().unwrap(), "nothing expired yet");
+        assert_eq!(count(&inner.store.idem_exp), 700);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert!(
+            inner.sweep_idempotency().unwrap(),
+            "one pass stops at sweep_batch and says more is left"
+        );
+        assert_eq!(count(&inner.store.idem), 200);
+        assert_eq!(count(&inner.store.idem_exp), 200);
+        assert!(!inner.sweep_idempotency().unwrap());
+        assert_eq!(count(&inner.store.idem), 0);
+        assert_eq!(count(&inner.store.idem_exp), 0);
+        broker.shutdown();
     }
 }
