@@ -180,6 +180,8 @@ pub(crate) struct Inner {
     shutdown: Arc<Shutdown>,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
     duplicates: AtomicU64,
+    /// The sweep thread, joined on shutdown.
+    sweeper: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Unix time in milliseconds.
@@ -481,6 +483,14 @@ impl Inner {
         for topic in self.topics.read().expect("topics lock poisoned").values() {
             topic.notify.notify_waiters();
         }
+        let sweeper = self.sweeper.lock().expect("sweeper lock poisoned").take();
+        if let Some(sweeper) = sweeper {
+            sweeper.thread().unpark();
+            // The sweep thread itself ends up here when it held the last handle: it returns on its own.
+            if sweeper.thread().id() != std::thread::current().id() && sweeper.join().is_err() {
+                tracing::error!("the sweep thread panicked");
+            }
+        }
         self.committer.stop();
         let started = Instant::now();
         match self.store.close(self.config.flush_on_close) {
@@ -643,15 +653,37 @@ fn recover(store: &Store, config: &Config) -> Result<(HashMap<String, Arc<Topic>
     Ok((topics, next_id))
 }
 
-/// The background task: lease expiries, backoff readiness, retention and idempotency sweeps. Holds only a weak
-/// reference so that dropping every handle closes the store.
-async fn background(
-    inner: Weak<Inner>,
-    changed: Arc<Notify>,
-    shutdown: Arc<Shutdown>,
-    sweep_interval: Duration,
-) {
-    let mut next_sweep = Instant::now() + sweep_interval;
+/// The sweep thread: retention and idempotency cleanup every `interval`, a tenth of it while work is left. An
+/// OS thread of its own rather than a task, because a pass may read and delete thousands of keys and would
+/// hold up a runtime worker (and every request queued on it) for as long. Holds only a weak reference so that
+/// dropping every handle closes the store; [`Inner::shut_down`] wakes and joins it.
+fn sweeper(inner: &Weak<Inner>, interval: Duration) {
+    let mut next = std::time::Instant::now() + interval;
+    loop {
+        let now = std::time::Instant::now();
+        if now < next {
+            std::thread::park_timeout(next - now);
+            // Woken by a shutdown, or early: look again.
+            match inner.upgrade() {
+                Some(inner) if !inner.shutdown.is_set() => continue,
+                _ => return,
+            }
+        }
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        if strong.shutdown.is_set() {
+            return;
+        }
+        let more = strong.sweep();
+        drop(strong);
+        next = std::time::Instant::now() + if more { interval / 10 } else { interval };
+    }
+}
+
+/// The background task: lease expiries and backoff readiness. Holds only a weak reference so that dropping
+/// every handle closes the store.
+async fn background(inner: Weak<Inner>, changed: Arc<Notify>, shutdown: Arc<Shutdown>) {
     loop {
         let changed = changed.notified();
         let stopped = shutdown.notify.notified();
@@ -667,22 +699,16 @@ async fn background(
             for (key, entry) in inner.timers.pop_due(now) {
                 inner.fire(key, entry);
             }
-            if now >= next_sweep {
-                let more = inner.sweep();
-                next_sweep = now
-                    + if more {
-                        sweep_interval / 10
-                    } else {
-                        sweep_interval
-                    };
+            inner.timers.next_deadline()
+        };
+        let due = async {
+            match wake_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
             }
-            inner
-                .timers
-                .next_deadline()
-                .map_or(next_sweep, |d| d.min(next_sweep))
         };
         tokio::select! {
-            () = tokio::time::sleep_until(wake_at) => {}
+            () = due => {}
             () = &mut changed => {}
             () = &mut stopped => return,
         }
@@ -691,8 +717,8 @@ async fn background(
 
 impl Broker {
     /// Opens (or creates) the store in `config.data_dir`, recovers every topic, message, offset, idempotency key
-    /// and attempt count, and starts the group-commit thread and the lease/backoff timer task. Must be called
-    /// inside a tokio runtime.
+    /// and attempt count, and starts the group-commit thread, the sweep thread and the lease/backoff timer task.
+    /// Must be called inside a tokio runtime.
     pub fn open(config: Config) -> Result<Broker, Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::InvalidArgument("the broker must be opened inside a tokio runtime".into())
@@ -712,12 +738,18 @@ impl Broker {
             shutdown: Arc::new(Shutdown::default()),
             rejected: Mutex::new(BTreeMap::new()),
             duplicates: AtomicU64::new(0),
+            sweeper: Mutex::new(None),
         });
+        let weak = Arc::downgrade(&inner);
+        let sweeper = std::thread::Builder::new()
+            .name("dq-broker-sweep".into())
+            .spawn(move || sweeper(&weak, sweep_interval))
+            .map_err(|e| Error::Storage(fjall::Error::Io(e)))?;
+        *inner.sweeper.lock().expect("sweeper lock poisoned") = Some(sweeper);
         runtime.spawn(background(
             Arc::downgrade(&inner),
             Arc::clone(&inner.timers.changed),
             Arc::clone(&inner.shutdown),
-            sweep_interval,
         ));
         Ok(Broker { inner })
     }
