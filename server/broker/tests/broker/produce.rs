@@ -54,6 +54,28 @@ async fn bad_topic_names_and_partition_counts_are_rejected() {
 }
 
 #[tokio::test]
+async fn waiting_for_the_last_pending_write_covers_the_earlier_ones() {
+    let dir = TempDir::new().unwrap();
+    let broker = open(config(&dir));
+    broker.create_topic("a", None).await.unwrap();
+    broker.create_topic("b", None).await.unwrap();
+    let (_, new_topic) = broker.create_topic_pending("c", None).unwrap();
+    let (first, earlier) = broker.produce_pending(msg("a", "one")).unwrap();
+    let (second, last) = broker.produce_pending(msg("c", "two")).unwrap();
+    assert_eq!((first.offset, second.offset), (0, 0));
+    // Only the last is waited for; the others are dropped unwaited.
+    drop((new_topic, earlier));
+    last.durable().await.unwrap();
+    // Readers see only durable messages: both are there, in a topic created without a wait.
+    assert_eq!(broker.read("a", 0, 0, 10).unwrap()[0].value, "one");
+    assert_eq!(broker.read("c", 0, 0, 10).unwrap()[0].value, "two");
+    close(broker);
+    let broker = open(config(&dir));
+    assert_eq!(broker.read("c", 0, 0, 10).unwrap().len(), 1, "and durable");
+    close(broker);
+}
+
+#[tokio::test]
 async fn produce_to_an_unknown_topic_fails() {
     let dir = TempDir::new().unwrap();
     let broker = open(config(&dir));
