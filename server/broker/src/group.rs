@@ -129,6 +129,21 @@ struct Candidate {
     last_error: String,
 }
 
+impl Candidate {
+    /// Puts it back as due now, when its delivery failed before it was leased: an unsettled message is kept
+    /// for the next attempt, never skipped.
+    fn retry_now(self, gp: &mut GroupPart, now: Instant) {
+        gp.retry.insert(
+            self.offset,
+            Retry {
+                ready_at: now,
+                attempts: self.attempts,
+                last_error: self.last_error,
+            },
+        );
+    }
+}
+
 /// How a settle moves the marks.
 enum Settled {
     /// The low-water mark moves to this offset.
@@ -235,15 +250,7 @@ pub(crate) fn take(
                 // Deleted by retention while it waited: nothing left to deliver.
                 Ok(None) => continue,
                 Err(e) => {
-                    // Keep it for the next attempt rather than skipping an unsettled message.
-                    gp.retry.insert(
-                        c.offset,
-                        Retry {
-                            ready_at: now,
-                            attempts: c.attempts,
-                            last_error: c.last_error,
-                        },
-                    );
+                    c.retry_now(gp, now);
                     return Err(e);
                 }
             };
@@ -274,14 +281,7 @@ pub(crate) fn take(
                 batch.commit()
             });
             if let Err(e) = committed {
-                gp.retry.insert(
-                    c.offset,
-                    Retry {
-                        ready_at: now,
-                        attempts: c.attempts,
-                        last_error: c.last_error,
-                    },
-                );
+                c.retry_now(gp, now);
                 return Err(e);
             }
             inner.written();
