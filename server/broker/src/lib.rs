@@ -125,7 +125,8 @@ pub struct Broker {
 }
 
 /// A write that is stored and ordered but maybe not durable yet. Writes become durable in the order they were
-/// made, so waiting for a later one covers every earlier one.
+/// made, and every `Pending` covers the writes made before the call that returned it, so waiting for a later
+/// one covers every earlier one.
 #[must_use = "a pending write is not durable until `durable` returns"]
 pub struct Pending {
     inner: Arc<Inner>,
@@ -232,7 +233,7 @@ impl Inner {
     }
 
     /// Returns the topic, creating it with `partitions` partitions if needed. The creation is committed, not yet
-    /// synced: wait for `created_ticket` before answering that it exists.
+    /// synced: wait for a barrier taken after this call before answering that it exists.
     pub(crate) fn ensure_topic(&self, name: &str, partitions: u32) -> Result<Arc<Topic>, Error> {
         if let Some(topic) = self.topic(name) {
             return Ok(topic);
@@ -257,15 +258,9 @@ impl Inner {
         *next_id = id
             .checked_add(1)
             .ok_or_else(|| Error::InvalidArgument("too many topics".into()))?;
-        let ticket = self.ticket().unwrap_or(0);
+        self.written();
         let parts = (0..partitions).map(|_| Partition::new(0, 0)).collect();
-        let topic = Arc::new(Topic::new(
-            name.to_owned(),
-            id,
-            parts,
-            ticket,
-            record.created_at_ms,
-        ));
+        let topic = Arc::new(Topic::new(name.to_owned(), id, parts, record.created_at_ms));
         self.topics
             .write()
             .expect("topics lock poisoned")
@@ -551,7 +546,6 @@ fn recover(store: &Store, config: &Config) -> Result<(HashMap<String, Arc<Topic>
             name.to_owned(),
             record.id,
             parts,
-            0,
             record.created_at_ms,
         ));
         by_id.insert(record.id, Arc::clone(&topic));
@@ -789,10 +783,14 @@ impl Broker {
             name: topic.name.clone(),
             partitions: topic.partition_count(),
         };
-        Ok((
-            info,
-            self.pending((topic.created_ticket > 0).then_some(topic.created_ticket)),
-        ))
+        // Covers the topic's creation, whoever made it, and every write made before this call: a caller that
+        // waits only for this pending write must find its own earlier writes durable too.
+        let barrier = self
+            .inner
+            .config
+            .durable
+            .then(|| self.inner.committer.barrier());
+        Ok((info, self.pending(barrier)))
     }
 
     fn pending(&self, ticket: Option<u64>) -> Pending {

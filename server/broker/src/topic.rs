@@ -66,8 +66,6 @@ pub(crate) struct Topic {
     pub(crate) notify: Arc<Notify>,
     pub(crate) groups: Mutex<BTreeMap<String, Arc<Group>>>,
     pub(crate) counters: Counters,
-    /// Group-commit ticket of the topic's creation (0 when recovered from disk).
-    pub(crate) created_ticket: u64,
     /// When the topic was created: no message in it is older, which spares the retention sweep reading young
     /// topics at all.
     pub(crate) created_at_ms: u64,
@@ -78,7 +76,6 @@ impl Topic {
         name: String,
         id: u32,
         partitions: Vec<Partition>,
-        created_ticket: u64,
         created_at_ms: u64,
     ) -> Self {
         Self {
@@ -88,7 +85,6 @@ impl Topic {
             notify: Arc::new(Notify::new()),
             groups: Mutex::new(BTreeMap::new()),
             counters: Counters::default(),
-            created_ticket,
             created_at_ms,
         }
     }

@@ -69,6 +69,12 @@ async fn waiting_for_the_last_pending_write_covers_the_earlier_ones() {
     // Readers see only durable messages: both are there, in a topic created without a wait.
     assert_eq!(broker.read("a", 0, 0, 10).unwrap()[0].value, "one");
     assert_eq!(broker.read("c", 0, 0, 10).unwrap()[0].value, "two");
+    // Re-creating an existing topic (its creation long durable) still covers the writes made before it.
+    let (_, unwaited) = broker.produce_pending(msg("b", "three")).unwrap();
+    drop(unwaited);
+    let (_, existing) = broker.create_topic_pending("a", None).unwrap();
+    existing.durable().await.unwrap();
+    assert_eq!(broker.read("b", 0, 0, 10).unwrap()[0].value, "three");
     close(broker);
     let broker = open(config(&dir));
     assert_eq!(broker.read("c", 0, 0, 10).unwrap().len(), 1, "and durable");
