@@ -16,6 +16,7 @@ use dq_proto::runs::{
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
+use crate::emitter::Pipeline;
 use crate::emitter::{Emitter, now_ms};
 use crate::queue::Queue;
 use crate::registry::{FoldEvent, IndexRecord, Registry};
@@ -207,8 +208,7 @@ impl RunsService {
         let run_id = uuid::Uuid::new_v4().simple().to_string();
         let topic = events_topic(&run_id);
         let ts = now_ms();
-        // Four writes in a row, durable together: the command becomes visible to a worker only once it is
-        // durable, and so is everything written before it.
+        // The timeline topic first, then the writes of `enqueue`, all durable together.
         let mut writes = self.emitter.pipeline();
         writes.create_topic(&topic).await?;
         let record = IndexRecord::Created {
@@ -219,20 +219,8 @@ impl RunsService {
             max_attempts: request.max_attempts,
             ts,
         };
-        // The index record comes first: a run the worker may execute is always a run the registry knows.
-        writes
-            .produce(
-                INDEX_TOPIC,
-                &run_id,
-                &record,
-                Some(format!("idx:{run_id}:created")),
-            )
-            .await?;
         let created = Event::new(ts, "run.created", run_id.clone())
             .with("workflow", request.workflow.clone());
-        writes
-            .emit(&created, Some(format!("evt:{run_id}:created")))
-            .await?;
         let command = RunCommand {
             ts,
             kind: "run.command".to_owned(),
@@ -243,20 +231,51 @@ impl RunsService {
             replay_seq: 0,
             max_attempts: request.max_attempts,
         };
-        writes
-            .produce(
-                COMMANDS_TOPIC,
-                &run_id,
-                &command,
-                Some(format!("cmd:{run_id}:0")),
-            )
+        self.enqueue(writes, record, &created, &command, "created")
             .await?;
-        writes.flush().await?;
-        self.registry().apply_index(record);
         Ok(CreateRunResponse {
             run_id,
             events_topic: topic,
         })
+    }
+
+    /// Writes a start or a replay after whatever `writes` holds: its `runs.index` record, its timeline event and
+    /// its command, keyed `idx:<run>:<tag>`, `evt:<run>:<tag>` and `cmd:<run>:<replay_seq>`, durable together
+    /// (the command becomes visible to a worker only once durable, and so is everything before it); then the
+    /// registry learns of it. The index record comes first: a run the worker may execute is always a run the
+    /// registry can find in `runs.index`.
+    async fn enqueue(
+        &self,
+        mut writes: Pipeline<'_>,
+        record: IndexRecord,
+        event: &Event,
+        command: &RunCommand,
+        tag: &str,
+    ) -> Result<(), RunsError> {
+        let run_id = &command.run_id;
+        writes
+            .produce(
+                INDEX_TOPIC,
+                run_id,
+                &record,
+                Some(format!("idx:{run_id}:{tag}")),
+            )
+            .await?;
+        writes
+            .emit(event, Some(format!("evt:{run_id}:{tag}")))
+            .await?;
+        let seq = command.replay_seq;
+        writes
+            .produce(
+                COMMANDS_TOPIC,
+                run_id,
+                command,
+                Some(format!("cmd:{run_id}:{seq}")),
+            )
+            .await?;
+        writes.flush().await?;
+        self.registry().apply_index(record);
+        Ok(())
     }
 
     /// Replays a run with `replay_seq + 1`: `fail_at` inherited (key absent), cleared (`null`) or overridden;
@@ -298,21 +317,9 @@ impl RunsService {
             max_attempts,
             ts,
         };
-        let mut writes = self.emitter.pipeline();
-        writes
-            .produce(
-                INDEX_TOPIC,
-                run_id,
-                &record,
-                Some(format!("idx:{run_id}:replay:{seq}")),
-            )
-            .await?;
         let requested = Event::new(ts, "run.replay_requested", run_id)
             .with("seq", seq)
             .with("fail_at", fail_at.clone());
-        writes
-            .emit(&requested, Some(format!("evt:{run_id}:replay:{seq}")))
-            .await?;
         let command = RunCommand {
             ts,
             kind: "run.command".to_owned(),
@@ -323,16 +330,15 @@ impl RunsService {
             replay_seq: seq,
             max_attempts,
         };
-        writes
-            .produce(
-                COMMANDS_TOPIC,
-                run_id,
-                &command,
-                Some(format!("cmd:{run_id}:{seq}")),
-            )
-            .await?;
-        writes.flush().await?;
-        self.registry().apply_index(record);
+        let writes = self.emitter.pipeline();
+        self.enqueue(
+            writes,
+            record,
+            &requested,
+            &command,
+            &format!("replay:{seq}"),
+        )
+        .await?;
         Ok(ReplayResponse {
             ok: true,
             run_id: run_id.to_owned(),
