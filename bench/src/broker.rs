@@ -1,9 +1,10 @@
 //! Broker scenarios: `/v1` produce → consume → ack throughput with produce latency under load, single-producer
 //! latency, and memory with a large unconsumed backlog.
 
+use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -13,6 +14,7 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
 
+use crate::http1::Conn;
 use crate::report::{histogram, latency_line};
 use crate::server::Server;
 
@@ -70,7 +72,7 @@ const GROUP: &str = "bench";
 
 /// Runs the throughput scenario and prints its figures.
 pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
-    let (server, client) = start(dq, &args.server_args, args.partitions).await?;
+    let (server, client, addr) = start(dq, &args.server_args, args.partitions).await?;
 
     let acked = Arc::new(AtomicU64::new(0));
     let redelivered = Arc::new(AtomicU64::new(0));
@@ -81,6 +83,7 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
         consumers.push(tokio::spawn(consume_and_ack(
             client.clone(),
             server.url.clone(),
+            addr,
             format!("c{i}"),
             args.acks_in_flight,
             args.messages,
@@ -91,8 +94,7 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
     }
 
     let value = "x".repeat(args.value_bytes);
-    let latencies =
-        produce_all(&client, &server.url, args.producers, args.messages, &value).await?;
+    let latencies = produce_all(addr, args.producers, args.messages, &value).await?;
     let produced_in = started.elapsed();
     let wait = all_acked.notified();
     if acked.load(Ordering::SeqCst) < args.messages {
@@ -121,11 +123,11 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
     println!("  server memory: rss {rss:.1} MiB, peak {peak:.1} MiB");
 
     create_topic(&client, &server.url, "latency", 1).await?;
-    let produce_at = endpoint(&server.url, "/v1/produce")?;
+    let mut conn = Conn::connect(addr).await?;
     let mut single = histogram();
     for i in 0..args.latency_samples {
         let t = Instant::now();
-        produce(&client, &produce_at, "latency", &format!("k{i}"), &value).await?;
+        produce(&mut conn, "latency", &format!("k{i}"), &value).await?;
         single.record(t.elapsed().as_micros() as u64)?;
     }
     println!("single producer, idle server: {}", latency_line(&single));
@@ -134,10 +136,10 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
 
 /// Runs the backlog scenario and prints its figures.
 pub async fn backlog(dq: &Path, args: BacklogArgs) -> anyhow::Result<()> {
-    let (server, client) = start(dq, &args.server_args, args.partitions).await?;
+    let (server, _, addr) = start(dq, &args.server_args, args.partitions).await?;
     let value = "x".repeat(args.value_bytes);
     let started = Instant::now();
-    produce_all(&client, &server.url, args.producers, args.messages, &value).await?;
+    produce_all(addr, args.producers, args.messages, &value).await?;
     let elapsed = started.elapsed();
     let (rss, peak) = server.memory_mib()?;
     println!(
@@ -156,7 +158,7 @@ async fn start(
     dq: &Path,
     server_args: &[String],
     partitions: u32,
-) -> anyhow::Result<(Server, reqwest::Client)> {
+) -> anyhow::Result<(Server, reqwest::Client, SocketAddr)> {
     let extra: Vec<&str> = ["--workers", "0"]
         .into_iter()
         .chain(server_args.iter().map(String::as_str))
@@ -166,29 +168,28 @@ async fn start(
         .pool_max_idle_per_host(256)
         .build()?;
     create_topic(&client, &server.url, TOPIC, partitions).await?;
-    Ok((server, client))
+    let addr = server
+        .url
+        .strip_prefix("http://")
+        .and_then(|host| host.parse().ok())
+        .with_context(|| format!("the server's URL {} is not http://ip:port", server.url))?;
+    Ok((server, client, addr))
 }
 
 /// Produces `total` messages to the benchmark topic from `producers` concurrent closed-loop producers;
 /// returns the latency of every produce.
 async fn produce_all(
-    client: &reqwest::Client,
-    url: &str,
+    addr: SocketAddr,
     producers: usize,
     total: u64,
     value: &str,
 ) -> anyhow::Result<Histogram<u64>> {
     let next = Arc::new(AtomicU64::new(0));
-    let endpoint = endpoint(url, "/v1/produce")?;
     let mut tasks = Vec::new();
     for _ in 0..producers {
-        let (client, endpoint, next, value) = (
-            client.clone(),
-            endpoint.clone(),
-            next.clone(),
-            value.to_owned(),
-        );
+        let (next, value) = (next.clone(), value.to_owned());
         tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::connect(addr).await?;
             let mut latencies = histogram();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -196,7 +197,7 @@ async fn produce_all(
                     break;
                 }
                 let t = Instant::now();
-                produce(&client, &endpoint, TOPIC, &format!("k{i}"), &value).await?;
+                produce(&mut conn, TOPIC, &format!("k{i}"), &value).await?;
                 latencies.record(t.elapsed().as_micros() as u64)?;
             }
             anyhow::Ok(latencies)
@@ -244,25 +245,15 @@ struct AckBody<'a> {
     offset: u64,
 }
 
-/// `base` + `path`, parsed once so that the hot loops do not parse a URL per request.
-fn endpoint(base: &str, path: &str) -> anyhow::Result<reqwest::Url> {
-    Ok(reqwest::Url::parse(&format!("{base}{path}"))?)
-}
-
-async fn produce(
-    client: &reqwest::Client,
-    endpoint: &reqwest::Url,
-    topic: &str,
-    key: &str,
-    value: &str,
-) -> anyhow::Result<()> {
-    let r = client
-        .post(endpoint.clone())
-        .json(&ProduceBody { topic, key, value })
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!("produce: {} {}", r.status(), r.text().await?);
+async fn produce(conn: &mut Conn, topic: &str, key: &str, value: &str) -> anyhow::Result<()> {
+    let body = serde_json::to_vec(&ProduceBody { topic, key, value })?;
+    let answer = conn.post_json("/v1/produce", &body).await?;
+    if answer.status != 200 {
+        bail!(
+            "produce: {} {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body)
+        );
     }
     Ok(())
 }
@@ -272,6 +263,7 @@ async fn produce(
 async fn consume_and_ack(
     client: reqwest::Client,
     url: String,
+    addr: SocketAddr,
     owner: String,
     acks_in_flight: usize,
     total: u64,
@@ -293,7 +285,8 @@ async fn consume_and_ack(
         bail!("consume: {}", response.status());
     }
     let permits = Arc::new(Semaphore::new(acks_in_flight));
-    let ack_at = endpoint(&url, "/v1/ack")?;
+    // Idle ack connections: an ack takes one (or connects) and puts it back when answered.
+    let idle: Arc<Mutex<Vec<Conn>>> = Arc::default();
     let mut body = response.bytes_stream();
     let mut buffer: Vec<u8> = Vec::new();
     while let Some(chunk) = body.next().await {
@@ -309,27 +302,32 @@ async fn consume_and_ack(
                 redelivered.fetch_add(1, Ordering::Relaxed);
             }
             let permit = permits.clone().acquire_owned().await?;
-            let (client, ack_at, owner, acked, all_acked) = (
-                client.clone(),
-                ack_at.clone(),
-                owner.clone(),
-                acked.clone(),
-                all_acked.clone(),
-            );
+            let body = serde_json::to_vec(&AckBody {
+                topic: TOPIC,
+                group: GROUP,
+                owner: &owner,
+                partition: item.partition,
+                offset: item.offset,
+            })?;
+            let (idle, acked, all_acked) = (idle.clone(), acked.clone(), all_acked.clone());
             tokio::spawn(async move {
-                let r = client
-                    .post(ack_at)
-                    .json(&AckBody {
-                        topic: TOPIC,
-                        group: GROUP,
-                        owner: &owner,
-                        partition: item.partition,
-                        offset: item.offset,
-                    })
-                    .send()
-                    .await;
+                let reused = idle.lock().expect("ack pool lock poisoned").pop();
+                let conn = match reused {
+                    Some(conn) => Ok(conn),
+                    None => Conn::connect(addr).await,
+                };
+                let answered = match conn {
+                    Ok(mut conn) => {
+                        let answer = conn.post_json("/v1/ack", &body).await;
+                        if answer.is_ok() {
+                            idle.lock().expect("ack pool lock poisoned").push(conn);
+                        }
+                        answer.ok()
+                    }
+                    Err(_) => None,
+                };
                 drop(permit);
-                if matches!(r, Ok(ref r) if r.status().as_u16() == 204)
+                if answered.is_some_and(|a| a.status == 204)
                     && acked.fetch_add(1, Ordering::SeqCst) + 1 == total
                 {
                     all_acked.notify_one();

@@ -5,6 +5,7 @@
 //! people (the README and closing notes quote them with the command that produced them).
 
 mod broker;
+mod http1;
 mod report;
 mod runs;
 mod server;
