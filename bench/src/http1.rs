@@ -4,7 +4,7 @@
 //! request is taken from the server. A general-purpose client (reqwest: connection pool, tower stack, header
 //! maps) costs about as much CPU per request as the server's whole produce. This one writes a request in one
 //! `write` and parses the response head with `httparse`, as load generators such as `wrk` do. It speaks only what
-//! the scenarios need: `POST` with a JSON body, responses framed by `Content-Length` (every `/v1` answer but
+//! the scenarios need: `GET`, `POST` with a JSON body, responses framed by `Content-Length` (every `/v1` answer but
 //! the consume stream, which stays on reqwest).
 
 use std::net::SocketAddr;
@@ -56,6 +56,16 @@ impl Conn {
             .extend_from_slice(body.len().to_string().as_bytes());
         self.out.extend_from_slice(b"\r\n\r\n");
         self.out.extend_from_slice(body);
+        self.stream.write_all(&self.out).await?;
+        self.read_answer().await
+    }
+
+    /// `GET path`; waits for the whole response.
+    pub async fn get(&mut self, path: &str) -> anyhow::Result<Answer> {
+        self.out.clear();
+        self.out.extend_from_slice(b"GET ");
+        self.out.extend_from_slice(path.as_bytes());
+        self.out.extend_from_slice(b" HTTP/1.1\r\nhost: dq\r\n\r\n");
         self.stream.write_all(&self.out).await?;
         self.read_answer().await
     }

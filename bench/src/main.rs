@@ -5,6 +5,7 @@
 //! people (the README and closing notes quote them with the command that produced them).
 
 mod broker;
+mod floor;
 mod http1;
 mod report;
 mod runs;
@@ -41,6 +42,15 @@ enum Scenario {
     Runs(runs::RunsArgs),
     /// Start-up time of a server with many runs stored (default 10,000), after a restart.
     Startup(startup::StartupArgs),
+    /// HTTP round trips per second on this machine: a bare hyper server, then `dq up`'s `/v1/healthz`.
+    Floor(floor::FloorArgs),
+    /// The bare server of the floor scenario (started by it as a child process).
+    #[command(hide = true)]
+    FloorServer {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,6 +68,8 @@ fn main() -> anyhow::Result<()> {
             Scenario::Backlog(a) => broker::backlog(&dq, a).await,
             Scenario::Runs(a) => runs::runs(&dq, a).await,
             Scenario::Startup(a) => startup::startup(&dq, a).await,
+            Scenario::Floor(a) => floor::floor(&dq, a).await,
+            Scenario::FloorServer { listen } => floor::serve_bare(listen).await,
         }
     })
 }

@@ -111,6 +111,11 @@ impl Server {
         }
     }
 
+    /// CPU time (user + system) the server has used so far.
+    pub fn cpu_time(&self) -> anyhow::Result<Duration> {
+        cpu_time(self.child.id())
+    }
+
     /// The server's current and peak resident memory, in MiB, from `/proc/<pid>/status`.
     pub fn memory_mib(&self) -> anyhow::Result<(f64, f64)> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
@@ -128,6 +133,21 @@ impl Server {
         };
         Ok((field("VmRSS:")?, field("VmHWM:")?))
     }
+}
+
+/// CPU time (user + system) used so far by process `pid`, from `/proc/<pid>/stat`.
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces; the fields after its closing parenthesis are plain.
+    let after_name = stat.rsplit_once(')').context("malformed /proc stat")?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        Ok(fields.get(i).context("short /proc stat")?.parse()?)
+    };
+    let total = ticks(11)? + ticks(12)?;
+    // Linux reports these in clock ticks of USER_HZ, which is 100 on every architecture it runs on.
+    Ok(Duration::from_millis(total * 10))
 }
 
 impl Drop for Server {
