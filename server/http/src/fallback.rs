@@ -3,9 +3,7 @@
 //! `{"detail": ...}` of the original starter's API, so each family of routes keeps one error shape.
 
 use axum::Json;
-use axum::extract::Request;
 use axum::http::{StatusCode, Uri, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use dq_proto::error::{DetailBody, ErrorCode};
 
@@ -24,18 +22,18 @@ pub async fn not_found(uri: Uri) -> Response {
     }
 }
 
-/// Middleware: gives axum's bare 405 (no body; `Allow` already set) the JSON body of its route family. A
-/// layer rather than `Router::method_not_allowed_fallback`, which misses routers merged with their state
-/// already applied.
-pub async fn method_not_allowed(req: Request, next: Next) -> Response {
-    let v1 = is_v1(req.uri());
-    let response = next.run(req).await;
+/// Gives axum's bare 405 (no body; `Allow` already set) the JSON body of its route family; any other
+/// response passes unchanged. Applied by `edge` to every response rather than through
+/// `Router::method_not_allowed_fallback`, which misses routers merged with their state already applied.
+pub fn with_405_body(v1: bool, response: Response) -> Response {
     if response.status() != StatusCode::METHOD_NOT_ALLOWED
         || response.headers().contains_key(header::CONTENT_TYPE)
     {
         return response;
     }
     let (mut parts, _) = response.into_parts();
+    // Set for the empty body; hyper frames the new one by itself.
+    parts.headers.remove(header::CONTENT_LENGTH);
     let body = if v1 {
         ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed").into_response()
     } else {
@@ -46,7 +44,8 @@ pub async fn method_not_allowed(req: Request, next: Next) -> Response {
     Response::from_parts(parts, body)
 }
 
-fn is_v1(uri: &Uri) -> bool {
+/// Whether `uri` is under `/v1`, the DriftQ family of routes.
+pub fn is_v1(uri: &Uri) -> bool {
     let path = uri.path();
     path == "/v1" || path.starts_with("/v1/")
 }

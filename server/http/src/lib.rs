@@ -4,10 +4,12 @@
 //!
 //! Layout: `v1` holds the broker routes, `extract` the JSON-or-query extractor, `error` the one error type of
 //! the `/v1` handlers, `metrics` the Prometheus exposition, `auth` the token check, `request_id` the
-//! `X-Request-Id` middleware and `fallback` the JSON 404 / 405 answers. A new family of routes (the runs API)
+//! `X-Request-Id` values, `fallback` the JSON 404 / 405 answers and `edge` the wrapper around the whole router
+//! that applies the request id, CORS and the 405 bodies to every request. A new family of routes (the runs API)
 //! gets its own module, its fields in [`AppState`], a `.merge` in [`router`] and its start-up in [`serve`].
 
 mod auth;
+mod edge;
 mod error;
 mod extract;
 mod fallback;
@@ -20,11 +22,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::get;
 use axum::serve::ListenerExt;
+use axum::{Router, ServiceExt};
 use dq_broker::Broker;
 use tokio_util::sync::CancellationToken;
 
@@ -117,7 +119,8 @@ impl AppState {
     }
 }
 
-/// Every route of the server, with the layers that apply to all of them.
+/// Every route of the server, with the layers that apply to all of them. [`serve`] wraps it in `edge`
+/// (request id, CORS, 405 bodies).
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes();
     let router = Router::new()
@@ -137,8 +140,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback::not_found)
         // Layers wrap everything above, fallback included; the last one added runs first.
         // For axum's own body extractors (the runs API); `JsonOrQuery` applies the same limit itself.
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn(fallback::method_not_allowed));
+        .layer(DefaultBodyLimit::max(body_limit));
     // Without a token there is nothing to check: no layer, no cost per request.
     let router = match state.config.token.as_deref() {
         Some(token) => router.layer(middleware::from_fn_with_state(
@@ -147,11 +149,7 @@ pub fn router(state: AppState) -> Router {
         )),
         None => router,
     };
-    router
-        .layer(middleware::from_fn(request_id::propagate))
-        // Outermost, so that a CORS preflight is answered before routing and the token check.
-        .layer(runs::cors_layer(&state.config.cors_origins))
-        .with_state(state)
+    router.with_state(state)
 }
 
 /// Serves dq on `listener` until `shutdown` resolves, then ends every stream promptly and returns.
@@ -173,7 +171,13 @@ pub async fn serve(
         dq_runs::RunsRuntime::start(queue, state.config.runs.clone(), state.shutdown.clone())
             .await?;
     state.runs = Some(runs.service());
-    let app = router(state.clone());
+    // CORS outside the router and the token check: a preflight is answered before routing (an `OPTIONS`
+    // route would otherwise be a 405) and without credentials, which browsers never send on one.
+    let app = edge::Edge::new(
+        router(state.clone()),
+        runs::cors_layer(&state.config.cors_origins),
+    )
+    .into_make_service();
 
     // Graceful shutdown waits for open connections, and a consume stream never closes by itself: end the
     // streams as soon as the signal comes, not after axum has waited for them.

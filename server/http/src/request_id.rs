@@ -1,14 +1,12 @@
 //! `X-Request-Id` on every response: the request's own id when it sent a usable one, else a fresh one. The
-//! id also names the tracing span of the request, so a client-reported id finds the server's log lines.
+//! id also names the tracing span of the request (opened by `edge`), so a client-reported id finds the
+//! server's log lines.
 
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::Response;
-use tracing::Instrument;
 
 /// The header carrying the id, both ways.
 pub const X_REQUEST_ID: &str = "x-request-id";
@@ -16,8 +14,9 @@ pub const X_REQUEST_ID: &str = "x-request-id";
 /// Longest id echoed back; longer ones are replaced, so a client cannot make us log arbitrary blobs.
 const MAX_LEN: usize = 128;
 
-/// Middleware: echoes or generates the request id and wraps the request in a span naming it.
-pub async fn propagate(mut req: Request, next: Next) -> Response {
+/// The request's own id when it sent a usable one, else a fresh one; also set on the request, so that handlers
+/// see the id the response will carry.
+pub fn assign(req: &mut Request) -> HeaderValue {
     let id = req
         .headers()
         .get(X_REQUEST_ID)
@@ -25,15 +24,7 @@ pub async fn propagate(mut req: Request, next: Next) -> Response {
         .cloned()
         .unwrap_or_else(generate);
     req.headers_mut().insert(X_REQUEST_ID, id.clone());
-    let span = tracing::debug_span!(
-        "request",
-        id = id.to_str().unwrap_or_default(),
-        method = %req.method(),
-        path = %req.uri().path(),
-    );
-    let mut response = next.run(req).instrument(span).await;
-    response.headers_mut().insert(X_REQUEST_ID, id);
-    response
+    id
 }
 
 fn is_usable(value: &HeaderValue) -> bool {

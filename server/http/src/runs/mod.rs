@@ -38,9 +38,9 @@ pub struct RunsState {
     pub timeline_poll: Duration,
 }
 
-/// CORS for the UI origin plus `cors_origins`. Meant for the outermost layer of the whole router, so that
-/// a preflight is answered before routing (an `OPTIONS` route would otherwise be a 405) and before the token
-/// check (browsers send no credentials on a preflight).
+/// CORS for the UI origin plus `cors_origins`. Meant for outside the whole router (`edge` applies it), so
+/// that a preflight is answered before routing (an `OPTIONS` route would otherwise be a 405) and before the
+/// token check (browsers send no credentials on a preflight).
 pub fn cors_layer(cors_origins: &[String]) -> CorsLayer {
     let origins: Vec<HeaderValue> = std::iter::once(UI_ORIGIN)
         .chain(cors_origins.iter().map(String::as_str))

@@ -328,6 +328,19 @@ async fn cors_allows_the_ui_origin_and_configured_ones() {
         assert!(response.status().is_success(), "{}", response.status());
         assert_eq!(response.headers()["access-control-allow-origin"], origin);
     }
+    // A simple (not preflighted) request from an allowed origin.
+    let response = server
+        .client
+        .get(server.url("/healthz"))
+        .header("origin", "http://localhost:3000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    assert!(response.headers().contains_key("x-request-id"));
     let response = server
         .client
         .get(server.url("/healthz"))
@@ -340,5 +353,19 @@ async fn cors_allows_the_ui_origin_and_configured_ones() {
             .headers()
             .get("access-control-allow-origin")
             .is_none()
+    );
+    // No `Origin`, no browser: no CORS headers at all.
+    let response = server
+        .client
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    assert!(
+        !response
+            .headers()
+            .keys()
+            .any(|name| name.as_str().starts_with("access-control-"))
     );
 }
