@@ -77,6 +77,7 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
     let acked = Arc::new(AtomicU64::new(0));
     let redelivered = Arc::new(AtomicU64::new(0));
     let all_acked = Arc::new(Notify::new());
+    let cpu_before = server.cpu_time()?;
     let started = Instant::now();
     let mut consumers = Vec::new();
     for i in 0..args.streams {
@@ -103,6 +104,7 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
             .context("not every message was acked within 120 s of the last produce")?;
     }
     let elapsed = started.elapsed();
+    let server_cpu = server.cpu_time()? - cpu_before;
     for c in consumers {
         c.abort();
     }
@@ -117,6 +119,11 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
         produced_in.as_secs_f64(),
         elapsed.as_secs_f64(),
         rate
+    );
+    println!(
+        "  server CPU: {:.0} µs per message ({:.2} cores)",
+        server_cpu.as_secs_f64() * 1e6 / args.messages as f64,
+        server_cpu.as_secs_f64() / elapsed.as_secs_f64()
     );
     println!("  redeliveries: {}", redelivered.load(Ordering::Relaxed));
     println!("  produce latency under load: {}", latency_line(&latencies));
