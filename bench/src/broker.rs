@@ -145,9 +145,11 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
 pub async fn backlog(dq: &Path, args: BacklogArgs) -> anyhow::Result<()> {
     let (server, _, addr) = start(dq, &args.server_args, args.partitions).await?;
     let value = "x".repeat(args.value_bytes);
+    let cpu_before = server.cpu_time()?;
     let started = Instant::now();
     produce_all(addr, args.producers, args.messages, &value).await?;
     let elapsed = started.elapsed();
+    let server_cpu = server.cpu_time()? - cpu_before;
     let (rss, peak) = server.memory_mib()?;
     println!(
         "backlog: {} messages of {} B stored in {:.1} s ({:.0}/s), none consumed",
@@ -155,6 +157,10 @@ pub async fn backlog(dq: &Path, args: BacklogArgs) -> anyhow::Result<()> {
         args.value_bytes,
         elapsed.as_secs_f64(),
         args.messages as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  server CPU: {:.0} µs per produce",
+        server_cpu.as_secs_f64() * 1e6 / args.messages as f64
     );
     println!("  server memory: rss {rss:.1} MiB, peak {peak:.1} MiB");
     Ok(())
