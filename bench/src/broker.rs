@@ -72,7 +72,8 @@ const GROUP: &str = "bench";
 
 /// Runs the throughput scenario and prints its figures.
 pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
-    let (server, client, addr) = start(dq, &args.server_args, args.partitions).await?;
+    let (server, client) = start(dq, &args.server_args, args.partitions).await?;
+    let addr = server.addr;
 
     let acked = Arc::new(AtomicU64::new(0));
     let redelivered = Arc::new(AtomicU64::new(0));
@@ -143,7 +144,8 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
 
 /// Runs the backlog scenario and prints its figures.
 pub async fn backlog(dq: &Path, args: BacklogArgs) -> anyhow::Result<()> {
-    let (server, _, addr) = start(dq, &args.server_args, args.partitions).await?;
+    let (server, _) = start(dq, &args.server_args, args.partitions).await?;
+    let addr = server.addr;
     let value = "x".repeat(args.value_bytes);
     let cpu_before = server.cpu_time()?;
     let started = Instant::now();
@@ -171,7 +173,7 @@ async fn start(
     dq: &Path,
     server_args: &[String],
     partitions: u32,
-) -> anyhow::Result<(Server, reqwest::Client, SocketAddr)> {
+) -> anyhow::Result<(Server, reqwest::Client)> {
     let extra: Vec<&str> = ["--workers", "0"]
         .into_iter()
         .chain(server_args.iter().map(String::as_str))
@@ -181,12 +183,7 @@ async fn start(
         .pool_max_idle_per_host(256)
         .build()?;
     create_topic(&client, &server.url, TOPIC, partitions).await?;
-    let addr = server
-        .url
-        .strip_prefix("http://")
-        .and_then(|host| host.parse().ok())
-        .with_context(|| format!("the server's URL {} is not http://ip:port", server.url))?;
-    Ok((server, client, addr))
+    Ok((server, client))
 }
 
 /// Produces `total` messages to the benchmark topic from `producers` concurrent closed-loop producers;

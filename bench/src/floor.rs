@@ -52,13 +52,8 @@ pub async fn floor(dq: &Path, args: FloorArgs) -> anyhow::Result<()> {
     );
 
     let server = Server::start(dq, &["--workers", "0"]).await?;
-    let addr = server
-        .url
-        .strip_prefix("http://")
-        .and_then(|host| host.parse().ok())
-        .with_context(|| format!("the server's URL {} is not http://ip:port", server.url))?;
     let cpu_before = server.cpu_time()?;
-    let dq_rate = round_trips(addr, &args).await?;
+    let dq_rate = round_trips(server.addr, &args).await?;
     let dq_cpu = per_round_trip(server.cpu_time()? - cpu_before, args.requests);
     println!(
         "dq up, GET /v1/healthz: {dq_rate:.0} round trips/s ({:.0}% of the bare server), server CPU {dq_cpu:.1} µs \

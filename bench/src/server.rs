@@ -1,6 +1,6 @@
 //! Starts and stops the `dq up` process under test, and reads its memory use.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,6 +12,8 @@ pub struct Server {
     child: Child,
     /// Base URL, e.g. `http://127.0.0.1:40123`.
     pub url: String,
+    /// The address it listens on.
+    pub addr: SocketAddr,
     data: tempfile::TempDir,
     extra: Vec<String>,
 }
@@ -71,8 +73,8 @@ impl Server {
         data: tempfile::TempDir,
         extra: Vec<String>,
     ) -> anyhow::Result<Server> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let listen = format!("127.0.0.1:{port}");
+        let addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let listen = addr.to_string();
         let child = Command::new(dq)
             .arg("up")
             .arg("--listen")
@@ -90,6 +92,7 @@ impl Server {
         let server = Server {
             child,
             url: format!("http://{listen}"),
+            addr,
             data,
             extra,
         };
