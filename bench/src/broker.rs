@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::http1::Conn;
-use crate::report::{histogram, latency_line};
+use crate::report::{histogram, latency_line, micros_each};
 use crate::server::Server;
 
 /// Flags of the throughput scenario.
@@ -123,7 +123,7 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
     );
     println!(
         "  server CPU: {:.0} µs per message ({:.2} cores)",
-        server_cpu.as_secs_f64() * 1e6 / args.messages as f64,
+        micros_each(server_cpu, args.messages),
         server_cpu.as_secs_f64() / elapsed.as_secs_f64()
     );
     println!("  redeliveries: {}", redelivered.load(Ordering::Relaxed));
@@ -162,7 +162,7 @@ pub async fn backlog(dq: &Path, args: BacklogArgs) -> anyhow::Result<()> {
     );
     println!(
         "  server CPU: {:.0} µs per produce",
-        server_cpu.as_secs_f64() * 1e6 / args.messages as f64
+        micros_each(server_cpu, args.messages)
     );
     println!("  server memory: rss {rss:.1} MiB, peak {peak:.1} MiB");
     Ok(())

@@ -21,6 +21,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
 use crate::http1::Conn;
+use crate::report::micros_each;
 use crate::server::{Server, cpu_time};
 
 /// Flags of the floor scenario.
@@ -39,7 +40,7 @@ pub async fn floor(dq: &Path, args: FloorArgs) -> anyhow::Result<()> {
     let bare = BareServer::start()?;
     let cpu_before = cpu_time(bare.child.id())?;
     let bare_rate = round_trips(bare.addr, &args).await?;
-    let bare_cpu = per_round_trip(cpu_time(bare.child.id())? - cpu_before, args.requests);
+    let bare_cpu = micros_each(cpu_time(bare.child.id())? - cpu_before, args.requests);
     drop(bare);
     println!(
         "bare hyper server: {bare_rate:.0} round trips/s, server CPU {bare_cpu:.1} µs per round trip ({} GET over \
@@ -54,18 +55,13 @@ pub async fn floor(dq: &Path, args: FloorArgs) -> anyhow::Result<()> {
     let server = Server::start(dq, &["--workers", "0"]).await?;
     let cpu_before = server.cpu_time()?;
     let dq_rate = round_trips(server.addr, &args).await?;
-    let dq_cpu = per_round_trip(server.cpu_time()? - cpu_before, args.requests);
+    let dq_cpu = micros_each(server.cpu_time()? - cpu_before, args.requests);
     println!(
         "dq up, GET /v1/healthz: {dq_rate:.0} round trips/s ({:.0}% of the bare server), server CPU {dq_cpu:.1} µs \
          per round trip",
         100.0 * dq_rate / bare_rate
     );
     Ok(())
-}
-
-/// Microseconds of CPU per round trip.
-fn per_round_trip(cpu: Duration, requests: u64) -> f64 {
-    cpu.as_secs_f64() * 1e6 / requests as f64
 }
 
 /// `GET /v1/healthz` `requests` times over `connections` closed-loop connections; returns round trips per second.

@@ -1,4 +1,6 @@
-//! Summaries of latency histograms.
+//! Summaries of latency histograms and of CPU time.
+
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
@@ -19,4 +21,9 @@ pub fn latency_line(h: &Histogram<u64>) -> String {
         ms(h.max()),
         h.len()
     )
+}
+
+/// Microseconds of `total` per one of `count` things (messages, round trips).
+pub fn micros_each(total: Duration, count: u64) -> f64 {
+    total.as_secs_f64() * 1e6 / count as f64
 }
