@@ -25,12 +25,13 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use fjall::{Database, PersistMode};
+use parking_lot::{Condvar, Mutex};
 use tokio::sync::{Notify, watch};
 
 use crate::{Error, journal};
@@ -109,11 +110,7 @@ impl Committer {
     /// Registers a batch that was just committed (without sync); returns its ticket. `visible` is applied once
     /// the ticket is durable.
     pub(crate) fn register(&self, visible: Option<Visible>) -> u64 {
-        let mut state = self
-            .shared
-            .state
-            .lock()
-            .expect("commit state lock poisoned");
+        let mut state = self.shared.state.lock();
         state.issued += 1;
         if let Some(visible) = visible {
             state.dirty.push(visible);
@@ -132,11 +129,7 @@ impl Committer {
 
     /// A ticket covering every batch registered so far (for answers that depend on earlier writes).
     pub(crate) fn barrier(&self) -> u64 {
-        self.shared
-            .state
-            .lock()
-            .expect("commit state lock poisoned")
-            .issued
+        self.shared.state.lock().issued
     }
 
     /// Waits until `ticket` is durable.
@@ -162,17 +155,9 @@ impl Committer {
 
     /// Syncs what is outstanding and stops the thread. Idempotent.
     pub(crate) fn stop(&self) {
-        self.shared
-            .state
-            .lock()
-            .expect("commit state lock poisoned")
-            .stop = true;
+        self.shared.state.lock().stop = true;
         self.shared.wake.notify_one();
-        let thread = self
-            .thread
-            .lock()
-            .expect("commit thread lock poisoned")
-            .take();
+        let thread = self.thread.lock().take();
         if let Some(thread) = thread
             && thread.join().is_err()
         {
@@ -249,10 +234,10 @@ fn sync_loop(mut journal: JournalSync, shared: &Shared) {
     let mut last_sync = Duration::ZERO;
     loop {
         let (target, dirty) = {
-            let mut state = shared.state.lock().expect("commit state lock poisoned");
+            let mut state = shared.state.lock();
             while state.issued == synced && !state.stop {
                 state.wake_at = Some(synced + 1);
-                state = shared.wake.wait(state).expect("commit state lock poisoned");
+                shared.wake.wait(&mut state);
             }
             if state.issued == synced {
                 drop(state);
@@ -266,11 +251,7 @@ fn sync_loop(mut journal: JournalSync, shared: &Shared) {
                     break;
                 }
                 state.wake_at = Some(synced + last_round);
-                state = shared
-                    .wake
-                    .wait_timeout(state, left)
-                    .expect("commit state lock poisoned")
-                    .0;
+                shared.wake.wait_for(&mut state, left);
             }
             state.wake_at = None;
             (state.issued, std::mem::take(&mut state.dirty))

@@ -14,11 +14,12 @@
 //! never held across an `.await`; lock order is group → partition head → timers, and group → topic map.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dq_proto::broker::{ConsumeItem, DlqInfo};
 use fjall::OwnedWriteBatch;
+use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use crate::store::{self, AttemptsRecord, MessageRecord};
@@ -118,8 +119,8 @@ impl Group {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, GroupState> {
-        self.state.lock().expect("group lock poisoned")
+    fn lock(&self) -> parking_lot::MutexGuard<'_, GroupState> {
+        self.state.lock()
     }
 }
 

@@ -7,6 +7,9 @@
 //!
 //! The core is synchronous behind a cheap-to-clone [`Broker`] handle; the only async points are waiting for
 //! durability (group commit), waiting for a message ([`Subscription::next`]) and the lease/backoff timer task.
+//!
+//! Every lock is `parking_lot`'s, which does not poison: a panic while one is held (a bug, or the storage engine
+//! refusing an input) fails that call only, instead of making every later call that takes the lock panic too.
 
 mod commit;
 mod config;
@@ -24,11 +27,12 @@ pub use validate::fnv1a32;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use dq_proto::broker::{ConsumeItem, Envelope, Produced};
 use fjall::OwnedWriteBatch;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -195,11 +199,7 @@ pub(crate) fn now_ms() -> u64 {
 
 impl Inner {
     fn topic(&self, name: &str) -> Option<Arc<Topic>> {
-        self.topics
-            .read()
-            .expect("topics lock poisoned")
-            .get(name)
-            .cloned()
+        self.topics.read().get(name).cloned()
     }
 
     /// The group-commit ticket for a batch just committed, or `None` when the broker is not durable.
@@ -223,12 +223,7 @@ impl Inner {
     }
 
     fn reject(&self, reason: &'static str, error: Error) -> Error {
-        *self
-            .rejected
-            .lock()
-            .expect("metrics lock poisoned")
-            .entry(reason)
-            .or_default() += 1;
+        *self.rejected.lock().entry(reason).or_default() += 1;
         error
     }
 
@@ -238,7 +233,7 @@ impl Inner {
         if let Some(topic) = self.topic(name) {
             return Ok(topic);
         }
-        let mut next_id = self.next_topic_id.lock().expect("topic id lock poisoned");
+        let mut next_id = self.next_topic_id.lock();
         if let Some(topic) = self.topic(name) {
             return Ok(topic);
         }
@@ -263,7 +258,6 @@ impl Inner {
         let topic = Arc::new(Topic::new(name.to_owned(), id, parts, record.created_at_ms));
         self.topics
             .write()
-            .expect("topics lock poisoned")
             .insert(name.to_owned(), Arc::clone(&topic));
         tracing::info!(topic = name, partitions, "created topic");
         Ok(topic)
@@ -282,7 +276,7 @@ impl Inner {
         let partition = topic
             .partition(p)
             .ok_or_else(|| Error::InvalidArgument(format!("no partition {p}")))?;
-        let mut head = partition.head.lock().expect("partition head lock poisoned");
+        let mut head = partition.head.lock();
         let offset = *head;
         if check_backlog
             && !topic.is_dlq()
@@ -361,13 +355,7 @@ impl Inner {
             return Ok(false);
         }
         let mut budget = self.config.sweep_batch;
-        let topics: Vec<Arc<Topic>> = self
-            .topics
-            .read()
-            .expect("topics lock poisoned")
-            .values()
-            .cloned()
-            .collect();
+        let topics: Vec<Arc<Topic>> = self.topics.read().values().cloned().collect();
         for topic in topics {
             if topic.created_at_ms >= cutoff {
                 continue;
@@ -382,10 +370,7 @@ impl Inner {
                 if first >= visible {
                     continue;
                 }
-                let mut first_expiry = partition
-                    .first_expiry
-                    .lock()
-                    .expect("retention hint lock poisoned");
+                let mut first_expiry = partition.first_expiry.lock();
                 if first_expiry.is_some_and(|(offset, expires)| offset == first && expires > now) {
                     continue;
                 }
@@ -446,7 +431,7 @@ impl Inner {
     /// Removes up to `limit` expired idempotency keys in one batch, under the idempotency lock; returns how many
     /// index rows it removed.
     fn sweep_idempotency_chunk(&self, upper: &[u8], limit: usize) -> Result<usize, Error> {
-        let _guard = self.idem_lock.lock().expect("idempotency lock poisoned");
+        let _guard = self.idem_lock.lock();
         let mut batch = self.store.batch()?;
         let mut removed = 0;
         for kv in self.store.idem_exp.range(..upper).take(limit) {
@@ -475,10 +460,10 @@ impl Inner {
             return;
         }
         self.shutdown.notify.notify_waiters();
-        for topic in self.topics.read().expect("topics lock poisoned").values() {
+        for topic in self.topics.read().values() {
             topic.notify.notify_waiters();
         }
-        let sweeper = self.sweeper.lock().expect("sweeper lock poisoned").take();
+        let sweeper = self.sweeper.lock().take();
         if let Some(sweeper) = sweeper {
             sweeper.thread().unpark();
             // The sweep thread itself ends up here when it held the last handle: it returns on its own.
@@ -636,11 +621,7 @@ fn recover(store: &Store, config: &Config) -> Result<(HashMap<String, Arc<Topic>
     for ((tid, name), parts) in groups {
         if let Some(topic) = by_id.get(&tid) {
             let group = Arc::new(Group::new(name.clone(), parts));
-            topic
-                .groups
-                .lock()
-                .expect("groups lock poisoned")
-                .insert(name, group);
+            topic.groups.lock().insert(name, group);
         }
     }
     tracing::info!(dir = %config.data_dir.display(), topics = topics.len(), groups = group_count, "recovered broker state");
@@ -739,7 +720,7 @@ impl Broker {
             .name("dq-broker-sweep".into())
             .spawn(move || sweeper(&weak, sweep_interval))
             .map_err(|e| Error::Storage(fjall::Error::Io(e)))?;
-        *inner.sweeper.lock().expect("sweeper lock poisoned") = Some(sweeper);
+        *inner.sweeper.lock() = Some(sweeper);
         runtime.spawn(background(
             Arc::downgrade(&inner),
             Arc::clone(&inner.timers.changed),
@@ -802,14 +783,7 @@ impl Broker {
 
     /// Every topic name, sorted.
     pub fn topics(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .inner
-            .topics
-            .read()
-            .expect("topics lock poisoned")
-            .keys()
-            .cloned()
-            .collect();
+        let mut names: Vec<String> = self.inner.topics.read().keys().cloned().collect();
         names.sort_unstable();
         names
     }
@@ -899,9 +873,7 @@ impl Broker {
                     .map(|k| (e.tenant_id.as_deref().unwrap_or(""), k))
             })
             .map(|(tenant, k)| store::idem_key(topic.id, tenant, k));
-        let _idem_guard = idem_key
-            .as_ref()
-            .map(|_| inner.idem_lock.lock().expect("idempotency lock poisoned"));
+        let _idem_guard = idem_key.as_ref().map(|_| inner.idem_lock.lock());
         let now = now_ms();
         if let Some(k) = &idem_key
             && let Some((dp, doff, expires)) = inner
@@ -990,7 +962,7 @@ impl Broker {
             .topic(topic)
             .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))?;
         let group = {
-            let mut groups = topic.groups.lock().expect("groups lock poisoned");
+            let mut groups = topic.groups.lock();
             match groups.get(group) {
                 Some(existing) => Arc::clone(existing),
                 None => {
@@ -1018,7 +990,7 @@ impl Broker {
                 }
             }
         };
-        group.state.lock().expect("group lock poisoned").streams += 1;
+        group.state.lock().streams += 1;
         Ok(Subscription {
             inner: Arc::clone(inner),
             topic,
@@ -1134,19 +1106,12 @@ impl Broker {
             produce_rejected: inner
                 .rejected
                 .lock()
-                .expect("metrics lock poisoned")
                 .iter()
                 .map(|(reason, n)| ((*reason).to_owned(), *n))
                 .collect(),
             ..Metrics::default()
         };
-        let mut topics: Vec<Arc<Topic>> = inner
-            .topics
-            .read()
-            .expect("topics lock poisoned")
-            .values()
-            .cloned()
-            .collect();
+        let mut topics: Vec<Arc<Topic>> = inner.topics.read().values().cloned().collect();
         topics.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         for topic in topics {
             let c = &topic.counters;
@@ -1161,15 +1126,9 @@ impl Broker {
                 .push((name.clone(), c.nacked.load(Ordering::Relaxed)));
             m.dead_lettered
                 .push((name.clone(), c.dead_lettered.load(Ordering::Relaxed)));
-            let groups: Vec<Arc<Group>> = topic
-                .groups
-                .lock()
-                .expect("groups lock poisoned")
-                .values()
-                .cloned()
-                .collect();
+            let groups: Vec<Arc<Group>> = topic.groups.lock().values().cloned().collect();
             for group in groups {
-                let st = group.state.lock().expect("group lock poisoned");
+                let st = group.state.lock();
                 let in_flight: usize = st.parts.iter().map(GroupPart::in_flight).sum();
                 let lag: u64 = st
                     .parts
@@ -1252,7 +1211,7 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let mut st = self.group.state.lock().expect("group lock poisoned");
+        let mut st = self.group.state.lock();
         st.streams = st.streams.saturating_sub(1);
     }
 }
@@ -1260,6 +1219,56 @@ impl Drop for Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn keyed(topic: &str, key: &str) -> Produce {
+        Produce {
+            topic: topic.into(),
+            value: "v".into(),
+            envelope: Some(Envelope {
+                idempotency_key: Some(key.into()),
+                ..Envelope::default()
+            }),
+            ..Produce::default()
+        }
+    }
+
+    /// A panic while the idempotency lock, a partition head, a group or the topic map is held must leave each
+    /// usable: with std locks every later produce or delivery panicked on the poisoned lock.
+    #[tokio::test]
+    async fn a_panic_while_a_lock_is_held_leaves_the_broker_usable() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let broker = Broker::open(Config {
+            durable: false,
+            ..Config::new(dir.path())
+        })
+        .unwrap();
+        broker.create_topic("t", None).await.unwrap();
+        let mut sub = broker.subscribe("t", "g", "o", None).unwrap();
+        let inner = &broker.inner;
+        let topic = inner.topic("t").unwrap();
+        let group = topic.group("g").unwrap();
+        let partition = topic.partition(0).unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _idem = inner.idem_lock.lock();
+            let _head = partition.head.lock();
+            let _group = group.state.lock();
+            let _topics = inner.topics.read();
+            panic!("a bug while the locks are held");
+        }));
+        assert!(panicked.is_err());
+        broker.produce(keyed("t", "k1")).await.unwrap();
+        broker
+            .produce(Produce {
+                key: None,
+                ..keyed("t", "")
+            })
+            .await
+            .unwrap();
+        let item = sub.try_next().expect("a delivery");
+        assert_eq!(item.offset, 0);
+        assert_eq!(broker.topics(), vec!["t".to_owned()]);
+        broker.shutdown();
+    }
 
     /// Expiry is checked when a key is looked up, so only the store shows whether the sweep cleaned up.
     #[tokio::test]

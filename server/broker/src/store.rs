@@ -22,10 +22,10 @@
 
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::sync::{RwLock, RwLockReadGuard};
 
 use dq_proto::broker::{DlqInfo, Envelope};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
+use parking_lot::{RwLock, RwLockReadGuard};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, journal};
@@ -111,10 +111,7 @@ impl Store {
 
     /// A new write batch; [`Error::ShuttingDown`] once the store is closed.
     pub(crate) fn batch(&self) -> Result<Batch<'_>, Error> {
-        let gate = self
-            .closed
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let gate = self.closed.read();
         if *gate {
             return Err(Error::ShuttingDown);
         }
@@ -129,10 +126,7 @@ impl Store {
     /// is in the tables, and fjall replays a journal entry by entry on open (about 20 ms per MiB here), whatever
     /// it holds. Idempotent; reads keep working. A crash skips this and the journal is replayed as usual.
     pub(crate) fn close(&self, flush: bool) -> Result<(), Error> {
-        let mut closed = self
-            .closed
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut closed = self.closed.write();
         if *closed {
             return Ok(());
         }

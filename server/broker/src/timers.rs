@@ -6,9 +6,10 @@
 //! its own lock.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
+use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -50,7 +51,7 @@ impl Timers {
             at,
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
         };
-        let mut map = self.map.lock().expect("timer lock poisoned");
+        let mut map = self.map.lock();
         let earliest = map.first_key_value().is_none_or(|(first, _)| key < *first);
         map.insert(key, entry);
         drop(map);
@@ -61,12 +62,12 @@ impl Timers {
     }
 
     pub(crate) fn cancel(&self, key: TimerKey) {
-        self.map.lock().expect("timer lock poisoned").remove(&key);
+        self.map.lock().remove(&key);
     }
 
     /// Removes and returns the entries due at `now`.
     pub(crate) fn pop_due(&self, now: Instant) -> Vec<(TimerKey, TimerEntry)> {
-        let mut map = self.map.lock().expect("timer lock poisoned");
+        let mut map = self.map.lock();
         let mut due = Vec::new();
         while let Some(entry) = map.first_entry() {
             if entry.key().at > now {
@@ -79,10 +80,6 @@ impl Timers {
 
     /// The earliest deadline.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.map
-            .lock()
-            .expect("timer lock poisoned")
-            .first_key_value()
-            .map(|(k, _)| k.at)
+        self.map.lock().first_key_value().map(|(k, _)| k.at)
     }
 }

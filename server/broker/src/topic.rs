@@ -5,9 +5,10 @@
 //! delivered) and `first` (the earliest offset not deleted by retention). It must not keep message bodies.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
+use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::group::Group;
@@ -103,10 +104,6 @@ impl Topic {
     }
 
     pub(crate) fn group(&self, name: &str) -> Option<Arc<Group>> {
-        self.groups
-            .lock()
-            .expect("groups lock poisoned")
-            .get(name)
-            .cloned()
+        self.groups.lock().get(name).cloned()
     }
 }

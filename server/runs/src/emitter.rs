@@ -4,10 +4,11 @@
 //! durability once for all of them.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dq_proto::runs::{Event, events_topic};
+use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::Notify;
 
@@ -33,10 +34,7 @@ const HUB_SWEEP_AT: usize = 1024;
 impl Hub {
     /// The wake-up of `run_id`; it lives as long as a follower holds it.
     pub fn follow(&self, run_id: &str) -> Arc<Notify> {
-        let mut runs = self
-            .runs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut runs = self.runs.lock();
         if let Some(notify) = runs.get(run_id).and_then(Weak::upgrade) {
             return notify;
         }
@@ -49,12 +47,7 @@ impl Hub {
     }
 
     fn notify(&self, run_id: &str) {
-        let notify = self
-            .runs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(run_id)
-            .and_then(Weak::upgrade);
+        let notify = self.runs.lock().get(run_id).and_then(Weak::upgrade);
         if let Some(notify) = notify {
             notify.notify_waiters();
         }

@@ -5,14 +5,15 @@
 //! `run.replay_requested` + a `run.command` on replay, with the original idempotency keys), preceded by one
 //! compact `runs.index` record. It never executes a run: that is the worker's job.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use dq_proto::runs::{
     COMMANDS_TOPIC, CreateRun, CreateRunResponse, DLQ_TOPIC, DlqRecord, Event, ReplayRequest,
     ReplayResponse, RunCommand, RunDetail, RunStatus, RunSummary, TimelineItem, events_topic,
     workflow_steps,
 };
+use parking_lot::{Mutex, MutexGuard};
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
@@ -80,9 +81,7 @@ impl RunsService {
     fn registry(&self) -> MutexGuard<'_, Registry> {
         // A panic while holding the lock cannot leave the registry half-updated in a way that matters more
         // than refusing service forever would: every apply is idempotent and re-read from the broker.
-        self.registry
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.registry.lock()
     }
 
     async fn ensure_topics(&self) -> Result<(), RunsError> {
