@@ -839,6 +839,11 @@ impl Broker {
             ));
         }
         let env = envelope.as_ref();
+        // Before anything else looks at them: these strings end up in stored keys, which have a hard size limit.
+        validate::topic_ref("topic", &topic).map_err(|e| inner.reject("invalid", e))?;
+        if let Some(env) = env {
+            validate::envelope(env).map_err(|e| inner.reject("invalid", e))?;
+        }
         let name = match env.and_then(|e| e.target_topic.as_deref()) {
             Some("") => {
                 return Err(inner.reject(
@@ -953,6 +958,7 @@ impl Broker {
                 inner.config.max_lease.as_millis()
             )));
         }
+        validate::topic_ref("topic", topic)?;
         validate::plain_name("group", group)?;
         validate::plain_name("owner", owner)?;
         if inner.shutdown.is_set() {
@@ -1002,6 +1008,9 @@ impl Broker {
 
     /// Finds the topic and group of a settle request.
     fn settle_target(&self, settle: &Settle) -> Result<(Arc<Topic>, Arc<Group>), Error> {
+        validate::topic_ref("topic", &settle.topic)?;
+        validate::plain_name("group", &settle.group)?;
+        validate::plain_name("owner", &settle.owner)?;
         if self.inner.shutdown.is_set() {
             return Err(Error::ShuttingDown);
         }
@@ -1066,6 +1075,7 @@ impl Broker {
         from: u64,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, Error> {
+        validate::topic_ref("topic", topic)?;
         let topic = self
             .inner
             .topic(topic)

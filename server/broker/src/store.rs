@@ -15,6 +15,9 @@
 //! | `idem`     | tid tenant(u16 len) key          | p off expires_ms                                 |
 //! | `idem_exp` | expires_ms tid tenant key        | empty: index for the expiry sweep                |
 //!
+//! The client strings in these keys are bounded by `validate` (topic 249 bytes, group 255, tenant 255,
+//! idempotency key 1,024) before any key is built: fjall panics on a key over 65,535 bytes.
+//!
 //! This module owns the encodings, the keyspace handles and the write gate: every write batch is taken from
 //! [`Store::batch`], and [`Store::close`] shuts the gate, flushes every memtable and then empties the journal,
 //! so that a graceful shutdown leaves nothing to replay. fjall writes every file; nothing here writes a file

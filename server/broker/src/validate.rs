@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use dq_proto::broker::RetryPolicy;
+use dq_proto::broker::{Envelope, RetryPolicy};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -14,6 +14,12 @@ use crate::Error;
 pub(crate) const MAX_TOPIC_LEN: usize = 249;
 /// Longest group or owner name.
 pub(crate) const MAX_NAME_LEN: usize = 255;
+/// Longest idempotency key. It becomes part of two stored keys (`idem`, `idem_exp`, see `store`), and the
+/// storage engine panics on a key over 65,535 bytes; 1 KiB leaves room for any real key (the worker's are
+/// `evt:<run id>:<replay>:<attempt>:<type>:<step>`) and keeps the index small.
+pub(crate) const MAX_IDEMPOTENCY_KEY_LEN: usize = 1024;
+/// Longest tenant id: part of the same stored keys, behind a u16 length prefix.
+pub(crate) const MAX_TENANT_LEN: usize = 255;
 /// Longest backoff or delay honoured; longer ones are clamped (a message must not be parked for ages by a typo).
 pub(crate) const MAX_DELAY: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -38,6 +44,48 @@ pub(crate) fn topic_name(name: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// A topic named by a request that reads or writes an existing topic: only its length is checked (a longer name
+/// cannot exist), so that the answer names the limit rather than an unknown topic.
+pub(crate) fn topic_ref(what: &str, name: &str) -> Result<(), Error> {
+    if name.len() > MAX_TOPIC_LEN {
+        return Err(Error::InvalidArgument(format!(
+            "{what} is {} bytes, over the limit of {MAX_TOPIC_LEN}",
+            name.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The envelope strings that become part of stored keys, or name a topic: `idempotency_key` (at most
+/// [`MAX_IDEMPOTENCY_KEY_LEN`] bytes), `tenant_id` ([`MAX_TENANT_LEN`]) and `target_topic`.
+pub(crate) fn envelope(envelope: &Envelope) -> Result<(), Error> {
+    for (what, value, limit) in [
+        (
+            "envelope.idempotency_key",
+            envelope.idempotency_key.as_deref(),
+            MAX_IDEMPOTENCY_KEY_LEN,
+        ),
+        (
+            "envelope.tenant_id",
+            envelope.tenant_id.as_deref(),
+            MAX_TENANT_LEN,
+        ),
+    ] {
+        if let Some(value) = value
+            && value.len() > limit
+        {
+            return Err(Error::InvalidArgument(format!(
+                "{what} is {} bytes, over the limit of {limit} bytes",
+                value.len()
+            )));
+        }
+    }
+    if let Some(target) = envelope.target_topic.as_deref() {
+        topic_ref("envelope.target_topic", target)?;
+    }
+    Ok(())
+}
+
 /// Group and owner names: 1..=255 bytes, no control characters.
 pub(crate) fn plain_name(what: &str, name: &str) -> Result<(), Error> {
     if name.is_empty() {
@@ -45,7 +93,8 @@ pub(crate) fn plain_name(what: &str, name: &str) -> Result<(), Error> {
     }
     if name.len() > MAX_NAME_LEN {
         return Err(Error::InvalidArgument(format!(
-            "{what} is longer than {MAX_NAME_LEN} bytes"
+            "{what} is {} bytes, over the limit of {MAX_NAME_LEN} bytes",
+            name.len()
         )));
     }
     if name.chars().any(char::is_control) {

@@ -248,3 +248,85 @@ async fn mistyped_topic_bodies_are_400() {
     assert!(answer.error(400, "INVALID_ARGUMENT").contains("partitions"));
     assert_eq!(server.get("/v1/topics").await.json["topics"], json!([]));
 }
+
+/// Strings that become part of the broker's stored keys are bounded: over 65,535 bytes the storage engine
+/// panicked with a lock held, and every later keyed produce hung. Each is a 400 naming the field and the
+/// limit; nothing is stored and the topic keeps working.
+#[tokio::test]
+async fn oversized_keys_tenants_groups_and_owners_are_400_and_store_nothing() {
+    let server = TestServer::start();
+    server.create_topic("t", 1).await;
+    let cases = [
+        (
+            json!({"idempotency_key": "k".repeat(70_000)}),
+            "envelope.idempotency_key is 70000 bytes, over the limit of 1024 bytes",
+        ),
+        (
+            json!({"idempotency_key": "k".repeat(65_525)}),
+            "envelope.idempotency_key is 65525 bytes, over the limit of 1024 bytes",
+        ),
+        (
+            json!({"idempotency_key": "k", "tenant_id": "t".repeat(70_000)}),
+            "envelope.tenant_id is 70000 bytes, over the limit of 255 bytes",
+        ),
+        (
+            json!({"idempotency_key": "k", "tenant_id": "t".repeat(65_525)}),
+            "envelope.tenant_id is 65525 bytes, over the limit of 255 bytes",
+        ),
+    ];
+    for (envelope, expected) in cases {
+        let answer = server
+            .post(
+                "/v1/produce",
+                json!({"topic": "t", "value": "v", "envelope": envelope}),
+            )
+            .await;
+        assert_eq!(answer.error(400, "INVALID_ARGUMENT"), expected);
+    }
+    let keyed = server
+        .produce("t", "keyed", Some(json!({"idempotency_key": "fine"})))
+        .await;
+    assert_eq!(
+        (keyed["offset"].as_u64(), keyed["duplicate"].as_bool()),
+        (Some(0), Some(false))
+    );
+    let again = server
+        .produce("t", "keyed", Some(json!({"idempotency_key": "fine"})))
+        .await;
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(server.produce("t", "plain", None).await["offset"], 1);
+
+    let long_group = "g".repeat(256);
+    let answer = server
+        .get(&format!("/v1/consume?topic=t&group={long_group}&owner=o"))
+        .await;
+    assert_eq!(
+        answer.error(400, "INVALID_ARGUMENT"),
+        "group is 256 bytes, over the limit of 255 bytes"
+    );
+    let long_owner = "o".repeat(10_000);
+    let answer = server
+        .get(&format!("/v1/consume?topic=t&group=g&owner={long_owner}"))
+        .await;
+    assert_eq!(
+        answer.error(400, "INVALID_ARGUMENT"),
+        "owner is 10000 bytes, over the limit of 255 bytes"
+    );
+    let mut consumer = server.consume("t", "g", "o", Some(60_000)).await;
+    let item = consumer.next_item().await;
+    assert_eq!((item.offset, item.value.as_str()), (0, "keyed"));
+    let huge = "x".repeat(70_000);
+    for route in ["/v1/ack", "/v1/nack"] {
+        for (group, owner, field) in [(huge.as_str(), "o", "group"), ("g", huge.as_str(), "owner")]
+        {
+            let answer = server.settle(route, "t", group, owner, &item).await;
+            assert_eq!(
+                answer.error(400, "INVALID_ARGUMENT"),
+                format!("{field} is 70000 bytes, over the limit of 255 bytes"),
+                "{route}"
+            );
+        }
+    }
+    let acked = server.settle("/v1/ack", "t", "g", "o", &item).await;
+    assert_eq!(acked.status, StatusCode::NO_CONTENT);
+}
