@@ -23,7 +23,7 @@ mod validate;
 
 pub use config::Config;
 pub use error::{Error, ErrorKind};
-pub use validate::fnv1a32;
+pub use validate::{MIN_LEASE, fnv1a32};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -948,8 +948,12 @@ impl Broker {
     ) -> Result<Subscription, Error> {
         let inner = &self.inner;
         let lease = lease.unwrap_or(inner.config.default_lease);
-        if lease.is_zero() {
-            return Err(Error::InvalidArgument("lease must be positive".into()));
+        if lease < MIN_LEASE {
+            return Err(Error::InvalidArgument(format!(
+                "lease of {} ms is under the minimum of {} ms",
+                lease.as_millis(),
+                MIN_LEASE.as_millis()
+            )));
         }
         if lease > inner.config.max_lease {
             return Err(Error::InvalidArgument(format!(

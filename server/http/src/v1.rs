@@ -154,8 +154,8 @@ async fn consume(
     Ok(response)
 }
 
-/// `None` (the broker's default lease, 2 s) when absent; a 400 for anything but a positive integer of
-/// milliseconds no longer than `max`.
+/// `None` (the broker's default lease, 2 s) when absent; a 400 for anything but a whole number of milliseconds
+/// from the broker's minimum ([`dq_broker::MIN_LEASE`], 100 ms) to `max`.
 fn lease(raw: Option<&serde_json::Value>, max: Duration) -> Result<Option<Duration>, ApiError> {
     let Some(raw) = raw else {
         return Ok(None);
@@ -165,11 +165,14 @@ fn lease(raw: Option<&serde_json::Value>, max: Duration) -> Result<Option<Durati
         serde_json::Value::String(s) => s.trim().parse::<i64>().ok(),
         _ => None,
     };
+    let min_ms = i64::try_from(dq_broker::MIN_LEASE.as_millis()).unwrap_or(i64::MAX);
     let max_ms = i64::try_from(max.as_millis()).unwrap_or(i64::MAX);
     match ms {
-        Some(ms) if ms > 0 && ms <= max_ms => Ok(Some(Duration::from_millis(ms.unsigned_abs()))),
+        Some(ms) if ms >= min_ms && ms <= max_ms => {
+            Ok(Some(Duration::from_millis(ms.unsigned_abs())))
+        }
         _ => Err(ApiError::invalid(format!(
-            "invalid lease_ms: {raw} is not a whole number of milliseconds between 1 and {max_ms}"
+            "invalid lease_ms: {raw} is not a whole number of milliseconds between {min_ms} (the minimum) and {max_ms}"
         ))),
     }
 }
@@ -330,6 +333,22 @@ mod tests {
                 "{raw}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn leases_under_the_minimum_are_rejected_naming_it() {
+        for raw in [json!(1), json!(99), json!("50")] {
+            let err = lease(Some(&raw), MAX).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("between 100 (the minimum) and 3600000"),
+                "{raw}: {err}"
+            );
+        }
+        assert_eq!(
+            lease(Some(&json!(100)), MAX).unwrap(),
+            Some(Duration::from_millis(100))
+        );
     }
 
     #[test]

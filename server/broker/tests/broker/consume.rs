@@ -74,6 +74,30 @@ async fn subscribe_checks_its_arguments() {
 }
 
 #[tokio::test]
+async fn a_lease_under_the_minimum_is_rejected_naming_it() {
+    let dir = TempDir::new().unwrap();
+    let broker = open(config(&dir));
+    broker.create_topic("t", None).await.unwrap();
+    for ms in [1, 99] {
+        let err = broker
+            .subscribe("t", "g", "o", Some(Duration::from_millis(ms)))
+            .err()
+            .expect("rejected");
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert_eq!(
+            err.to_string(),
+            format!("lease of {ms} ms is under the minimum of 100 ms")
+        );
+    }
+    assert_eq!(dq_broker::MIN_LEASE, Duration::from_millis(100));
+    assert!(
+        broker
+            .subscribe("t", "g", "o", Some(Duration::from_millis(100)))
+            .is_ok()
+    );
+}
+
+#[tokio::test]
 async fn ack_checks_owner_and_in_flight() {
     let dir = TempDir::new().unwrap();
     let broker = open(config(&dir));
