@@ -170,3 +170,46 @@ async fn lease_expiries_count_towards_max_attempts() {
     assert_eq!(info.attempts, 2);
     assert_eq!(info.last_error, "ack_timeout; ack_timeout");
 }
+
+/// A consumer that never acks must not make a hot loop: the first expiry redelivers at once, each later one
+/// waits min(lease, 1 s) · 2^(attempts − 2), at most 30 s.
+#[tokio::test(start_paused = true)]
+async fn ack_timeout_redeliveries_back_off_more_each_time() {
+    let dir = TempDir::new().unwrap();
+    let broker = broker_with_topic_t(&dir).await;
+    broker.produce(msg("t", "a")).await.unwrap();
+    let lease = ms(1000);
+    let mut sub = broker.subscribe("t", "g", "w", Some(lease)).unwrap();
+    assert_eq!(next(&mut sub).await.attempts, 1);
+    let second = due_after(&mut sub, lease, "the first expiry redelivers at once").await;
+    assert_eq!(second.attempts, 2);
+    let third = due_after(&mut sub, lease + ms(1000), "due after lease + 1 s").await;
+    assert_eq!(third.attempts, 3);
+    let fourth = due_after(&mut sub, lease + ms(2000), "due after lease + 2 s").await;
+    assert_eq!(
+        (fourth.attempts, fourth.last_error.as_str()),
+        (4, "ack_timeout; ack_timeout; ack_timeout")
+    );
+    // Still deliverable and settleable like any other.
+    broker.ack(settle("t", "g", "w", &fourth)).await.unwrap();
+    nothing_within(&mut sub, ms(60_000)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn ack_timeout_backoff_starts_at_the_lease_and_is_capped() {
+    let dir = TempDir::new().unwrap();
+    let broker = broker_with_topic_t(&dir).await;
+    broker.produce(msg("t", "a")).await.unwrap();
+    let lease = dq_broker::MIN_LEASE;
+    let mut sub = broker.subscribe("t", "g", "w", Some(lease)).unwrap();
+    let mut item = next(&mut sub).await;
+    for attempts in 1u32..14 {
+        assert_eq!(item.attempts, attempts);
+        let backoff = match attempts {
+            1 => 0,
+            n => (100u64 << (n - 2)).min(30_000),
+        };
+        item = due_after(&mut sub, lease + ms(backoff), "due after lease + backoff").await;
+    }
+    assert_eq!(item.attempts, 14);
+}
