@@ -1,6 +1,9 @@
 //! The one wrapper every request passes through on its way to the router: it gives the request its
 //! `X-Request-Id` (see `request_id`) and a tracing span, sends it through CORS only when it carries an `Origin`,
-//! and gives axum's bare 405 the JSON body of its route family (see `fallback`).
+//! gives axum's bare 405 the JSON body of its route family (see `fallback`), and turns a panic while answering
+//! into a 500 for that request alone, with one error line naming the request id: hyper would otherwise drop the
+//! connection without an answer. (The broker's locks do not poison, so nothing else is left broken. A panic
+//! while a streamed body is sent, after the answer started, still only ends that connection.)
 //!
 //! Why one hand-written service instead of `middleware::from_fn` layers on the router: a router layer wraps
 //! every route, and `from_fn` clones and boxes the inner service for each request. Three such layers had cost
@@ -13,6 +16,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -20,6 +24,7 @@ use std::task::{Context, Poll};
 use axum::extract::Request;
 use axum::http::header;
 use axum::response::Response;
+use futures::FutureExt;
 use tower::{Layer, Service};
 use tower_http::cors::CorsLayer;
 use tracing::Instrument;
@@ -67,22 +72,134 @@ where
             path = %req.uri().path(),
         );
         let v1 = fallback::is_v1(req.uri());
-        let answer = if req.headers().contains_key(header::ORIGIN) {
-            // The ready inner service goes into the CORS service; a clone of it stays for the next request.
-            let next = self.inner.clone();
-            let inner = std::mem::replace(&mut self.inner, next);
-            futures::future::Either::Left(self.cors.layer(inner).call(req))
-        } else {
-            futures::future::Either::Right(self.inner.call(req))
-        };
+        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+        // A panic while routing (before any future exists) is caught as well as one while answering.
+        let answer = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            if req.headers().contains_key(header::ORIGIN) {
+                // The ready inner service goes into the CORS service; a clone of it stays for the next request.
+                let next = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, next);
+                futures::future::Either::Left(self.cors.layer(inner).call(req))
+            } else {
+                futures::future::Either::Right(self.inner.call(req))
+            }
+        }));
         Box::pin(
             async move {
-                let Ok(response) = answer.await;
+                let answered = match answer {
+                    Ok(answer) => AssertUnwindSafe(answer).catch_unwind().await,
+                    Err(panic) => Err(panic),
+                };
+                let response = match answered {
+                    Ok(Ok(response)) => response,
+                    Err(panic) => {
+                        tracing::error!(
+                            request_id = id.to_str().unwrap_or_default(),
+                            %method,
+                            path,
+                            panic = panic_message(panic.as_ref()),
+                            "the request's handler panicked; answered 500"
+                        );
+                        fallback::internal_error(v1)
+                    }
+                };
                 let mut response = fallback::with_405_body(v1, response);
                 response.headers_mut().insert(request_id::X_REQUEST_ID, id);
                 Ok(response)
             }
             .instrument(span),
         )
+    }
+}
+
+/// The text of a panic payload (`panic!` with a literal or a format string), if it is text.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not text)")
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::get;
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn boom() -> &'static str {
+        panic!("a bug in a handler")
+    }
+
+    async fn send<S>(edge: &mut Edge<S>, path: &str, origin: bool) -> (StatusCode, HeaderMap, Value)
+    where
+        Edge<S>: Service<Request, Response = Response, Error = Infallible>,
+    {
+        let mut request = Request::get(path);
+        if origin {
+            request = request.header(header::ORIGIN, "http://localhost:3000");
+        }
+        let request = request.body(Body::empty()).unwrap();
+        let Ok(response) = edge.ready().await.unwrap().call(request).await;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        (status, headers, json)
+    }
+
+    /// A panicking handler fails its own request with a 500 in the JSON body of its route family, and the
+    /// same edge keeps answering the next requests.
+    #[tokio::test]
+    async fn a_panic_in_a_handler_is_a_500_for_that_request_only() {
+        let router = Router::new()
+            .route("/v1/boom", get(boom))
+            .route("/runs/boom", get(boom))
+            .route("/v1/healthz", get(|| async { "ok" }));
+        let mut edge = Edge::new(router, CorsLayer::permissive());
+        for origin in [false, true] {
+            let (status, headers, body) = send(&mut edge, "/v1/boom", origin).await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(body["error"], "INTERNAL", "{body}");
+            assert!(
+                body["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("internal error")
+            );
+            assert!(headers.contains_key(request_id::X_REQUEST_ID));
+            let (status, _, body) = send(&mut edge, "/runs/boom", origin).await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert!(
+                body["detail"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("internal error")
+            );
+            let (status, _, _) = send(&mut edge, "/v1/healthz", origin).await;
+            assert_eq!(status, StatusCode::OK);
+        }
+    }
+
+    /// A service that panics while routing, before it returns a future, is caught too.
+    #[tokio::test]
+    async fn a_panic_while_routing_is_a_500_too() {
+        let service = tower::service_fn(|req: Request| {
+            assert!(req.uri().path() != "/v1/boom", "a bug while routing");
+            async { Ok::<_, Infallible>(Response::new(axum::body::Body::from("ok"))) }
+        });
+        let mut edge = Edge::new(service, CorsLayer::permissive());
+        let (status, _, body) = send(&mut edge, "/v1/boom", false).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"], "INTERNAL");
+        let (status, _, _) = send(&mut edge, "/v1/other", false).await;
+        assert_eq!(status, StatusCode::OK);
     }
 }
