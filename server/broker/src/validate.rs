@@ -47,12 +47,17 @@ pub(crate) fn topic_name(name: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A topic named by a request that reads or writes an existing topic: only its length is checked (a longer name
-/// cannot exist), so that the answer names the limit rather than an unknown topic.
+/// Longest topic name a request may refer to: created names have at most [`MAX_TOPIC_LEN`] bytes, but
+/// dead-lettering adds a `dlq.` prefix (to a dead-letter topic too), so existing names can be a little longer.
+const MAX_TOPIC_REF_LEN: usize = 1024;
+
+/// A topic named by a request that reads or writes an existing topic: only its length is checked (a much longer
+/// name cannot exist), so that the answer names the limit rather than an unknown topic.
 pub(crate) fn topic_ref(what: &str, name: &str) -> Result<(), Error> {
-    if name.len() > MAX_TOPIC_LEN {
+    if name.len() > MAX_TOPIC_REF_LEN {
         return Err(Error::InvalidArgument(format!(
-            "{what} is {} bytes, over the limit of {MAX_TOPIC_LEN}",
+            "{what} is {} bytes, over the limit of {MAX_TOPIC_REF_LEN} bytes (topics are created with at most \
+             {MAX_TOPIC_LEN})",
             name.len()
         )));
     }

@@ -135,6 +135,24 @@ async fn oversized_topic_names_are_rejected_with_the_limit_everywhere() {
     );
     rejected(broker.create_topic(&long, None).await, "topic", "249");
     assert_eq!(broker.topics(), vec!["t".to_owned()]);
+    // The dead-letter topic of a topic with the longest name has a longer one, and can be read.
+    let longest = "l".repeat(249);
+    broker.create_topic(&longest, None).await.unwrap();
+    let doomed = Produce {
+        topic: longest.clone(),
+        ..with_envelope("t", "v", policy(Some(1), None, None))
+    };
+    broker.produce(doomed).await.unwrap();
+    let mut sub = broker.subscribe(&longest, "g", "o", None).unwrap();
+    let item = next(&mut sub).await;
+    broker
+        .nack(settle(&longest, "g", "o", &item), None, None)
+        .await
+        .unwrap();
+    let mut dlq = broker
+        .subscribe(&format!("dlq.{longest}"), "g", "o", None)
+        .unwrap();
+    assert_eq!(next(&mut dlq).await.value, "v");
     close(broker);
 }
 
