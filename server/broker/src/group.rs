@@ -104,6 +104,8 @@ pub(crate) struct GroupState {
 pub(crate) struct Group {
     pub(crate) name: String,
     pub(crate) state: Mutex<GroupState>,
+    /// Unix ms of the last join, leave, ack or nack: the idle-group sweep forgets a group idle for long.
+    pub(crate) last_active_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Group {
@@ -115,6 +117,7 @@ impl Group {
                 rr: 0,
                 parts,
             }),
+            last_active_ms: std::sync::atomic::AtomicU64::new(now_ms()),
         }
     }
 
@@ -653,7 +656,8 @@ fn dead_letter(
         return Ok(inner.ticket());
     };
 
-    let dlq = inner.ensure_topic(&format!("dlq.{}", topic.name), topic.partition_count())?;
+    let dlq =
+        inner.ensure_topic_uncapped(&format!("dlq.{}", topic.name), topic.partition_count())?;
     let dp = p % dlq.partition_count().max(1);
     let now = now_ms();
     let record = MessageRecord {

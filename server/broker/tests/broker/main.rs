@@ -5,6 +5,7 @@
 
 mod common;
 mod consume;
+mod limits;
 mod produce;
 mod recovery;
 mod timing;
