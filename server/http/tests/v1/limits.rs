@@ -121,3 +121,35 @@ async fn deleting_a_topic_needs_the_token() {
         .unwrap();
     assert_eq!(deleted.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn metrics_series_stay_bounded_as_topics_and_run_timelines_pile_up() {
+    let server = TestServer::start();
+    let mut names: Vec<String> = (0..130).map(|i| format!("t{i:03}")).collect();
+    names.extend((0..40).map(|i| format!("runs.events.run-{i}")));
+    for name in &names {
+        server.create_topic(name, 1).await;
+        server.produce(name, "v", None).await;
+    }
+    let response = client().get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    let produced: Vec<(&str, u64)> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("dq_produced_messages_total{"))
+        .map(|rest| {
+            let (labels, value) = rest.rsplit_once("} ").unwrap();
+            (labels, value.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        produced.len(),
+        101,
+        "100 named series and _other: {produced:?}"
+    );
+    assert!(produced.contains(&("topic=\"runs.events.*\"", 40)));
+    // By name: `runs.events.*` and t000..t098 are named, t099..t129 summed.
+    assert!(produced.contains(&("topic=\"_other\"", 31)));
+    let total: u64 = produced.iter().map(|(_, n)| n).sum();
+    assert_eq!(total, 170, "every message is counted once");
+}
