@@ -91,13 +91,26 @@ async fn create_topic(
     ))
 }
 
+/// Topics the runs service creates once at start and relies on: deleting one would break every run.
+const RUNS_SERVICE_TOPICS: [&str; 3] = [
+    dq_proto::runs::COMMANDS_TOPIC,
+    dq_proto::runs::DLQ_TOPIC,
+    dq_runs::INDEX_TOPIC,
+];
+
 /// `DELETE /v1/topics/{name}` (a dq addition): answers once the topic's data is durably gone; 404 when there
-/// is no such topic.
+/// is no such topic, 409 for the runs service's own topics (a run's timeline, `runs.events.<id>`, may go).
 async fn delete_topic(
     State(state): State<AppState>,
     name: Result<Path<String>, PathRejection>,
 ) -> Result<Json<TopicDeleted>, ApiError> {
     let Path(name) = name.map_err(|e| ApiError::invalid(format!("invalid topic name: {e}")))?;
+    if RUNS_SERVICE_TOPICS.contains(&name.as_str()) {
+        return Err(ApiError::new(
+            ErrorCode::FailedPrecondition,
+            format!("topic {name:?} is used by the runs service and cannot be deleted"),
+        ));
+    }
     let info = state.broker.delete_topic(&name).await?;
     Ok(Json(TopicDeleted {
         status: "deleted".to_owned(),

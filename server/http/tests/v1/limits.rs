@@ -98,6 +98,27 @@ async fn deleting_a_topic_removes_it_for_good_and_frees_its_name() {
 }
 
 #[tokio::test]
+async fn the_runs_service_topics_cannot_be_deleted_but_a_run_timeline_can() {
+    let server = TestServer::start();
+    for name in ["runs.commands", "runs.index", "runs.dlq", "runs.events.r1"] {
+        server.create_topic(name, 1).await;
+    }
+    for name in ["runs.commands", "runs.index", "runs.dlq"] {
+        let message = server
+            .delete(&format!("/v1/topics/{name}"))
+            .await
+            .error(409, "FAILED_PRECONDITION");
+        assert!(message.contains(name), "{message}");
+    }
+    let answer = server.delete("/v1/topics/runs.events.r1").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    assert_eq!(
+        server.get("/v1/topics").await.json["topics"],
+        json!(["runs.commands", "runs.dlq", "runs.index"])
+    );
+}
+
+#[tokio::test]
 async fn deleting_a_topic_needs_the_token() {
     let server = TestServer::with(|config| config.token = Some("s3cret-s3cret-s3cret".to_owned()));
     let http = client();
