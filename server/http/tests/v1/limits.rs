@@ -174,3 +174,40 @@ async fn metrics_series_stay_bounded_as_topics_and_run_timelines_pile_up() {
     let total: u64 = produced.iter().map(|(_, n)| n).sum();
     assert_eq!(total, 170, "every message is counted once");
 }
+
+#[tokio::test]
+async fn an_idle_group_leaves_metrics_while_a_group_with_a_live_stream_stays() {
+    let server = TestServer::with(|config| {
+        config.broker.group_idle_retention = std::time::Duration::from_millis(300);
+        config.broker.sweep_interval = std::time::Duration::from_millis(20);
+    });
+    server.create_topic("t", 1).await;
+    server.produce("t", "a", None).await;
+    let mut live = server.consume("t", "live", "o", None).await;
+    let mut idle = server.consume("t", "idle", "o", None).await;
+    let item = idle.next_item().await;
+    let acked = server.settle("/v1/ack", "t", "idle", "o", &item).await;
+    assert_eq!(acked.status, StatusCode::NO_CONTENT);
+    drop(idle);
+    let metrics = || async {
+        client()
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert!(metrics().await.contains("group=\"idle\""));
+    tokio::time::timeout(crate::util::GUARD, async {
+        while metrics().await.contains("group=\"idle\"") {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the idle group is forgotten");
+    // `live` went idle first, so the pass that forgot `idle` saw it too: its open stream kept it.
+    assert!(metrics().await.contains("group=\"live\""));
+    assert_eq!(live.next_item().await.offset, 0);
+}
