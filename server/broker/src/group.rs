@@ -11,7 +11,8 @@
 //! - `prior`: delivery state recovered from `attempts` for offsets not yet redelivered since the restart.
 //!
 //! Invariants: in-memory state changes only after the fjall batch that records it committed; the group lock is
-//! never held across an `.await`; lock order is group → partition head → timers, and group → topic map.
+//! never held across an `.await`; lock order is group → partition head → timers, and group → topic map; a
+//! topic's groups map is taken before a group (joining a stream, forgetting an idle group).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,8 @@
 //!
 //! It owns topics with partitions and per-partition offsets, producer idempotency, consumer groups with owners
 //! and leases, ack / nack, retries with backoff, dead-lettering to `dlq.<topic>`, retention and size limits,
-//! and the storage of all of it in fjall. It knows nothing of HTTP or of runs: the HTTP edges live in
+//! caps on topics and partitions, topic deletion, forgetting idle consumer groups, and the storage of all of
+//! it in fjall. It knows nothing of HTTP or of runs: the HTTP edges live in
 //! dq-server, runs in dq-runs.
 //!
 //! The core is synchronous behind a cheap-to-clone [`Broker`] handle; the only async points are waiting for
@@ -371,7 +372,7 @@ impl Inner {
         }
     }
 
-    /// One bounded pass of retention and idempotency cleanup; true when work is left.
+    /// One bounded pass of retention, idempotency, deleted-topic and idle-group cleanup; true when work is left.
     fn sweep(&self) -> bool {
         let retention = self.sweep_retention().unwrap_or_else(|e| {
             tracing::warn!(error = %e, "retention sweep failed");
@@ -688,7 +689,8 @@ fn recover(store: &Store, config: &Config) -> Result<(HashMap<String, Arc<Topic>
     Ok((topics, next_id))
 }
 
-/// The sweep thread: retention and idempotency cleanup every `interval`, a tenth of it while work is left. An
+/// The sweep thread: retention, idempotency, deleted-topic and idle-group cleanup every `interval`, a tenth of
+/// it while work is left. An
 /// OS thread of its own rather than a task, because a pass may read and delete thousands of keys and would
 /// hold up a runtime worker (and every request queued on it) for as long. Holds only a weak reference so that
 /// dropping every handle closes the store; [`Inner::shut_down`] wakes and joins it.
