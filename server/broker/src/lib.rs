@@ -690,9 +690,8 @@ fn recover(store: &Store, config: &Config) -> Result<(HashMap<String, Arc<Topic>
 }
 
 /// The sweep thread: retention, idempotency, deleted-topic and idle-group cleanup every `interval`, a tenth of
-/// it while work is left. An
-/// OS thread of its own rather than a task, because a pass may read and delete thousands of keys and would
-/// hold up a runtime worker (and every request queued on it) for as long. Holds only a weak reference so that
+/// it while work is left. An OS thread of its own rather than a task, because a pass may read and delete
+/// thousands of keys and would hold up a runtime worker (and every request queued on it) for as long. Holds only a weak reference so that
 /// dropping every handle closes the store; [`Inner::shut_down`] wakes and joins it.
 fn sweeper(inner: &Weak<Inner>, interval: Duration) {
     let mut next = std::time::Instant::now() + interval;
@@ -1039,6 +1038,11 @@ impl Broker {
             .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))?;
         let group = {
             let mut groups = topic.groups.lock().expect("groups lock poisoned");
+            // A deletion sets the flag before it takes this lock: a new group's cursors are written before the
+            // deletion removes the topic's keys, or not at all.
+            if topic.is_deleted() {
+                return Err(Error::UnknownTopic(topic.name.clone()));
+            }
             let joined = match groups.get(group) {
                 Some(existing) => Arc::clone(existing),
                 None => {
@@ -1423,6 +1427,8 @@ impl Inner {
 
     /// Removes up to `limit` keys of the deleted topic `tid` (messages, retention floors, group cursors, acks
     /// and attempts, idempotency keys); returns how many. Expired idempotency index rows go by the usual sweep.
+    /// A delivery or settle that held the topic from before the deletion may still write a key or two after
+    /// this: harmless, since topic ids are never reused and recovery ignores keys of unknown topics.
     fn purge_chunk(&self, tid: u32, limit: usize) -> Result<usize, Error> {
         let prefix = tid.to_be_bytes();
         let floor = store::floor_prefix(tid);
