@@ -57,6 +57,9 @@ complete -c dq -n "__fish_dq_using_subcommand up" -l max-attempts -d 'Attempts p
 complete -c dq -n "__fish_dq_using_subcommand up" -l backoff -d 'Wait between attempts, multiplied by the attempt number [default: 300ms]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l broker -d 'Use this external DriftQ v1 broker instead of the embedded one' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-in-flight -d 'Messages in flight per topic, group and partition [default: 64]' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l max-topics -d 'Most topics at once; one more is refused with 429 (each run makes one) [default: 100000]' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l max-total-partitions -d 'Most partitions across all topics; a topic over it is refused with 429 [default: 1000000]' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l group-retention -d 'Forget a consumer group idle this long (no stream, nothing in flight), e.g. 7d, 12h [default: 7d]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'

@@ -150,6 +150,15 @@ pub struct UpArgs {
     /// Answer produces before they reach the disk (faster, loses the last writes on a crash)
     #[arg(long)]
     pub no_fsync: bool,
+    /// Most topics at once; one more is refused with 429 (each run makes one) [default: 100000]
+    #[arg(long, env = "DQ_MAX_TOPICS", value_name = "N")]
+    pub max_topics: Option<usize>,
+    /// Most partitions across all topics; a topic over it is refused with 429 [default: 1000000]
+    #[arg(long, env = "DQ_MAX_TOTAL_PARTITIONS", value_name = "N")]
+    pub max_total_partitions: Option<u64>,
+    /// Forget a consumer group idle this long (no stream, nothing in flight), e.g. 7d, 12h [default: 7d]
+    #[arg(long, env = "DQ_GROUP_RETENTION", value_name = "DURATION")]
+    pub group_retention: Option<String>,
 }
 
 /// `dq down`.

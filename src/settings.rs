@@ -129,6 +129,7 @@ impl UpSettings {
         if let Some(n) = args.max_in_flight {
             server.broker.max_in_flight = n;
         }
+        apply_limit_flags(&mut server, args)?;
         if let Some(raw) = &args.broker {
             server.external_broker = Some(parse_url(raw, "--broker")?.to_string());
         }
@@ -147,6 +148,33 @@ impl UpSettings {
             server,
         })
     }
+}
+
+/// `--max-topics`, `--max-total-partitions` and `--group-retention`: the broker's bounds on memory and disk.
+fn apply_limit_flags(server: &mut dq_server::ServerConfig, args: &UpArgs) -> Result<()> {
+    let broker = &mut server.broker;
+    if let Some(n) = args.max_topics {
+        if n == 0 {
+            return Err(CliError::Usage("--max-topics must be at least 1".into()));
+        }
+        broker.max_topics = n;
+    }
+    if let Some(n) = args.max_total_partitions {
+        if n == 0 {
+            return Err(CliError::Usage(
+                "--max-total-partitions must be at least 1".into(),
+            ));
+        }
+        broker.max_total_partitions = n;
+    }
+    if let Some(raw) = &args.group_retention {
+        let window = parse_duration(raw).map_err(|e| usage("--group-retention", raw, &e))?;
+        if window.is_zero() {
+            return Err(usage("--group-retention", raw, "must be positive"));
+        }
+        broker.group_idle_retention = window;
+    }
+    Ok(())
 }
 
 /// Resolves `dq worker`'s flags into the runs configuration it executes with.
@@ -219,7 +247,7 @@ fn usage(flag: &str, raw: &str, why: &str) -> CliError {
     CliError::Usage(format!("invalid {flag} '{raw}': {why}"))
 }
 
-/// Parses `200ms`, `1.5s`, `2m`, `1h`; a bare number means seconds.
+/// Parses `200ms`, `1.5s`, `2m`, `1h`, `7d`; a bare number means seconds.
 pub fn parse_duration(raw: &str) -> std::result::Result<Duration, String> {
     let raw = raw.trim();
     let split = raw
@@ -234,7 +262,8 @@ pub fn parse_duration(raw: &str) -> std::result::Result<Duration, String> {
         "" | "s" => value,
         "m" | "min" => value * 60.0,
         "h" => value * 3600.0,
-        other => return Err(format!("unknown unit '{other}' (use ms, s, m or h)")),
+        "d" => value * 86400.0,
+        other => return Err(format!("unknown unit '{other}' (use ms, s, m, h or d)")),
     };
     Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
 }
@@ -259,6 +288,7 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("3 weeks").is_err());
     }
@@ -268,5 +298,57 @@ mod tests {
         assert_eq!(format_duration(Duration::from_millis(200)), "200ms");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(format_duration(Duration::from_secs(30)), "30s");
+    }
+
+    fn up(args: &[&str]) -> Result<UpSettings> {
+        use clap::Parser as _;
+        let cli = crate::cli::Cli::try_parse_from([&["dq", "up"], args].concat()).unwrap();
+        let crate::cli::Command::Up(up) = &cli.command else {
+            unreachable!("parsed as up")
+        };
+        let terminal = Terminal {
+            stdin: false,
+            stdout: false,
+            stderr: false,
+        };
+        UpSettings::resolve(up, &Settings::resolve(&cli.global, terminal)?)
+    }
+
+    #[test]
+    fn up_limit_flags_reach_the_broker() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let defaults = up(&["--data-dir", data]).unwrap().server.broker;
+        assert_eq!(defaults.max_topics, 100_000);
+        assert_eq!(defaults.max_total_partitions, 1_000_000);
+        assert_eq!(
+            defaults.group_idle_retention,
+            Duration::from_secs(7 * 86400)
+        );
+        let broker = up(&[
+            "--data-dir",
+            data,
+            "--max-topics",
+            "5",
+            "--max-total-partitions",
+            "40",
+            "--group-retention",
+            "12h",
+        ])
+        .unwrap()
+        .server
+        .broker;
+        assert_eq!(broker.max_topics, 5);
+        assert_eq!(broker.max_total_partitions, 40);
+        assert_eq!(broker.group_idle_retention, Duration::from_secs(12 * 3600));
+        for bad in [
+            ["--max-topics", "0"],
+            ["--max-total-partitions", "0"],
+            ["--group-retention", "0s"],
+            ["--group-retention", "soon"],
+        ] {
+            let err = up(&[&["--data-dir", data][..], &bad[..]].concat()).unwrap_err();
+            assert!(err.to_string().contains(bad[0]), "{bad:?}: {err}");
+        }
     }
 }

@@ -140,3 +140,32 @@ fn ctrl_c_while_following_exits_130() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert_eq!(rest, ["error: interrupted"]);
 }
+
+#[test]
+fn up_max_topics_refuses_runs_past_the_topic_limit_with_the_limit_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (mut child, url) = Process::up(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data,
+        "--workers",
+        "0",
+        "--max-topics",
+        "5",
+    ]);
+    // Each run makes a timeline topic besides the shared runs.* topics: a few runs reach the limit.
+    let refused = (0..5)
+        .map(|_| {
+            dq().args(["--url", &url, "run", "--detach", "--json"])
+                .output()
+                .unwrap()
+        })
+        .find(|out| !out.status.success())
+        .expect("a run past the topic limit is refused");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("max_topics"), "{stderr}");
+    let status = child.terminate();
+    assert!(status.success(), "{status}");
+}

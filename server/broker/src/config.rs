@@ -22,6 +22,14 @@ pub struct Config {
     pub idempotency_window: Duration,
     /// Most partitions a topic may have. Default 256.
     pub max_partitions: u32,
+    /// Most topics at once; creating one more answers 429 (`topic_limit`). Each topic costs memory for as long
+    /// as it exists, and every run makes one (`runs.events.<id>`). Dead-letter topics that the broker creates
+    /// itself are never refused. Default 100,000.
+    pub max_topics: usize,
+    /// Most partitions across all topics at once; a creation that would pass it answers 429
+    /// (`partition_limit`). Bounds the memory of many wide topics (20,000 × 256 partitions took 600 MiB).
+    /// Default 1,000,000: room for `max_topics` one-partition run topics and a few thousand wide ones.
+    pub max_total_partitions: u64,
     /// Messages older than this are deleted. Default 7 days.
     pub retention: Duration,
     /// Most stored messages per partition of an ordinary topic before produce answers 429. DLQ topics
@@ -33,7 +41,12 @@ pub struct Config {
     pub max_ack_window: u64,
     /// Block cache of the store, in bytes. Default 32 MiB.
     pub cache_bytes: u64,
-    /// How often the retention and idempotency sweeps run. Default 1 s.
+    /// A consumer group with no live stream, nothing in flight or waiting for redelivery and no activity for
+    /// this long is forgotten (memory and store); the next consumer under its name starts from the earliest
+    /// retained offset. Not shorter than `retention` by default, so that a forgotten group's acked messages are
+    /// gone by then too. The clock restarts at each start. Default 7 days.
+    pub group_idle_retention: Duration,
+    /// How often the sweeps (retention, idempotency, deleted topics, idle groups) run. Default 1 s.
     pub sweep_interval: Duration,
     /// Most records one sweep pass deletes per kind, so that a sweep never stalls the broker. Default 10,000.
     pub sweep_batch: usize,
@@ -54,8 +67,11 @@ impl Config {
             max_in_flight: 64,
             idempotency_window: Duration::from_secs(600),
             max_partitions: 256,
+            max_topics: 100_000,
+            max_total_partitions: 1_000_000,
             retention: Duration::from_secs(7 * 24 * 3600),
             max_partition_backlog: 10_000_000,
+            group_idle_retention: Duration::from_secs(7 * 24 * 3600),
             max_ack_window: 100_000,
             cache_bytes: 32 * 1024 * 1024,
             sweep_interval: Duration::from_secs(1),

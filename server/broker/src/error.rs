@@ -5,6 +5,8 @@
 pub enum ErrorKind {
     /// Bad input (400).
     InvalidArgument,
+    /// The named thing does not exist where the route names it (404), e.g. deleting an unknown topic.
+    NotFound,
     /// Conflicts with current state, e.g. not the lease owner (409).
     FailedPrecondition,
     /// Over a size limit (413).
@@ -26,6 +28,10 @@ pub enum Error {
     /// The topic does not exist.
     #[error("topic does not exist (create it first)")]
     UnknownTopic(String),
+    /// The topic a request addresses by name (e.g. `DELETE /v1/topics/{name}`) does not exist. Unlike
+    /// [`Error::UnknownTopic`] (a bad field of a produce or consume: 400), the topic is the resource here: 404.
+    #[error("topic {0:?} does not exist")]
+    TopicNotFound(String),
     /// The request's owner is not the lease holder.
     #[error("not owner")]
     NotOwner,
@@ -65,6 +71,7 @@ impl Error {
             Self::InvalidArgument(_) | Self::UnknownTopic(_) | Self::NotInFlight => {
                 ErrorKind::InvalidArgument
             }
+            Self::TopicNotFound(_) => ErrorKind::NotFound,
             Self::NotOwner => ErrorKind::FailedPrecondition,
             Self::TooLarge { .. } => ErrorKind::TooLarge,
             Self::Exhausted { .. } => ErrorKind::Exhausted,

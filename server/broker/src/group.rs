@@ -11,7 +11,8 @@
 //! - `prior`: delivery state recovered from `attempts` for offsets not yet redelivered since the restart.
 //!
 //! Invariants: in-memory state changes only after the fjall batch that records it committed; the group lock is
-//! never held across an `.await`; lock order is group → partition head → timers, and group → topic map.
+//! never held across an `.await`; lock order is group → partition head → timers, and group → topic map; a
+//! topic's groups map is taken before a group (joining a stream, forgetting an idle group).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -111,6 +112,8 @@ pub(crate) struct GroupState {
 pub(crate) struct Group {
     pub(crate) name: String,
     pub(crate) state: Mutex<GroupState>,
+    /// Unix ms of the last join, leave, ack or nack: the idle-group sweep forgets a group idle for long.
+    pub(crate) last_active_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Group {
@@ -122,6 +125,7 @@ impl Group {
                 rr: 0,
                 parts,
             }),
+            last_active_ms: std::sync::atomic::AtomicU64::new(now_ms()),
         }
     }
 
@@ -681,7 +685,8 @@ fn dead_letter(
         return Ok(inner.ticket());
     };
 
-    let dlq = inner.ensure_topic(&format!("dlq.{}", topic.name), topic.partition_count())?;
+    let dlq =
+        inner.ensure_topic_uncapped(&format!("dlq.{}", topic.name), topic.partition_count())?;
     let dp = p % dlq.partition_count().max(1);
     let now = now_ms();
     let record = MessageRecord {

@@ -2,7 +2,8 @@
 //!
 //! It owns topics with partitions and per-partition offsets, producer idempotency, consumer groups with owners
 //! and leases, ack / nack, retries with backoff, dead-lettering to `dlq.<topic>`, retention and size limits,
-//! and the storage of all of it in fjall. It knows nothing of HTTP or of runs: the HTTP edges live in
+//! caps on topics and partitions, topic deletion, forgetting idle consumer groups, and the storage of all of
+//! it in fjall. It knows nothing of HTTP or of runs: the HTTP edges live in
 //! dq-server, runs in dq-runs.
 //!
 //! The core is synchronous behind a cheap-to-clone [`Broker`] handle; the only async points are waiting for
@@ -178,8 +179,10 @@ pub(crate) struct Inner {
     pub(crate) timers: Timers,
     /// By name; a hash map because run timelines make thousands of topics that share a long prefix.
     topics: RwLock<HashMap<String, Arc<Topic>>>,
-    /// Serialises topic creation; holds the next topic id.
+    /// Serialises topic creation and deletion; holds the next topic id.
     next_topic_id: Mutex<u32>,
+    /// Partitions of every topic in `topics`, for `max_total_partitions`; changed under `next_topic_id`.
+    total_partitions: AtomicU64,
     /// Serialises the check-then-write of idempotent produces and the idempotency sweep.
     idem_lock: Mutex<()>,
     shutdown: Arc<Shutdown>,
@@ -227,15 +230,34 @@ impl Inner {
         error
     }
 
-    /// Returns the topic, creating it with `partitions` partitions if needed. The creation is committed, not yet
-    /// synced: wait for a barrier taken after this call before answering that it exists.
-    pub(crate) fn ensure_topic(&self, name: &str, partitions: u32) -> Result<Arc<Topic>, Error> {
+    /// [`Inner::ensure_topic`] for the broker's own topics (`dlq.<topic>`): never refused by the topic limits,
+    /// because a dead letter must not be refused.
+    pub(crate) fn ensure_topic_uncapped(
+        &self,
+        name: &str,
+        partitions: u32,
+    ) -> Result<Arc<Topic>, Error> {
+        self.ensure_topic(name, partitions, false)
+    }
+
+    /// Returns the topic, creating it with `partitions` partitions if needed (refused over the topic limits when
+    /// `capped`). The creation is committed, not yet synced: wait for a barrier taken after this call before
+    /// answering that it exists.
+    pub(crate) fn ensure_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        capped: bool,
+    ) -> Result<Arc<Topic>, Error> {
         if let Some(topic) = self.topic(name) {
             return Ok(topic);
         }
         let mut next_id = self.next_topic_id.lock();
         if let Some(topic) = self.topic(name) {
             return Ok(topic);
+        }
+        if capped {
+            self.check_topic_limits(name, partitions)?;
         }
         let id = *next_id;
         let record = TopicRecord {
@@ -259,6 +281,8 @@ impl Inner {
         self.topics
             .write()
             .insert(name.to_owned(), Arc::clone(&topic));
+        self.total_partitions
+            .fetch_add(u64::from(partitions), Ordering::AcqRel);
         tracing::info!(topic = name, partitions, "created topic");
         Ok(topic)
     }
@@ -277,6 +301,11 @@ impl Inner {
             .partition(p)
             .ok_or_else(|| Error::InvalidArgument(format!("no partition {p}")))?;
         let mut head = partition.head.lock();
+        // Checked under the head lock, which a deletion takes after setting the flag: either this append is done
+        // before the deletion removes the topic's keys, or it sees the flag.
+        if topic.is_deleted() {
+            return Err(Error::UnknownTopic(topic.name.clone()));
+        }
         let offset = *head;
         if check_backlog
             && !topic.is_dlq()
@@ -328,13 +357,16 @@ impl Inner {
                 partition,
                 offset,
             } => {
-                group::expire(self, &topic, &group, (partition, offset), key);
+                // A deleted topic's keys are being removed: recording the expiry would leave one behind.
+                if !topic.is_deleted() {
+                    group::expire(self, &topic, &group, (partition, offset), key);
+                }
             }
             TimerEntry::RetryReady { notify } => notify.notify_waiters(),
         }
     }
 
-    /// One bounded pass of retention and idempotency cleanup; true when work is left.
+    /// One bounded pass of retention, idempotency, deleted-topic and idle-group cleanup; true when work is left.
     fn sweep(&self) -> bool {
         let retention = self.sweep_retention().unwrap_or_else(|e| {
             tracing::warn!(error = %e, "retention sweep failed");
@@ -344,7 +376,15 @@ impl Inner {
             tracing::warn!(error = %e, "idempotency sweep failed");
             false
         });
-        retention || idem
+        let deleted = self.sweep_deleted_topics().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "deleted-topic sweep failed");
+            false
+        });
+        let groups = self.sweep_idle_groups().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "idle-group sweep failed");
+            false
+        });
+        retention || idem || deleted || groups
     }
 
     fn sweep_retention(&self) -> Result<bool, Error> {
@@ -537,6 +577,8 @@ fn recover(store: &Store, config: &Config) -> Result<(HashMap<String, Arc<Topic>
         topics.insert(name.to_owned(), topic);
     }
 
+    next_id = next_id.max(deleted_topic_id_floor(store)?);
+
     // Group positions: low-water marks, then acks above them, then delivery attempts of unsettled offsets.
     let mut groups: BTreeMap<(u32, String), Vec<GroupPart>> = BTreeMap::new();
     let mut part_of = |tid: u32, group: &str, p: u32| -> Option<(Arc<Topic>, usize)> {
@@ -628,9 +670,9 @@ fn recover(store: &Store, config: &Config) -> Result<(HashMap<String, Arc<Topic>
     Ok((topics, next_id))
 }
 
-/// The sweep thread: retention and idempotency cleanup every `interval`, a tenth of it while work is left. An
-/// OS thread of its own rather than a task, because a pass may read and delete thousands of keys and would
-/// hold up a runtime worker (and every request queued on it) for as long. Holds only a weak reference so that
+/// The sweep thread: retention, idempotency, deleted-topic and idle-group cleanup every `interval`, a tenth of
+/// it while work is left. An OS thread of its own rather than a task, because a pass may read and delete
+/// thousands of keys and would hold up a runtime worker (and every request queued on it) for as long. Holds only a weak reference so that
 /// dropping every handle closes the store; [`Inner::shut_down`] wakes and joins it.
 fn sweeper(inner: &Weak<Inner>, interval: Duration) {
     let mut next = std::time::Instant::now() + interval;
@@ -700,6 +742,10 @@ impl Broker {
         })?;
         let store = Store::open(&config.data_dir, config.cache_bytes, config.durable)?;
         let (topics, next_id) = recover(&store, &config)?;
+        let total_partitions: u64 = topics
+            .values()
+            .map(|t| u64::from(t.partition_count()))
+            .sum();
         let committer = Committer::start(store.db.clone(), config.data_dir.clone())?;
         let sweep_interval = config.sweep_interval.max(Duration::from_millis(1));
         let inner = Arc::new(Inner {
@@ -709,6 +755,7 @@ impl Broker {
             timers: Timers::default(),
             topics: RwLock::new(topics),
             next_topic_id: Mutex::new(next_id),
+            total_partitions: AtomicU64::new(total_partitions),
             idem_lock: Mutex::new(()),
             shutdown: Arc::new(Shutdown::default()),
             rejected: Mutex::new(BTreeMap::new()),
@@ -759,7 +806,7 @@ impl Broker {
         if self.inner.shutdown.is_set() {
             return Err(Error::ShuttingDown);
         }
-        let topic = self.inner.ensure_topic(name, partitions)?;
+        let topic = self.inner.ensure_topic(name, partitions, true)?;
         let info = TopicInfo {
             name: topic.name.clone(),
             partitions: topic.partition_count(),
@@ -973,7 +1020,12 @@ impl Broker {
             .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))?;
         let group = {
             let mut groups = topic.groups.lock();
-            match groups.get(group) {
+            // A deletion sets the flag before it takes this lock: a new group's cursors are written before the
+            // deletion removes the topic's keys, or not at all.
+            if topic.is_deleted() {
+                return Err(Error::UnknownTopic(topic.name.clone()));
+            }
+            let joined = match groups.get(group) {
                 Some(existing) => Arc::clone(existing),
                 None => {
                     // A new group starts at the earliest retained offset. Its cursors are written now (not waited
@@ -998,9 +1050,13 @@ impl Broker {
                     groups.insert(group.to_owned(), Arc::clone(&created));
                     created
                 }
-            }
+            };
+            // Joined while the groups lock is held, so that the idle-group sweep (which takes it first) never
+            // forgets a group between its lookup here and this stream's count.
+            joined.state.lock().streams += 1;
+            touch(&joined);
+            joined
         };
-        group.state.lock().streams += 1;
         Ok(Subscription {
             inner: Arc::clone(inner),
             topic,
@@ -1037,14 +1093,16 @@ impl Broker {
     pub async fn ack(&self, settle: Settle) -> Result<(), Error> {
         let ticket = {
             let (topic, group) = self.settle_target(&settle)?;
-            group::ack(
+            let ticket = group::ack(
                 &self.inner,
                 &topic,
                 &group,
                 settle.partition,
                 settle.offset,
                 &settle.owner,
-            )?
+            )?;
+            touch(&group);
+            ticket
         };
         self.inner.wait(ticket).await
     }
@@ -1059,14 +1117,16 @@ impl Broker {
     ) -> Result<(), Error> {
         let ticket = {
             let (topic, group) = self.settle_target(&settle)?;
-            group::nack(
+            let ticket = group::nack(
                 &self.inner,
                 &topic,
                 &group,
                 (settle.partition, settle.offset, &settle.owner),
                 reason.as_deref(),
                 delay,
-            )?
+            )?;
+            touch(&group);
+            ticket
         };
         self.inner.wait(ticket).await
     }
@@ -1183,7 +1243,7 @@ impl Subscription {
             tokio::pin!(notified);
             // Registered before looking, so that a message arriving in between still wakes us.
             notified.as_mut().enable();
-            if self.inner.shutdown.is_set() {
+            if self.inner.shutdown.is_set() || self.topic.is_deleted() {
                 return None;
             }
             if let Some(item) = self.take() {
@@ -1196,7 +1256,7 @@ impl Subscription {
     /// The next message if one is deliverable right now, without waiting (`None` otherwise, and once the broker
     /// shuts down): lets a stream send every ready message in one write.
     pub fn try_next(&mut self) -> Option<ConsumeItem> {
-        if self.inner.shutdown.is_set() {
+        if self.inner.shutdown.is_set() || self.topic.is_deleted() {
             return None;
         }
         self.take()
@@ -1227,6 +1287,270 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         let mut st = self.group.state.lock();
         st.streams = st.streams.saturating_sub(1);
+        touch(&self.group);
+    }
+}
+
+// ---- Limits: topic caps, topic deletion, idle groups ----
+
+/// How long a client refused by a topic limit is told to wait: a limit frees up only when topics are deleted,
+/// so a retry any sooner would be refused again.
+const TOPIC_LIMIT_RETRY_MS: u64 = 60_000;
+
+/// Keys of a deleted topic removed per write batch: bounds the memory of one batch whatever the topic holds.
+const PURGE_CHUNK: usize = 4096;
+
+/// Records activity on a group, for the idle-group sweep.
+fn touch(group: &Group) {
+    group.last_active_ms.store(now_ms(), Ordering::Relaxed);
+}
+
+/// The lowest topic id a new topic may get, given the deletions recorded in the store: ids are never reused, so
+/// that stray keys of a deleted topic can never belong to a later one.
+fn deleted_topic_id_floor(store: &Store) -> Result<u32, Error> {
+    let mut floor = store
+        .meta
+        .get(store::NEXT_TOPIC_ID_KEY)?
+        .and_then(|v| Some(u32::from_be_bytes(v.get(..4)?.try_into().ok()?)))
+        .unwrap_or(0);
+    for kv in store.meta.prefix(store::DELETED_PREFIX) {
+        let key = kv.key()?;
+        if let Some(tid) = store::parse_deleted_key(&key) {
+            floor = floor.max(tid.saturating_add(1));
+        }
+    }
+    Ok(floor)
+}
+
+impl Inner {
+    /// Refuses a new topic that would pass `max_topics` or `max_total_partitions`. Called under the topic id
+    /// lock, which every creation and deletion holds, so the counts cannot change underneath.
+    fn check_topic_limits(&self, name: &str, partitions: u32) -> Result<(), Error> {
+        let topics = self.topics.read().len();
+        if topics >= self.config.max_topics {
+            return Err(Error::Exhausted {
+                message: format!(
+                    "cannot create topic {name:?}: {topics} topics exist, the limit (max_topics = {}); delete \
+                     topics to make room",
+                    self.config.max_topics
+                ),
+                reason: "topic_limit".into(),
+                retry_after_ms: TOPIC_LIMIT_RETRY_MS,
+            });
+        }
+        let total = self.total_partitions.load(Ordering::Acquire);
+        let max = self.config.max_total_partitions;
+        if total.saturating_add(u64::from(partitions)) > max {
+            return Err(Error::Exhausted {
+                message: format!(
+                    "cannot create topic {name:?} with {partitions} partitions: topics hold {total} partitions \
+                     and the limit is {max} (max_total_partitions); delete topics to make room"
+                ),
+                reason: "partition_limit".into(),
+                retry_after_ms: TOPIC_LIMIT_RETRY_MS,
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes a topic from the store's topic list and from memory, leaving a `deleted/` marker for its data,
+    /// and fences everything that still holds it: appends see the flag under the head lock, streams end.
+    fn unlink_topic(&self, name: &str) -> Result<Arc<Topic>, Error> {
+        let next_id = self.next_topic_id.lock();
+        let topic = self
+            .topic(name)
+            .ok_or_else(|| Error::TopicNotFound(name.to_owned()))?;
+        let mut batch = self.store.batch()?;
+        batch.remove(&self.store.meta, store::topic_key(name));
+        batch.insert(&self.store.meta, store::deleted_key(topic.id), Vec::new());
+        batch.insert(
+            &self.store.meta,
+            store::NEXT_TOPIC_ID_KEY,
+            next_id.to_be_bytes().to_vec(),
+        );
+        batch.commit()?;
+        self.written();
+        self.topics.write().remove(name);
+        self.total_partitions
+            .fetch_sub(u64::from(topic.partition_count()), Ordering::AcqRel);
+        drop(next_id);
+        topic.deleted.store(true, Ordering::Release);
+        // Wait out the appends and settles under way: they finish before the keys are removed, later ones see
+        // the flag (or no longer find the topic by name).
+        for partition in &topic.partitions {
+            drop(partition.head.lock());
+        }
+        let groups: Vec<Arc<Group>> = topic.groups.lock().values().cloned().collect();
+        for group in groups {
+            drop(group.state.lock());
+        }
+        topic.notify.notify_waiters();
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic)
+    }
+
+    /// Removes up to `limit` keys of the deleted topic `tid` (messages, retention floors, group cursors, acks
+    /// and attempts, idempotency keys); returns how many. Expired idempotency index rows go by the usual sweep.
+    /// A delivery or settle that held the topic from before the deletion may still write a key or two after
+    /// this: harmless, since topic ids are never reused and recovery ignores keys of unknown topics.
+    fn purge_chunk(&self, tid: u32, limit: usize) -> Result<usize, Error> {
+        let prefix = tid.to_be_bytes();
+        let floor = store::floor_prefix(tid);
+        let store = &self.store;
+        let mut batch = store.batch()?;
+        let mut removed = 0;
+        for (ks, prefix) in [
+            (&store.msgs, &prefix[..]),
+            (&store.cursors, &prefix[..]),
+            (&store.acks, &prefix[..]),
+            (&store.attempts, &prefix[..]),
+            (&store.idem, &prefix[..]),
+            (&store.meta, &floor[..]),
+        ] {
+            for kv in ks.prefix(prefix).take(limit - removed) {
+                batch.remove(ks, kv.key()?);
+                removed += 1;
+            }
+            if removed == limit {
+                break;
+            }
+        }
+        batch.commit()?;
+        Ok(removed)
+    }
+
+    /// Removes every key of the deleted topic `tid`, then its marker.
+    fn purge_topic(&self, tid: u32) -> Result<(), Error> {
+        while self.purge_chunk(tid, PURGE_CHUNK)? == PURGE_CHUNK {}
+        let mut batch = self.store.batch()?;
+        batch.remove(&self.store.meta, store::deleted_key(tid));
+        batch.commit()?;
+        self.written();
+        Ok(())
+    }
+
+    /// Finishes deletions that a crash (or a failed purge) left half done, up to `sweep_batch` keys; true when
+    /// work is left.
+    fn sweep_deleted_topics(&self) -> Result<bool, Error> {
+        let markers: Vec<u32> = self
+            .store
+            .meta
+            .prefix(store::DELETED_PREFIX)
+            .take(self.config.sweep_batch)
+            .map(|kv| kv.key().map(|k| store::parse_deleted_key(&k)))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut budget = self.config.sweep_batch;
+        for tid in markers {
+            let removed = self.purge_chunk(tid, budget)?;
+            self.written();
+            budget -= removed;
+            if budget == 0 {
+                return Ok(true);
+            }
+            let mut batch = self.store.batch()?;
+            batch.remove(&self.store.meta, store::deleted_key(tid));
+            batch.commit()?;
+            budget -= 1;
+            if budget == 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Forgets consumer groups with no stream, nothing in flight and no activity for `group_idle_retention`:
+    /// their cursors, acks and attempts leave the store, then the group leaves memory. Removes up to
+    /// `sweep_batch` keys; true when work is left.
+    fn sweep_idle_groups(&self) -> Result<bool, Error> {
+        let window_ms =
+            u64::try_from(self.config.group_idle_retention.as_millis()).unwrap_or(u64::MAX);
+        let cutoff = now_ms().saturating_sub(window_ms);
+        if cutoff == 0 {
+            return Ok(false);
+        }
+        let mut budget = self.config.sweep_batch;
+        let topics: Vec<Arc<Topic>> = self.topics.read().values().cloned().collect();
+        for topic in topics {
+            // Held while the group's keys are removed: a consumer joining under the same name meanwhile would
+            // otherwise write cursors that this removal deletes.
+            let mut groups = topic.groups.lock();
+            let idle: Vec<Arc<Group>> = groups
+                .values()
+                .filter(|g| g.last_active_ms.load(Ordering::Relaxed) < cutoff)
+                .cloned()
+                .collect();
+            for group in idle {
+                if budget == 0 {
+                    return Ok(true);
+                }
+                let st = group.state.lock();
+                if st.streams > 0 || st.parts.iter().any(|gp| gp.in_flight() > 0) {
+                    continue;
+                }
+                let prefix = store::group_prefix(topic.id, &group.name);
+                let store = &self.store;
+                let mut batch = store.batch()?;
+                let mut removed = 0usize;
+                for ks in [&store.cursors, &store.acks, &store.attempts] {
+                    for kv in ks.prefix(&prefix) {
+                        batch.remove(ks, kv.key()?);
+                        removed += 1;
+                    }
+                }
+                batch.commit()?;
+                self.written();
+                drop(st);
+                groups.remove(&group.name);
+                budget = budget.saturating_sub(removed.max(1));
+                tracing::info!(topic = %topic.name, group = %group.name, "forgot an idle consumer group");
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl Broker {
+    /// Deletes a topic: its messages, its groups' cursors, acks and attempts and its idempotency keys leave the
+    /// store, durably, before this returns; its live streams end; its name is free for a new, empty topic.
+    /// [`Error::TopicNotFound`] when there is no such topic.
+    pub async fn delete_topic(&self, name: &str) -> Result<TopicInfo, Error> {
+        if self.inner.shutdown.is_set() {
+            return Err(Error::ShuttingDown);
+        }
+        let topic = self.inner.unlink_topic(name)?;
+        let info = TopicInfo {
+            name: topic.name.clone(),
+            partitions: topic.partition_count(),
+        };
+        let tid = topic.id;
+        drop(topic);
+        // A large topic takes a while to remove: off the async workers. Should it fail, the marker stays and
+        // the sweep finishes the job.
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.purge_topic(tid))
+            .await
+            .map_err(|e| {
+                Error::Storage(fjall::Error::Io(std::io::Error::other(e.to_string())))
+            })??;
+        let barrier = self
+            .inner
+            .config
+            .durable
+            .then(|| self.inner.committer.barrier());
+        self.inner.wait(barrier).await?;
+        Ok(info)
+    }
+
+    /// How many topics exist and how many partitions they hold, for the topic limits.
+    pub fn topic_totals(&self) -> (usize, u64) {
+        let _creating = self.inner.next_topic_id.lock();
+        (
+            self.inner.topics.read().len(),
+            self.inner.total_partitions.load(Ordering::Acquire),
+        )
     }
 }
 
@@ -1326,6 +1650,82 @@ mod tests {
         assert!(!inner.sweep_idempotency().unwrap());
         assert_eq!(count(&inner.store.idem), 0);
         assert_eq!(count(&inner.store.idem_exp), 0);
+        broker.shutdown();
+    }
+
+    /// Every key of a deleted topic leaves the store; a deletion cut short (marker left) is finished by the sweep.
+    #[tokio::test]
+    async fn deleting_a_topic_leaves_no_key_of_it_and_the_sweep_finishes_a_cut_short_deletion() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let broker = Broker::open(Config {
+            sweep_interval: Duration::from_secs(3600),
+            ..Config::new(dir.path())
+        })
+        .unwrap();
+        let keyed = |topic: &str, i: usize| Produce {
+            topic: topic.into(),
+            value: "v".into(),
+            envelope: Some(Envelope {
+                idempotency_key: Some(format!("k{i}")),
+                // One partition, so that acking the second delivery leaves an ack above the low-water mark.
+                partition_override: Some(0),
+                ..Envelope::default()
+            }),
+            ..Produce::default()
+        };
+        let inner = &broker.inner;
+        let count = |ks: &fjall::Keyspace| ks.iter().count();
+        let all = || {
+            [
+                count(&inner.store.msgs),
+                count(&inner.store.cursors),
+                count(&inner.store.acks),
+                count(&inner.store.attempts),
+                count(&inner.store.idem),
+            ]
+        };
+        for topic in ["a", "b"] {
+            broker.create_topic(topic, Some(3)).await.unwrap();
+            for i in 0..5 {
+                broker.produce(keyed(topic, i)).await.unwrap();
+            }
+            let mut sub = broker.subscribe(topic, "g", "o", None).unwrap();
+            let _first = sub.next().await.unwrap();
+            let second = sub.next().await.unwrap();
+            broker
+                .ack(Settle {
+                    topic: topic.into(),
+                    group: "g".into(),
+                    owner: "o".into(),
+                    partition: second.partition,
+                    offset: second.offset,
+                })
+                .await
+                .unwrap();
+        }
+        let before = all();
+        assert!(before.iter().all(|n| *n > 0), "{before:?}");
+        broker.delete_topic("a").await.unwrap();
+        let after = all();
+        for (b, a) in before.iter().zip(after) {
+            assert_eq!(
+                a * 2,
+                *b,
+                "half the keys went with topic a: {before:?} -> {after:?}"
+            );
+        }
+        assert_eq!(inner.store.meta.prefix(store::DELETED_PREFIX).count(), 0);
+
+        // Cut short: the topic is unlinked but its keys are still there, as after a crash mid-deletion.
+        let tid = inner.unlink_topic("b").unwrap().id;
+        assert_eq!(all(), after);
+        assert!(!inner.sweep_deleted_topics().unwrap());
+        assert_eq!(all(), [0; 5]);
+        assert_eq!(inner.store.meta.prefix(store::DELETED_PREFIX).count(), 0);
+        assert!(
+            deleted_topic_id_floor(&inner.store).unwrap() > tid,
+            "ids are never reused"
+        );
         broker.shutdown();
     }
 }

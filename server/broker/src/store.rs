@@ -8,6 +8,8 @@
 //! |------------|----------------------------------|--------------------------------------------------|
 //! | `meta`     | `topic/` name                    | JSON [`TopicRecord`]                             |
 //! | `meta`     | `floor/` tid p                   | u64: first offset not deleted by retention       |
+//! | `meta`     | `deleted/` tid                   | empty: a deleted topic whose data is not all gone |
+//! | `meta`     | `next_topic_id`                  | u32: no topic id below it is ever given again    |
 //! | `msgs`     | tid p off                        | JSON [`MessageRecord`]                           |
 //! | `cursors`  | tid g p                          | u64: the group's contiguous low-water mark       |
 //! | `acks`     | tid g p off                      | empty: an ack above the low-water mark           |
@@ -224,6 +226,33 @@ pub(crate) fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Res
 
 pub(crate) const TOPIC_PREFIX: &[u8] = b"topic/";
 const FLOOR_PREFIX: &[u8] = b"floor/";
+pub(crate) const DELETED_PREFIX: &[u8] = b"deleted/";
+/// Written when a topic is deleted: ids of deleted topics must not come back after a restart, since stray
+/// keys of a deleted topic (written by a request that raced the deletion) would then belong to a new one.
+pub(crate) const NEXT_TOPIC_ID_KEY: &[u8] = b"next_topic_id";
+
+/// `deleted/ tid`: marks a deleted topic whose keys the sweep still removes.
+pub(crate) fn deleted_key(tid: u32) -> Vec<u8> {
+    [DELETED_PREFIX, &tid.to_be_bytes()[..]].concat()
+}
+
+pub(crate) fn parse_deleted_key(key: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(
+        key.get(DELETED_PREFIX.len()..)?.try_into().ok()?,
+    ))
+}
+
+/// `floor/ tid`: the prefix of a topic's retention floors.
+pub(crate) fn floor_prefix(tid: u32) -> Vec<u8> {
+    [FLOOR_PREFIX, &tid.to_be_bytes()[..]].concat()
+}
+
+/// `tid g`: the prefix of a group's cursors, acks and attempts in every partition.
+pub(crate) fn group_prefix(tid: u32, group: &str) -> Vec<u8> {
+    let mut k = group_key(tid, group, 0);
+    k.truncate(k.len() - 4);
+    k
+}
 
 pub(crate) fn topic_key(name: &str) -> Vec<u8> {
     [TOPIC_PREFIX, name.as_bytes()].concat()

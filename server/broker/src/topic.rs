@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -70,6 +70,9 @@ pub(crate) struct Topic {
     /// When the topic was created: no message in it is older, which spares the retention sweep reading young
     /// topics at all.
     pub(crate) created_at_ms: u64,
+    /// Set once by `DELETE /v1/topics/{name}`, before its data is removed: appends that hold this topic from
+    /// before the deletion check it under the head lock, and its streams end.
+    pub(crate) deleted: AtomicBool,
 }
 
 impl Topic {
@@ -87,7 +90,12 @@ impl Topic {
             groups: Mutex::new(BTreeMap::new()),
             counters: Counters::default(),
             created_at_ms,
+            deleted: AtomicBool::new(false),
         }
+    }
+
+    pub(crate) fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
     }
 
     pub(crate) fn partition_count(&self) -> u32 {

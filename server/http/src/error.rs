@@ -45,6 +45,7 @@ impl From<dq_broker::Error> for ApiError {
     fn from(err: dq_broker::Error) -> Self {
         let code = match err.kind() {
             ErrorKind::InvalidArgument => ErrorCode::InvalidArgument,
+            ErrorKind::NotFound => ErrorCode::NotFound,
             ErrorKind::FailedPrecondition => ErrorCode::FailedPrecondition,
             ErrorKind::TooLarge => ErrorCode::PayloadTooLarge,
             ErrorKind::Exhausted => ErrorCode::ResourceExhausted,

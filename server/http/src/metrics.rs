@@ -1,6 +1,11 @@
 //! `GET /metrics`: the broker's counters and gauges in the Prometheus text exposition format (version 0.0.4),
 //! written by hand because the format is a few lines of text. Also owns the few counters that only the HTTP
 //! edge sees (produce requests rejected before they reach the broker).
+//!
+//! Label sets are bounded, so that the exposition does not grow with every run or group: a topic family that
+//! dq makes one topic per run for (`runs.events.<id>`) is one series (`topic="runs.events.*"`), and past
+//! [`MAX_LABEL_VALUES`] topics (or topic–group pairs) per metric, the rest are summed under `"_other"`, so totals
+//! still add up.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +16,16 @@ use axum::response::IntoResponse;
 use dq_broker::Metrics;
 
 use crate::AppState;
+
+/// Most distinct topics (or topic–group pairs) one metric reports by name; the rest go under [`OTHER`].
+const MAX_LABEL_VALUES: usize = 100;
+/// The label value that sums everything past [`MAX_LABEL_VALUES`].
+const OTHER: &str = "_other";
+/// Topic families with one topic per run, by prefix, and the one label each is reported under.
+const PER_RUN_FAMILIES: [(&str, &str); 2] = [
+    ("runs.events.", "runs.events.*"),
+    ("dlq.runs.events.", "dlq.runs.events.*"),
+];
 
 /// The exposition format's content type.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -138,16 +153,59 @@ fn render(m: &Metrics, edge: &EdgeCounters) -> String {
 
 fn per_topic(out: &mut String, name: &str, help: &str, values: &[(String, u64)]) {
     header(out, name, help, "counter");
-    for (topic, n) in values {
+    let folded = bounded(
+        values
+            .iter()
+            .map(|(topic, n)| (topic_label(topic).to_owned(), *n)),
+        OTHER.to_owned(),
+    );
+    for (topic, n) in &folded {
         sample(out, name, &[("topic", topic)], *n);
     }
 }
 
 fn per_group(out: &mut String, name: &str, help: &str, values: &[(String, String, u64)]) {
     header(out, name, help, "gauge");
-    for (topic, group, n) in values {
+    let folded = bounded(
+        values
+            .iter()
+            .map(|(topic, group, n)| ((topic_label(topic).to_owned(), group.clone()), *n)),
+        (OTHER.to_owned(), OTHER.to_owned()),
+    );
+    for ((topic, group), n) in &folded {
         sample(out, name, &[("topic", topic), ("group", group)], *n);
     }
+}
+
+/// The label a topic is reported under: its family for the per-run families, else its name.
+fn topic_label(topic: &str) -> &str {
+    PER_RUN_FAMILIES
+        .iter()
+        .find(|(prefix, _)| topic.starts_with(prefix))
+        .map_or(topic, |(_, label)| label)
+}
+
+/// Sums values by label, keeps the first [`MAX_LABEL_VALUES`] labels in order and sums the rest under `other`.
+/// Label order (by name) keeps the same series named from one scrape to the next as topics come and go.
+fn bounded<K: Ord>(values: impl Iterator<Item = (K, u64)>, other: K) -> Vec<(K, u64)> {
+    let mut summed: std::collections::BTreeMap<K, u64> = std::collections::BTreeMap::new();
+    for (label, n) in values {
+        let slot = summed.entry(label).or_default();
+        *slot = slot.saturating_add(n);
+    }
+    let mut kept = Vec::with_capacity(summed.len().min(MAX_LABEL_VALUES + 1));
+    let mut rest: Option<u64> = None;
+    for (i, (label, n)) in summed.into_iter().enumerate() {
+        if i < MAX_LABEL_VALUES {
+            kept.push((label, n));
+        } else {
+            rest = Some(rest.unwrap_or(0).saturating_add(n));
+        }
+    }
+    if let Some(n) = rest {
+        kept.push((other, n));
+    }
+    kept
 }
 
 fn header(out: &mut String, name: &str, help: &str, kind: &str) {
@@ -202,5 +260,45 @@ mod tests {
         assert!(text.contains("dq_produce_rejected_total{reason=\"invalid_request\"} 1\n"));
         assert!(text.contains("dq_produce_duplicates_total 4\n"));
         assert!(text.lines().all(|l| !l.is_empty()));
+    }
+
+    /// Lines of one metric: `(labels, value)`.
+    fn series(text: &str, metric: &str) -> Vec<(String, u64)> {
+        text.lines()
+            .filter_map(|line| line.strip_prefix(metric)?.strip_prefix('{'))
+            .map(|rest| {
+                let (labels, value) = rest.rsplit_once("} ").unwrap();
+                (labels.to_owned(), value.parse().unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn series_stay_bounded_however_many_runs_topics_and_groups_and_totals_add_up() {
+        let mut m = Metrics::default();
+        for i in 0..300 {
+            m.produced.push((format!("t{i:03}"), 2));
+            m.lag.push((format!("t{i:03}"), "g".into(), 1));
+        }
+        for i in 0..1000 {
+            m.produced.push((format!("runs.events.run-{i}"), 3));
+            m.produced.push((format!("dlq.runs.events.run-{i}"), 1));
+            m.lag
+                .push((format!("runs.events.run-{i}"), "tail".into(), 1));
+        }
+        let text = render(&m, &EdgeCounters::default());
+        let produced = series(&text, "dq_produced_messages_total");
+        assert_eq!(produced.len(), MAX_LABEL_VALUES + 1, "{produced:?}");
+        assert!(produced.contains(&("topic=\"runs.events.*\"".to_owned(), 3000)));
+        assert!(produced.contains(&("topic=\"dlq.runs.events.*\"".to_owned(), 1000)));
+        let other = produced.last().unwrap();
+        assert_eq!(other.0, "topic=\"_other\"");
+        let total: u64 = produced.iter().map(|(_, n)| n).sum();
+        assert_eq!(total, 300 * 2 + 1000 * 3 + 1000);
+        let lag = series(&text, "dq_consumer_lag_messages");
+        assert_eq!(lag.len(), MAX_LABEL_VALUES + 1);
+        assert!(lag.contains(&("topic=\"runs.events.*\",group=\"tail\"".to_owned(), 1000)));
+        assert_eq!(lag.last().unwrap().0, "topic=\"_other\",group=\"_other\"");
+        assert_eq!(lag.iter().map(|(_, n)| n).sum::<u64>(), 300 + 1000);
     }
 }

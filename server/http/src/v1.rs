@@ -1,4 +1,4 @@
-//! The DriftQ v1 broker routes under `/v1`: health, version, topics, produce, consume (an NDJSON stream), ack
+//! The DriftQ v1 broker routes under `/v1`: health, version, topics (list, create, delete), produce, consume (an NDJSON stream), ack
 //! and nack. Handlers check what the wire protocol makes the edge's job (presence of fields, signs and ranges
 //! of numbers, the lease) and leave everything else to dq-broker; they never hold a lock across an await.
 
@@ -7,14 +7,15 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use dq_broker::{Produce, Settle, Subscription};
 use dq_proto::broker::{
     AckRequest, ConsumeItem, CreateTopic, Health, ProduceRequest, Produced, TopicCreated,
-    TopicList, Version,
+    TopicDeleted, TopicList, Version,
 };
 use dq_proto::error::ErrorCode;
 use serde::Deserialize;
@@ -33,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/healthz", get(healthz))
         .route("/v1/version", get(version))
         .route("/v1/topics", get(list_topics).post(create_topic))
+        .route("/v1/topics/{name}", delete(delete_topic))
         .route("/v1/produce", post(produce))
         .route("/v1/consume", get(consume))
         .route("/v1/ack", post(ack))
@@ -87,6 +89,34 @@ async fn create_topic(
             partitions: info.partitions,
         }),
     ))
+}
+
+/// Topics the runs service creates once at start and relies on: deleting one would break every run.
+const RUNS_SERVICE_TOPICS: [&str; 3] = [
+    dq_proto::runs::COMMANDS_TOPIC,
+    dq_proto::runs::DLQ_TOPIC,
+    dq_runs::INDEX_TOPIC,
+];
+
+/// `DELETE /v1/topics/{name}` (a dq addition): answers once the topic's data is durably gone; 404 when there
+/// is no such topic, 409 for the runs service's own topics (a run's timeline, `runs.events.<id>`, may go).
+async fn delete_topic(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Json<TopicDeleted>, ApiError> {
+    let Path(name) = name.map_err(|e| ApiError::invalid(format!("invalid topic name: {e}")))?;
+    if RUNS_SERVICE_TOPICS.contains(&name.as_str()) {
+        return Err(ApiError::new(
+            ErrorCode::FailedPrecondition,
+            format!("topic {name:?} is used by the runs service and cannot be deleted"),
+        ));
+    }
+    let info = state.broker.delete_topic(&name).await?;
+    Ok(Json(TopicDeleted {
+        status: "deleted".to_owned(),
+        topic: info.name,
+        partitions: info.partitions,
+    }))
 }
 
 async fn produce(

@@ -53,6 +53,17 @@ pub struct TopicCreated {
     pub partitions: u32,
 }
 
+/// `DELETE /v1/topics/{name}` answer (200): the topic, its messages and its groups' positions are gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicDeleted {
+    /// Always `"deleted"`.
+    pub status: String,
+    /// The topic name.
+    pub topic: String,
+    /// How many partitions it had.
+    pub partitions: u32,
+}
+
 /// A retry policy carried by a message's envelope.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

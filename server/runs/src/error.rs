@@ -31,9 +31,9 @@ impl From<dq_broker::Error> for QueueError {
             dq_broker::Error::UnknownTopic(topic) => Self::UnknownTopic(topic),
             other => match other.kind() {
                 ErrorKind::TooLarge => Self::TooLarge(other.to_string()),
-                ErrorKind::InvalidArgument | ErrorKind::FailedPrecondition => {
-                    Self::Rejected(other.to_string())
-                }
+                ErrorKind::InvalidArgument
+                | ErrorKind::NotFound
+                | ErrorKind::FailedPrecondition => Self::Rejected(other.to_string()),
                 ErrorKind::Exhausted | ErrorKind::Unavailable | ErrorKind::Internal => {
                     Self::Unavailable(other.to_string())
                 }

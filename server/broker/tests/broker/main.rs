@@ -6,6 +6,7 @@
 mod bounds;
 mod common;
 mod consume;
+mod limits;
 mod produce;
 mod recovery;
 mod timing;

@@ -4,6 +4,7 @@
 mod auth;
 mod bad_input;
 mod delivery;
+mod limits;
 mod python_client;
 mod routes;
 mod util;

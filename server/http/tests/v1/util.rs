@@ -86,6 +86,15 @@ impl TestServer {
         Answer::read(response).await
     }
 
+    pub async fn delete(&self, path: &str) -> Answer {
+        let response = client()
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("DELETE");
+        Answer::read(response).await
+    }
+
     pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Answer {
         let response = client()
             .post(self.url(path))
