@@ -22,6 +22,50 @@ pub const DEMO_WORKFLOW: &str = "demo";
 /// The steps of the `demo` workflow, in order.
 pub const DEMO_STEPS: [&str; 4] = ["fetch_input", "transform", "tool_call", "finalize"];
 
+/// Where commands that are not valid run commands are parked by the worker (and acked), so that one forged
+/// message never loops and never becomes a run or a DLQ record.
+pub const POISON_TOPIC: &str = "runs.commands.poison";
+/// The most attempts a run or replay may ask for: a larger `max_attempts` (e.g. 2^31) would make a run that
+/// never ends.
+pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
+/// The longest run id. Ids dq makes are 32 hex chars (the original's uuid4 hex); the limit leaves room for ids
+/// made elsewhere while keeping `runs.events.<id>` and every key derived from an id short.
+pub const MAX_RUN_ID_LEN: usize = 64;
+
+/// Checks a run id: 1..=64 characters of `[A-Za-z0-9_-]`. Run ids become topic names and parts of stored keys,
+/// so anything else is refused before it reaches the broker. The error names the rule.
+pub fn validate_run_id(run_id: &str) -> Result<(), String> {
+    if run_id.is_empty() {
+        return Err("run_id must not be empty".to_owned());
+    }
+    if run_id.len() > MAX_RUN_ID_LEN {
+        return Err(format!(
+            "run_id is {} bytes, over the limit of {MAX_RUN_ID_LEN}",
+            run_id.len()
+        ));
+    }
+    if let Some(c) = run_id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-')))
+    {
+        return Err(format!(
+            "run_id has the character {c:?}; allowed are letters, digits, '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a `max_attempts`: 1..=100.
+pub fn validate_max_attempts(max_attempts: u32) -> Result<(), String> {
+    if (1..=MAX_ATTEMPTS_LIMIT).contains(&max_attempts) {
+        Ok(())
+    } else {
+        Err(format!(
+            "max_attempts must be between 1 and {MAX_ATTEMPTS_LIMIT}, got {max_attempts}"
+        ))
+    }
+}
+
 /// The timeline topic of a run.
 pub fn events_topic(run_id: &str) -> String {
     format!("{EVENTS_PREFIX}{run_id}")
