@@ -481,6 +481,31 @@ mod tests {
     }
 
     #[test]
+    fn run_ids_are_1_to_64_chars_of_letters_digits_underscore_and_dash() {
+        for ok in [
+            "0123456789abcdef0123456789abcdef",
+            "a",
+            "A_b-9",
+            &"z".repeat(64),
+        ] {
+            assert_eq!(validate_run_id(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "a b", "a.b", "a/b", "é", "a\0", &"z".repeat(65)] {
+            assert!(validate_run_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_run_id(&"z".repeat(65)).unwrap_err().contains("64"));
+    }
+
+    #[test]
+    fn max_attempts_is_1_to_100() {
+        assert!(validate_max_attempts(0).is_err());
+        assert_eq!(validate_max_attempts(1), Ok(()));
+        assert_eq!(validate_max_attempts(100), Ok(()));
+        let err = validate_max_attempts(1 << 31).unwrap_err();
+        assert!(err.contains("100") && err.contains("2147483648"), "{err}");
+    }
+
+    #[test]
     fn events_round_trip_with_extra_fields() {
         let text = r#"{"ts":5,"type":"run.retry_scheduled","run_id":"r","attempt":2,"replay_seq":0,"max_attempts":3}"#;
         let event: Event = serde_json::from_str(text).unwrap();

@@ -394,6 +394,55 @@ mod tests {
         serde_json::from_str(&serde_json::to_string(event).unwrap()).unwrap()
     }
 
+    fn created(run_id: &str, workflow: &str) -> Result<IndexRecord, String> {
+        Ok(IndexRecord::Created {
+            run_id: run_id.to_owned(),
+            workflow: workflow.to_owned(),
+            input: Map::new(),
+            fail_at: None,
+            max_attempts: None,
+            ts: 1,
+        })
+    }
+
+    fn dlq(run_id: &str, kind: &str) -> Result<DlqRecord, String> {
+        Ok(DlqRecord {
+            ts: 1,
+            kind: kind.to_owned(),
+            run_id: run_id.to_owned(),
+            workflow: "demo".to_owned(),
+            attempts: 3,
+            max_attempts: 3,
+            replay_seq: 0,
+            reason: "max_attempts".to_owned(),
+            error: "e".to_owned(),
+            command: Value::Null,
+        })
+    }
+
+    #[test]
+    fn records_that_fail_validation_are_skipped_and_passed() {
+        let mut registry = Registry::default();
+        registry.apply_index_at(0, Err("not JSON".to_owned()));
+        registry.apply_index_at(1, created("bad id", "demo"));
+        registry.apply_index_at(2, created("r1", "nope"));
+        registry.apply_index_at(3, created("r1", "demo"));
+        assert_eq!(registry.runs.keys().collect::<Vec<_>>(), ["r1"]);
+        assert_eq!(
+            registry.index_next, 4,
+            "bad records are passed, not re-read"
+        );
+        registry.apply_dlq_at(0, Err("not JSON".to_owned()));
+        registry.apply_dlq_at(1, dlq("r2", "runs.dlq"));
+        registry.apply_dlq_at(2, dlq("bad id", "runs.dlq"));
+        registry.apply_dlq_at(3, dlq("r1", "custom"));
+        registry.apply_dlq_at(4, dlq("r1", "runs.dlq"));
+        assert_eq!(registry.dlq.len(), 1);
+        assert_eq!(registry.dlq_next, 5);
+        registry.forget("r1");
+        assert!(registry.runs.is_empty() && registry.dlq.is_empty());
+    }
+
     #[test]
     fn a_failing_then_replayed_run_folds_to_each_status() {
         let mut fold = Fold::new(0);
