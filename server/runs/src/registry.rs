@@ -331,8 +331,8 @@ impl Registry {
 
     /// Adds the DLQ record stored at `offset` (`Err`: the reason it did not decode), unless it was read
     /// already; a record that fails to decode or validate, or whose run the index does not know, is skipped
-    /// with one warning. The index is always read first, and the worker writes a run's DLQ record only after
-    /// its index record, so a real record's run is known by then.
+    /// with one warning. The worker writes a run's DLQ record only after its index record, and a catch-up reads
+    /// `runs.dlq` before `runs.index` and applies the index first, so a real record's run is known by then.
     pub fn apply_dlq_at(&mut self, offset: u64, record: Result<DlqRecord, String>) {
         if offset < self.dlq_next {
             return;

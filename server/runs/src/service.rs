@@ -130,10 +130,13 @@ impl RunsService {
 
     /// Applies what was appended to `runs.index` and `runs.dlq` since the last catch-up.
     async fn catch_up(&self) -> Result<(), RunsError> {
-        let index_from = self.registry().index_next;
-        let index = self.read_existing(INDEX_TOPIC, index_from).await?;
+        // `runs.dlq` is read before `runs.index`: a DLQ record is written after its run's index record, so every
+        // DLQ record read here finds its run in the index read after it (a DLQ record of a run the index does
+        // not know is skipped for good).
         let dlq_from = self.registry().dlq_next;
         let dlq = self.read_existing(DLQ_TOPIC, dlq_from).await?;
+        let index_from = self.registry().index_next;
+        let index = self.read_existing(INDEX_TOPIC, index_from).await?;
         let mut registry = self.registry();
         // Anyone may write to these topics: the registry skips (and logs once) what does not validate.
         for item in index {
