@@ -215,3 +215,45 @@ async fn forged_index_and_dlq_records_make_no_runs_and_no_dlq_records() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     server.wait_status(&real, 1, "succeeded").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_standalone_worker_over_http_parks_poison_too() {
+    let server = TestServer::with(|c| c.runs.workers = 0);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let config = dq_runs::RunsConfig {
+        step_delay: std::time::Duration::from_millis(2),
+        backoff: std::time::Duration::ZERO,
+        ..dq_runs::RunsConfig::default()
+    };
+    let worker = tokio::spawn(dq_runs::run_worker(
+        &server.url(""),
+        None,
+        config,
+        shutdown.clone(),
+    ));
+    // The first run makes the runs topics.
+    let first = server.create(json!({})).await;
+    let poison = json!({"ts": 1, "type": "run.command", "run_id": "../x"}).to_string();
+    produce(&server, "runs.commands", &poison).await;
+    let second = server.create(json!({})).await;
+    server.wait_status(&first, 0, "succeeded").await;
+    server.wait_status(&second, 0, "succeeded").await;
+    let started = std::time::Instant::now();
+    let parked = loop {
+        let parked = values(&server, "runs.commands.poison").await;
+        if !parked.is_empty() {
+            break parked;
+        }
+        assert!(started.elapsed() < GUARD, "never parked");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    let record: Value = serde_json::from_str(&parked[0]).expect("a JSON poison record");
+    assert_eq!(record["value"], poison.as_str());
+    assert_eq!(parked.len(), 1);
+    shutdown.cancel();
+    tokio::time::timeout(GUARD, worker)
+        .await
+        .expect("the worker ends promptly on shutdown")
+        .expect("worker task")
+        .expect("worker result");
+}
