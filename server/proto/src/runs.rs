@@ -66,6 +66,27 @@ pub fn validate_max_attempts(max_attempts: u32) -> Result<(), String> {
     }
 }
 
+/// The event types only the runs service and the worker write (the run's lifecycle, from which its status is
+/// derived), plus the two SSE markers: `POST /runs/{id}/emit` refuses them, so that a client cannot forge a
+/// run's outcome.
+pub const LIFECYCLE_EVENTS: [&str; 15] = [
+    "run.created",
+    "run.command",
+    "run.replay_requested",
+    "worker.received",
+    "run.started",
+    "step.started",
+    "step.completed",
+    "run.attempt_failed",
+    "run.retry_scheduled",
+    "run.dlq",
+    "run.failed",
+    "run.succeeded",
+    "runs.dlq",
+    "sse.connected",
+    "dlq.available",
+];
+
 /// The timeline topic of a run.
 pub fn events_topic(run_id: &str) -> String {
     format!("{EVENTS_PREFIX}{run_id}")

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use dq_proto::runs::{
-    COMMANDS_TOPIC, CreateRun, CreateRunResponse, DLQ_TOPIC, DlqRecord, Event, MAX_ATTEMPTS_LIMIT,
-    ReplayRequest, ReplayResponse, RunCommand, RunDetail, RunStatus, RunSummary, TimelineItem,
-    events_topic, validate_max_attempts, validate_run_id, workflow_steps,
+    COMMANDS_TOPIC, CreateRun, CreateRunResponse, DLQ_TOPIC, DlqRecord, Event, LIFECYCLE_EVENTS,
+    MAX_ATTEMPTS_LIMIT, ReplayRequest, ReplayResponse, RunCommand, RunDetail, RunStatus,
+    RunSummary, TimelineItem, events_topic, validate_max_attempts, validate_run_id, workflow_steps,
 };
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
@@ -611,7 +611,7 @@ fn json_type(value: &Value) -> &'static str {
 }
 
 /// The three fields every stored event has, when an emitted event brings its own: `ts` a non-negative integer
-/// (unix ms), `type` and `run_id` strings.
+/// (unix ms), `type` and `run_id` strings; and `type` none of the [`LIFECYCLE_EVENTS`].
 fn check_event_fields(event: &Map<String, Value>) -> Result<(), RunsError> {
     if let Some(ts) = event.get("ts")
         && ts.as_u64().is_none()
@@ -633,6 +633,16 @@ fn check_event_fields(event: &Map<String, Value>) -> Result<(), RunsError> {
                 message: format!("{field} must be a string, got {}", json_type(value)),
             });
         }
+    }
+    if let Some(kind) = event.get("type").and_then(Value::as_str)
+        && LIFECYCLE_EVENTS.contains(&kind)
+    {
+        return Err(RunsError::InvalidEvent {
+            field: "type",
+            message: format!(
+                "type {kind:?} is a lifecycle event that only the runs service and the worker write; emit a type of your own"
+            ),
+        });
     }
     Ok(())
 }

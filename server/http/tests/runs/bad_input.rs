@@ -141,7 +141,7 @@ async fn max_attempts_over_100_is_422_naming_the_bound_and_stores_nothing() {
 }
 
 #[tokio::test]
-async fn emit_with_a_wrongly_typed_ts_type_or_run_id_is_422_naming_the_field() {
+async fn emit_with_a_wrongly_typed_ts_type_or_run_id_or_a_lifecycle_type_is_422_naming_the_field() {
     let server = TestServer::start();
     let run_id = server.create(json!({})).await;
     server.wait_status(&run_id, 0, "succeeded").await;
@@ -162,6 +162,26 @@ async fn emit_with_a_wrongly_typed_ts_type_or_run_id_is_422_naming_the_field() {
             )
             .await;
         assert_422(status, &body, json!(["body", "event", field]), &[field]);
+    }
+    // A client cannot forge a run's lifecycle: the events the service and the worker write are refused.
+    for kind in [
+        "run.succeeded",
+        "run.failed",
+        "step.started",
+        "run.replay_requested",
+    ] {
+        let (status, body) = server
+            .post(
+                &format!("/runs/{run_id}/emit"),
+                json!({"event": {"type": kind}}),
+            )
+            .await;
+        assert_422(
+            status,
+            &body,
+            json!(["body", "event", "type"]),
+            &[kind, "lifecycle"],
+        );
     }
     assert_eq!(
         server.events(&run_id).await.len(),
