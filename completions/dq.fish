@@ -53,7 +53,7 @@ complete -c dq -n "__fish_dq_using_subcommand up" -l data-dir -d 'Where the serv
 complete -c dq -n "__fish_dq_using_subcommand up" -l workers -d 'In-process workers (0: none, runs wait for `dq worker`)' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l concurrency -d 'Commands each worker executes in parallel [default: 16]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l step-delay -d 'Pretend work per step, e.g. 200ms [default: 200ms]' -r
-complete -c dq -n "__fish_dq_using_subcommand up" -l max-attempts -d 'Attempts per run before dead-lettering [default: 3]' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l max-attempts -d 'Attempts per run before dead-lettering, 1 to 100 [default: 3]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l backoff -d 'Wait between attempts, multiplied by the attempt number [default: 300ms]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l broker -d 'Use this external DriftQ v1 broker instead of the embedded one' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-in-flight -d 'Messages in flight per topic, group and partition [default: 64]' -r
@@ -89,7 +89,7 @@ complete -c dq -n "__fish_dq_using_subcommand down" -s V -l version -d 'Print ve
 complete -c dq -n "__fish_dq_using_subcommand run" -l fail -d 'Force a failure when this step starts (none, fetch_input, transform, tool_call, finalize)' -r
 complete -c dq -n "__fish_dq_using_subcommand run" -l input -d 'The run\'s input: JSON, @FILE, or - for stdin' -r
 complete -c dq -n "__fish_dq_using_subcommand run" -l workflow -d 'The workflow to run' -r
-complete -c dq -n "__fish_dq_using_subcommand run" -l max-attempts -d 'Attempts before dead-lettering (the server\'s default when absent)' -r
+complete -c dq -n "__fish_dq_using_subcommand run" -l max-attempts -d 'Attempts before dead-lettering, 1 to 100 (the server\'s default when absent)' -r
 complete -c dq -n "__fish_dq_using_subcommand run" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand run" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
@@ -160,7 +160,7 @@ complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_fr
 complete -c dq -n "__fish_dq_using_subcommand replay" -l fail -d 'Replay with a forced failure at this step instead' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l set -d 'Override one input field (VALUE is JSON, or a string when it is not valid JSON); repeatable' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l input -d 'Input overrides as a JSON object, @FILE, or - for stdin' -r
-complete -c dq -n "__fish_dq_using_subcommand replay" -l max-attempts -d 'Attempts for this replay (the run\'s when absent)' -r
+complete -c dq -n "__fish_dq_using_subcommand replay" -l max-attempts -d 'Attempts for this replay, 1 to 100 (the run\'s when absent)' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
@@ -251,7 +251,7 @@ complete -c dq -n "__fish_dq_using_subcommand emit" -s h -l help -d 'Print help 
 complete -c dq -n "__fish_dq_using_subcommand emit" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand worker" -l concurrency -d 'Commands executed in parallel [default: 16]' -r
 complete -c dq -n "__fish_dq_using_subcommand worker" -l step-delay -d 'Pretend work per step [default: 200ms]' -r
-complete -c dq -n "__fish_dq_using_subcommand worker" -l max-attempts -d 'Attempts per run before dead-lettering [default: 3]' -r
+complete -c dq -n "__fish_dq_using_subcommand worker" -l max-attempts -d 'Attempts per run before dead-lettering, 1 to 100 [default: 3]' -r
 complete -c dq -n "__fish_dq_using_subcommand worker" -l backoff -d 'Wait between attempts, multiplied by the attempt number [default: 300ms]' -r
 complete -c dq -n "__fish_dq_using_subcommand worker" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand worker" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'

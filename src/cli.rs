@@ -135,8 +135,8 @@ pub struct UpArgs {
     /// Pretend work per step, e.g. 200ms [default: 200ms]
     #[arg(long, value_name = "DURATION")]
     pub step_delay: Option<String>,
-    /// Attempts per run before dead-lettering [default: 3]
-    #[arg(long, value_name = "N")]
+    /// Attempts per run before dead-lettering, 1 to 100 [default: 3]
+    #[arg(long, value_name = "N", value_parser = max_attempts_parser())]
     pub max_attempts: Option<u32>,
     /// Wait between attempts, multiplied by the attempt number [default: 300ms]
     #[arg(long, value_name = "DURATION")]
@@ -184,8 +184,8 @@ pub struct RunArgs {
     /// The workflow to run
     #[arg(long, default_value = "demo", value_name = "NAME")]
     pub workflow: String,
-    /// Attempts before dead-lettering (the server's default when absent)
-    #[arg(long, value_name = "N")]
+    /// Attempts before dead-lettering, 1 to 100 (the server's default when absent)
+    #[arg(long, value_name = "N", value_parser = max_attempts_parser())]
     pub max_attempts: Option<u32>,
     /// Print the run id and return without following
     #[arg(long)]
@@ -252,8 +252,8 @@ pub struct ReplayArgs {
     /// Input overrides as a JSON object, @FILE, or - for stdin
     #[arg(long, value_name = "JSON")]
     pub input: Option<String>,
-    /// Attempts for this replay (the run's when absent)
-    #[arg(long, value_name = "N")]
+    /// Attempts for this replay, 1 to 100 (the run's when absent)
+    #[arg(long, value_name = "N", value_parser = max_attempts_parser())]
     pub max_attempts: Option<u32>,
     /// Print the replay and return without following
     #[arg(long)]
@@ -313,8 +313,8 @@ pub struct WorkerArgs {
     /// Pretend work per step [default: 200ms]
     #[arg(long, value_name = "DURATION")]
     pub step_delay: Option<String>,
-    /// Attempts per run before dead-lettering [default: 3]
-    #[arg(long, value_name = "N")]
+    /// Attempts per run before dead-lettering, 1 to 100 [default: 3]
+    #[arg(long, value_name = "N", value_parser = max_attempts_parser())]
     pub max_attempts: Option<u32>,
     /// Wait between attempts, multiplied by the attempt number [default: 300ms]
     #[arg(long, value_name = "DURATION")]
@@ -327,4 +327,9 @@ pub struct CompletionsArgs {
     /// The shell
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// `--max-attempts`: 1..=100 (the runs API's bound), refused as a usage error otherwise.
+fn max_attempts_parser() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..=i64::from(dq_proto::runs::MAX_ATTEMPTS_LIMIT))
 }

@@ -68,6 +68,24 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn max_attempts_over_100_is_a_usage_error() {
+    for args in [
+        &["run", "--max-attempts", "101"][..],
+        &["replay", "r", "--max-attempts", "2147483648"],
+        &["worker", "--max-attempts", "1000"],
+        &["up", "--max-attempts", "101"],
+        &["up", "--max-attempts", "0"],
+    ] {
+        dq().args(["--url", &closed_port_url()])
+            .args(args)
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicates::str::contains("1..=100"));
+    }
+}
+
+#[test]
 fn up_refuses_a_public_address_without_a_token() {
     dq().args(["up", "--listen", "0.0.0.0:0"])
         .assert()

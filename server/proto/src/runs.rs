@@ -22,6 +22,71 @@ pub const DEMO_WORKFLOW: &str = "demo";
 /// The steps of the `demo` workflow, in order.
 pub const DEMO_STEPS: [&str; 4] = ["fetch_input", "transform", "tool_call", "finalize"];
 
+/// Where commands that are not valid run commands are parked by the worker (and acked), so that one forged
+/// message never loops and never becomes a run or a DLQ record.
+pub const POISON_TOPIC: &str = "runs.commands.poison";
+/// The most attempts a run or replay may ask for: a larger `max_attempts` (e.g. 2^31) would make a run that
+/// never ends.
+pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
+/// The longest run id. Ids dq makes are 32 hex chars (the original's uuid4 hex); the limit leaves room for ids
+/// made elsewhere while keeping `runs.events.<id>` and every key derived from an id short.
+pub const MAX_RUN_ID_LEN: usize = 64;
+
+/// Checks a run id: 1..=64 characters of `[A-Za-z0-9_-]`. Run ids become topic names and parts of stored keys,
+/// so anything else is refused before it reaches the broker. The error names the rule.
+pub fn validate_run_id(run_id: &str) -> Result<(), String> {
+    if run_id.is_empty() {
+        return Err("run_id must not be empty".to_owned());
+    }
+    if run_id.len() > MAX_RUN_ID_LEN {
+        return Err(format!(
+            "run_id is {} bytes, over the limit of {MAX_RUN_ID_LEN}",
+            run_id.len()
+        ));
+    }
+    if let Some(c) = run_id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-')))
+    {
+        return Err(format!(
+            "run_id has the character {c:?}; allowed are letters, digits, '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a `max_attempts`: 1..=100.
+pub fn validate_max_attempts(max_attempts: u32) -> Result<(), String> {
+    if (1..=MAX_ATTEMPTS_LIMIT).contains(&max_attempts) {
+        Ok(())
+    } else {
+        Err(format!(
+            "max_attempts must be between 1 and {MAX_ATTEMPTS_LIMIT}, got {max_attempts}"
+        ))
+    }
+}
+
+/// The event types only the runs service and the worker write (the run's lifecycle, from which its status is
+/// derived), plus the two SSE markers: `POST /runs/{id}/emit` refuses them, so that a client cannot forge a
+/// run's outcome.
+pub const LIFECYCLE_EVENTS: [&str; 15] = [
+    "run.created",
+    "run.command",
+    "run.replay_requested",
+    "worker.received",
+    "run.started",
+    "step.started",
+    "step.completed",
+    "run.attempt_failed",
+    "run.retry_scheduled",
+    "run.dlq",
+    "run.failed",
+    "run.succeeded",
+    "runs.dlq",
+    "sse.connected",
+    "dlq.available",
+];
+
 /// The timeline topic of a run.
 pub fn events_topic(run_id: &str) -> String {
     format!("{EVENTS_PREFIX}{run_id}")
@@ -434,6 +499,31 @@ mod tests {
             serde_json::to_string(&cmd).unwrap(),
             r#"{"ts":1,"type":"run.command","run_id":"r","workflow":"demo","input":{},"fail_at":null}"#
         );
+    }
+
+    #[test]
+    fn run_ids_are_1_to_64_chars_of_letters_digits_underscore_and_dash() {
+        for ok in [
+            "0123456789abcdef0123456789abcdef",
+            "a",
+            "A_b-9",
+            &"z".repeat(64),
+        ] {
+            assert_eq!(validate_run_id(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "a b", "a.b", "a/b", "é", "a\0", &"z".repeat(65)] {
+            assert!(validate_run_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_run_id(&"z".repeat(65)).unwrap_err().contains("64"));
+    }
+
+    #[test]
+    fn max_attempts_is_1_to_100() {
+        assert!(validate_max_attempts(0).is_err());
+        assert_eq!(validate_max_attempts(1), Ok(()));
+        assert_eq!(validate_max_attempts(100), Ok(()));
+        let err = validate_max_attempts(1 << 31).unwrap_err();
+        assert!(err.contains("100") && err.contains("2147483648"), "{err}");
     }
 
     #[test]

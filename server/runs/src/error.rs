@@ -69,9 +69,20 @@ pub enum RunsError {
         /// Its steps, comma-separated.
         steps: String,
     },
-    /// `max_attempts` must be at least 1.
-    #[error("max_attempts must be at least 1")]
-    InvalidMaxAttempts,
+    /// `max_attempts` is outside 1..=[`dq_proto::runs::MAX_ATTEMPTS_LIMIT`]; the message names the bound.
+    #[error("{0}")]
+    InvalidMaxAttempts(String),
+    /// A run id (in a path) breaks the run id rule of [`dq_proto::runs::validate_run_id`].
+    #[error("{0}")]
+    InvalidRunId(String),
+    /// A field of an emitted event has the wrong type.
+    #[error("{message}")]
+    InvalidEvent {
+        /// The field (`ts`, `type` or `run_id`; empty for the event as a whole).
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The run's input is over the configured limit.
     #[error("input is {size} bytes, over the limit of {limit} bytes")]
     InputTooLarge {

@@ -10,10 +10,18 @@
 //!   reads only what is new, and a settled run (succeeded or dead-lettered, no replay pending) is not re-read.
 //! - Every apply is idempotent by offset (index, DLQ) or by run id and replay seq, so concurrent catch-ups and
 //!   the service's own direct applies never double-count.
+//! - Anyone with `/v1` access can produce into `runs.index` and `runs.dlq`, so a record is applied only if it
+//!   decodes and validates (a well-formed run id, a known workflow; a DLQ record of a run the index knows);
+//!   others are skipped with one warning, logged when their offset is first passed, never on a later read.
+//! - A run is *confirmed* once its timeline topic is seen to exist: the service makes that topic durable before
+//!   the run's index record, so an index record without a topic was forged, and its run is forgotten (with its
+//!   DLQ records) the first time anyone looks at it.
 
 use std::collections::HashMap;
 
-use dq_proto::runs::{DlqRecord, ReplayInfo, RunDetail, RunStatus, RunSummary};
+use dq_proto::runs::{
+    DlqRecord, ReplayInfo, RunDetail, RunStatus, RunSummary, validate_run_id, workflow_steps,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -39,6 +47,25 @@ pub(crate) enum IndexRecord {
         max_attempts: Option<u32>,
         ts: u64,
     },
+}
+
+impl IndexRecord {
+    fn run_id(&self) -> &str {
+        match self {
+            Self::Created { run_id, .. } | Self::Replay { run_id, .. } => run_id,
+        }
+    }
+
+    /// What the runs service always writes: a well-formed run id, and a workflow it knows.
+    fn validate(&self) -> Result<(), String> {
+        validate_run_id(self.run_id())?;
+        if let Self::Created { workflow, .. } = self
+            && workflow_steps(workflow).is_none()
+        {
+            return Err(format!("unknown workflow {workflow:?}"));
+        }
+        Ok(())
+    }
 }
 
 /// One replay as the registry keeps it.
@@ -158,6 +185,9 @@ pub(crate) struct RunEntry {
     pub fold: Fold,
     /// Creation order, for newest-first listings of runs created in the same millisecond.
     pub order: u64,
+    /// Whether the run's timeline topic was seen to exist (see the module doc); an unconfirmed run may be a
+    /// forged index record.
+    pub confirmed: bool,
 }
 
 impl RunEntry {
@@ -255,6 +285,7 @@ impl Registry {
                     reserved_seq: 0,
                     fold: Fold::new(ts),
                     order: self.next_order,
+                    confirmed: false,
                 };
                 self.runs.insert(run_id, entry);
             }
@@ -285,23 +316,59 @@ impl Registry {
         }
     }
 
-    /// Applies the index record stored at `offset`, unless it was read already.
-    pub fn apply_index_at(&mut self, offset: u64, record: IndexRecord) {
+    /// Applies the index record stored at `offset` (`Err`: the reason it did not decode), unless it was read
+    /// already; a record that fails to decode or validate is skipped with one warning.
+    pub fn apply_index_at(&mut self, offset: u64, record: Result<IndexRecord, String>) {
         if offset < self.index_next {
             return;
         }
         self.index_next = offset + 1;
-        self.apply_index(record);
+        match record.and_then(|r| r.validate().map(|()| r)) {
+            Ok(record) => self.apply_index(record),
+            Err(e) => tracing::warn!(offset, "ignoring invalid runs.index record: {e}"),
+        }
     }
 
-    /// Adds the DLQ record stored at `offset`, unless it was read already.
-    pub fn apply_dlq_at(&mut self, offset: u64, record: Option<DlqRecord>) {
+    /// Adds the DLQ record stored at `offset` (`Err`: the reason it did not decode), unless it was read
+    /// already; a record that fails to decode or validate, or whose run the index does not know, is skipped
+    /// with one warning. The worker writes a run's DLQ record only after its index record, and a catch-up reads
+    /// `runs.dlq` before `runs.index` and applies the index first, so a real record's run is known by then.
+    pub fn apply_dlq_at(&mut self, offset: u64, record: Result<DlqRecord, String>) {
         if offset < self.dlq_next {
             return;
         }
         self.dlq_next = offset + 1;
-        if let Some(record) = record {
-            self.dlq.push(record);
+        let valid = record.and_then(|record| {
+            validate_run_id(&record.run_id)?;
+            if record.kind != "runs.dlq" {
+                return Err(format!("type is {:?}, not \"runs.dlq\"", record.kind));
+            }
+            if !self.runs.contains_key(&record.run_id) {
+                return Err(format!("run {} is not in runs.index", record.run_id));
+            }
+            Ok(record)
+        });
+        match valid {
+            Ok(record) => self.dlq.push(record),
+            Err(e) => tracing::warn!(offset, "ignoring invalid runs.dlq record: {e}"),
+        }
+    }
+
+    /// Marks a run's timeline topic as seen.
+    pub fn confirm(&mut self, run_id: &str) {
+        if let Some(entry) = self.runs.get_mut(run_id) {
+            entry.confirmed = true;
+        }
+    }
+
+    /// Forgets a run found to have no timeline topic (a forged index record), with its DLQ records.
+    pub fn forget(&mut self, run_id: &str) {
+        if self.runs.remove(run_id).is_some() {
+            tracing::warn!(
+                run_id,
+                "ignoring runs.index record of a run without a timeline topic"
+            );
+            self.dlq.retain(|record| record.run_id != run_id);
         }
     }
 
@@ -325,6 +392,55 @@ mod tests {
     /// The fold's view of an event, decoded from its JSON as a stored event is.
     fn view(event: &Event) -> FoldEvent {
         serde_json::from_str(&serde_json::to_string(event).unwrap()).unwrap()
+    }
+
+    fn created(run_id: &str, workflow: &str) -> Result<IndexRecord, String> {
+        Ok(IndexRecord::Created {
+            run_id: run_id.to_owned(),
+            workflow: workflow.to_owned(),
+            input: Map::new(),
+            fail_at: None,
+            max_attempts: None,
+            ts: 1,
+        })
+    }
+
+    fn dlq(run_id: &str, kind: &str) -> Result<DlqRecord, String> {
+        Ok(DlqRecord {
+            ts: 1,
+            kind: kind.to_owned(),
+            run_id: run_id.to_owned(),
+            workflow: "demo".to_owned(),
+            attempts: 3,
+            max_attempts: 3,
+            replay_seq: 0,
+            reason: "max_attempts".to_owned(),
+            error: "e".to_owned(),
+            command: Value::Null,
+        })
+    }
+
+    #[test]
+    fn records_that_fail_validation_are_skipped_and_passed() {
+        let mut registry = Registry::default();
+        registry.apply_index_at(0, Err("not JSON".to_owned()));
+        registry.apply_index_at(1, created("bad id", "demo"));
+        registry.apply_index_at(2, created("r1", "nope"));
+        registry.apply_index_at(3, created("r1", "demo"));
+        assert_eq!(registry.runs.keys().collect::<Vec<_>>(), ["r1"]);
+        assert_eq!(
+            registry.index_next, 4,
+            "bad records are passed, not re-read"
+        );
+        registry.apply_dlq_at(0, Err("not JSON".to_owned()));
+        registry.apply_dlq_at(1, dlq("r2", "runs.dlq"));
+        registry.apply_dlq_at(2, dlq("bad id", "runs.dlq"));
+        registry.apply_dlq_at(3, dlq("r1", "custom"));
+        registry.apply_dlq_at(4, dlq("r1", "runs.dlq"));
+        assert_eq!(registry.dlq.len(), 1);
+        assert_eq!(registry.dlq_next, 5);
+        registry.forget("r1");
+        assert!(registry.runs.is_empty() && registry.dlq.is_empty());
     }
 
     #[test]

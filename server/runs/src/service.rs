@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use dq_proto::runs::{
-    COMMANDS_TOPIC, CreateRun, CreateRunResponse, DLQ_TOPIC, DlqRecord, Event, ReplayRequest,
-    ReplayResponse, RunCommand, RunDetail, RunStatus, RunSummary, TimelineItem, events_topic,
-    workflow_steps,
+    COMMANDS_TOPIC, CreateRun, CreateRunResponse, DLQ_TOPIC, DlqRecord, Event, LIFECYCLE_EVENTS,
+    MAX_ATTEMPTS_LIMIT, ReplayRequest, ReplayResponse, RunCommand, RunDetail, RunStatus,
+    RunSummary, TimelineItem, events_topic, validate_max_attempts, validate_run_id, workflow_steps,
 };
 use parking_lot::{Mutex, MutexGuard};
 use serde_json::{Map, Value};
@@ -129,26 +129,22 @@ impl RunsService {
 
     /// Applies what was appended to `runs.index` and `runs.dlq` since the last catch-up.
     async fn catch_up(&self) -> Result<(), RunsError> {
-        let index_from = self.registry().index_next;
-        let index = self.read_existing(INDEX_TOPIC, index_from).await?;
+        // `runs.dlq` is read before `runs.index`: a DLQ record is written after its run's index record, so every
+        // DLQ record read here finds its run in the index read after it (a DLQ record of a run the index does
+        // not know is skipped for good).
         let dlq_from = self.registry().dlq_next;
         let dlq = self.read_existing(DLQ_TOPIC, dlq_from).await?;
+        let index_from = self.registry().index_next;
+        let index = self.read_existing(INDEX_TOPIC, index_from).await?;
         let mut registry = self.registry();
+        // Anyone may write to these topics: the registry skips (and logs once) what does not validate.
         for item in index {
-            match serde_json::from_str::<IndexRecord>(&item.value) {
-                Ok(record) => registry.apply_index_at(item.offset, record),
-                Err(e) => {
-                    tracing::warn!(offset = item.offset, "skipping bad runs.index record: {e}")
-                }
-            }
+            let record =
+                serde_json::from_str::<IndexRecord>(&item.value).map_err(|e| e.to_string());
+            registry.apply_index_at(item.offset, record);
         }
         for item in dlq {
-            // Anyone may write to runs.dlq; like the original, records that are not DLQ records are skipped.
-            let record = serde_json::from_str::<DlqRecord>(&item.value)
-                .inspect_err(|e| {
-                    tracing::debug!(offset = item.offset, "skipping runs.dlq message: {e}")
-                })
-                .ok();
+            let record = serde_json::from_str::<DlqRecord>(&item.value).map_err(|e| e.to_string());
             registry.apply_dlq_at(item.offset, record);
         }
         Ok(())
@@ -182,8 +178,8 @@ impl RunsService {
                 steps: steps.join(", "),
             });
         }
-        if max_attempts == Some(0) {
-            return Err(RunsError::InvalidMaxAttempts);
+        if let Some(n) = max_attempts {
+            validate_max_attempts(n).map_err(RunsError::InvalidMaxAttempts)?;
         }
         let size = serde_json::to_vec(input).map_or(usize::MAX, |v| v.len());
         if size > self.config.max_input_bytes {
@@ -273,7 +269,10 @@ impl RunsService {
             )
             .await?;
         writes.flush().await?;
-        self.registry().apply_index(record);
+        let mut registry = self.registry();
+        registry.apply_index(record);
+        // Its timeline topic was just written to.
+        registry.confirm(run_id);
         Ok(())
     }
 
@@ -299,7 +298,11 @@ impl RunsService {
             let mut input = entry.input.clone();
             input.insert("replay".to_owned(), Value::Bool(true));
             input.extend(request.input.unwrap_or_default());
-            let max_attempts = request.max_attempts.or(entry.max_attempts);
+            // An inherited limit recorded before the upper bound existed is clamped, not refused: only what
+            // this request asks for is validated.
+            let max_attempts = request
+                .max_attempts
+                .or(entry.max_attempts.map(|n| n.min(MAX_ATTEMPTS_LIMIT)));
             let workflow = entry.workflow.clone();
             // Validate before reserving, so that a rejected replay does not burn a seq.
             self.validate(&workflow, fail_at.as_deref(), &input, max_attempts)?;
@@ -348,12 +351,33 @@ impl RunsService {
 
     /// Whether the run exists. A run this process has not seen yet (created through another server on the
     /// same broker) is looked up in `runs.index` first.
+    ///
+    /// An ill-formed id (see [`validate_run_id`]) is an error, not a missing run: it could never name a run.
     pub async fn exists(&self, run_id: &str) -> Result<bool, RunsError> {
-        if self.registry().runs.contains_key(run_id) {
-            return Ok(true);
+        validate_run_id(run_id).map_err(RunsError::InvalidRunId)?;
+        if !self.registry().runs.contains_key(run_id) {
+            self.catch_up_if_supported().await?;
         }
-        self.catch_up_if_supported().await?;
-        Ok(self.registry().runs.contains_key(run_id))
+        match self.confirm(run_id).await {
+            Ok(()) => Ok(true),
+            Err(RunsError::RunNotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Makes sure a run's timeline topic exists, once per run and process: a run without one came from a forged
+    /// `runs.index` record and is forgotten ([`RunsError::RunNotFound`]).
+    async fn confirm(&self, run_id: &str) -> Result<(), RunsError> {
+        let confirmed = {
+            let registry = self.registry();
+            let entry = registry.runs.get(run_id).ok_or(RunsError::RunNotFound)?;
+            entry.confirmed
+        };
+        if confirmed {
+            Ok(())
+        } else {
+            self.refresh(run_id).await
+        }
     }
 
     async fn known(&self, run_id: &str) -> Result<(), RunsError> {
@@ -366,14 +390,20 @@ impl RunsService {
 
     /// Pushes any JSON object into the run's timeline; `ts`, `run_id` and `type` (`"custom"`) are filled in
     /// when missing so that every stored event keeps the starter's three fields.
+    ///
+    /// A present `ts` must be a non-negative integer and `type` and `run_id` strings: anything else is the
+    /// client's mistake ([`RunsError::InvalidEvent`]), checked before anything is written.
     pub async fn emit(&self, run_id: &str, mut event: Map<String, Value>) -> Result<(), RunsError> {
+        check_event_fields(&event)?;
         self.known(run_id).await?;
         event.entry("ts").or_insert_with(|| Value::from(now_ms()));
         event.entry("type").or_insert_with(|| Value::from("custom"));
         event.entry("run_id").or_insert_with(|| Value::from(run_id));
-        let event: Event = serde_json::from_value(Value::Object(event))
-            .map_err(|e| QueueError::Protocol(format!("event: {e}")))?;
-        let mut event = event;
+        let mut event: Event =
+            serde_json::from_value(Value::Object(event)).map_err(|e| RunsError::InvalidEvent {
+                field: "",
+                message: format!("event: {e}"),
+            })?;
         // The timeline topic is the run's own: an event naming another run still lands here.
         let named = std::mem::replace(&mut event.run_id, run_id.to_owned());
         if named != run_id {
@@ -412,7 +442,8 @@ impl RunsService {
             .collect())
     }
 
-    /// Folds what is new in the run's timeline into its status.
+    /// Folds what is new in the run's timeline into its status. A run whose timeline topic turns out not to
+    /// exist before it was ever confirmed is forgotten (see [`crate::registry`]): [`RunsError::RunNotFound`].
     async fn refresh(&self, run_id: &str) -> Result<(), RunsError> {
         let from = {
             let registry = self.registry();
@@ -422,11 +453,25 @@ impl RunsService {
             }
             entry.fold.next_offset
         };
-        let items = match self.read_from(&events_topic(run_id), from).await {
-            Err(QueueError::UnknownTopic(_) | QueueError::Unsupported(_)) => Vec::new(),
+        let read = self.read_from(&events_topic(run_id), from).await;
+        let mut registry = self.registry();
+        let items = match read {
+            Err(QueueError::UnknownTopic(_)) => {
+                if registry
+                    .runs
+                    .get(run_id)
+                    .is_some_and(|entry| !entry.confirmed)
+                {
+                    registry.forget(run_id);
+                    return Err(RunsError::RunNotFound);
+                }
+                Vec::new()
+            }
+            // A broker without reads cannot tell: what this process knows stands.
+            Err(QueueError::Unsupported(_)) => Vec::new(),
             other => other?,
         };
-        let mut registry = self.registry();
+        registry.confirm(run_id);
         if let Some(entry) = registry.runs.get_mut(run_id) {
             for item in items {
                 if let Ok(event) = serde_json::from_str::<FoldEvent>(&item.value) {
@@ -464,7 +509,11 @@ impl RunsService {
             if out.len() >= limit {
                 break;
             }
-            self.refresh(&id).await?;
+            match self.refresh(&id).await {
+                // A forged index record, forgotten just now.
+                Err(RunsError::RunNotFound) => continue,
+                other => other?,
+            }
             let registry = self.registry();
             if let Some(entry) = registry.runs.get(&id)
                 && status.is_none_or(|s| s == entry.fold.status)
@@ -483,29 +532,116 @@ impl RunsService {
         limit: usize,
     ) -> Result<Vec<DlqRecord>, RunsError> {
         self.catch_up_if_supported().await?;
-        let registry = self.registry();
-        Ok(registry
-            .dlq
-            .iter()
-            .rev()
-            .filter(|r| run_id.is_none_or(|id| r.run_id == id))
-            .filter(|r| workflow.is_none_or(|w| r.workflow == w))
-            .take(limit)
-            .cloned()
-            .collect())
+        self.dlq_select(true, limit, |r| {
+            run_id.is_none_or(|id| r.run_id == id) && workflow.is_none_or(|w| r.workflow == w)
+        })
+        .await
     }
 
     /// The oldest `limit` DLQ records, as the original's peek.
     pub async fn dlq_peek(&self, limit: usize) -> Result<Vec<DlqRecord>, RunsError> {
         self.catch_up_if_supported().await?;
-        Ok(self.registry().dlq.iter().take(limit).cloned().collect())
+        self.dlq_select(false, limit, |_| true).await
+    }
+
+    /// Up to `limit` DLQ records that `wanted` accepts, newest or oldest first, of confirmed runs only: the run
+    /// of a record about to be answered is confirmed first, so that a forged run's record never shows.
+    async fn dlq_select(
+        &self,
+        newest_first: bool,
+        limit: usize,
+        wanted: impl Fn(&DlqRecord) -> bool,
+    ) -> Result<Vec<DlqRecord>, RunsError> {
+        loop {
+            let mut items = Vec::new();
+            let mut unconfirmed = None;
+            {
+                let registry = self.registry();
+                let records: Box<dyn Iterator<Item = &DlqRecord>> = if newest_first {
+                    Box::new(registry.dlq.iter().rev())
+                } else {
+                    Box::new(registry.dlq.iter())
+                };
+                for record in records.filter(|r| wanted(r)) {
+                    if items.len() >= limit {
+                        break;
+                    }
+                    match registry.runs.get(&record.run_id) {
+                        None => {}
+                        Some(entry) if !entry.confirmed => {
+                            unconfirmed = Some(record.run_id.clone());
+                            break;
+                        }
+                        Some(_) => items.push(record.clone()),
+                    }
+                }
+            }
+            // Each pass confirms or forgets one run, so this ends.
+            match unconfirmed {
+                None => return Ok(items),
+                Some(run_id) => match self.confirm(&run_id).await {
+                    Ok(()) | Err(RunsError::RunNotFound) => {}
+                    Err(e) => return Err(e),
+                },
+            }
+        }
     }
 
     /// The latest DLQ record of a run.
     pub async fn dlq_for_run(&self, run_id: &str) -> Result<DlqRecord, RunsError> {
+        validate_run_id(run_id).map_err(RunsError::InvalidRunId)?;
         self.dlq_list(Some(run_id), None, 1)
             .await?
             .pop()
             .ok_or(RunsError::NoDlqRecord)
     }
+}
+
+/// The JSON type of a value, as a client would name it.
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The three fields every stored event has, when an emitted event brings its own: `ts` a non-negative integer
+/// (unix ms), `type` and `run_id` strings; and `type` none of the [`LIFECYCLE_EVENTS`].
+fn check_event_fields(event: &Map<String, Value>) -> Result<(), RunsError> {
+    if let Some(ts) = event.get("ts")
+        && ts.as_u64().is_none()
+    {
+        return Err(RunsError::InvalidEvent {
+            field: "ts",
+            message: format!(
+                "ts must be a non-negative integer (unix ms), got {}",
+                json_type(ts)
+            ),
+        });
+    }
+    for field in ["type", "run_id"] {
+        if let Some(value) = event.get(field)
+            && !value.is_string()
+        {
+            return Err(RunsError::InvalidEvent {
+                field,
+                message: format!("{field} must be a string, got {}", json_type(value)),
+            });
+        }
+    }
+    if let Some(kind) = event.get("type").and_then(Value::as_str)
+        && LIFECYCLE_EVENTS.contains(&kind)
+    {
+        return Err(RunsError::InvalidEvent {
+            field: "type",
+            message: format!(
+                "type {kind:?} is a lifecycle event that only the runs service and the worker write; emit a type of your own"
+            ),
+        });
+    }
+    Ok(())
 }

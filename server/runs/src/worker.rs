@@ -8,6 +8,9 @@
 //!   step); a redelivered command whose attempts are already exhausted skips straight to dead-lettering with
 //!   the same keys as the last attempt, so the DLQ record, `run.dlq` and `run.failed` exist once per
 //!   (run, replay_seq).
+//! - A delivery that is not a valid run command (bad JSON, wrong types, an ill-formed run id) is *poison*: it
+//!   is copied to `runs.commands.poison` (created on first use, written idempotently, keyed by its offset)
+//!   and acked, with one warning. It never becomes a run, a timeline or a DLQ record, and it is never retried (with no backoff it would spin).
 //! - A command is acked only after its final events are durable; a crash before that means redelivery. Events
 //!   are written without waiting and made durable together ([`Pipeline`]) before a settle or a pretend-work
 //!   pause, so a run costs a few fsync waits, not one per event.
@@ -17,7 +20,8 @@ use std::time::Duration;
 
 use dq_proto::broker::ConsumeItem;
 use dq_proto::runs::{
-    COMMANDS_TOPIC, DEMO_STEPS, DLQ_TOPIC, DlqRecord, Event, RunCommand, workflow_steps,
+    COMMANDS_TOPIC, DEMO_STEPS, DLQ_TOPIC, DlqRecord, Event, MAX_ATTEMPTS_LIMIT, POISON_TOPIC,
+    RunCommand, validate_run_id, workflow_steps,
 };
 use futures::StreamExt;
 use tokio::sync::Semaphore;
@@ -25,8 +29,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::emitter::{Emitter, Pipeline, now_ms};
-use crate::queue::ConsumeSpec;
-use crate::{RunsConfig, RunsError};
+use crate::queue::{ConsumeSpec, Outgoing};
+use crate::{QueueError, RunsConfig, RunsError};
 
 /// Pause before re-joining the group after the consume stream broke.
 const RECONNECT_DELAY: Duration = Duration::from_millis(500);
@@ -149,22 +153,19 @@ impl Worker {
 
     /// Executes one delivery and settles it.
     async fn handle(&self, item: ConsumeItem) {
-        let command = match serde_json::from_str::<RunCommand>(&item.value) {
-            Ok(command) if !command.run_id.is_empty() => command,
-            // Like the original: ack junk so that it does not spin.
-            _ => {
-                tracing::warn!(
-                    offset = item.offset,
-                    "acking a command that is not a run.command"
-                );
-                self.ack(&item).await;
+        let command = match parse_command(&item.value) {
+            Ok(command) => command,
+            Err(reason) => {
+                self.park(&item, &reason).await;
                 return;
             }
         };
+        // A limit outside 1..=100 (a forged command, or one written before the bound) is clamped: 2^31 would
+        // make a run that never ends.
         let max_attempts = command
             .max_attempts
             .unwrap_or(self.config.max_attempts)
-            .max(1);
+            .clamp(1, MAX_ATTEMPTS_LIMIT);
         let attempt = item.attempts.max(1);
         if attempt > max_attempts {
             // A redelivery after the last attempt (a crash before the ack, or the last lease expired).
@@ -211,6 +212,49 @@ impl Worker {
                     tracing::warn!(run_id = %command.run_id, "recording failure of attempt {attempt}: {e}");
                     self.nack(&item, &error, self.backoff(attempt)).await;
                 }
+            }
+        }
+    }
+
+    /// Parks a poison delivery in `runs.commands.poison`, then acks it. If the copy cannot be written, the
+    /// delivery is handed back for a later try (never sooner than a reconnect, even with no backoff).
+    async fn park(&self, item: &ConsumeItem, reason: &str) {
+        tracing::warn!(
+            partition = item.partition,
+            offset = item.offset,
+            "parking a poison message of {COMMANDS_TOPIC} in {POISON_TOPIC}: {reason}"
+        );
+        let record = serde_json::json!({
+            "ts": now_ms(),
+            "type": "runs.commands.poison",
+            "reason": reason,
+            "topic": COMMANDS_TOPIC,
+            "partition": item.partition,
+            "offset": item.offset,
+            // As consumed, which may not be JSON at all.
+            "value": item.value,
+        });
+        let message = Outgoing {
+            topic: POISON_TOPIC.to_owned(),
+            key: None,
+            value: record.to_string(),
+            // A redelivery after a crash before the ack stores nothing new.
+            idempotency_key: Some(format!("poison:{}:{}", item.partition, item.offset)),
+        };
+        let queue = &self.emitter.queue;
+        let parked = match queue.produce(message.clone()).await {
+            Err(QueueError::UnknownTopic(_)) => match queue.create_topic(POISON_TOPIC, 1).await {
+                Ok(()) => queue.produce(message).await,
+                Err(e) => Err(e),
+            },
+            other => other,
+        };
+        match parked {
+            Ok(_) => self.ack(item).await,
+            Err(e) => {
+                tracing::warn!(offset = item.offset, "parking failed: {e}");
+                let delay = self.backoff(item.attempts.max(1)).max(RECONNECT_DELAY);
+                self.nack(item, &e.to_string(), delay).await;
             }
         }
     }
@@ -408,6 +452,15 @@ impl Worker {
             tracing::warn!(offset = item.offset, "nack failed: {e}");
         }
     }
+}
+
+/// A delivery's run command, or why it is not one: it must decode as a `run.command` and name a well-formed
+/// run id (the id becomes a topic name and part of every key the worker writes).
+fn parse_command(value: &str) -> Result<RunCommand, String> {
+    let command =
+        serde_json::from_str::<RunCommand>(value).map_err(|e| format!("not a run.command: {e}"))?;
+    validate_run_id(&command.run_id)?;
+    Ok(command)
 }
 
 /// The most recent failure reason the broker recorded for a delivery (it appends reasons).

@@ -330,3 +330,90 @@ async fn throughput_in_process() {
     runtime.join().await;
     broker.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_commands_are_parked_once_and_acked_without_a_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(Config::new(dir.path())).unwrap();
+    let queue: Arc<dyn Queue> = Arc::new(LocalQueue::new(broker.clone()));
+    // No backoff: a poison command retried would spin.
+    let config = RunsConfig {
+        backoff: Duration::ZERO,
+        ..fast(1)
+    };
+    let shutdown = CancellationToken::new();
+    let runtime = RunsRuntime::start(Arc::clone(&queue), config, shutdown.clone())
+        .await
+        .unwrap();
+    let service = runtime.service();
+    let first = service
+        .create_run(CreateRun::default())
+        .await
+        .unwrap()
+        .run_id;
+    let poison = [
+        "{".to_owned(),
+        serde_json::json!({"ts": 1, "type": "run.command", "run_id": "a b"}).to_string(),
+        serde_json::json!({"ts": 1, "type": "run.command", "run_id": "x".repeat(300)}).to_string(),
+        serde_json::json!({"ts": "soon", "type": "run.command", "run_id": "abc"}).to_string(),
+    ];
+    for value in &poison {
+        queue
+            .produce(Outgoing {
+                topic: COMMANDS_TOPIC.to_owned(),
+                key: None,
+                value: value.clone(),
+                idempotency_key: None,
+            })
+            .await
+            .unwrap();
+    }
+    let second = service
+        .create_run(CreateRun::default())
+        .await
+        .unwrap()
+        .run_id;
+    wait_status(&service, &first, 0, RunStatus::Succeeded).await;
+    wait_status(&service, &second, 0, RunStatus::Succeeded).await;
+
+    let of_commands = |series: Vec<(String, String, u64)>| {
+        series
+            .into_iter()
+            .filter(|(topic, _, _)| topic == COMMANDS_TOPIC)
+            .map(|(_, _, n)| n)
+            .sum::<u64>()
+    };
+    let started = Instant::now();
+    loop {
+        let parked = queue
+            .read(dq_proto::runs::POISON_TOPIC, 0, 0, 100)
+            .await
+            .unwrap_or_default();
+        let metrics = broker.metrics();
+        if parked.len() == poison.len()
+            && of_commands(metrics.lag) == 0
+            && of_commands(metrics.in_flight) == 0
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < GUARD,
+            "poison not parked and acked: {parked:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let nacked: u64 = broker
+        .metrics()
+        .nacked
+        .into_iter()
+        .filter(|(topic, _)| topic == COMMANDS_TOPIC)
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(nacked, 0, "no poison command was retried");
+    let runs = service.list_runs(None, 100).await.unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(service.dlq_list(None, None, 10).await.unwrap().is_empty());
+    shutdown.cancel();
+    runtime.join().await;
+    broker.shutdown();
+}

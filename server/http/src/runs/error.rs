@@ -49,8 +49,17 @@ impl From<RunsError> for DetailError {
             RunsError::InvalidFailAt { .. } => {
                 Self::validation("value_error", &["body", "fail_at"], message)
             }
-            RunsError::InvalidMaxAttempts => {
+            RunsError::InvalidMaxAttempts(_) => {
                 Self::validation("value_error", &["body", "max_attempts"], message)
+            }
+            RunsError::InvalidRunId(_) => {
+                Self::validation("value_error", &["path", "run_id"], message)
+            }
+            RunsError::InvalidEvent { field: "", .. } => {
+                Self::validation("type_error", &["body", "event"], message)
+            }
+            RunsError::InvalidEvent { field, .. } => {
+                Self::validation("type_error", &["body", "event", field], message)
             }
             RunsError::InputTooLarge { .. } | RunsError::Queue(QueueError::TooLarge(_)) => {
                 Self::message(StatusCode::PAYLOAD_TOO_LARGE, message)

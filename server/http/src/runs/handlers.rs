@@ -134,6 +134,10 @@ pub async fn list_dlq(
     State(state): State<RunsState>,
     Params(query): Params<ListDlqQuery>,
 ) -> Answer<DlqList> {
+    if let Some(run_id) = &query.run_id {
+        dq_proto::runs::validate_run_id(run_id)
+            .map_err(|e| DetailError::validation("value_error", &["query", "run_id"], e))?;
+    }
     let items = state
         .service
         .dlq_list(

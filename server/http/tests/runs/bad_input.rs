@@ -87,3 +87,156 @@ async fn an_input_over_the_limit_is_413() {
         "{body}"
     );
 }
+
+/// The one validation problem of a FastAPI-shaped 422 body, checked to sit at `loc` and to mention `words`.
+fn assert_422(
+    status: StatusCode,
+    body: &serde_json::Value,
+    loc: serde_json::Value,
+    words: &[&str],
+) {
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let problems = body["detail"].as_array().expect("a detail list");
+    assert_eq!(problems.len(), 1, "{body}");
+    assert_eq!(problems[0]["loc"], loc, "{body}");
+    let msg = problems[0]["msg"].as_str().expect("msg");
+    for word in words {
+        assert!(msg.contains(word), "{msg:?} does not mention {word:?}");
+    }
+}
+
+#[tokio::test]
+async fn max_attempts_over_100_is_422_naming_the_bound_and_stores_nothing() {
+    let server = TestServer::start();
+    for n in [101_u64, 1 << 31, u64::from(u32::MAX)] {
+        let (status, body) = server.post("/runs", json!({"max_attempts": n})).await;
+        assert_422(
+            status,
+            &body,
+            json!(["body", "max_attempts"]),
+            &["max_attempts", "100", &n.to_string()],
+        );
+    }
+    let (status, body) = server.post("/runs", json!({"max_attempts": 0})).await;
+    assert_422(status, &body, json!(["body", "max_attempts"]), &["100"]);
+    let (_, runs) = server.get("/runs").await;
+    assert_eq!(runs["count"], 0, "a refused start stores no run: {runs}");
+
+    let run_id = server.create(json!({"max_attempts": 100})).await;
+    let (status, body) = server
+        .post(
+            &format!("/runs/{run_id}/replay"),
+            json!({"max_attempts": 1_u64 << 31}),
+        )
+        .await;
+    assert_422(status, &body, json!(["body", "max_attempts"]), &["100"]);
+    let (status, answer) = server
+        .post(
+            &format!("/runs/{run_id}/replay"),
+            json!({"max_attempts": 100}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["seq"], 1, "a refused replay burns no seq");
+}
+
+#[tokio::test]
+async fn emit_with_a_wrongly_typed_ts_type_or_run_id_or_a_lifecycle_type_is_422_naming_the_field() {
+    let server = TestServer::start();
+    let run_id = server.create(json!({})).await;
+    server.wait_status(&run_id, 0, "succeeded").await;
+    let before = server.events(&run_id).await.len();
+    for (field, value) in [
+        ("type", json!(5)),
+        ("type", json!(null)),
+        ("ts", json!("x")),
+        ("ts", json!(-1)),
+        ("ts", json!(1.5)),
+        ("run_id", json!([])),
+        ("run_id", json!({"a": 1})),
+    ] {
+        let (status, body) = server
+            .post(
+                &format!("/runs/{run_id}/emit"),
+                json!({"event": {field: value}}),
+            )
+            .await;
+        assert_422(status, &body, json!(["body", "event", field]), &[field]);
+    }
+    // A client cannot forge a run's lifecycle: the events the service and the worker write are refused.
+    for kind in [
+        "run.succeeded",
+        "run.failed",
+        "step.started",
+        "run.replay_requested",
+    ] {
+        let (status, body) = server
+            .post(
+                &format!("/runs/{run_id}/emit"),
+                json!({"event": {"type": kind}}),
+            )
+            .await;
+        assert_422(
+            status,
+            &body,
+            json!(["body", "event", "type"]),
+            &[kind, "lifecycle"],
+        );
+    }
+    assert_eq!(
+        server.events(&run_id).await.len(),
+        before,
+        "nothing was stored"
+    );
+    // Well-typed fields still work, including another run's id (kept as `emitted_run_id`).
+    let (status, body) = server
+        .post(
+            &format!("/runs/{run_id}/emit"),
+            json!({"event": {"type": "note", "ts": 7, "run_id": "other"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(server.events(&run_id).await.len(), before + 1);
+}
+
+#[tokio::test]
+async fn ill_formed_run_ids_are_422_on_every_route_and_store_nothing() {
+    let server = TestServer::start();
+    let long = "a".repeat(65);
+    let very_long = "b".repeat(5000);
+    for id in [
+        long.as_str(),
+        very_long.as_str(),
+        "a%20b",
+        "a.b",
+        "a:b",
+        "%C3%A9t%C3%A9",
+        "a%00b",
+    ] {
+        for path in [
+            format!("/runs/{id}"),
+            format!("/runs/{id}/events"),
+            format!("/runs/{id}/timeline"),
+            format!("/runs/{id}/dlq"),
+        ] {
+            let (status, body) = server.get(&path).await;
+            assert_422(status, &body, json!(["path", "run_id"]), &["run_id"]);
+        }
+        for path in [format!("/runs/{id}/replay"), format!("/runs/{id}/emit")] {
+            let (status, body) = server.post(&path, json!({"event": {"type": "x"}})).await;
+            assert_422(status, &body, json!(["path", "run_id"]), &["run_id"]);
+        }
+        let (status, body) = server.get(&format!("/dlq?run_id={id}")).await;
+        assert_422(status, &body, json!(["query", "run_id"]), &["run_id"]);
+    }
+    let (status, body) = server.get(&format!("/runs/{long}")).await;
+    assert_422(status, &body, json!(["path", "run_id"]), &["64"]);
+    // A well-formed id of the longest length is merely unknown.
+    let (status, body) = server.get(&format!("/runs/{}", "c".repeat(64))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (_, topics) = server.get("/v1/topics").await;
+    assert!(
+        !topics.to_string().contains("runs.events.a"),
+        "no timeline topic was made: {topics}"
+    );
+}

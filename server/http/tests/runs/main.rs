@@ -6,5 +6,6 @@ mod api;
 mod bad_input;
 mod durability;
 mod external;
+mod forged;
 mod sse;
 mod util;
