@@ -1,6 +1,7 @@
 //! The one wrapper every request passes through on its way to the router: it gives the request its
-//! `X-Request-Id` (see `request_id`) and a tracing span, sends it through CORS only when it carries an `Origin`,
-//! and gives axum's bare 405 the JSON body of its route family (see `fallback`).
+//! `X-Request-Id` (see `request_id`) and a tracing span, refuses it when its `Host` or `Origin` is not allowed
+//! (see `guard`), sends it through CORS only when it carries an `Origin`, and gives axum's bare 405 the JSON
+//! body of its route family (see `fallback`).
 //!
 //! Why one hand-written service instead of `middleware::from_fn` layers on the router: a router layer wraps
 //! every route, and `from_fn` clones and boxes the inner service for each request. Three such layers had cost
@@ -20,27 +21,31 @@ use std::task::{Context, Poll};
 use axum::extract::Request;
 use axum::http::header;
 use axum::response::Response;
+use futures::future::Either;
 use tower::{Layer, Service};
 use tower_http::cors::CorsLayer;
 use tracing::Instrument;
 
+use crate::guard::Guard;
 use crate::{fallback, request_id};
 
-/// The router (or any service answering like it) behind the request id, CORS and the 405 body.
-/// Cheap to clone (hyper clones the service for every request): the router is a handle, and the CORS
-/// settings are shared.
+/// The router (or any service answering like it) behind the request id, the host and origin checks, CORS
+/// and the 405 body. Cheap to clone (hyper clones the service for every request): the router is a handle, and
+/// the CORS settings and the guard are shared.
 #[derive(Clone)]
 pub struct Edge<S> {
     inner: S,
     cors: Arc<CorsLayer>,
+    guard: Arc<Guard>,
 }
 
 impl<S> Edge<S> {
-    /// Wraps `inner`; `cors` applies to requests that carry an `Origin`.
-    pub fn new(inner: S, cors: CorsLayer) -> Self {
+    /// Wraps `inner`; `cors` applies to requests that carry an `Origin`, after `guard` let them through.
+    pub fn new(inner: S, cors: CorsLayer, guard: Guard) -> Self {
         Self {
             inner,
             cors: Arc::new(cors),
+            guard: Arc::new(guard),
         }
     }
 }
@@ -67,13 +72,15 @@ where
             path = %req.uri().path(),
         );
         let v1 = fallback::is_v1(req.uri());
-        let answer = if req.headers().contains_key(header::ORIGIN) {
+        let answer = if let Some(refused) = self.guard.refuse(&req) {
+            Either::Left(std::future::ready(Ok(refused)))
+        } else if req.headers().contains_key(header::ORIGIN) {
             // The ready inner service goes into the CORS service; a clone of it stays for the next request.
             let next = self.inner.clone();
             let inner = std::mem::replace(&mut self.inner, next);
-            futures::future::Either::Left(self.cors.layer(inner).call(req))
+            Either::Right(Either::Left(self.cors.layer(inner).call(req)))
         } else {
-            futures::future::Either::Right(self.inner.call(req))
+            Either::Right(Either::Right(self.inner.call(req)))
         };
         Box::pin(
             async move {

@@ -23,7 +23,7 @@ use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 pub use read::routes as read_routes;
 
 /// The origin of the original starter's UI, always allowed.
-const UI_ORIGIN: &str = "http://localhost:3000";
+pub(crate) const UI_ORIGIN: &str = "http://localhost:3000";
 
 /// What the runs handlers reach.
 #[derive(Clone)]
