@@ -140,6 +140,7 @@ pub fn router(state: AppState) -> Router {
                 shutdown: state.shutdown.clone(),
                 keepalive: state.config.keepalive,
                 timeline_poll: state.config.timeline_poll,
+                max_body_bytes: body_limit,
             })
         }))
         // Further route families (the runs API) merge here, above the fallback: `merge` refuses two routers

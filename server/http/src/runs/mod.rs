@@ -36,6 +36,8 @@ pub struct RunsState {
     pub keepalive: Duration,
     /// How often an SSE stream looks for events written by another process.
     pub timeline_poll: Duration,
+    /// Largest request body read ([`crate::ServerConfig::max_body_bytes`]).
+    pub max_body_bytes: usize,
 }
 
 /// CORS for the UI origin plus `cors_origins`. Meant for outside the whole router (`edge` applies it), so
