@@ -57,6 +57,9 @@ complete -c dq -n "__fish_dq_using_subcommand up" -l max-attempts -d 'Attempts p
 complete -c dq -n "__fish_dq_using_subcommand up" -l backoff -d 'Wait between attempts, multiplied by the attempt number [default: 300ms]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l broker -d 'Use this external DriftQ v1 broker instead of the embedded one' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-in-flight -d 'Messages in flight per topic, group and partition [default: 64]' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l cors-origin -d 'A web origin that may call the API besides the server\'s own and http://localhost:3000 (repeatable)' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l allowed-host -d 'A Host name to answer besides localhost, loopback addresses and --listen; * for any (repeatable)' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l token-file -d 'Read the token (16 characters or more) from this file instead of --token / DQ_TOKEN' -r -F
 complete -c dq -n "__fish_dq_using_subcommand up" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
