@@ -1023,7 +1023,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__up)
-            opts="-q -y -h -V --listen --data-dir --detach --workers --concurrency --step-delay --max-attempts --backoff --broker --max-in-flight --no-fsync --max-topics --max-total-partitions --group-retention --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --listen --data-dir --detach --workers --concurrency --step-delay --max-attempts --backoff --broker --max-in-flight --no-fsync --max-topics --max-total-partitions --group-retention --cors-origin --allowed-host --token-file --url --json --color --quiet --timeout --yes --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1074,6 +1074,18 @@ _dq() {
                     return 0
                     ;;
                 --group-retention)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cors-origin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allowed-host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -159,6 +159,26 @@ pub struct UpArgs {
     /// Forget a consumer group idle this long (no stream, nothing in flight), e.g. 7d, 12h [default: 7d]
     #[arg(long, env = "DQ_GROUP_RETENTION", value_name = "DURATION")]
     pub group_retention: Option<String>,
+    // What browsers may do, and where the token comes from (see dq_server's `guard`).
+    /// A web origin that may call the API besides the server's own and http://localhost:3000 (repeatable)
+    #[arg(
+        long = "cors-origin",
+        env = "DQ_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub cors_origins: Vec<String>,
+    /// A Host name to answer besides localhost, loopback addresses and --listen; * for any (repeatable)
+    #[arg(
+        long = "allowed-host",
+        env = "DQ_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOST"
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Read the token (16 characters or more) from this file instead of --token / DQ_TOKEN
+    #[arg(long, env = "DQ_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 /// `dq down`.

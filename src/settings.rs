@@ -117,14 +117,17 @@ impl UpSettings {
     /// Resolves `dq up`'s flags; refuses a non-loopback address without a token.
     pub fn resolve(args: &UpArgs, global: &Settings) -> Result<Self> {
         let listen = resolve_listen(&args.listen)?;
-        if !listen.ip().is_loopback() && global.token.is_none() {
+        let token = resolve_server_token(args, global)?;
+        if !listen.ip().is_loopback() && token.is_none() {
             return Err(CliError::Usage(format!(
                 "refusing to listen on {listen} without a token: pass --token or set DQ_TOKEN"
             )));
         }
         let data_dir = resolve_data_dir(&args.data)?;
         let mut server = dq_server::ServerConfig::new(&data_dir);
-        server.token = global.token.clone();
+        server.token = token;
+        server.cors_origins = non_empty(&args.cors_origins);
+        server.allowed_hosts = non_empty(&args.allowed_hosts);
         server.broker.durable = !args.no_fsync;
         if let Some(n) = args.max_in_flight {
             server.broker.max_in_flight = n;
@@ -175,6 +178,54 @@ fn apply_limit_flags(server: &mut dq_server::ServerConfig, args: &UpArgs) -> Res
         broker.group_idle_retention = window;
     }
     Ok(())
+}
+
+/// Shortest token `dq up` accepts: a guessable token is no better than none.
+const MIN_TOKEN_CHARS: usize = 16;
+
+/// The token `dq up` requires: `--token-file` (its trailing newline removed) or `--token` / `DQ_TOKEN`, at
+/// least [`MIN_TOKEN_CHARS`] long and without surrounding whitespace (a pasted token whose padding the
+/// clients would not send).
+fn resolve_server_token(args: &UpArgs, global: &Settings) -> Result<Option<String>> {
+    let token = match (&args.token_file, &global.token) {
+        (Some(_), Some(_)) => {
+            return Err(CliError::Usage(
+                "pass the token with --token (DQ_TOKEN) or --token-file, not both".into(),
+            ));
+        }
+        (Some(path), None) => {
+            let raw = std::fs::read_to_string(path).map_err(|e| {
+                CliError::Usage(format!("cannot read --token-file {}: {e}", path.display()))
+            })?;
+            let token = raw.strip_suffix('\n').unwrap_or(&raw);
+            Some(token.strip_suffix('\r').unwrap_or(token).to_owned())
+        }
+        (None, token) => token.clone(),
+    };
+    if let Some(token) = &token {
+        if token.trim() != token {
+            return Err(CliError::Usage(
+                "the token has leading or trailing whitespace: remove it".into(),
+            ));
+        }
+        let chars = token.chars().count();
+        if chars < MIN_TOKEN_CHARS {
+            return Err(CliError::Usage(format!(
+                "the token is {chars} characters long: use at least {MIN_TOKEN_CHARS}"
+            )));
+        }
+    }
+    Ok(token)
+}
+
+/// The values of a repeatable flag, without blanks (`DQ_CORS_ORIGINS=""`, a trailing comma).
+fn non_empty(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .map(|value| value.trim())
+        .filter(|value| !value.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Resolves `dq worker`'s flags into the runs configuration it executes with.

@@ -50,7 +50,7 @@ impl Conn {
         self.out.extend_from_slice(b"POST ");
         self.out.extend_from_slice(path.as_bytes());
         self.out.extend_from_slice(
-            b" HTTP/1.1\r\nhost: dq\r\ncontent-type: application/json\r\ncontent-length: ",
+            b" HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ",
         );
         self.out
             .extend_from_slice(body.len().to_string().as_bytes());
@@ -65,7 +65,8 @@ impl Conn {
         self.out.clear();
         self.out.extend_from_slice(b"GET ");
         self.out.extend_from_slice(path.as_bytes());
-        self.out.extend_from_slice(b" HTTP/1.1\r\nhost: dq\r\n\r\n");
+        self.out
+            .extend_from_slice(b" HTTP/1.1\r\nhost: localhost\r\n\r\n");
         self.stream.write_all(&self.out).await?;
         self.read_answer().await
     }

@@ -95,6 +95,49 @@ fn up_refuses_a_public_address_without_a_token() {
 }
 
 #[test]
+fn up_refuses_a_short_or_padded_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "0123456789abcdef \n").unwrap();
+    let file = file.to_str().unwrap();
+    let up = ["up", "--listen", "127.0.0.1:0", "--data-dir", data];
+    for (token, expected) in [
+        ("short", "the token is 5 characters long: use at least 16"),
+        (" 0123456789abcdef", "whitespace"),
+        ("0123456789abcdef\n", "whitespace"),
+    ] {
+        dq().args(["--token", token])
+            .args(up)
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicates::str::contains(expected));
+        dq().env("DQ_TOKEN", token)
+            .args(up)
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains(expected));
+    }
+    dq().args(up)
+        .args(["--token-file", file])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("whitespace"));
+    dq().args(up)
+        .args(["--token-file", "/nonexistent/dq-token"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("cannot read --token-file"));
+    dq().args(["--token", "0123456789abcdef"])
+        .args(up)
+        .args(["--token-file", file])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("not both"));
+}
+
+#[test]
 fn an_unreachable_server_exits_5() {
     let url = closed_port_url();
     for args in [

@@ -54,6 +54,52 @@ fn up_keeps_runs_across_restarts() {
     assert!(second.terminate().success());
 }
 
+#[test]
+fn up_reads_its_token_from_a_file_and_its_browser_settings_from_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let token = "a-token-of-24-characters";
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let (mut child, url) = Process::up(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data,
+        "--token-file",
+        file.to_str().unwrap(),
+        "--cors-origin",
+        "https://ui.example",
+        "--allowed-host",
+        "dq.internal,dq.other",
+    ]);
+    // Without the token: 401, exit 4; with the file's token (no newline): answered.
+    dq().args(["--url", &url, "runs", "list"]).assert().code(4);
+    dq().args(["--url", &url, "--token", token, "runs", "list", "--json"])
+        .assert()
+        .code(0);
+    let raw = |host: &str, origin: &str| {
+        use std::io::{Read, Write};
+        let addr = url.trim_start_matches("http://");
+        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            tcp,
+            "POST /v1/topics?name=t HTTP/1.1\r\nhost: {host}\r\norigin: {origin}\r\n\
+             authorization: Bearer {token}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).unwrap();
+        answer.split(' ').nth(1).unwrap_or_default().to_owned()
+    };
+    assert_eq!(raw("dq.other:1", "https://ui.example"), "201");
+    assert_eq!(raw("dq.internal", "https://evil.example"), "403");
+    assert_eq!(raw("evil.example", "https://ui.example"), "421");
+    assert!(child.terminate().success());
+}
+
 /// Runs `dq down` on a data dir when dropped, so that a failing test leaves no background server.
 struct Down(String);
 

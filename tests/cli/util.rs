@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 /// Variables that must not leak from the developer's shell into a test.
-const LEAKY: [&str; 12] = [
+const LEAKY: [&str; 15] = [
     "DQ_URL",
     "DQ_TOKEN",
     "DQ_JSON",
@@ -24,6 +24,9 @@ const LEAKY: [&str; 12] = [
     "DQ_YES",
     "DQ_DATA_DIR",
     "DQ_LISTEN",
+    "DQ_TOKEN_FILE",
+    "DQ_CORS_ORIGINS",
+    "DQ_ALLOWED_HOSTS",
     "DQ_LOG",
     "CLICOLOR_FORCE",
     "RUST_LOG",

@@ -1,9 +1,10 @@
 //! The one wrapper every request passes through on its way to the router: it gives the request its
-//! `X-Request-Id` (see `request_id`) and a tracing span, sends it through CORS only when it carries an `Origin`,
-//! gives axum's bare 405 the JSON body of its route family (see `fallback`), and turns a panic while answering
-//! into a 500 for that request alone, with one error line naming the request id: hyper would otherwise drop the
-//! connection without an answer. (The broker's locks do not poison, so nothing else is left broken. A panic
-//! while a streamed body is sent, after the answer started, still only ends that connection.)
+//! `X-Request-Id` (see `request_id`) and a tracing span, refuses it when its `Host` or `Origin` is not allowed
+//! (see `guard`), sends it through CORS only when it carries an `Origin`, gives axum's bare 405 the JSON body of
+//! its route family (see `fallback`), and turns a panic while answering into a 500 for that request alone, with
+//! one error line naming the request id: hyper would otherwise drop the connection without an answer. (The
+//! broker's locks do not poison, so nothing else is left broken. A panic while a streamed body is sent, after
+//! the answer started, still only ends that connection.)
 //!
 //! Why one hand-written service instead of `middleware::from_fn` layers on the router: a router layer wraps
 //! every route, and `from_fn` clones and boxes the inner service for each request. Three such layers had cost
@@ -25,27 +26,31 @@ use axum::extract::Request;
 use axum::http::header;
 use axum::response::Response;
 use futures::FutureExt;
+use futures::future::Either;
 use tower::{Layer, Service};
 use tower_http::cors::CorsLayer;
 use tracing::Instrument;
 
+use crate::guard::Guard;
 use crate::{fallback, request_id};
 
-/// The router (or any service answering like it) behind the request id, CORS and the 405 body.
-/// Cheap to clone (hyper clones the service for every request): the router is a handle, and the CORS
-/// settings are shared.
+/// The router (or any service answering like it) behind the request id, the host and origin checks, CORS
+/// and the 405 body. Cheap to clone (hyper clones the service for every request): the router is a handle, and
+/// the CORS settings and the guard are shared.
 #[derive(Clone)]
 pub struct Edge<S> {
     inner: S,
     cors: Arc<CorsLayer>,
+    guard: Arc<Guard>,
 }
 
 impl<S> Edge<S> {
-    /// Wraps `inner`; `cors` applies to requests that carry an `Origin`.
-    pub fn new(inner: S, cors: CorsLayer) -> Self {
+    /// Wraps `inner`; `cors` applies to requests that carry an `Origin`, after `guard` let them through.
+    pub fn new(inner: S, cors: CorsLayer, guard: Guard) -> Self {
         Self {
             inner,
             cors: Arc::new(cors),
+            guard: Arc::new(guard),
         }
     }
 }
@@ -75,13 +80,15 @@ where
         let (method, path) = (req.method().clone(), req.uri().path().to_owned());
         // A panic while routing (before any future exists) is caught as well as one while answering.
         let answer = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            if req.headers().contains_key(header::ORIGIN) {
+            if let Some(refused) = self.guard.refuse(&req) {
+                Either::Left(std::future::ready(Ok(refused)))
+            } else if req.headers().contains_key(header::ORIGIN) {
                 // The ready inner service goes into the CORS service; a clone of it stays for the next request.
                 let next = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, next);
-                futures::future::Either::Left(self.cors.layer(inner).call(req))
+                Either::Right(Either::Left(self.cors.layer(inner).call(req)))
             } else {
-                futures::future::Either::Right(self.inner.call(req))
+                Either::Right(Either::Right(self.inner.call(req)))
             }
         }));
         Box::pin(
@@ -132,6 +139,10 @@ mod tests {
 
     use super::*;
 
+    fn loopback_guard() -> Guard {
+        Guard::new(([127, 0, 0, 1], 8000).into(), &[], &[])
+    }
+
     async fn boom() -> &'static str {
         panic!("a bug in a handler")
     }
@@ -163,7 +174,7 @@ mod tests {
             .route("/v1/boom", get(boom))
             .route("/runs/boom", get(boom))
             .route("/v1/healthz", get(|| async { "ok" }));
-        let mut edge = Edge::new(router, CorsLayer::permissive());
+        let mut edge = Edge::new(router, CorsLayer::permissive(), loopback_guard());
         for origin in [false, true] {
             let (status, headers, body) = send(&mut edge, "/v1/boom", origin).await;
             assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -195,7 +206,7 @@ mod tests {
             assert!(req.uri().path() != "/v1/boom", "a bug while routing");
             async { Ok::<_, Infallible>(Response::new(axum::body::Body::from("ok"))) }
         });
-        let mut edge = Edge::new(service, CorsLayer::permissive());
+        let mut edge = Edge::new(service, CorsLayer::permissive(), loopback_guard());
         let (status, _, body) = send(&mut edge, "/v1/boom", false).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["error"], "INTERNAL");

@@ -5,14 +5,16 @@
 //! Layout: `v1` holds the broker routes, `extract` the JSON-or-query extractor, `error` the one error type of
 //! the `/v1` handlers, `metrics` the Prometheus exposition, `auth` the token check, `request_id` the
 //! `X-Request-Id` values, `fallback` the JSON 404 / 405 answers and `edge` the wrapper around the whole router
-//! that applies the request id, CORS and the 405 bodies to every request. A new family of routes (the runs API)
-//! gets its own module, its fields in [`AppState`], a `.merge` in [`router`] and its start-up in [`serve`].
+//! that applies the request id, the `Host` / `Origin` checks of `guard`, CORS and the 405 bodies to every
+//! request. A new family of routes (the runs API) gets its own module, its fields in [`AppState`], a `.merge`
+//! in [`router`] and its start-up in [`serve`].
 
 mod auth;
 mod edge;
 mod error;
 mod extract;
 mod fallback;
+mod guard;
 mod metrics;
 mod request_id;
 mod runs;
@@ -48,8 +50,12 @@ pub struct ServerConfig {
     /// How often an SSE stream looks for timeline events written by another process (a `dq worker`); writes
     /// made in this process wake it at once. Default 200 ms.
     pub timeline_poll: Duration,
-    /// CORS origins allowed besides `http://localhost:3000`.
+    /// CORS origins allowed besides `http://localhost:3000` and the server's own (`--cors-origin`); they may
+    /// also change state (see `guard`).
     pub cors_origins: Vec<String>,
+    /// Names accepted in the `Host` header besides `localhost`, loopback addresses and the listen address
+    /// (`--allowed-host`; `*` accepts any).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl ServerConfig {
@@ -63,6 +69,7 @@ impl ServerConfig {
             keepalive: Duration::from_secs(5),
             timeline_poll: Duration::from_millis(200),
             cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 
@@ -133,6 +140,7 @@ pub fn router(state: AppState) -> Router {
                 shutdown: state.shutdown.clone(),
                 keepalive: state.config.keepalive,
                 timeline_poll: state.config.timeline_poll,
+                max_body_bytes: body_limit,
             })
         }))
         // Further route families (the runs API) merge here, above the fallback: `merge` refuses two routers
@@ -173,9 +181,15 @@ pub async fn serve(
     state.runs = Some(runs.service());
     // CORS outside the router and the token check: a preflight is answered before routing (an `OPTIONS`
     // route would otherwise be a 405) and without credentials, which browsers never send on one.
+    let guard = guard::Guard::new(
+        listener.local_addr()?,
+        &state.config.allowed_hosts,
+        &state.config.cors_origins,
+    );
     let app = edge::Edge::new(
         router(state.clone()),
         runs::cors_layer(&state.config.cors_origins),
+        guard,
     )
     .into_make_service();
 

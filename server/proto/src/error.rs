@@ -11,6 +11,8 @@ pub enum ErrorCode {
     InvalidArgument,
     /// 401: a token is required and was missing or wrong.
     Unauthenticated,
+    /// 403: the request comes from a web page whose origin is not allowed to change anything.
+    PermissionDenied,
     /// 404: no such route or resource.
     NotFound,
     /// 405: the route exists but not for this method.
@@ -19,6 +21,10 @@ pub enum ErrorCode {
     FailedPrecondition,
     /// 413: the body or value is over the configured size limit.
     PayloadTooLarge,
+    /// 415: the body is not JSON (its `Content-Type` says something else).
+    UnsupportedMediaType,
+    /// 421: the `Host` header names a host this server does not answer for (DNS rebinding).
+    MisdirectedRequest,
     /// 429: a limit was reached; retry later.
     ResourceExhausted,
     /// 500: the server failed.
@@ -33,10 +39,13 @@ impl ErrorCode {
         match self {
             Self::InvalidArgument => 400,
             Self::Unauthenticated => 401,
+            Self::PermissionDenied => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::FailedPrecondition => 409,
             Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::MisdirectedRequest => 421,
             Self::ResourceExhausted => 429,
             Self::Internal => 500,
             Self::Unavailable => 503,

@@ -23,7 +23,7 @@ use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 pub use read::routes as read_routes;
 
 /// The origin of the original starter's UI, always allowed.
-const UI_ORIGIN: &str = "http://localhost:3000";
+pub(crate) const UI_ORIGIN: &str = "http://localhost:3000";
 
 /// What the runs handlers reach.
 #[derive(Clone)]
@@ -36,6 +36,8 @@ pub struct RunsState {
     pub keepalive: Duration,
     /// How often an SSE stream looks for events written by another process.
     pub timeline_poll: Duration,
+    /// Largest request body read ([`crate::ServerConfig::max_body_bytes`]).
+    pub max_body_bytes: usize,
 }
 
 /// CORS for the UI origin plus `cors_origins`. Meant for outside the whole router (`edge` applies it), so

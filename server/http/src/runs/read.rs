@@ -3,6 +3,7 @@
 //! a dq server; a real driftqd lacks it. Errors use the DriftQ v1 shape, as the rest of `/v1`.
 
 use axum::extract::{Query, State};
+use axum::http::Uri;
 use axum::routing::get;
 use axum::{Json, Router};
 use dq_broker::Broker;
@@ -35,8 +36,10 @@ where
 
 async fn read(
     State(broker): State<Broker>,
+    uri: Uri,
     query: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ReadResponse>, ApiError> {
+    crate::extract::query_utf8(uri.query().unwrap_or_default()).map_err(ApiError::invalid)?;
     let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text().to_lowercase()))?;
     let topic = query
         .topic

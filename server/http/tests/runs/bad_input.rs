@@ -240,3 +240,126 @@ async fn ill_formed_run_ids_are_422_on_every_route_and_store_nothing() {
         "no timeline topic was made: {topics}"
     );
 }
+
+/// The number of runs the server lists.
+async fn run_count(server: &TestServer) -> usize {
+    let (status, body) = server.get("/runs").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["runs"].as_array().expect("runs").len()
+}
+
+#[tokio::test]
+async fn non_object_bodies_are_422_and_start_no_run() {
+    let server = TestServer::start();
+    // serde would read the array as the fields of `CreateRun` by position.
+    for body in [r#"["demo",{},"tool_call",1]"#, r#""demo""#, "42", "true"] {
+        let (status, answer) = server.post_raw("/runs", body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+        assert_eq!(answer["detail"][0]["type"], "model_attributes_type");
+        assert_eq!(answer["detail"][0]["loc"], json!(["body"]));
+    }
+    assert_eq!(run_count(&server).await, 0);
+    let run_id = server.create(json!({})).await;
+    let (status, _) = server
+        .post_raw(&format!("/runs/{run_id}/replay"), r#"[null, {}]"#)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Empty and `null` bodies still read as `{}`, as in the original.
+    for body in ["", "null"] {
+        let (status, answer) = server.post_raw("/runs", body).await;
+        assert_eq!(status, StatusCode::OK, "{body:?}: {answer}");
+    }
+    assert_eq!(run_count(&server).await, 3);
+}
+
+#[tokio::test]
+async fn non_json_content_types_are_415_and_start_no_run() {
+    let server = TestServer::start();
+    for content_type in [
+        "text/plain",
+        "text/plain;charset=UTF-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let response = server
+            .client
+            .post(server.url("/runs"))
+            .header("content-type", content_type)
+            .body(r#"{"workflow": "demo"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let body: serde_json::Value = response.json().await.unwrap();
+        let detail = body["detail"].as_str().expect("a detail message");
+        assert!(detail.contains("content-type"), "{detail}");
+    }
+    assert_eq!(run_count(&server).await, 0);
+    // A JSON type with parameters, and no type at all, are read as JSON.
+    for content_type in [Some("application/json; charset=utf-8"), None] {
+        let mut request = server.client.post(server.url("/runs"));
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request
+            .body(r#"{"workflow": "demo"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{content_type:?}");
+    }
+    assert_eq!(run_count(&server).await, 2);
+}
+
+#[tokio::test]
+async fn query_strings_that_are_not_utf8_are_400() {
+    let server = TestServer::start();
+    for path in ["/runs?status=%FF", "/dlq?limit=1&x=%C3", "/runs?%FF=1"] {
+        let (status, body) = server.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        let detail = body["detail"].as_str().expect("a detail message");
+        assert!(detail.contains("utf-8"), "{path}: {detail}");
+    }
+    let (status, body) = server.get("/runs?status=%FF").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("\"status\""),
+        "{status} {body}"
+    );
+}
+
+#[test]
+fn a_body_over_the_limit_is_read_before_the_413() {
+    use std::io::{Read, Write};
+
+    let server = TestServer::with(|c| c.broker.max_value_bytes = 1024);
+    // `max_body_bytes` is 2 × 1024 + 64 KiB; a client that writes a body of 6 times that in full before
+    // reading sees the 413, not a broken pipe.
+    let len = 6 * (2 * 1024 + 64 * 1024);
+    let addr = server
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    tcp.set_write_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "POST /runs HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {len}\r\nconnection: close\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).unwrap();
+    let mut body = String::from(r#"{"input": {"blob": ""#);
+    body.push_str(&"x".repeat(len - body.len() - 3));
+    body.push_str(r#""}}"#);
+    assert_eq!(body.len(), len);
+    tcp.write_all(body.as_bytes())
+        .expect("the whole body is accepted");
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).expect("the answer is read");
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.contains(r#"{"detail":"request body is over the size limit of"#),
+        "{answer}"
+    );
+}

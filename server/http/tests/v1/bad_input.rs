@@ -353,3 +353,78 @@ async fn a_lease_under_the_minimum_is_400_naming_it() {
     let mut consumer = server.consume("t", "g", "o", Some(100)).await;
     assert_eq!(consumer.next_item().await.value, "v");
 }
+
+#[tokio::test]
+async fn non_json_bodies_are_415_and_store_nothing() {
+    let server = TestServer::start();
+    server.create_topic("t", 1).await;
+    let http = client();
+    for content_type in [
+        "text/plain",
+        "text/plain;charset=UTF-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        for (path, body) in [
+            ("/v1/produce", r#"{"topic":"t","value":"v"}"#),
+            ("/v1/topics", r#"{"name":"u","partitions":1}"#),
+        ] {
+            let response = http
+                .post(server.url(path))
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let answer = Answer::read(response).await;
+            let message = answer.error(415, "UNSUPPORTED_MEDIA_TYPE");
+            assert!(message.contains("content-type"), "{message}");
+        }
+    }
+    // Without a type, a body is read as JSON; an empty body with any type leaves the query string in charge.
+    let response = http
+        .post(server.url("/v1/topics"))
+        .body(r#"{"name":"u","partitions":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let response = http
+        .post(server.url("/v1/topics?name=w"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let topics = server.get("/v1/topics").await.json;
+    assert_eq!(topics["topics"], json!(["t", "u", "w"]));
+    assert_nothing_stored(&server, "t").await;
+}
+
+#[tokio::test]
+async fn query_strings_that_are_not_utf8_are_400_and_store_nothing() {
+    let server = TestServer::start();
+    server.create_topic("t", 1).await;
+    let http = client();
+    for (path, field) in [
+        ("/v1/produce?topic=t&value=%FF", "\"value\""),
+        ("/v1/produce?topic=t&value=ok&key=%C3%28", "\"key\""),
+        ("/v1/topics?name=%FF", "\"name\""),
+        ("/v1/produce?topic=t&value=v&%FF=1", "name"),
+    ] {
+        let response = http.post(server.url(path)).send().await.unwrap();
+        let message = Answer::read(response).await.error(400, "INVALID_ARGUMENT");
+        assert!(
+            message.contains("utf-8") && message.contains(field),
+            "{path}: {message}"
+        );
+    }
+    let message = server
+        .get("/v1/read?topic=%FF")
+        .await
+        .error(400, "INVALID_ARGUMENT");
+    assert!(message.contains("utf-8"), "{message}");
+    let topics = server.get("/v1/topics").await.json;
+    assert_eq!(topics["topics"], json!(["t"]));
+    assert_nothing_stored(&server, "t").await;
+}

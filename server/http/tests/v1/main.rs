@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod browser;
 mod delivery;
 mod limits;
 mod python_client;
