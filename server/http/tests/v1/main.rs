@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod connections;
 mod delivery;
 mod python_client;
 mod routes;
