@@ -132,6 +132,7 @@ impl UpSettings {
         if let Some(raw) = &args.broker {
             server.external_broker = Some(parse_url(raw, "--broker")?.to_string());
         }
+        apply_connection_flags(&mut server, args)?;
         server.runs.workers = args.workers;
         apply_runs_flags(
             &mut server.runs,
@@ -147,6 +148,44 @@ impl UpSettings {
             server,
         })
     }
+}
+
+/// The connection timeouts and cap of `dq up`; each timeout must be positive, the cap at least 1.
+fn apply_connection_flags(server: &mut dq_server::ServerConfig, args: &UpArgs) -> Result<()> {
+    for (flag, raw, target) in [
+        (
+            "--header-timeout",
+            &args.header_timeout,
+            &mut server.header_timeout,
+        ),
+        (
+            "--idle-timeout",
+            &args.idle_timeout,
+            &mut server.idle_timeout,
+        ),
+        (
+            "--body-timeout",
+            &args.body_timeout,
+            &mut server.body_timeout,
+        ),
+    ] {
+        if let Some(raw) = raw {
+            let timeout = parse_duration(raw).map_err(|e| usage(flag, raw, &e))?;
+            if timeout.is_zero() {
+                return Err(usage(flag, raw, "must be more than 0"));
+            }
+            *target = timeout;
+        }
+    }
+    if let Some(n) = args.max_connections {
+        if n == 0 {
+            return Err(CliError::Usage(
+                "--max-connections must be at least 1".into(),
+            ));
+        }
+        server.max_connections = n;
+    }
+    Ok(())
 }
 
 /// Resolves `dq worker`'s flags into the runs configuration it executes with.
@@ -261,6 +300,58 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("3 weeks").is_err());
+    }
+
+    fn up(flags: &[&str]) -> Result<UpSettings> {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from(
+            ["dq", "up", "--data-dir", "/nonexistent/dq"]
+                .iter()
+                .chain(flags),
+        )
+        .expect("flags parse");
+        let crate::cli::Command::Up(args) = cli.command else {
+            panic!("not dq up");
+        };
+        let terminal = Terminal {
+            stdin: false,
+            stdout: false,
+            stderr: false,
+        };
+        UpSettings::resolve(&args, &Settings::resolve(&cli.global, terminal)?)
+    }
+
+    #[test]
+    fn connection_flags_reach_the_server_config() {
+        let server = up(&[
+            "--header-timeout",
+            "2s",
+            "--idle-timeout",
+            "1m",
+            "--body-timeout",
+            "500ms",
+            "--max-connections",
+            "64",
+        ])
+        .expect("valid flags")
+        .server;
+        assert_eq!(server.header_timeout, Duration::from_secs(2));
+        assert_eq!(server.idle_timeout, Duration::from_secs(60));
+        assert_eq!(server.body_timeout, Duration::from_millis(500));
+        assert_eq!(server.max_connections, 64);
+    }
+
+    #[test]
+    fn connection_flags_refuse_zero_and_nonsense() {
+        for flags in [
+            ["--header-timeout", "0s"],
+            ["--idle-timeout", "soon"],
+            ["--body-timeout", "0"],
+            ["--max-connections", "0"],
+        ] {
+            let err = up(&flags).expect_err("refused").to_string();
+            assert!(err.contains(flags[0]), "{flags:?}: {err}");
+        }
     }
 
     #[test]
