@@ -6,7 +6,8 @@
 //!   holds new clients) until a connection closes, so sockets never starve the store of file descriptors;
 //! - the header timeout: a client must send a complete request head within it, counted from its connection or
 //!   from its first byte after an idle keep-alive;
-//! - the idle timeout: a keep-alive connection with no request in progress is closed after it;
+//! - the idle timeout: a keep-alive connection with no request in progress is closed after it, and so is one
+//!   whose client has not read any of its answer (a stream's included) for that long;
 //! - the body timeout: a request's whole body must arrive within it, counted from its head; past it, reading
 //!   the body fails and the request is answered 408 with the error body of its route family, then closed;
 //! - TCP_NODELAY, and graceful shutdown (idle connections close at once, busy ones after their answer).
@@ -16,8 +17,8 @@
 //! keep-alive (allowed `idle_timeout`) from a slow head (allowed `header_timeout`). Each connection here keeps
 //! a small [`Activity`] record instead, fed by its socket (bytes read), its service (request started) and its
 //! response body (answer done), and a timer in the connection's own task closes it once the record says it
-//! is past its deadline. A response in progress has no deadline, so SSE and consume streams live as long as
-//! they need.
+//! is past its deadline. A response in progress has no deadline while its client reads it, so SSE and consume
+//! streams live as long as they need.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -248,8 +249,8 @@ async fn connection<S>(
                 match activity.deadline(&limits) {
                     Some((deadline, why)) if deadline <= now => {
                         tracing::debug!("closing a connection: {why}");
-                        // Dropping the connection closes the socket. No answer is being written: a deadline
-                        // only exists while no request is in progress.
+                        // Dropping the connection closes the socket. Nothing is lost: no request is in progress,
+                        // or its client has stopped reading the answer.
                         break;
                     }
                     Some((deadline, _)) => timer.as_mut().reset(deadline.min(now + period).into()),
@@ -271,6 +272,8 @@ struct Activity {
     idle_since: AtomicU64,
     /// When the first byte of the next request head arrived, or [`Activity::NONE`].
     head_started: AtomicU64,
+    /// Since when the socket has refused every write (the client reads nothing), or [`Activity::NONE`].
+    write_blocked_since: AtomicU64,
     /// Set when a request body missed its deadline; the answer becomes a 408.
     body_timed_out: AtomicBool,
 }
@@ -285,6 +288,7 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             // A new connection owes its first request head at once: the header timeout runs from the accept.
             head_started: AtomicU64::new(0),
+            write_blocked_since: AtomicU64::new(Self::NONE),
             body_timed_out: AtomicBool::new(false),
         }
     }
@@ -306,6 +310,18 @@ impl Activity {
         }
     }
 
+    /// A write to the socket was accepted (`blocked` false) or refused for lack of room (`blocked` true).
+    fn on_write(&self, blocked: bool) {
+        let since = self.write_blocked_since.load(Ordering::Relaxed);
+        if blocked && since == Self::NONE {
+            self.write_blocked_since
+                .store(self.now(), Ordering::Relaxed);
+        } else if !blocked && since != Self::NONE {
+            self.write_blocked_since
+                .store(Self::NONE, Ordering::Relaxed);
+        }
+    }
+
     /// hyper has read a whole request head and calls the service.
     fn request_started(&self) {
         self.head_started.store(Self::NONE, Ordering::Relaxed);
@@ -318,25 +334,38 @@ impl Activity {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// When the connection must be closed if nothing changes, and why; `None` while a request is in progress.
+    /// When the connection must be closed if nothing changes, and why; `None` while a request is in progress
+    /// and its client reads the answer.
     fn deadline(&self, limits: &Limits) -> Option<(Instant, &'static str)> {
-        if self.in_flight.load(Ordering::Relaxed) > 0 {
-            return None;
-        }
-        match self.head_started.load(Ordering::Relaxed) {
-            Self::NONE => Some((
-                self.at(self.idle_since.load(Ordering::Relaxed)) + limits.idle_timeout,
-                "idle past the idle timeout",
+        let stalled = match self.write_blocked_since.load(Ordering::Relaxed) {
+            Self::NONE => None,
+            since => Some((
+                self.at(since) + limits.idle_timeout,
+                "the client read none of its answer within the idle timeout",
             )),
-            started => Some((
-                self.at(started) + limits.header_timeout,
-                "no complete request head within the header timeout",
-            )),
+        };
+        let waiting = if self.in_flight.load(Ordering::Relaxed) > 0 {
+            None
+        } else {
+            match self.head_started.load(Ordering::Relaxed) {
+                Self::NONE => Some((
+                    self.at(self.idle_since.load(Ordering::Relaxed)) + limits.idle_timeout,
+                    "idle past the idle timeout",
+                )),
+                started => Some((
+                    self.at(started) + limits.header_timeout,
+                    "no complete request head within the header timeout",
+                )),
+            }
+        };
+        match (stalled, waiting) {
+            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+            (a, b) => a.or(b),
         }
     }
 }
 
-/// The socket, reporting reads to the connection's [`Activity`].
+/// The socket, reporting reads and refused writes to the connection's [`Activity`].
 struct Watched {
     inner: TcpStream,
     activity: Arc<Activity>,
@@ -363,7 +392,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.activity.on_write(written.is_pending());
+        written
     }
 
     fn poll_write_vectored(
@@ -371,7 +402,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.activity.on_write(written.is_pending());
+        written
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -54,8 +54,8 @@ pub struct ServerConfig {
     /// connection, from the first byte after the previous answer; past it the connection is closed. Default
     /// 10 s.
     pub header_timeout: Duration,
-    /// Time a keep-alive connection may wait for its next request; past it the connection is closed. A
-    /// response in progress (a stream) is never idle. Default 30 s.
+    /// Time a keep-alive connection may wait for its next request, and a client may leave its answer unread;
+    /// past it the connection is closed. A stream whose client reads it is never idle. Default 30 s.
     pub idle_timeout: Duration,
     /// Time a request's whole body has to arrive, counted from its head; past it the request is answered 408
     /// and its connection closed. Default 30 s.

@@ -1,6 +1,7 @@
 //! Connection limits against hostile or broken clients, over raw TCP: a silent client, a half-sent or dribbled
 //! request head, a body that stops short and an idle keep-alive are each closed within their timeout; the cap
-//! on open connections holds clients past it back until one closes; streams outlive every timeout.
+//! on open connections holds clients past it back until one closes; streams outlive every timeout while their
+//! client reads them, and not when it stops.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::util::{GUARD, TestServer, client};
 
@@ -32,6 +33,14 @@ fn addr(server: &TestServer) -> SocketAddr {
         .trim_start_matches("http://")
         .parse()
         .expect("the server's address")
+}
+
+/// A whole `GET /v1/healthz` request, with `extra` header lines.
+fn request(server: &TestServer, extra: &str) -> String {
+    format!(
+        "GET /v1/healthz HTTP/1.1\r\nHost: {}\r\n{extra}\r\n",
+        addr(server)
+    )
 }
 
 async fn connect(server: &TestServer) -> TcpStream {
@@ -76,7 +85,7 @@ async fn a_half_sent_request_head_is_closed_after_the_header_timeout() {
     let server = server_with_short_timeouts(|_| {});
     let mut stream = connect(&server).await;
     stream
-        .write_all(b"GET /v1/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .write_all(format!("GET /v1/healthz HTTP/1.1\r\nHost: {}\r\n", addr(&server)).as_bytes())
         .await
         .expect("write half a head");
     assert_eq!(read_until_closed(&mut stream).await, "");
@@ -116,8 +125,9 @@ async fn a_body_that_stops_short_is_answered_408_and_the_connection_closed() {
     let server = server_with_short_timeouts(|_| {});
     for (path, v1) in [("/v1/produce", true), ("/runs", false)] {
         let mut stream = connect(&server).await;
+        let host = addr(&server);
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
         );
         stream.write_all(head.as_bytes()).await.expect("write head");
         stream
@@ -151,7 +161,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     });
     let mut stream = connect(&server).await;
     stream
-        .write_all(b"GET /v1/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .write_all(request(&server, "").as_bytes())
         .await
         .expect("write a request");
     let answer = read_until_closed(&mut stream).await;
@@ -170,7 +180,7 @@ async fn connections_past_the_cap_wait_until_one_closes() {
     for _ in 0..8 {
         let mut stream = connect(&server).await;
         stream
-            .write_all(b"GET /v1/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .write_all(request(&server, "").as_bytes())
             .await
             .expect("write a request");
         let mut buf = [0u8; 1024];
@@ -184,7 +194,7 @@ async fn connections_past_the_cap_wait_until_one_closes() {
     // The ninth is not accepted while the eight are open: no answer to its request.
     let mut ninth = connect(&server).await;
     ninth
-        .write_all(b"GET /v1/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .write_all(request(&server, "Connection: close\r\n").as_bytes())
         .await
         .expect("write a request");
     let mut buf = [0u8; 1024];
@@ -251,4 +261,45 @@ async fn an_sse_stream_outlives_the_connection_timeouts() {
             .expect("a chunk");
         text.push_str(&String::from_utf8_lossy(&chunk));
     }
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_stream_is_closed() {
+    let server = server_with_short_timeouts(|_| {});
+    // Megabytes of messages, far more than the socket buffers between a client that reads nothing and the
+    // server: the server's writes block.
+    server.create_topic("big", 1).await;
+    let value = "x".repeat(512 * 1024);
+    for _ in 0..16 {
+        server.produce("big", &value, None).await;
+    }
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket
+        .set_recv_buffer_size(4096)
+        .expect("small receive buffer");
+    let mut stream = socket.connect(addr(&server)).await.expect("connect");
+    let head = format!(
+        "GET /v1/consume?topic=big&group=g&owner=o HTTP/1.1\r\nHost: {}\r\n\r\n",
+        addr(&server)
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("write a request");
+    // Read nothing for several idle timeouts, then everything: a stream the server kept would go on with
+    // keep-alives forever instead of ending.
+    tokio::time::sleep(SHORT * 6).await;
+    let mut buf = vec![0u8; 64 * 1024];
+    tokio::time::timeout(GUARD, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("the server closed the stream it could not write");
+    // Everyone else is still served.
+    assert_eq!(server.get("/v1/healthz").await.status, StatusCode::OK);
 }
