@@ -130,7 +130,8 @@ pub struct UpArgs {
     /// it [default: 10s]
     #[arg(long, env = "DQ_HEADER_TIMEOUT", value_name = "DURATION")]
     pub header_timeout: Option<String>,
-    /// Close a keep-alive connection idle this long between requests [default: 30s]
+    /// Close a keep-alive connection idle this long between requests, or whose client reads none of its
+    /// answer for this long [default: 30s]
     #[arg(long, env = "DQ_IDLE_TIMEOUT", value_name = "DURATION")]
     pub idle_timeout: Option<String>,
     /// Answer 408 and close when a request body has not fully arrived this long after its head [default: 30s]
