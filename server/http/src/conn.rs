@@ -166,7 +166,9 @@ pub async fn serve<S>(
             tcp,
             service.clone(),
             limits,
-            closing.clone(),
+            // A token of its own: the connection polls it on every wake-up, and one shared token would make
+            // every connection take the same lock to do so.
+            closing.child_token(),
             permit,
         ));
     }
@@ -234,6 +236,8 @@ async fn connection<S>(
     let mut shutting_down = false;
     loop {
         tokio::select! {
+            // The connection first: it is what wakes the task nearly every time.
+            biased;
             served = conn.as_mut() => {
                 if let Err(err) = served {
                     tracing::debug!(error = %err, "connection ended with an error");
