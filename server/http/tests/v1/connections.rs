@@ -303,3 +303,25 @@ async fn a_client_that_stops_reading_its_stream_is_closed() {
     // Everyone else is still served.
     assert_eq!(server.get("/v1/healthz").await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn two_hundred_idle_or_half_sent_connections_are_closed_and_others_served() {
+    let server = server_with_short_timeouts(|_| {});
+    let mut hostile = Vec::new();
+    for i in 0..200 {
+        let mut stream = connect(&server).await;
+        if i % 2 == 1 {
+            let half = format!("POST /v1/produce HTTP/1.1\r\nHost: {}\r\n", addr(&server));
+            stream
+                .write_all(half.as_bytes())
+                .await
+                .expect("write half a head");
+        }
+        hostile.push(stream);
+    }
+    assert_eq!(server.get("/v1/healthz").await.status, StatusCode::OK);
+    for stream in &mut hostile {
+        assert_eq!(read_until_closed(stream).await, "");
+    }
+    assert_eq!(server.get("/v1/healthz").await.status, StatusCode::OK);
+}
