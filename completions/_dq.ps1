@@ -52,6 +52,10 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
         'dq;up' {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on; a non-loopback address requires --token')
             [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Where the server keeps its data, pid and log [default: the platform data dir + /dq]')
+            [CompletionResult]::new('--header-timeout', '--header-timeout', [CompletionResultType]::ParameterName, 'Close a connection whose request head is not complete this long after it connects or starts sending it [default: 10s]')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a keep-alive connection idle this long between requests, or whose client reads none of its answer for this long [default: 30s]')
+            [CompletionResult]::new('--body-timeout', '--body-timeout', [CompletionResultType]::ParameterName, 'Answer 408 and close when a request body has not fully arrived this long after its head [default: 30s]')
+            [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Open connections at most; past it new ones wait to be accepted [default: half the open-file limit, at most 1024]')
             [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'In-process workers (0: none, runs wait for `dq worker`)')
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Commands each worker executes in parallel [default: 16]')
             [CompletionResult]::new('--step-delay', '--step-delay', [CompletionResultType]::ParameterName, 'Pretend work per step, e.g. 200ms [default: 200ms]')

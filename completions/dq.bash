@@ -1023,7 +1023,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__up)
-            opts="-q -y -h -V --listen --data-dir --detach --workers --concurrency --step-delay --max-attempts --backoff --broker --max-in-flight --no-fsync --max-topics --max-total-partitions --group-retention --cors-origin --allowed-host --token-file --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --listen --data-dir --detach --header-timeout --idle-timeout --body-timeout --max-connections --workers --concurrency --step-delay --max-attempts --backoff --broker --max-in-flight --no-fsync --max-topics --max-total-partitions --group-retention --cors-origin --allowed-host --token-file --url --json --color --quiet --timeout --yes --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1034,6 +1034,22 @@ _dq() {
                     return 0
                     ;;
                 --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --body-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -48,6 +48,10 @@ set edit:completion:arg-completer[dq] = {|@words|
         &'dq;up'= {
             cand --listen 'Address to listen on; a non-loopback address requires --token'
             cand --data-dir 'Where the server keeps its data, pid and log [default: the platform data dir + /dq]'
+            cand --header-timeout 'Close a connection whose request head is not complete this long after it connects or starts sending it [default: 10s]'
+            cand --idle-timeout 'Close a keep-alive connection idle this long between requests, or whose client reads none of its answer for this long [default: 30s]'
+            cand --body-timeout 'Answer 408 and close when a request body has not fully arrived this long after its head [default: 30s]'
+            cand --max-connections 'Open connections at most; past it new ones wait to be accepted [default: half the open-file limit, at most 1024]'
             cand --workers 'In-process workers (0: none, runs wait for `dq worker`)'
             cand --concurrency 'Commands each worker executes in parallel [default: 16]'
             cand --step-delay 'Pretend work per step, e.g. 200ms [default: 200ms]'

@@ -50,6 +50,10 @@ complete -c dq -n "__fish_dq_needs_command" -f -a "completions" -d 'Print a shel
 complete -c dq -n "__fish_dq_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dq -n "__fish_dq_using_subcommand up" -l listen -d 'Address to listen on; a non-loopback address requires --token' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l data-dir -d 'Where the server keeps its data, pid and log [default: the platform data dir + /dq]' -r -F
+complete -c dq -n "__fish_dq_using_subcommand up" -l header-timeout -d 'Close a connection whose request head is not complete this long after it connects or starts sending it [default: 10s]' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l idle-timeout -d 'Close a keep-alive connection idle this long between requests, or whose client reads none of its answer for this long [default: 30s]' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l body-timeout -d 'Answer 408 and close when a request body has not fully arrived this long after its head [default: 30s]' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l max-connections -d 'Open connections at most; past it new ones wait to be accepted [default: half the open-file limit, at most 1024]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l workers -d 'In-process workers (0: none, runs wait for `dq worker`)' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l concurrency -d 'Commands each worker executes in parallel [default: 16]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l step-delay -d 'Pretend work per step, e.g. 200ms [default: 200ms]' -r

@@ -126,6 +126,21 @@ pub struct UpArgs {
     /// Run in the background (pid and log in the data dir); print the URL once healthy
     #[arg(long)]
     pub detach: bool,
+    /// Close a connection whose request head is not complete this long after it connects or starts sending
+    /// it [default: 10s]
+    #[arg(long, env = "DQ_HEADER_TIMEOUT", value_name = "DURATION")]
+    pub header_timeout: Option<String>,
+    /// Close a keep-alive connection idle this long between requests, or whose client reads none of its
+    /// answer for this long [default: 30s]
+    #[arg(long, env = "DQ_IDLE_TIMEOUT", value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
+    /// Answer 408 and close when a request body has not fully arrived this long after its head [default: 30s]
+    #[arg(long, env = "DQ_BODY_TIMEOUT", value_name = "DURATION")]
+    pub body_timeout: Option<String>,
+    /// Open connections at most; past it new ones wait to be accepted [default: half the open-file limit, at
+    /// most 1024]
+    #[arg(long, env = "DQ_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
     /// In-process workers (0: none, runs wait for `dq worker`)
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub workers: usize,

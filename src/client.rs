@@ -49,6 +49,9 @@ impl Client {
         let http = reqwest::Client::builder()
             .default_headers(headers)
             .connect_timeout(std::time::Duration::from_secs(5))
+            // Under the server's idle timeout (30 s by default), so that the client drops an idle connection
+            // before the server closes it, instead of sending a request down one being closed.
+            .pool_idle_timeout(std::time::Duration::from_secs(15))
             .user_agent(concat!("dq/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| CliError::Unexpected(format!("building the http client: {e}")))?;

@@ -136,6 +136,7 @@ impl UpSettings {
         if let Some(raw) = &args.broker {
             server.external_broker = Some(parse_url(raw, "--broker")?.to_string());
         }
+        apply_connection_flags(&mut server, args)?;
         server.runs.workers = args.workers;
         apply_runs_flags(
             &mut server.runs,
@@ -176,6 +177,44 @@ fn apply_limit_flags(server: &mut dq_server::ServerConfig, args: &UpArgs) -> Res
             return Err(usage("--group-retention", raw, "must be positive"));
         }
         broker.group_idle_retention = window;
+    }
+    Ok(())
+}
+
+/// The connection timeouts and cap of `dq up`; each timeout must be positive, the cap at least 1.
+fn apply_connection_flags(server: &mut dq_server::ServerConfig, args: &UpArgs) -> Result<()> {
+    for (flag, raw, target) in [
+        (
+            "--header-timeout",
+            &args.header_timeout,
+            &mut server.header_timeout,
+        ),
+        (
+            "--idle-timeout",
+            &args.idle_timeout,
+            &mut server.idle_timeout,
+        ),
+        (
+            "--body-timeout",
+            &args.body_timeout,
+            &mut server.body_timeout,
+        ),
+    ] {
+        if let Some(raw) = raw {
+            let timeout = parse_duration(raw).map_err(|e| usage(flag, raw, &e))?;
+            if timeout.is_zero() {
+                return Err(usage(flag, raw, "must be more than 0"));
+            }
+            *target = timeout;
+        }
+    }
+    if let Some(n) = args.max_connections {
+        if n == 0 {
+            return Err(CliError::Usage(
+                "--max-connections must be at least 1".into(),
+            ));
+        }
+        server.max_connections = n;
     }
     Ok(())
 }
@@ -342,6 +381,39 @@ mod tests {
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("3 weeks").is_err());
+    }
+
+    #[test]
+    fn connection_flags_reach_the_server_config() {
+        let server = up(&[
+            "--header-timeout",
+            "2s",
+            "--idle-timeout",
+            "1m",
+            "--body-timeout",
+            "500ms",
+            "--max-connections",
+            "64",
+        ])
+        .expect("valid flags")
+        .server;
+        assert_eq!(server.header_timeout, Duration::from_secs(2));
+        assert_eq!(server.idle_timeout, Duration::from_secs(60));
+        assert_eq!(server.body_timeout, Duration::from_millis(500));
+        assert_eq!(server.max_connections, 64);
+    }
+
+    #[test]
+    fn connection_flags_refuse_zero_and_nonsense() {
+        for flags in [
+            ["--header-timeout", "0s"],
+            ["--idle-timeout", "soon"],
+            ["--body-timeout", "0"],
+            ["--max-connections", "0"],
+        ] {
+            let err = up(&flags).expect_err("refused").to_string();
+            assert!(err.contains(flags[0]), "{flags:?}: {err}");
+        }
     }
 
     #[test]

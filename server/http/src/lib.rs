@@ -6,10 +6,12 @@
 //! the `/v1` handlers, `metrics` the Prometheus exposition, `auth` the token check, `request_id` the
 //! `X-Request-Id` values, `fallback` the JSON 404 / 405 answers and `edge` the wrapper around the whole router
 //! that applies the request id, the `Host` / `Origin` checks of `guard`, CORS and the 405 bodies to every
-//! request. A new family of routes (the runs API) gets its own module, its fields in [`AppState`], a `.merge`
-//! in [`router`] and its start-up in [`serve`].
+//! request; `conn` accepts connections and holds each to its timeouts, under the cap on open connections. A new
+//! family of routes (the runs API) gets its own module, its fields in [`AppState`], a `.merge` in [`router`]
+//! and its start-up in [`serve`].
 
 mod auth;
+mod conn;
 mod edge;
 mod error;
 mod extract;
@@ -24,14 +26,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::get;
-use axum::serve::ListenerExt;
-use axum::{Router, ServiceExt};
 use dq_broker::Broker;
 use tokio_util::sync::CancellationToken;
 
+pub use conn::default_max_connections;
 pub use request_id::X_REQUEST_ID;
 
 /// Everything `dq up` can configure.
@@ -50,6 +52,20 @@ pub struct ServerConfig {
     /// How often an SSE stream looks for timeline events written by another process (a `dq worker`); writes
     /// made in this process wake it at once. Default 200 ms.
     pub timeline_poll: Duration,
+    /// Time a client has to send a whole request head, counted from its connection or, on a keep-alive
+    /// connection, from the first byte after the previous answer; past it the connection is closed. Default
+    /// 10 s.
+    pub header_timeout: Duration,
+    /// Time a keep-alive connection may wait for its next request, and a client may leave its answer unread;
+    /// past it the connection is closed. A stream whose client reads it is never idle. Default 30 s.
+    pub idle_timeout: Duration,
+    /// Time a request's whole body has to arrive, counted from its head; past it the request is answered 408
+    /// and its connection closed. Default 30 s.
+    pub body_timeout: Duration,
+    /// Open connections at most; at the cap the server accepts no more until one closes. Default
+    /// [`default_max_connections`]: below the process's open-file limit, so that clients cannot take the
+    /// descriptors the store needs.
+    pub max_connections: usize,
     /// CORS origins allowed besides `http://localhost:3000` and the server's own (`--cors-origin`); they may
     /// also change state (see `guard`).
     pub cors_origins: Vec<String>,
@@ -68,6 +84,10 @@ impl ServerConfig {
             token: None,
             keepalive: Duration::from_secs(5),
             timeline_poll: Duration::from_millis(200),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            max_connections: default_max_connections(),
             cors_origins: Vec::new(),
             allowed_hosts: Vec::new(),
         }
@@ -190,32 +210,22 @@ pub async fn serve(
         router(state.clone()),
         runs::cors_layer(&state.config.cors_origins),
         guard,
-    )
-    .into_make_service();
+    );
 
     // Graceful shutdown waits for open connections, and a consume stream never closes by itself: end the
-    // streams as soon as the signal comes, not after axum has waited for them.
+    // streams as soon as the signal comes, not after the connections have waited for them.
     let stopping = state.clone();
-    // Consume streams write a chunk whenever messages become ready: without TCP_NODELAY, Nagle's algorithm would
-    // hold a chunk back until the client acknowledged the previous one.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %err, "could not set TCP_NODELAY");
-        }
-    });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down");
-            stopping.shutdown.cancel();
-            stopping.broker.shutdown();
-        })
-        .await;
+    conn::serve(listener, app, conn::Limits::of(&state.config), async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        stopping.shutdown.cancel();
+        stopping.broker.shutdown();
+    })
+    .await;
 
-    // Also on an accept error, so that background tasks never outlive `serve`.
+    // Also when the accept loop ended for another reason, so that background tasks never outlive `serve`.
     state.shutdown.cancel();
     runs.join().await;
     state.broker.shutdown();
-    served?;
     Ok(())
 }

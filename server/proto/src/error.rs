@@ -17,6 +17,8 @@ pub enum ErrorCode {
     NotFound,
     /// 405: the route exists but not for this method.
     MethodNotAllowed,
+    /// 408: the request (its body) did not arrive within the server's time limit.
+    RequestTimeout,
     /// 409: the request conflicts with the current state (e.g. not the lease owner).
     FailedPrecondition,
     /// 413: the body or value is over the configured size limit.
@@ -42,6 +44,7 @@ impl ErrorCode {
             Self::PermissionDenied => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
+            Self::RequestTimeout => 408,
             Self::FailedPrecondition => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,

@@ -4,6 +4,7 @@
 mod auth;
 mod bad_input;
 mod browser;
+mod connections;
 mod delivery;
 mod limits;
 mod python_client;

@@ -35,6 +35,9 @@ impl HttpQueue {
     pub fn new(base_url: &str, token: Option<String>) -> Result<Self, QueueError> {
         let client = Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            // Under dq's idle timeout (30 s by default): the client drops an idle connection before the server
+            // closes it, instead of sending a request down one being closed.
+            .pool_idle_timeout(Duration::from_secs(15))
             .build()
             .map_err(|e| QueueError::Unavailable(format!("http client: {e}")))?;
         Ok(Self {
