@@ -7,4 +7,5 @@ mod common;
 mod consume;
 mod produce;
 mod recovery;
+mod storage;
 mod timing;
