@@ -141,6 +141,15 @@ impl StorageCause {
         }
     }
 
+    /// A short machine reason for error bodies: `disk_full`, `too_many_open_files`, `storage_failed`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::DiskFull => "disk_full",
+            Self::TooManyFiles => "too_many_open_files",
+            Self::Io => "storage_failed",
+        }
+    }
+
     /// What an operator should do before restarting.
     pub fn advice(self) -> &'static str {
         match self {

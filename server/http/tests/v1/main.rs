@@ -6,4 +6,5 @@ mod bad_input;
 mod delivery;
 mod python_client;
 mod routes;
+mod storage;
 mod util;
