@@ -89,6 +89,9 @@ pub enum ServerError {
     /// The runs service could not start (e.g. the external broker is unreachable).
     #[error("runs: {0}")]
     Runs(#[from] dq_runs::RunsError),
+    /// A write or fsync failed: the store refuses writes until the process restarts, so the server stopped.
+    #[error("{0}; acknowledged writes are safe, {advice}", advice = .0.cause.advice())]
+    StorageFailed(dq_broker::StorageFailure),
 }
 
 /// What every handler can reach. Cheap to clone: each field is a handle. Services added later (the runs
@@ -152,7 +155,15 @@ pub fn router(state: AppState) -> Router {
     router.with_state(state)
 }
 
+/// How long a server whose storage failed waits for open requests before it returns anyway.
+const STORAGE_EXIT_GRACE: Duration = Duration::from_secs(5);
+
 /// Serves dq on `listener` until `shutdown` resolves, then ends every stream promptly and returns.
+///
+/// A failed write or fsync stops the server too, with [`ServerError::StorageFailed`]: fjall refuses every
+/// write after one, even once the cause is gone, and only a new process recovers (from the journal, keeping
+/// every acknowledged write). So the server answers the requests under way (507 / 503, health 503) and returns,
+/// for `dq up` to exit non-zero and a supervisor to restart it.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: ServerConfig,
@@ -182,6 +193,8 @@ pub async fn serve(
     // Graceful shutdown waits for open connections, and a consume stream never closes by itself: end the
     // streams as soon as the signal comes, not after axum has waited for them.
     let stopping = state.clone();
+    let storage_failed = state.broker.storage_failed();
+    let storage_grace = state.broker.storage_failed();
     // Consume streams write a chunk whenever messages become ready: without TCP_NODELAY, Nagle's algorithm would
     // hold a chunk back until the client acknowledged the previous one.
     let listener = listener.tap_io(|tcp| {
@@ -189,19 +202,32 @@ pub async fn serve(
             tracing::debug!(error = %err, "could not set TCP_NODELAY");
         }
     });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down");
-            stopping.shutdown.cancel();
-            stopping.broker.shutdown();
-        })
-        .await;
+    let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
+        tokio::select! {
+            () = shutdown => tracing::info!("shutting down"),
+            failure = storage_failed => {
+                tracing::error!(%failure, "shutting down: the store refuses writes until a restart");
+            }
+        }
+        stopping.shutdown.cancel();
+        stopping.broker.shutdown();
+    });
+    let served = tokio::select! {
+        served = std::future::IntoFuture::into_future(serving) => served,
+        // A client that keeps its request open must not keep a broken server up.
+        () = async {
+            storage_grace.await;
+            tokio::time::sleep(STORAGE_EXIT_GRACE).await;
+        } => Ok(()),
+    };
 
     // Also on an accept error, so that background tasks never outlive `serve`.
     state.shutdown.cancel();
     runs.join().await;
     state.broker.shutdown();
+    if let Some(failure) = state.broker.storage_failure() {
+        return Err(ServerError::StorageFailed(failure));
+    }
     served?;
     Ok(())
 }
