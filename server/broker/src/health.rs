@@ -76,16 +76,31 @@ impl Health {
         }
     }
 
+    /// Whether the data dir's file system has so little space left that flushing memtables would likely fail
+    /// (and leave fjall's flush workers dead, with a close waiting for them forever).
+    pub(crate) fn low_space(&self) -> bool {
+        self.free_bytes().is_some_and(|free| free < LOW_SPACE_BYTES)
+    }
+
+    /// Bytes available to us on the data dir's file system, if the OS says.
+    fn free_bytes(&self) -> Option<u64> {
+        rustix::fs::statvfs(&self.dir)
+            .ok()
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+    }
+
     fn classify(&self, error: &fjall::Error) -> StorageFailure {
         if !matches!(error, fjall::Error::Poisoned) {
             return StorageFailure::of_fjall(&self.dir, error);
         }
-        // Poisoned before any failure of ours: a background flush or compaction failed.
-        let free = rustix::fs::statvfs(&self.dir)
-            .ok()
-            .map(|s| s.f_bavail.saturating_mul(s.f_frsize));
-        let cause = match free {
-            Some(free) if free < LOW_SPACE_BYTES => StorageCause::DiskFull,
+        // Poisoned before any failure of ours: a background flush or compaction failed. Out of file descriptors
+        // if we cannot open the data dir either; else out of space if little is left.
+        let free = self.free_bytes();
+        let cause = match std::fs::File::open(&self.dir) {
+            Err(e) if StorageCause::of_io(&e) == StorageCause::TooManyFiles => {
+                StorageCause::TooManyFiles
+            }
+            _ if free.is_some_and(|free| free < LOW_SPACE_BYTES) => StorageCause::DiskFull,
             _ => StorageCause::Io,
         };
         let free = free.map_or_else(|| "unknown".to_owned(), |b| format!("{} KiB", b / 1024));
@@ -115,5 +130,19 @@ mod tests {
         assert_eq!(later, first, "fjall's Poisoned says nothing of the cause");
         assert_eq!(health.failure(), Some(first.clone()));
         assert_eq!(failed.await, first);
+    }
+
+    #[test]
+    fn poisoned_before_any_failure_of_ours_names_a_background_failure_and_the_free_space() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let health = Health::new(dir.path());
+        let failure = health.fail(&fjall::Error::Poisoned);
+        assert!(
+            failure
+                .detail
+                .starts_with("a background flush or compaction failed (see the log); free space: "),
+            "{failure}"
+        );
+        assert_ne!(failure.cause, StorageCause::TooManyFiles);
     }
 }

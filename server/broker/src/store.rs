@@ -172,6 +172,11 @@ impl Store {
             tracing::warn!(%failure, "not flushing a failed store; the next start replays the journal");
             return Ok(());
         }
+        if self.health.low_space() {
+            tracing::warn!(dir = %self.dir.display(),
+                "not flushing: the disk is almost full; the next start replays the journal");
+            return Ok(());
+        }
         self.flush_memtables()?;
         // The journal buffer holds at most batches that are now in tables; hand it to the OS so that fjall's own
         // close writes nothing after the journal was emptied.
