@@ -115,7 +115,9 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::BrokenPipe => 0,
-            Self::Worker(dq_runs::RunsError::Queue(dq_runs::QueueError::Unavailable(_))) => 5,
+            Self::Worker(dq_runs::RunsError::Queue(
+                dq_runs::QueueError::Unavailable(_) | dq_runs::QueueError::Storage { .. },
+            )) => 5,
             Self::Unexpected(_) | Self::Io { .. } | Self::Server(_) | Self::Worker(_) => 1,
             Self::Usage(_) => 2,
             Self::Rejected { .. } | Self::MissingRoute { .. } => 4,

@@ -1,6 +1,7 @@
 //! `dq up`: the server, broker and worker(s) in this process until Ctrl-C or SIGTERM; with `--detach`, the same
 //! in a background process whose pid and log live in the data dir (`dq.pid`, `dq.log`), returning once it
-//! answers `/healthz` and printing its URL.
+//! answers `/healthz` and printing its URL. A failed write (disk full, too many open files, fsync error) stops
+//! the server: `dq up` then exits 1 with the reason as its last line of stderr, for a supervisor to restart it.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

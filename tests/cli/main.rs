@@ -6,6 +6,7 @@
 mod basics;
 mod broker_kill;
 mod demo;
+mod disk_full;
 mod hostile;
 mod original;
 mod processes;

@@ -205,6 +205,12 @@ impl Process {
     /// Starts `dq up <args>`; returns the process and the URL from its `dq listening on` line. The rest of its
     /// stderr is drained, so that the server never blocks on a full pipe.
     pub fn up(args: &[&str]) -> (Self, String) {
+        let (up, url, _stderr) = Self::up_with_stderr(args);
+        (up, url)
+    }
+
+    /// [`Process::up`], also returning the lines of stderr printed after the URL, collected until it exits.
+    pub fn up_with_stderr(args: &[&str]) -> (Self, String, JoinHandle<Vec<String>>) {
         let mut up = Self::spawn(&[&["up"], args].concat());
         let mut lines = up.stderr_lines();
         let url = loop {
@@ -216,8 +222,8 @@ impl Process {
                 break url.trim().to_owned();
             }
         };
-        std::thread::spawn(move || lines.for_each(drop));
-        (up, url)
+        let stderr = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+        (up, url, stderr)
     }
 
     /// Its stderr, line by line (once).
@@ -234,6 +240,18 @@ impl Process {
     /// Waits for it to exit.
     pub fn wait(&mut self) -> ExitStatus {
         self.0.wait().expect("reaped")
+    }
+
+    /// Waits for it to exit on its own, failing the test after `guard`.
+    pub fn exits_within(&mut self, guard: Duration) -> ExitStatus {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.0.try_wait().expect("its status") {
+                return status;
+            }
+            assert!(started.elapsed() < guard, "still running after {guard:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGTERM, then its exit status.

@@ -21,6 +21,9 @@
 //! The same thread makes produced messages visible to consumers once they are durable ([`Visible`]), so that a
 //! consumer never processes a message that a crash could still take back.
 //!
+//! A failed flush or fsync poisons fjall (nothing written after it can be made durable by this process): the
+//! thread records the failure in the store's [`Health`], fails every ticket not yet durable with it, and ends.
+//!
 //! This module owns the sync thread and nothing else. It must not be waited on while a broker lock is held.
 
 use std::fs::{File, OpenOptions};
@@ -34,6 +37,7 @@ use fjall::{Database, PersistMode};
 use parking_lot::{Condvar, Mutex};
 use tokio::sync::{Notify, watch};
 
+use crate::health::Health;
 use crate::{Error, journal};
 
 /// Raise a partition's visible head to `upto` once durable, and wake its consumers.
@@ -71,6 +75,7 @@ struct Shared {
     state: Mutex<State>,
     wake: Condvar,
     durable: watch::Sender<Durable>,
+    health: Arc<Health>,
 }
 
 /// The group-commit handle: register after committing a batch, then wait for the ticket.
@@ -81,11 +86,12 @@ pub(crate) struct Committer {
 
 impl Committer {
     /// Starts the sync thread for `db`.
-    pub(crate) fn start(db: Database, dir: PathBuf) -> Result<Self, Error> {
+    pub(crate) fn start(db: Database, dir: PathBuf, health: Arc<Health>) -> Result<Self, Error> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
             durable: watch::Sender::new(Durable::default()),
+            health,
         });
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -146,7 +152,9 @@ impl Committer {
             Ok(())
         } else if durable.failed {
             // fjall poisons the database when a persist fails; every later write fails the same way.
-            Err(Error::Storage(fjall::Error::Poisoned))
+            Err(Error::StorageFailed(
+                self.shared.health.fail(&fjall::Error::Poisoned),
+            ))
         } else {
             // Registered after the final sync of a shutdown: written, but no longer guaranteed durable.
             Err(Error::ShuttingDown)
@@ -258,7 +266,9 @@ fn sync_loop(mut journal: JournalSync, shared: &Shared) {
         };
         let started = Instant::now();
         if let Err(e) = journal.sync() {
-            tracing::error!(error = ?e, "fsync of the journal failed; the store refuses further writes");
+            // Recorded before the waiters wake, so that they answer with this cause.
+            let failure = shared.health.fail(&e);
+            tracing::error!(%failure, "flushing or syncing the journal failed; the store refuses further writes");
             shared.durable.send_modify(|d| d.failed = true);
             return;
         }

@@ -16,6 +16,7 @@ mod commit;
 mod config;
 mod error;
 mod group;
+mod health;
 mod journal;
 mod store;
 mod timers;
@@ -23,7 +24,7 @@ mod topic;
 mod validate;
 
 pub use config::Config;
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, StorageCause, StorageFailure};
 pub use validate::{MIN_LEASE, fnv1a32};
 
 use std::collections::{BTreeMap, HashMap};
@@ -746,7 +747,11 @@ impl Broker {
             .values()
             .map(|t| u64::from(t.partition_count()))
             .sum();
-        let committer = Committer::start(store.db.clone(), config.data_dir.clone())?;
+        let committer = Committer::start(
+            store.db.clone(),
+            config.data_dir.clone(),
+            Arc::clone(&store.health),
+        )?;
         let sweep_interval = config.sweep_interval.max(Duration::from_millis(1));
         let inner = Arc::new(Inner {
             config,
@@ -1222,6 +1227,17 @@ impl Broker {
             }
         }
         m
+    }
+
+    /// The write failure that stopped the store, if one did (then every write fails with it until the
+    /// process restarts). Also notices a failed background flush of fjall's.
+    pub fn storage_failure(&self) -> Option<StorageFailure> {
+        self.inner.store.failure()
+    }
+
+    /// Resolves once a write failure stops the store (never, while it works).
+    pub fn storage_failed(&self) -> impl Future<Output = StorageFailure> + Send + 'static {
+        self.inner.store.health.failed()
     }
 
     /// Whether produce waits for fsync.

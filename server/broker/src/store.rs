@@ -23,16 +23,21 @@
 //! This module owns the encodings, the keyspace handles and the write gate: every write batch is taken from
 //! [`Store::batch`], and [`Store::close`] shuts the gate, flushes every memtable and then empties the journal,
 //! so that a graceful shutdown leaves nothing to replay. fjall writes every file; nothing here writes a file
-//! format by hand.
+//! format by hand. A batch whose commit fails records the failure in the store's [`Health`]: fjall is
+//! poisoned from then on, so the gate refuses every later batch with that first cause, and a close skips the
+//! flush (fjall's flush workers may be gone; the next start replays the journal instead).
 
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use dq_proto::broker::{DlqInfo, Envelope};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
 use parking_lot::{RwLock, RwLockReadGuard};
 use serde::{Deserialize, Serialize};
 
+use crate::error::StorageFailure;
+use crate::health::Health;
 use crate::{Error, journal};
 
 /// Memtable size of the message keyspace: large enough for write throughput, small enough for the RSS budget.
@@ -51,6 +56,8 @@ pub(crate) struct Store {
     pub(crate) idem: Keyspace,
     pub(crate) idem_exp: Keyspace,
     dir: PathBuf,
+    /// The first write failure; shared with the group-commit thread.
+    pub(crate) health: Arc<Health>,
     /// True once closed. Writers hold a read guard from taking a batch until its commit, so that closing waits
     /// for every batch under way and no batch starts after it.
     closed: RwLock<bool>,
@@ -60,14 +67,17 @@ pub(crate) struct Store {
 /// writer must not take a second batch while it holds one (a close waiting for the gate would block it).
 pub(crate) struct Batch<'a> {
     batch: OwnedWriteBatch,
+    health: &'a Health,
     _gate: RwLockReadGuard<'a, bool>,
 }
 
 impl Batch<'_> {
-    /// Commits the batch to fjall (its journal buffer; the group commit makes it durable).
+    /// Commits the batch to fjall (its journal buffer; the group commit makes it durable). Any failure here
+    /// poisons fjall (a failed journal write, or one poisoned before), so it is the store's failure.
     pub(crate) fn commit(self) -> Result<(), Error> {
-        self.batch.commit()?;
-        Ok(())
+        self.batch
+            .commit()
+            .map_err(|e| Error::StorageFailed(self.health.fail(&e)))
     }
 }
 
@@ -110,20 +120,39 @@ impl Store {
             idem_exp: db.keyspace("idem_exp", small)?,
             db,
             dir: dir.to_owned(),
+            health: Arc::new(Health::new(dir)),
             closed: RwLock::new(false),
         })
     }
 
-    /// A new write batch; [`Error::ShuttingDown`] once the store is closed.
+    /// A new write batch; [`Error::StorageFailed`] once a write failed, [`Error::ShuttingDown`] once the store
+    /// is closed.
     pub(crate) fn batch(&self) -> Result<Batch<'_>, Error> {
+        if let Some(failure) = self.health.failure() {
+            return Err(Error::StorageFailed(failure));
+        }
         let gate = self.closed.read();
         if *gate {
             return Err(Error::ShuttingDown);
         }
         Ok(Batch {
             batch: self.db.batch(),
+            health: &self.health,
             _gate: gate,
         })
+    }
+
+    /// The failure that stopped the store, if any. Also notices a failure of fjall's background flushes,
+    /// which poison it without any write of ours failing: asking fjall to hand its journal buffer to the OS
+    /// (harmless for the group commit, whose fsync covers whatever is in the OS) answers `Poisoned` then.
+    pub(crate) fn failure(&self) -> Option<StorageFailure> {
+        if let Some(failure) = self.health.failure() {
+            return Some(failure);
+        }
+        match self.db.persist(PersistMode::Buffer) {
+            Ok(()) => None,
+            Err(e) => Some(self.health.fail(&e)),
+        }
     }
 
     /// Closes the store for writes (waiting for the batches under way). With `flush`, also writes every
@@ -137,6 +166,15 @@ impl Store {
         }
         *closed = true;
         if !flush {
+            return Ok(());
+        }
+        if let Some(failure) = self.health.failure() {
+            tracing::warn!(%failure, "not flushing a failed store; the next start replays the journal");
+            return Ok(());
+        }
+        if self.health.low_space() {
+            tracing::warn!(dir = %self.dir.display(),
+                "not flushing: the disk is almost full; the next start replays the journal");
             return Ok(());
         }
         self.flush_memtables()?;

@@ -116,6 +116,9 @@ pub enum ServerError {
     /// The runs service could not start (e.g. the external broker is unreachable).
     #[error("runs: {0}")]
     Runs(#[from] dq_runs::RunsError),
+    /// A write or fsync failed: the store refuses writes until the process restarts, so the server stopped.
+    #[error("{0}; acknowledged writes are safe, {advice}", advice = .0.cause.advice())]
+    StorageFailed(dq_broker::StorageFailure),
 }
 
 /// What every handler can reach. Cheap to clone: each field is a handle. Services added later (the runs
@@ -180,7 +183,15 @@ pub fn router(state: AppState) -> Router {
     router.with_state(state)
 }
 
+/// How long a server whose storage failed waits for open requests before it returns anyway.
+const STORAGE_EXIT_GRACE: Duration = Duration::from_secs(5);
+
 /// Serves dq on `listener` until `shutdown` resolves, then ends every stream promptly and returns.
+///
+/// A failed write or fsync stops the server too, with [`ServerError::StorageFailed`]: fjall refuses every
+/// write after one, even once the cause is gone, and only a new process recovers (from the journal, keeping
+/// every acknowledged write). So the server answers the requests under way (507 / 503, health 503) and returns,
+/// for `dq up` to exit non-zero and a supervisor to restart it.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: ServerConfig,
@@ -215,17 +226,33 @@ pub async fn serve(
     // Graceful shutdown waits for open connections, and a consume stream never closes by itself: end the
     // streams as soon as the signal comes, not after the connections have waited for them.
     let stopping = state.clone();
-    conn::serve(listener, app, conn::Limits::of(&state.config), async move {
-        shutdown.await;
-        tracing::info!("shutting down");
+    let storage_failed = state.broker.storage_failed();
+    let storage_grace = state.broker.storage_failed();
+    let serving = conn::serve(listener, app, conn::Limits::of(&state.config), async move {
+        tokio::select! {
+            () = shutdown => tracing::info!("shutting down"),
+            failure = storage_failed => {
+                tracing::error!(%failure, "shutting down: the store refuses writes until a restart");
+            }
+        }
         stopping.shutdown.cancel();
         stopping.broker.shutdown();
-    })
-    .await;
+    });
+    tokio::select! {
+        () = serving => {}
+        // A client that keeps its request open must not keep a broken server up.
+        () = async {
+            storage_grace.await;
+            tokio::time::sleep(STORAGE_EXIT_GRACE).await;
+        } => {}
+    }
 
     // Also when the accept loop ended for another reason, so that background tasks never outlive `serve`.
     state.shutdown.cancel();
     runs.join().await;
     state.broker.shutdown();
+    if let Some(failure) = state.broker.storage_failure() {
+        return Err(ServerError::StorageFailed(failure));
+    }
     Ok(())
 }

@@ -64,8 +64,20 @@ impl EdgeCounters {
 
 /// `GET /metrics`.
 pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
-    let body = render(&state.broker.metrics(), &state.edge);
+    let mut body = render(&state.broker.metrics(), &state.edge);
+    storage(&mut body, state.broker.storage_failure().is_none());
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], body)
+}
+
+/// `dq_storage_ok`: whether the store still takes writes.
+fn storage(out: &mut String, ok: bool) {
+    header(
+        out,
+        "dq_storage_ok",
+        "1 while the store takes writes; 0 once a write or fsync failed (dq then exits to be restarted).",
+        "gauge",
+    );
+    sample(out, "dq_storage_ok", &[], u64::from(ok));
 }
 
 fn render(m: &Metrics, edge: &EdgeCounters) -> String {
@@ -300,5 +312,16 @@ mod tests {
         assert!(lag.contains(&("topic=\"runs.events.*\",group=\"tail\"".to_owned(), 1000)));
         assert_eq!(lag.last().unwrap().0, "topic=\"_other\",group=\"_other\"");
         assert_eq!(lag.iter().map(|(_, n)| n).sum::<u64>(), 300 + 1000);
+    }
+
+    #[test]
+    fn the_storage_gauge_is_0_once_storage_failed() {
+        let mut text = String::new();
+        storage(&mut text, true);
+        assert!(text.contains("# TYPE dq_storage_ok gauge\n"));
+        assert!(text.ends_with("\ndq_storage_ok 1\n"));
+        let mut text = String::new();
+        storage(&mut text, false);
+        assert!(text.ends_with("\ndq_storage_ok 0\n"));
     }
 }

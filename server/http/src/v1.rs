@@ -41,10 +41,14 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/nack", post(nack))
 }
 
-async fn healthz() -> Json<Health> {
-    Json(Health {
+/// 200 `{"status": "ok"}`, or 503 naming the storage failure that makes every write fail.
+async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    if let Some(failure) = state.broker.storage_failure() {
+        return Err(ApiError::unhealthy(&failure));
+    }
+    Ok(Json(Health {
         status: "ok".to_owned(),
-    })
+    }))
 }
 
 async fn version(State(state): State<AppState>) -> Json<Version> {

@@ -31,8 +31,10 @@ pub enum ErrorCode {
     ResourceExhausted,
     /// 500: the server failed.
     Internal,
-    /// 503: the server is shutting down or a dependency is down.
+    /// 503: the server is shutting down, a dependency is down, or storage failed (with `Retry-After`).
     Unavailable,
+    /// 507: a write failed because the server's disk is full (a dq addition).
+    InsufficientStorage,
 }
 
 impl ErrorCode {
@@ -52,21 +54,23 @@ impl ErrorCode {
             Self::ResourceExhausted => 429,
             Self::Internal => 500,
             Self::Unavailable => 503,
+            Self::InsufficientStorage => 507,
         }
     }
 }
 
-/// The DriftQ v1 error body. `reason` and `retry_after_ms` are present only on 429 answers.
+/// The DriftQ v1 error body. `reason` and `retry_after_ms` are present only on 429 answers and on storage
+/// failures (503 / 507, reason `disk_full`, `too_many_open_files` or `storage_failed`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// The machine-readable code.
     pub error: ErrorCode,
     /// A lowercase, human-readable explanation.
     pub message: String,
-    /// Why a limit was hit (429 only).
+    /// Why a limit was hit (429), or why storage failed (503 / 507).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// How long to wait before retrying (429 only).
+    /// How long to wait before retrying (429, 503 on a storage failure).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
 }

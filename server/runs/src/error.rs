@@ -16,6 +16,15 @@ pub enum QueueError {
     /// The broker is unreachable, shutting down, overloaded or failing (5xx, 429, connection errors).
     #[error("broker unavailable: {0}")]
     Unavailable(String),
+    /// The broker's storage failed: its disk is full (507) or a write or fsync failed (503); it refuses writes
+    /// until it restarts.
+    #[error("{message}")]
+    Storage {
+        /// Whether the disk is full.
+        full: bool,
+        /// What the broker said.
+        message: String,
+    },
     /// The broker does not offer this operation (e.g. a non-consuming read on a real driftqd).
     #[error("not supported by this broker: {0}")]
     Unsupported(&'static str),
@@ -31,6 +40,10 @@ impl From<dq_broker::Error> for QueueError {
             dq_broker::Error::UnknownTopic(topic) => Self::UnknownTopic(topic),
             other => match other.kind() {
                 ErrorKind::TooLarge => Self::TooLarge(other.to_string()),
+                ErrorKind::StorageFull | ErrorKind::StorageFailed => Self::Storage {
+                    full: other.kind() == ErrorKind::StorageFull,
+                    message: other.to_string(),
+                },
                 ErrorKind::InvalidArgument
                 | ErrorKind::NotFound
                 | ErrorKind::FailedPrecondition => Self::Rejected(other.to_string()),

@@ -9,4 +9,5 @@ mod consume;
 mod limits;
 mod produce;
 mod recovery;
+mod storage;
 mod timing;

@@ -1,9 +1,10 @@
 //! The runs API's errors in the FastAPI shape of the original starter: `{"detail": "..."}`, or on 422 a list
 //! of problems `{"detail": [{"type", "loc", "msg"}]}`. Runs-service errors map here by variant, so that no
-//! handler picks a status by hand.
+//! handler picks a status by hand. A broker whose storage failed answers 507 (disk full) or 503 with
+//! `Retry-After` (any other failed write), as under `/v1`.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dq_proto::error::DetailBody;
 use dq_runs::{QueueError, RunsError};
@@ -14,7 +15,12 @@ use serde_json::json;
 pub struct DetailError {
     status: StatusCode,
     body: DetailBody,
+    /// Seconds for a `Retry-After` header.
+    retry_after: Option<u64>,
 }
+
+/// `Retry-After` of a 503 for a failed write: dq exits on one and a supervisor restarts it within seconds.
+const STORAGE_RETRY_AFTER_SECS: u64 = 5;
 
 impl DetailError {
     /// `{"detail": message}` with `status`.
@@ -22,6 +28,7 @@ impl DetailError {
         Self {
             status,
             body: DetailBody::message(message),
+            retry_after: None,
         }
     }
 
@@ -32,6 +39,7 @@ impl DetailError {
             body: DetailBody {
                 detail: json!([{"type": kind, "loc": loc, "msg": msg.into()}]),
             },
+            retry_after: None,
         }
     }
 }
@@ -67,6 +75,13 @@ impl From<RunsError> for DetailError {
             RunsError::Queue(QueueError::Unavailable(_)) => {
                 Self::message(StatusCode::SERVICE_UNAVAILABLE, message)
             }
+            RunsError::Queue(QueueError::Storage { full: true, .. }) => {
+                Self::message(StatusCode::INSUFFICIENT_STORAGE, message)
+            }
+            RunsError::Queue(QueueError::Storage { full: false, .. }) => Self {
+                retry_after: Some(STORAGE_RETRY_AFTER_SECS),
+                ..Self::message(StatusCode::SERVICE_UNAVAILABLE, message)
+            },
             RunsError::Queue(QueueError::Unsupported(_)) => {
                 Self::message(StatusCode::NOT_IMPLEMENTED, message)
             }
@@ -78,6 +93,45 @@ impl From<RunsError> for DetailError {
 
 impl IntoResponse for DetailError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use dq_broker::{StorageCause, StorageFailure};
+
+    use super::*;
+
+    fn from_broker(cause: StorageCause) -> Response {
+        let broker = dq_broker::Error::StorageFailed(StorageFailure {
+            cause,
+            dir: PathBuf::from("/data"),
+            detail: "os error".into(),
+        });
+        DetailError::from(RunsError::Queue(QueueError::from(broker))).into_response()
+    }
+
+    #[test]
+    fn a_broker_with_a_full_disk_makes_runs_routes_answer_507_not_502() {
+        let response = from_broker(StorageCause::DiskFull);
+        assert_eq!(response.status(), StatusCode::INSUFFICIENT_STORAGE);
+    }
+
+    #[test]
+    fn other_storage_failures_make_runs_routes_answer_503_with_retry_after() {
+        for cause in [StorageCause::TooManyFiles, StorageCause::Io] {
+            let response = from_broker(cause);
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        }
     }
 }

@@ -9,4 +9,5 @@ mod delivery;
 mod limits;
 mod python_client;
 mod routes;
+mod storage;
 mod util;

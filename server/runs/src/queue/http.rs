@@ -90,6 +90,10 @@ async fn check(response: Response) -> Result<Response, QueueError> {
     let message = format!("{status}: {message}");
     Err(match status {
         StatusCode::PAYLOAD_TOO_LARGE => QueueError::TooLarge(message),
+        StatusCode::INSUFFICIENT_STORAGE => QueueError::Storage {
+            full: true,
+            message,
+        },
         _ if message.contains("topic does not exist") => QueueError::UnknownTopic(message),
         StatusCode::TOO_MANY_REQUESTS => QueueError::Unavailable(message),
         s if s.is_client_error() => QueueError::Rejected(message),

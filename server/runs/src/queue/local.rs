@@ -38,7 +38,16 @@ impl LocalQueue {
 #[async_trait]
 impl Queue for LocalQueue {
     async fn health(&self) -> Result<serde_json::Value, QueueError> {
-        Ok(serde_json::json!({"status": "ok"}))
+        match self.broker.storage_failure() {
+            Some(failure) => Err(QueueError::Storage {
+                full: failure.cause == dq_broker::StorageCause::DiskFull,
+                message: format!(
+                    "{failure}; writes are refused until dq restarts ({})",
+                    failure.cause.advice()
+                ),
+            }),
+            None => Ok(serde_json::json!({"status": "ok"})),
+        }
     }
 
     async fn create_topic(&self, name: &str, partitions: u32) -> Result<(), QueueError> {
