@@ -73,7 +73,7 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start the server: broker, runs API and worker(s) in one process
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Stop a server started with `dq up --detach`
     Down(DownArgs),
     /// Start a run and follow it until it ends (exit 0 succeeded, 3 dead-lettered)

@@ -62,7 +62,7 @@ pub fn main(cli: Cli) -> Result<ExitStatus> {
 
 async fn dispatch(command: Command, ctx: &Ctx) -> Result<ExitStatus> {
     match command {
-        Command::Up(args) => up::run(args, ctx).await,
+        Command::Up(args) => up::run(*args, ctx).await,
         Command::Down(args) => down::run(args, ctx).await,
         Command::Worker(args) => worker::run(args, ctx).await,
         Command::Completions(args) => completions::run(args, ctx).await,

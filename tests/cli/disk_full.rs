@@ -3,7 +3,6 @@
 //! reason as its last line of stderr, and once the tmpfs is enlarged a restarted `dq up` on the same dir
 //! serves every acknowledged message. Mounting needs root: elsewhere the test prints a note and passes.
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -89,12 +88,7 @@ fn a_full_disk_stops_dq_up_with_the_reason_and_a_restart_serves_every_acknowledg
         "{stderr:#?}"
     );
 
-    let status = Command::new("mount")
-        .args(["-o", "remount,size=64m"])
-        .arg(&data)
-        .status()
-        .expect("mount runs");
-    assert!(status.success(), "the tmpfs is enlarged");
+    disk.resize("64m");
     let (mut server, url) = Process::up(&args);
     runtime.block_on(async {
         let read: Value = http

@@ -95,7 +95,8 @@ fn a_hostile_client_is_refused_or_cut_off_and_everyone_else_is_served() {
     let before = dq().args(["--url", &url, "run", "--json"]).json();
     assert_eq!(before["status"], "succeeded");
     let run = before["run_id"].as_str().unwrap().to_owned();
-    assert_eq!(post_json(&addr, "/v1/topics", &json!({"name": "t"})).0, 200);
+    let (status, created) = post_json(&addr, "/v1/topics", &json!({"name": "t"}));
+    assert_eq!(status, 201, "{created}");
 
     // 200 connections that send nothing or half a request head, held open while the rest goes on.
     let held: Vec<TcpStream> = (0..200)

@@ -3,75 +3,14 @@
 //! shuts down without hanging, and once the tmpfs is enlarged a new broker on the same dir has every
 //! acknowledged message. Mounting needs root: elsewhere the test prints a note and passes.
 
-use std::path::Path;
-use std::process::Command;
-
 use dq_broker::{Config, ErrorKind, StorageCause};
-use tempfile::TempDir;
 
 use crate::common::*;
 
-/// A tmpfs mounted on a temporary dir, unmounted when dropped.
-struct Tmpfs {
-    dir: TempDir,
-}
+#[path = "../../../http/tests/common/full_disk.rs"]
+mod full_disk;
 
-impl Tmpfs {
-    /// Mounts a tmpfs of `size` (e.g. `4m`), or `None` where mounting is not allowed.
-    fn mount(size: &str) -> Option<Self> {
-        let dir = TempDir::new().ok()?;
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            eprintln!(
-                "skipped: cannot mount a tmpfs (needs root): {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            return None;
-        }
-        Some(Self { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn resize(&self, size: &str) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(self.path())
-            .status()
-            .expect("mount runs");
-        assert!(status.success(), "remount to {size}");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        // Lazy: detached at once even if a process that failed to stop still holds files in it.
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-/// `len` bytes of hex that no compressor shrinks much (xorshift from `seed`).
-fn incompressible(seed: u64, len: usize) -> String {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = String::with_capacity(len + 16);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.push_str(&format!("{x:016x}"));
-    }
-    out.truncate(len);
-    out
-}
+use full_disk::{Tmpfs, incompressible};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_writes_with_its_cause_and_a_restart_keeps_every_acknowledged_write() {
