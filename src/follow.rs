@@ -1,11 +1,14 @@
-//! Following one start or replay of a run over its SSE timeline until it ends. It owns the rule for "which
-//! events belong to replay N" and "when has it ended", and reconnects when a stream breaks: with
+//! Following one start or replay of a run over its SSE timeline until it ends. Where the run stands is the
+//! server's own fold ([`dq_proto::fold::RunState`]); this module adds "which events belong to replay N", and
+//! reconnects when a stream breaks: with
 //! `Last-Event-ID` on a dq server, by skipping what it already saw on the original starter (which replays the
 //! whole timeline on every connection). It prints nothing: callers get each event through a callback.
 
 use std::time::Duration;
 
-use dq_proto::runs::{Event, RunStatus};
+use dq_proto::event::Event;
+use dq_proto::fold::RunState;
+use dq_proto::runs::RunStatus;
 use serde::Serialize;
 
 use crate::client::{Client, Frame};
@@ -35,7 +38,7 @@ pub struct Outcome {
 
 /// Events the SSE endpoint adds that are not part of the stored timeline.
 pub fn is_meta(event: &Event) -> bool {
-    matches!(event.kind.as_str(), "sse.connected" | "dlq.available")
+    event.body.is_sse_marker()
 }
 
 /// Follows `run_id` until start/replay `replay_seq` ends, handing each of its events to `on_event`.
@@ -110,11 +113,7 @@ pub async fn follow(
 pub struct Tracker {
     run_id: String,
     replay_seq: u64,
-    in_scope: bool,
-    ended: Option<RunStatus>,
-    attempts: u64,
-    max_attempts: Option<u64>,
-    error: Option<String>,
+    state: RunState,
     events: usize,
 }
 
@@ -124,69 +123,42 @@ impl Tracker {
         Self {
             run_id: run_id.to_owned(),
             replay_seq,
-            in_scope: replay_seq == 0,
-            ended: None,
-            attempts: 0,
-            max_attempts: None,
-            error: None,
+            state: RunState::new(),
             events: 0,
         }
     }
 
-    /// Takes in the next event; true when it belongs to the tracked start or replay.
+    fn ended(&self) -> bool {
+        self.state.ended && self.state.replay_seq == self.replay_seq
+    }
+
+    /// Takes in the next event; true when it belongs to the tracked start or replay: the run is at that start
+    /// or replay once the event is folded in, and the event names no other.
     pub fn observe(&mut self, event: &Event) -> bool {
-        if self.ended.is_some() {
+        if self.ended() {
             return false;
         }
-        if event.kind == "run.replay_requested" {
-            let seq = event
-                .u64_field("seq")
-                .or_else(|| event.u64_field("replay_seq"));
-            self.in_scope = seq == Some(self.replay_seq);
+        self.state.apply(event);
+        let ours = self.state.replay_seq == self.replay_seq
+            && event.replay().is_none_or(|seq| seq == self.replay_seq);
+        if ours {
+            self.events += 1;
         }
-        if !self.in_scope {
-            return false;
-        }
-        // An event that names another replay is not ours (replays may overlap).
-        if let Some(seq) = event.u64_field("replay_seq")
-            && seq != self.replay_seq
-            && event.kind != "run.replay_requested"
-        {
-            return false;
-        }
-        self.events += 1;
-        match event.kind.as_str() {
-            "worker.received" | "run.attempt_failed" => {
-                if let Some(attempt) = event.u64_field("attempt") {
-                    self.attempts = self.attempts.max(attempt);
-                }
-                if let Some(error) = event.str_field("error") {
-                    self.error = Some(error.to_owned());
-                }
-            }
-            "run.retry_scheduled" => {
-                self.max_attempts = event.u64_field("max_attempts").or(self.max_attempts);
-            }
-            "run.succeeded" => {
-                self.error = None;
-                self.ended = Some(RunStatus::Succeeded);
-            }
-            "run.failed" => self.ended = Some(RunStatus::DeadLettered),
-            _ => {}
-        }
-        true
+        ours
     }
 
     /// The outcome, once the tracked start or replay has ended.
     pub fn outcome(&self) -> Option<Outcome> {
-        let status = self.ended?;
+        if !self.ended() {
+            return None;
+        }
         Some(Outcome {
             run_id: self.run_id.clone(),
-            status,
+            status: self.state.status,
             replay_seq: self.replay_seq,
-            attempts: self.attempts.max(1),
-            max_attempts: self.max_attempts,
-            error: self.error.clone(),
+            attempts: u64::from(self.state.attempts.max(1)),
+            max_attempts: self.state.max_attempts.map(u64::from),
+            error: self.state.last_error.clone(),
             events: self.events,
         })
     }
@@ -195,26 +167,36 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
+    /// An event as it arrives: decoded from its JSON.
     fn ev(kind: &str) -> Event {
-        Event::new(0, kind, "r")
+        serde_json::from_value(serde_json::json!({"ts": 0, "type": kind, "run_id": "r"})).unwrap()
+    }
+
+    /// `ev` with more fields, decoded from its JSON.
+    fn evw(kind: &str, fields: serde_json::Value) -> Event {
+        let mut map = fields.as_object().unwrap().clone();
+        map.insert("type".into(), kind.into());
+        map.insert("run_id".into(), "r".into());
+        serde_json::from_value(serde_json::Value::Object(map)).unwrap()
     }
 
     #[test]
     fn a_replay_ignores_the_first_start_and_ends_on_its_own_success() {
         let mut tracker = Tracker::new("r", 1);
         assert!(!tracker.observe(&ev("run.created")));
-        assert!(!tracker.observe(&ev("run.failed").with("replay_seq", 0)));
+        assert!(!tracker.observe(&evw("run.failed", json!({"replay_seq": 0}))));
         assert!(tracker.outcome().is_none());
-        assert!(tracker.observe(&ev("run.replay_requested").with("seq", 1)));
-        assert!(
-            tracker.observe(
-                &ev("worker.received")
-                    .with("attempt", 1)
-                    .with("replay_seq", 1)
-            )
-        );
-        assert!(tracker.observe(&ev("run.succeeded").with("replay_seq", 1)));
+        assert!(tracker.observe(&evw(
+            "run.replay_requested",
+            json!({"seq": 1, "fail_at": null})
+        )));
+        assert!(tracker.observe(&evw(
+            "worker.received",
+            json!({"attempt": 1, "replay_seq": 1})
+        )));
+        assert!(tracker.observe(&evw("run.succeeded", json!({"replay_seq": 1}))));
         let outcome = tracker.outcome().unwrap();
         assert_eq!(outcome.status, RunStatus::Succeeded);
         assert_eq!(outcome.attempts, 1);
@@ -225,22 +207,43 @@ mod tests {
     fn a_first_start_ends_dead_lettered_with_its_last_error() {
         let mut tracker = Tracker::new("r", 0);
         tracker.observe(&ev("run.created"));
-        tracker.observe(&ev("worker.received").with("attempt", 3));
-        tracker.observe(
-            &ev("run.attempt_failed")
-                .with("attempt", 3)
-                .with("error", "boom"),
-        );
-        tracker.observe(
-            &ev("run.retry_scheduled")
-                .with("attempt", 3)
-                .with("max_attempts", 3),
-        );
-        tracker.observe(&ev("run.failed").with("replay_seq", 0));
+        tracker.observe(&evw("worker.received", json!({"attempt": 3})));
+        tracker.observe(&evw(
+            "run.attempt_failed",
+            json!({"attempt": 3, "error": "boom"}),
+        ));
+        tracker.observe(&evw(
+            "run.retry_scheduled",
+            json!({"attempt": 3, "max_attempts": 3}),
+        ));
+        tracker.observe(&evw("run.failed", json!({"replay_seq": 0})));
         let outcome = tracker.outcome().unwrap();
         assert_eq!(outcome.status, RunStatus::DeadLettered);
         assert_eq!(outcome.error.as_deref(), Some("boom"));
         assert_eq!(outcome.max_attempts, Some(3));
-        assert!(!tracker.observe(&ev("run.replay_requested").with("seq", 1)));
+        assert!(!tracker.observe(&evw("run.replay_requested", json!({"seq": 1}))));
+    }
+
+    #[test]
+    fn a_users_success_is_shown_but_ends_nothing() {
+        let mut tracker = Tracker::new("r", 0);
+        tracker.observe(&evw(
+            "worker.received",
+            json!({"attempt": 1, "replay_seq": 0}),
+        ));
+        let forged = evw("run.succeeded", json!({"source": "user", "replay_seq": 0}));
+        assert!(tracker.observe(&forged), "it belongs to the start");
+        assert!(tracker.outcome().is_none());
+    }
+
+    #[test]
+    fn a_late_success_of_the_start_does_not_end_replay_1() {
+        let mut tracker = Tracker::new("r", 1);
+        tracker.observe(&evw(
+            "run.replay_requested",
+            json!({"seq": 1, "replay_seq": 1}),
+        ));
+        assert!(!tracker.observe(&evw("run.succeeded", json!({"replay_seq": 0}))));
+        assert!(tracker.outcome().is_none());
     }
 }

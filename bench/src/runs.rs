@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use dq_proto::event::Event;
+use dq_proto::fold::RunState;
+use dq_proto::runs::RunStatus;
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
@@ -129,7 +132,7 @@ async fn open_loop(
     Ok(h)
 }
 
-/// Starts one run and reads its SSE timeline until `run.succeeded`.
+/// Starts one run and reads its SSE timeline until it ends (folded as the CLI does), which must be a success.
 async fn run_to_success(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     let created: Value = client
         .post(format!("{url}/runs"))
@@ -149,6 +152,7 @@ async fn run_to_success(client: &reqwest::Client, url: &str) -> anyhow::Result<(
         .error_for_status()?;
     let mut body = response.bytes_stream();
     let mut buffer: Vec<u8> = Vec::new();
+    let mut state = RunState::new();
     while let Some(chunk) = body.next().await {
         buffer.extend_from_slice(&chunk?);
         while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
@@ -156,11 +160,13 @@ async fn run_to_success(client: &reqwest::Client, url: &str) -> anyhow::Result<(
             let Some(data) = line.strip_prefix(b"data:") else {
                 continue;
             };
-            let event: Value = serde_json::from_slice(data.trim_ascii())?;
-            match event["type"].as_str() {
-                Some("run.succeeded") => return Ok(()),
-                Some("run.failed") => bail!("run {run_id} failed: {event}"),
-                _ => {}
+            let event: Event = serde_json::from_slice(data.trim_ascii())?;
+            state.apply(&event);
+            if state.ended {
+                match state.status {
+                    RunStatus::Succeeded => return Ok(()),
+                    _ => bail!("run {run_id} failed: {:?}", state.last_error),
+                }
             }
         }
     }

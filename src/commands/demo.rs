@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use dq_proto::event::EventBody;
 use dq_proto::runs::{CreateRun, DlqRecord, ReplayRequest, RunStatus};
 use serde::Serialize;
 use tokio::sync::oneshot;
@@ -136,13 +137,10 @@ async fn story(client: &Client, ctx: &Ctx, embedded: bool) -> Result<ExitStatus>
 
     // Steps 1 and 2: the forced failure, retried until the run is dead-lettered.
     let first = follow(client, &run_id, 0, |frame| {
-        if steps.is_empty() && frame.event.kind == "run.attempt_failed" {
-            let error = frame
-                .event
-                .str_field("error")
-                .unwrap_or("failed")
-                .to_owned();
-            tick(&mut steps, 1, true, error)?;
+        if let EventBody::AttemptFailed { error, .. } = &frame.event.body
+            && steps.is_empty()
+        {
+            tick(&mut steps, 1, true, error.clone())?;
         }
         Ok(())
     });

@@ -1,17 +1,25 @@
-//! `dq events [RUN]` (alias `tail`): a run's timeline, one line per event, or NDJSON of the events as stored
-//! with `--json`. Without `--follow` it prints the events so far (dq's `/timeline`, or the original starter's
-//! SSE stream read until it goes quiet); with `--follow` it streams until the server ends it or Ctrl-C.
+//! `dq events [RUN]` (alias `tail`): a run's timeline, one line per event led by its position in the
+//! timeline (`seq`, what `--since` takes), or NDJSON of the events as stored with `--json`, each with `seq` and
+//! `replay_seq` added: `seq` is the event's position (for `run.replay_requested`, whose stored `seq` is the
+//! replay's number, that number is its `replay_seq`), and `replay_seq` the start or replay it belongs to,
+//! folded from the timeline when an old event lacks it. Without `--follow` it prints the events so far (dq's
+//! `/timeline`, or the original starter's SSE stream read until it goes quiet); with `--follow` it streams
+//! until the server ends it or Ctrl-C.
 
 use std::time::Duration;
 
-use dq_proto::runs::Event;
+use dq_proto::event::Event;
+use dq_proto::fold::RunState;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 
 use crate::cli::EventsArgs;
 use crate::client::{Client, Frame};
 use crate::commands::Ctx;
 use crate::error::{CliError, ExitStatus, Result};
 use crate::follow::is_meta;
-use crate::output::event_line;
+use crate::output::event_line_at;
 
 /// The original starter's SSE stream never ends: once it has been quiet this long, the backlog is out.
 const QUIET: Duration = Duration::from_millis(500);
@@ -23,7 +31,7 @@ pub async fn run(args: EventsArgs, ctx: &Ctx) -> Result<ExitStatus> {
         Some(run) => run.clone(),
         None => latest_run(&client, ctx).await?,
     };
-    let filter = Filter::new(&args);
+    let mut filter = Filter::new(&args);
     if args.follow {
         let mut stream = client.events(&run_id, args.since).await?;
         let mut position = 0u64;
@@ -32,11 +40,13 @@ pub async fn run(args: EventsArgs, ctx: &Ctx) -> Result<ExitStatus> {
         }
         return Ok(ExitStatus::Success);
     }
-    match client.timeline(&run_id, args.since).await {
+    // The whole timeline, so that the fold knows the replay of old events that lack `replay_seq`.
+    match client.timeline(&run_id, None).await {
         Ok(timeline) => {
             for item in timeline.events {
-                if filter.keeps(&item.event, None) {
-                    print_event(ctx, &item.event, None)?;
+                let replay = filter.fold(&item.event);
+                if filter.keeps(&item.event, Some(item.seq)) {
+                    print_event(ctx, item.seq, replay, &item.event, None)?;
                 }
             }
         }
@@ -73,6 +83,8 @@ struct Filter {
     types: Vec<String>,
     grep: Option<String>,
     since: Option<u64>,
+    /// The run's state so far: the replay of events that do not name theirs.
+    state: RunState,
 }
 
 impl Filter {
@@ -81,12 +93,19 @@ impl Filter {
             types: args.types.clone(),
             grep: args.grep.clone(),
             since: args.since,
+            state: RunState::new(),
         }
     }
 
-    /// Whether an event passes `--type`, `--grep` and (for streams without ids) `--since`.
+    /// Folds the next event in; returns the start or replay it belongs to.
+    fn fold(&mut self, event: &Event) -> u64 {
+        self.state.apply(event);
+        event.replay().unwrap_or(self.state.replay_seq)
+    }
+
+    /// Whether an event at `position` passes `--type`, `--grep` and `--since`.
     fn keeps(&self, event: &Event, position: Option<u64>) -> bool {
-        if !self.types.is_empty() && !self.types.contains(&event.kind) {
+        if !self.types.is_empty() && !self.types.iter().any(|t| t == event.kind()) {
             return false;
         }
         if let (Some(since), Some(position)) = (self.since, position)
@@ -103,27 +122,75 @@ impl Filter {
     }
 
     /// Prints one streamed frame if it passes; `position` counts stored events for streams without ids.
-    fn print(&self, ctx: &Ctx, frame: &Frame, position: &mut u64) -> Result<()> {
+    fn print(&mut self, ctx: &Ctx, frame: &Frame, position: &mut u64) -> Result<()> {
         if is_meta(&frame.event) {
             return Ok(());
         }
         let seq = frame.id.unwrap_or(*position);
         *position += 1;
-        let position = frame.id.is_none().then_some(seq);
-        if self.keeps(&frame.event, position) {
-            print_event(ctx, &frame.event, Some(&frame.raw))?;
+        let replay = self.fold(&frame.event);
+        if self.keeps(&frame.event, Some(seq)) {
+            print_event(ctx, seq, replay, &frame.event, Some(&frame.raw))?;
         }
         Ok(())
     }
 }
 
-fn print_event(ctx: &Ctx, event: &Event, raw: Option<&str>) -> Result<()> {
-    if ctx.printer.json() {
-        match raw {
-            Some(raw) if !raw.contains('\n') => ctx.printer.line(raw),
-            _ => ctx.printer.json_line(event),
+/// Prints one event at timeline position `seq`, of start or replay `replay`.
+fn print_event(ctx: &Ctx, seq: u64, replay: u64, event: &Event, raw: Option<&str>) -> Result<()> {
+    if !ctx.printer.json() {
+        return ctx
+            .printer
+            .line(&event_line_at(seq, event, ctx.printer.styles()));
+    }
+    // The fields as received, in their order (the event re-encoded when the text is not an object).
+    let stored = raw.and_then(|raw| serde_json::from_str::<Ordered>(raw).ok());
+    let mut fields = match stored {
+        Some(fields) => fields.0,
+        None => serde_json::to_string(event)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Ordered>(&text).ok())
+            .map(|fields| fields.0)
+            .unwrap_or_default(),
+    };
+    fields.retain(|(key, _)| key != "seq" && key != "replay_seq");
+    fields.push(("replay_seq".to_owned(), Value::from(replay)));
+    fields.push(("seq".to_owned(), Value::from(seq)));
+    ctx.printer.json_line(&Ordered(fields))
+}
+
+/// A JSON object's fields in their order (`serde_json::Map` sorts them).
+struct Ordered(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Ordered {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = Ordered;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Ordered, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    fields.push(entry);
+                }
+                Ok(Ordered(fields))
+            }
         }
-    } else {
-        ctx.printer.line(&event_line(event, ctx.printer.styles()))
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+impl Serialize for Ordered {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in &self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
     }
 }

@@ -80,7 +80,7 @@ pub async fn watch(
     let printer = &ctx.printer;
     let spinner = printer.spinner(format!("following run {run_id}"));
     let outcome = follow(client, run_id, replay_seq, |frame| {
-        spinner.set_message(format!("following run {run_id} · {}", frame.event.kind));
+        spinner.set_message(format!("following run {run_id} · {}", frame.event.kind()));
         if printer.json() {
             Ok(())
         } else {

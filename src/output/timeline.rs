@@ -1,13 +1,13 @@
 //! The human rendering of run events: one line per event — time, type, step, attempt, replay, error.
 
-use dq_proto::runs::Event;
+use dq_proto::event::{Event, EventBody};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::Styles;
 
-/// Fields shown in their own words; anything else on a custom event is shown as compact JSON.
+/// Fields shown in their own words; anything else on an event is shown as compact JSON.
 const KNOWN: [&str; 12] = [
     "step",
     "attempt",
@@ -23,43 +23,118 @@ const KNOWN: [&str; 12] = [
     "input",
 ];
 
+/// What a line shows of an event besides its time and type.
+#[derive(Default)]
+struct Shown<'a> {
+    step: Option<&'a str>,
+    attempt: Option<u64>,
+    max_attempts: Option<u64>,
+    reason: Option<&'a str>,
+    error: Option<&'a str>,
+    /// `Some(None)`: the fix applied; `Some(Some(step))`: a forced failure.
+    fail_at: Option<Option<&'a str>>,
+}
+
+impl<'a> Shown<'a> {
+    fn of(event: &'a Event) -> Self {
+        match &event.body {
+            EventBody::StepStarted { step } | EventBody::StepCompleted { step } => Self {
+                step: Some(step),
+                ..Self::default()
+            },
+            EventBody::WorkerReceived { attempt } => Self {
+                attempt: Some(u64::from(*attempt)),
+                ..Self::default()
+            },
+            EventBody::AttemptFailed { attempt, error } => Self {
+                attempt: Some(u64::from(*attempt)),
+                error: Some(error),
+                ..Self::default()
+            },
+            EventBody::RetryScheduled {
+                attempt,
+                max_attempts,
+            } => Self {
+                attempt: Some(u64::from(*attempt)),
+                max_attempts: Some(u64::from(*max_attempts)),
+                ..Self::default()
+            },
+            EventBody::RunDlq { reason, .. } => Self {
+                reason: Some(reason),
+                ..Self::default()
+            },
+            EventBody::ReplayRequested { fail_at, .. } => Self {
+                fail_at: Some(fail_at.as_deref()),
+                ..Self::default()
+            },
+            // The original writes `fail_at` on `run.created`; dq does not.
+            EventBody::RunCreated { .. } => Self {
+                fail_at: match event.extra.get("fail_at") {
+                    Some(Value::String(step)) => Some(Some(step)),
+                    Some(Value::Null) => Some(None),
+                    _ => None,
+                },
+                ..Self::default()
+            },
+            EventBody::RunStarted {}
+            | EventBody::RunFailed {}
+            | EventBody::RunSucceeded {}
+            | EventBody::SseConnected {}
+            | EventBody::DlqAvailable {} => Self::default(),
+            // A type this version does not know (a user's, a newer server's): its fields, by their usual names.
+            EventBody::Other { .. } => Self {
+                step: event.str_field("step"),
+                attempt: event.u64_field("attempt"),
+                max_attempts: event.u64_field("max_attempts"),
+                reason: event.str_field("reason"),
+                error: event.str_field("error"),
+                fail_at: None,
+            },
+        }
+    }
+}
+
 /// One timeline line: `14:03:07.412  step.started          tool_call  attempt 1`.
 pub fn event_line(event: &Event, styles: &Styles) -> String {
-    let kind = format!("{:<20}", event.kind);
-    let kind = match event.kind.as_str() {
-        "run.succeeded" => styles.ok(kind),
-        "run.failed" | "run.dlq" | "run.attempt_failed" => styles.bad(kind),
-        "run.retry_scheduled" | "dlq.available" => styles.warn(kind),
-        "run.created" | "run.replay_requested" | "sse.connected" => styles.accent(kind),
-        _ => kind,
+    let kind = format!("{:<20}", event.kind());
+    let kind = match &event.body {
+        EventBody::RunSucceeded {} => styles.ok(kind),
+        EventBody::RunFailed {} | EventBody::RunDlq { .. } | EventBody::AttemptFailed { .. } => {
+            styles.bad(kind)
+        }
+        EventBody::RetryScheduled { .. } | EventBody::DlqAvailable {} => styles.warn(kind),
+        EventBody::RunCreated { .. }
+        | EventBody::ReplayRequested { .. }
+        | EventBody::SseConnected {} => styles.accent(kind),
+        EventBody::WorkerReceived { .. }
+        | EventBody::RunStarted {}
+        | EventBody::StepStarted { .. }
+        | EventBody::StepCompleted { .. }
+        | EventBody::Other { .. } => kind,
     };
+    let shown = Shown::of(event);
     let mut parts = vec![styles.dim(format_ts(event.ts)), kind];
-    if let Some(step) = event.str_field("step") {
+    if let Some(step) = shown.step {
         parts.push(styles.bold(step));
     }
-    if let Some(attempt) = event.u64_field("attempt") {
-        match event.u64_field("max_attempts") {
+    if let Some(attempt) = shown.attempt {
+        match shown.max_attempts {
             Some(max) => parts.push(format!("attempt {attempt}/{max}")),
             None => parts.push(format!("attempt {attempt}")),
         }
     }
-    let replay = event
-        .u64_field("replay_seq")
-        .or_else(|| event.u64_field("seq"));
-    if let Some(seq) = replay.filter(|&s| s > 0) {
+    if let Some(seq) = event.replay().filter(|&s| s > 0) {
         parts.push(styles.dim(format!("replay {seq}")));
     }
-    if event.kind == "run.replay_requested" || event.kind == "run.created" {
-        match event.extra.get("fail_at") {
-            Some(Value::String(step)) => parts.push(format!("fail_at={step}")),
-            Some(Value::Null) => parts.push(styles.ok("fix applied")),
-            _ => {}
-        }
+    match shown.fail_at {
+        Some(Some(step)) => parts.push(format!("fail_at={step}")),
+        Some(None) => parts.push(styles.ok("fix applied")),
+        None => {}
     }
-    if let Some(reason) = event.str_field("reason") {
+    if let Some(reason) = shown.reason {
         parts.push(format!("reason={reason}"));
     }
-    if let Some(error) = event.str_field("error") {
+    if let Some(error) = shown.error {
         parts.push(styles.bad(error));
     }
     let other: serde_json::Map<String, Value> = event
@@ -72,6 +147,15 @@ pub fn event_line(event: &Event, styles: &Styles) -> String {
         parts.push(styles.dim(Value::Object(other)));
     }
     parts.join("  ").trim_end().to_owned()
+}
+
+/// A timeline line led by the event's position in the timeline (what `dq events --since` takes).
+pub fn event_line_at(seq: u64, event: &Event, styles: &Styles) -> String {
+    format!(
+        "{}  {}",
+        styles.dim(format!("{seq:>4}")),
+        event_line(event, styles)
+    )
 }
 
 /// `HH:MM:SS.mmm` in UTC.
@@ -108,13 +192,27 @@ mod tests {
 
     #[test]
     fn a_failed_attempt_reads_as_one_line() {
-        let event = Event::new(1_700_000_000_123, "run.attempt_failed", "r")
-            .with("attempt", 2)
-            .with("replay_seq", 0)
-            .with("error", "forced failure at tool_call");
+        let event = Event::lifecycle(
+            1_700_000_000_123,
+            "r",
+            0,
+            EventBody::AttemptFailed {
+                attempt: 2,
+                error: "forced failure at tool_call".into(),
+            },
+        );
         assert_eq!(
             event_line(&event, &Styles::plain()),
             "22:13:20.123  run.attempt_failed    attempt 2  forced failure at tool_call"
+        );
+        // A type this version does not know shows the same fields by their usual names.
+        let newer = Event::new(1_700_000_000_123, "run.attempt_abandoned", "r")
+            .with("attempt", 2)
+            .with("replay_seq", 1)
+            .with("reason", "lease expired");
+        assert_eq!(
+            event_line_at(7, &newer, &Styles::plain()),
+            "   7  22:13:20.123  run.attempt_abandoned  attempt 2  replay 1  reason=lease expired"
         );
     }
 

@@ -9,6 +9,8 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+pub use crate::event::Event;
+
 /// The topic that carries one `run.command` per start and per replay.
 pub const COMMANDS_TOPIC: &str = "runs.commands";
 /// The topic that carries one `runs.dlq` record per exhausted (run, replay_seq).
@@ -65,27 +67,6 @@ pub fn validate_max_attempts(max_attempts: u32) -> Result<(), String> {
         ))
     }
 }
-
-/// The event types only the runs service and the worker write (the run's lifecycle, from which its status is
-/// derived), plus the two SSE markers: `POST /runs/{id}/emit` refuses them, so that a client cannot forge a
-/// run's outcome.
-pub const LIFECYCLE_EVENTS: [&str; 15] = [
-    "run.created",
-    "run.command",
-    "run.replay_requested",
-    "worker.received",
-    "run.started",
-    "step.started",
-    "step.completed",
-    "run.attempt_failed",
-    "run.retry_scheduled",
-    "run.dlq",
-    "run.failed",
-    "run.succeeded",
-    "runs.dlq",
-    "sse.connected",
-    "dlq.available",
-];
 
 /// The timeline topic of a run.
 pub fn events_topic(run_id: &str) -> String {
@@ -234,53 +215,6 @@ pub struct RunCommand {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
-}
-
-/// One event of a run's timeline. `ts`, `type` and `run_id` are always there; every other field of the
-/// original events (`attempt`, `replay_seq`, `step`, `error`, `seq`, `fail_at`, ...) lives in `extra`, so that
-/// events round-trip exactly.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    /// When it happened (unix ms).
-    #[serde(default)]
-    pub ts: u64,
-    /// The event type, e.g. `step.started`.
-    #[serde(rename = "type", default)]
-    pub kind: String,
-    /// The run.
-    #[serde(default)]
-    pub run_id: String,
-    /// Every other field.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-impl Event {
-    /// An event with no extra fields.
-    pub fn new(ts: u64, kind: impl Into<String>, run_id: impl Into<String>) -> Self {
-        Self {
-            ts,
-            kind: kind.into(),
-            run_id: run_id.into(),
-            extra: Map::new(),
-        }
-    }
-
-    /// Adds a field.
-    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.extra.insert(key.to_owned(), value.into());
-        self
-    }
-
-    /// A field of `extra` as an integer.
-    pub fn u64_field(&self, key: &str) -> Option<u64> {
-        self.extra.get(key).and_then(Value::as_u64)
-    }
-
-    /// A field of `extra` as a string.
-    pub fn str_field(&self, key: &str) -> Option<&str> {
-        self.extra.get(key).and_then(Value::as_str)
-    }
 }
 
 /// One event with its position in the run's timeline (the SSE `id`).
@@ -524,14 +458,5 @@ mod tests {
         assert_eq!(validate_max_attempts(100), Ok(()));
         let err = validate_max_attempts(1 << 31).unwrap_err();
         assert!(err.contains("100") && err.contains("2147483648"), "{err}");
-    }
-
-    #[test]
-    fn events_round_trip_with_extra_fields() {
-        let text = r#"{"ts":5,"type":"run.retry_scheduled","run_id":"r","attempt":2,"replay_seq":0,"max_attempts":3}"#;
-        let event: Event = serde_json::from_str(text).unwrap();
-        assert_eq!(event.u64_field("attempt"), Some(2));
-        let back: Value = serde_json::to_value(&event).unwrap();
-        assert_eq!(back, serde_json::from_str::<Value>(text).unwrap());
     }
 }

@@ -19,8 +19,10 @@
 
 use std::collections::HashMap;
 
+use dq_proto::event::Event;
+use dq_proto::fold::RunState;
 use dq_proto::runs::{
-    DlqRecord, ReplayInfo, RunDetail, RunStatus, RunSummary, validate_run_id, workflow_steps,
+    DlqRecord, ReplayInfo, RunDetail, RunSummary, validate_run_id, workflow_steps,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -78,40 +80,12 @@ pub(crate) struct ReplayEntry {
     pub requested_ms: u64,
 }
 
-/// What the status fold reads of an event, decoded without building the whole event (a timeline read after a
-/// restart decodes every event of every run). Numbers are taken as JSON values so that an odd field written
-/// through `POST /runs/{id}/emit` is ignored, not fatal.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct FoldEvent {
-    #[serde(default)]
-    ts: u64,
-    #[serde(rename = "type", default)]
-    kind: String,
-    #[serde(default)]
-    replay_seq: Option<Value>,
-    #[serde(default)]
-    attempt: Option<Value>,
-    #[serde(default)]
-    seq: Option<Value>,
-    #[serde(default)]
-    error: Option<Value>,
-}
-
-impl FoldEvent {
-    fn u64_of(field: Option<&Value>) -> Option<u64> {
-        field.and_then(Value::as_u64)
-    }
-}
-
-/// The status of a run folded from its timeline.
+/// A run's status folded from its timeline ([`RunState`], the fold the CLI uses too), with the read position.
 #[derive(Debug, Clone)]
 pub(crate) struct Fold {
     /// The next timeline offset to read.
     pub next_offset: u64,
-    pub status: RunStatus,
-    pub replay_seq: u64,
-    pub attempts: u32,
-    pub last_error: Option<String>,
+    pub state: RunState,
     pub updated_ms: u64,
 }
 
@@ -119,54 +93,19 @@ impl Fold {
     fn new(created_ms: u64) -> Self {
         Self {
             next_offset: 0,
-            status: RunStatus::Queued,
-            replay_seq: 0,
-            attempts: 0,
-            last_error: None,
+            state: RunState::new(),
             updated_ms: created_ms,
         }
     }
 
     /// Applies the event stored at `offset`; events already applied are ignored.
-    pub fn apply(&mut self, offset: u64, event: &FoldEvent) {
+    pub fn apply(&mut self, offset: u64, event: &Event) {
         if offset < self.next_offset {
             return;
         }
         self.next_offset = offset + 1;
         self.updated_ms = self.updated_ms.max(event.ts);
-        // Worker events name their replay; a late event of an older replay must not move the status back.
-        let current =
-            FoldEvent::u64_of(event.replay_seq.as_ref()).is_none_or(|seq| seq >= self.replay_seq);
-        match event.kind.as_str() {
-            "run.replay_requested" => {
-                let seq = FoldEvent::u64_of(event.seq.as_ref()).unwrap_or(self.replay_seq + 1);
-                if seq >= self.replay_seq {
-                    self.replay_seq = seq;
-                    self.status = RunStatus::Queued;
-                    self.attempts = 0;
-                    self.last_error = None;
-                }
-            }
-            "worker.received" if current => {
-                self.attempts = FoldEvent::u64_of(event.attempt.as_ref())
-                    .and_then(|a| u32::try_from(a).ok())
-                    .unwrap_or(self.attempts + 1);
-                self.status = RunStatus::Running;
-            }
-            "run.attempt_failed" if current => {
-                self.last_error = event
-                    .error
-                    .as_ref()
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-            }
-            "run.retry_scheduled" if current => self.status = RunStatus::Retrying,
-            // `run.failed` is the last event a dead-lettered attempt writes (after `run.dlq`): a client that
-            // sees the status sees the whole story.
-            "run.failed" if current => self.status = RunStatus::DeadLettered,
-            "run.succeeded" => self.status = RunStatus::Succeeded,
-            _ => {}
-        }
+        self.state.apply(event);
     }
 }
 
@@ -199,24 +138,25 @@ impl RunEntry {
     /// Whether the status can no longer change without a replay issued by this service.
     pub fn settled(&self) -> bool {
         self.fold.next_offset > 0
-            && self.fold.status.is_terminal()
-            && self.fold.replay_seq >= self.reserved_seq
+            && self.fold.state.ended
+            && self.fold.state.replay_seq >= self.reserved_seq
     }
 
     pub fn summary(&self) -> RunSummary {
         RunSummary {
             run_id: self.run_id.clone(),
             workflow: self.workflow.clone(),
-            status: self.fold.status,
+            status: self.fold.state.status,
             fail_at: self
                 .latest()
                 .map_or_else(|| self.fail_at.clone(), |r| r.fail_at.clone()),
             replay_seq: self
                 .fold
+                .state
                 .replay_seq
                 .max(self.replays.last().map_or(0, |r| r.seq)),
-            attempts: self.fold.attempts,
-            last_error: self.fold.last_error.clone(),
+            attempts: self.fold.state.attempts,
+            last_error: self.fold.state.last_error.clone(),
             created_ms: self.created_ms,
             updated_ms: self.fold.updated_ms,
         }
@@ -383,16 +323,8 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dq_proto::runs::Event;
-
-    fn event(kind: &str) -> Event {
-        Event::new(1, kind, "r")
-    }
-
-    /// The fold's view of an event, decoded from its JSON as a stored event is.
-    fn view(event: &Event) -> FoldEvent {
-        serde_json::from_str(&serde_json::to_string(event).unwrap()).unwrap()
-    }
+    use dq_proto::event::EventBody;
+    use dq_proto::runs::RunStatus;
 
     fn created(run_id: &str, workflow: &str) -> Result<IndexRecord, String> {
         Ok(IndexRecord::Created {
@@ -444,44 +376,24 @@ mod tests {
     }
 
     #[test]
-    fn a_failing_then_replayed_run_folds_to_each_status() {
+    fn the_fold_reads_each_offset_once() {
         let mut fold = Fold::new(0);
-        let steps = [
-            (event("run.created"), RunStatus::Queued),
-            (
-                event("worker.received")
-                    .with("attempt", 1)
-                    .with("replay_seq", 0),
-                RunStatus::Running,
-            ),
-            (
-                event("run.attempt_failed")
-                    .with("replay_seq", 0)
-                    .with("error", "forced failure at transform"),
-                RunStatus::Running,
-            ),
-            (
-                event("run.retry_scheduled").with("replay_seq", 0),
-                RunStatus::Retrying,
-            ),
-            (
-                event("run.failed").with("replay_seq", 0),
-                RunStatus::DeadLettered,
-            ),
-            (
-                event("run.replay_requested").with("seq", 1),
-                RunStatus::Queued,
-            ),
-            (event("run.failed").with("replay_seq", 0), RunStatus::Queued),
-            (event("run.succeeded"), RunStatus::Succeeded),
-        ];
-        for (offset, (event, status)) in steps.into_iter().enumerate() {
-            fold.apply(offset as u64, &view(&event));
-            assert_eq!(fold.status, status, "after {}", event.kind);
-        }
-        assert_eq!(fold.replay_seq, 1);
-        assert_eq!(fold.next_offset, 8);
-        fold.apply(2, &view(&event("run.failed").with("replay_seq", 1)));
-        assert_eq!(fold.status, RunStatus::Succeeded, "old offsets are ignored");
+        let failed = Event::lifecycle(5, "r", 0, EventBody::RunFailed {});
+        fold.apply(0, &failed);
+        assert_eq!(fold.state.status, RunStatus::DeadLettered);
+        let replay = Event::lifecycle(
+            6,
+            "r",
+            1,
+            EventBody::ReplayRequested {
+                seq: 1,
+                fail_at: None,
+            },
+        );
+        fold.apply(0, &replay);
+        assert_eq!(fold.state.replay_seq, 0, "an old offset is ignored");
+        fold.apply(1, &replay);
+        assert_eq!(fold.state.status, RunStatus::Queued);
+        assert_eq!((fold.next_offset, fold.updated_ms), (2, 6));
     }
 }

@@ -8,10 +8,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use dq_proto::event::{Event, EventBody, SOURCE_USER, is_reserved};
 use dq_proto::runs::{
-    COMMANDS_TOPIC, CreateRun, CreateRunResponse, DLQ_TOPIC, DlqRecord, Event, LIFECYCLE_EVENTS,
-    MAX_ATTEMPTS_LIMIT, ReplayRequest, ReplayResponse, RunCommand, RunDetail, RunStatus,
-    RunSummary, TimelineItem, events_topic, validate_max_attempts, validate_run_id, workflow_steps,
+    COMMANDS_TOPIC, CreateRun, CreateRunResponse, DLQ_TOPIC, DlqRecord, MAX_ATTEMPTS_LIMIT,
+    ReplayRequest, ReplayResponse, RunCommand, RunDetail, RunStatus, RunSummary, TimelineItem,
+    events_topic, validate_max_attempts, validate_run_id, workflow_steps,
 };
 use parking_lot::{Mutex, MutexGuard};
 use serde_json::{Map, Value};
@@ -20,7 +21,7 @@ use tokio::sync::Notify;
 use crate::emitter::Pipeline;
 use crate::emitter::{Emitter, now_ms};
 use crate::queue::Queue;
-use crate::registry::{FoldEvent, IndexRecord, Registry};
+use crate::registry::{IndexRecord, Registry};
 use crate::{QueueError, RunsConfig, RunsError};
 
 /// The compact, durable index of runs and replays (one partition, written by the runs service only).
@@ -214,8 +215,14 @@ impl RunsService {
             max_attempts: request.max_attempts,
             ts,
         };
-        let created = Event::new(ts, "run.created", run_id.clone())
-            .with("workflow", request.workflow.clone());
+        let created = Event::lifecycle(
+            ts,
+            run_id.clone(),
+            0,
+            EventBody::RunCreated {
+                workflow: Some(request.workflow.clone()),
+            },
+        );
         let command = RunCommand {
             ts,
             kind: "run.command".to_owned(),
@@ -319,9 +326,15 @@ impl RunsService {
             max_attempts,
             ts,
         };
-        let requested = Event::new(ts, "run.replay_requested", run_id)
-            .with("seq", seq)
-            .with("fail_at", fail_at.clone());
+        let requested = Event::lifecycle(
+            ts,
+            run_id,
+            seq,
+            EventBody::ReplayRequested {
+                seq,
+                fail_at: fail_at.clone(),
+            },
+        );
         let command = RunCommand {
             ts,
             kind: "run.command".to_owned(),
@@ -389,21 +402,29 @@ impl RunsService {
     }
 
     /// Pushes any JSON object into the run's timeline; `ts`, `run_id` and `type` (`"custom"`) are filled in
-    /// when missing so that every stored event keeps the starter's three fields.
+    /// when missing so that every stored event keeps the starter's three fields. The event is stored as the
+    /// user's: `"source": "user"` and the run's current `replay_seq` are set (over any the client sent), so that
+    /// the status fold never takes it for the server's (see [`dq_proto::fold`]).
     ///
-    /// A present `ts` must be a non-negative integer and `type` and `run_id` strings: anything else is the
-    /// client's mistake ([`RunsError::InvalidEvent`]), checked before anything is written.
+    /// A present `ts` must be a non-negative integer and `type` and `run_id` strings, and `type` outside the
+    /// reserved namespaces: anything else is the client's mistake ([`RunsError::InvalidEvent`]), checked
+    /// before anything is written.
     pub async fn emit(&self, run_id: &str, mut event: Map<String, Value>) -> Result<(), RunsError> {
         check_event_fields(&event)?;
         self.known(run_id).await?;
         event.entry("ts").or_insert_with(|| Value::from(now_ms()));
         event.entry("type").or_insert_with(|| Value::from("custom"));
         event.entry("run_id").or_insert_with(|| Value::from(run_id));
-        let mut event: Event =
-            serde_json::from_value(Value::Object(event)).map_err(|e| RunsError::InvalidEvent {
-                field: "",
-                message: format!("event: {e}"),
-            })?;
+        let mut event = Event::from_map(event).map_err(|e| RunsError::InvalidEvent {
+            field: "",
+            message: format!("event: {e}"),
+        })?;
+        event.source = Some(SOURCE_USER.to_owned());
+        event.replay_seq = self
+            .registry()
+            .runs
+            .get(run_id)
+            .map(|entry| entry.summary().replay_seq);
         // The timeline topic is the run's own: an event naming another run still lands here.
         let named = std::mem::replace(&mut event.run_id, run_id.to_owned());
         if named != run_id {
@@ -474,7 +495,7 @@ impl RunsService {
         registry.confirm(run_id);
         if let Some(entry) = registry.runs.get_mut(run_id) {
             for item in items {
-                if let Ok(event) = serde_json::from_str::<FoldEvent>(&item.value) {
+                if let Ok(event) = serde_json::from_str::<Event>(&item.value) {
                     entry.fold.apply(item.offset, &event);
                 }
             }
@@ -516,7 +537,7 @@ impl RunsService {
             }
             let registry = self.registry();
             if let Some(entry) = registry.runs.get(&id)
-                && status.is_none_or(|s| s == entry.fold.status)
+                && status.is_none_or(|s| s == entry.fold.state.status)
             {
                 out.push(entry.summary());
             }
@@ -610,7 +631,8 @@ fn json_type(value: &Value) -> &'static str {
 }
 
 /// The three fields every stored event has, when an emitted event brings its own: `ts` a non-negative integer
-/// (unix ms), `type` and `run_id` strings; and `type` none of the [`LIFECYCLE_EVENTS`].
+/// (unix ms), `type` and `run_id` strings; and `type` outside the namespaces only the runs service and the
+/// worker write ([`is_reserved`]: `run.*`, `step.*`, `worker.*` and the vocabulary's other types).
 fn check_event_fields(event: &Map<String, Value>) -> Result<(), RunsError> {
     if let Some(ts) = event.get("ts")
         && ts.as_u64().is_none()
@@ -634,12 +656,12 @@ fn check_event_fields(event: &Map<String, Value>) -> Result<(), RunsError> {
         }
     }
     if let Some(kind) = event.get("type").and_then(Value::as_str)
-        && LIFECYCLE_EVENTS.contains(&kind)
+        && is_reserved(kind)
     {
         return Err(RunsError::InvalidEvent {
             field: "type",
             message: format!(
-                "type {kind:?} is a lifecycle event that only the runs service and the worker write; emit a type of your own"
+                "type {kind:?} is reserved: run.*, step.* and worker.* are lifecycle events that only the runs service and the worker write; emit a type of your own"
             ),
         });
     }

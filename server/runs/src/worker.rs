@@ -19,9 +19,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dq_proto::broker::ConsumeItem;
+use dq_proto::event::{Event, EventBody};
 use dq_proto::runs::{
-    COMMANDS_TOPIC, DEMO_STEPS, DLQ_TOPIC, DlqRecord, Event, MAX_ATTEMPTS_LIMIT, POISON_TOPIC,
-    RunCommand, validate_run_id, workflow_steps,
+    COMMANDS_TOPIC, DEMO_STEPS, DLQ_TOPIC, DlqRecord, MAX_ATTEMPTS_LIMIT, POISON_TOPIC, RunCommand,
+    validate_run_id, workflow_steps,
 };
 use futures::StreamExt;
 use tokio::sync::Semaphore;
@@ -263,26 +264,28 @@ impl Worker {
         self.config.backoff.saturating_mul(attempt)
     }
 
-    /// Writes one event keyed by (run, replay_seq, attempt, type, step); durable at the next flush.
+    /// Writes one event of the command's start or replay, keyed by (run, replay_seq, attempt, type, step);
+    /// durable at the next flush.
     async fn emit(
         writes: &mut Pipeline<'_>,
         command: &RunCommand,
         attempt: u32,
-        event: Event,
+        body: EventBody,
     ) -> Result<(), RunsError> {
-        let step = event
-            .str_field("step")
-            .map(|s| format!(":{s}"))
-            .unwrap_or_default();
+        let step = match &body {
+            EventBody::StepStarted { step } | EventBody::StepCompleted { step } => {
+                format!(":{step}")
+            }
+            _ => String::new(),
+        };
         let key = format!(
             "evt:{}:{}:{attempt}:{}{step}",
-            command.run_id, command.replay_seq, event.kind
+            command.run_id,
+            command.replay_seq,
+            body.kind()
         );
+        let event = Event::lifecycle(now_ms(), &command.run_id, command.replay_seq, body);
         writes.emit(&event, Some(key)).await
-    }
-
-    fn event(command: &RunCommand, kind: &str) -> Event {
-        Event::new(now_ms(), kind, command.run_id.clone())
     }
 
     /// One attempt: `worker.received`, `run.started`, the steps, `run.succeeded`. With pretend work, each step's
@@ -293,9 +296,7 @@ impl Worker {
         command: &RunCommand,
         attempt: u32,
     ) -> Result<(), AttemptError> {
-        let received = Self::event(command, "worker.received")
-            .with("attempt", attempt)
-            .with("replay_seq", command.replay_seq);
+        let received = EventBody::WorkerReceived { attempt };
         Self::emit(writes, command, attempt, received).await?;
         let Some(steps) = workflow_steps(&command.workflow) else {
             return Err(AttemptError::Failed(format!(
@@ -303,15 +304,11 @@ impl Worker {
                 command.workflow
             )));
         };
-        Self::emit(
-            writes,
-            command,
-            attempt,
-            Self::event(command, "run.started"),
-        )
-        .await?;
+        Self::emit(writes, command, attempt, EventBody::RunStarted {}).await?;
         for step in steps {
-            let started = Self::event(command, "step.started").with("step", *step);
+            let started = EventBody::StepStarted {
+                step: (*step).to_owned(),
+            };
             Self::emit(writes, command, attempt, started).await?;
             if command.fail_at.as_deref() == Some(step) {
                 return Err(AttemptError::Failed(format!("forced failure at {step}")));
@@ -325,16 +322,12 @@ impl Worker {
             } else if self.shutdown.is_cancelled() {
                 return Err(AttemptError::Cancelled);
             }
-            let completed = Self::event(command, "step.completed").with("step", *step);
+            let completed = EventBody::StepCompleted {
+                step: (*step).to_owned(),
+            };
             Self::emit(writes, command, attempt, completed).await?;
         }
-        Self::emit(
-            writes,
-            command,
-            attempt,
-            Self::event(command, "run.succeeded"),
-        )
-        .await?;
+        Self::emit(writes, command, attempt, EventBody::RunSucceeded {}).await?;
         Ok(())
     }
 
@@ -348,16 +341,16 @@ impl Worker {
         max_attempts: u32,
         error: &str,
     ) -> Result<(), RunsError> {
-        let failed = Self::event(command, "run.attempt_failed")
-            .with("attempt", attempt)
-            .with("replay_seq", command.replay_seq)
-            .with("error", error);
+        let failed = EventBody::AttemptFailed {
+            attempt,
+            error: error.to_owned(),
+        };
         Self::emit(writes, command, attempt, failed).await?;
         if attempt < max_attempts {
-            let scheduled = Self::event(command, "run.retry_scheduled")
-                .with("attempt", attempt + 1)
-                .with("replay_seq", command.replay_seq)
-                .with("max_attempts", max_attempts);
+            let scheduled = EventBody::RetryScheduled {
+                attempt: attempt + 1,
+                max_attempts,
+            };
             Self::emit(writes, command, attempt, scheduled).await?;
             writes.flush().await?;
             // The broker holds the backoff (nack delay), so the worker's slot is free meanwhile.
@@ -421,14 +414,13 @@ impl Worker {
         writes
             .produce(DLQ_TOPIC, run_id, &record, Some(dlq_idem.clone()))
             .await?;
-        let dlq = Self::event(command, "run.dlq")
-            .with("replay_seq", seq)
-            .with("reason", "max_attempts")
-            .with("dlq_topic", DLQ_TOPIC)
-            .with("dlq_idem", dlq_idem);
+        let dlq = EventBody::RunDlq {
+            reason: "max_attempts".to_owned(),
+            dlq_topic: DLQ_TOPIC.to_owned(),
+            dlq_idem,
+        };
         Self::emit(writes, command, attempt, dlq).await?;
-        let failed = Self::event(command, "run.failed").with("replay_seq", seq);
-        Self::emit(writes, command, attempt, failed).await
+        Self::emit(writes, command, attempt, EventBody::RunFailed {}).await
     }
 
     async fn ack(&self, item: &ConsumeItem) {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dq_broker::{Broker, Config};
+use dq_proto::event::EventBody;
 use dq_proto::runs::{
     COMMANDS_TOPIC, CreateRun, DEFAULT_WORKER_GROUP, DlqRecord, ReplayRequest, RunStatus,
 };
@@ -48,7 +49,7 @@ async fn kinds(service: &RunsService, run_id: &str) -> Vec<String> {
         .await
         .expect("timeline")
         .into_iter()
-        .map(|item| item.event.kind)
+        .map(|item| item.event.kind().to_owned())
         .collect()
 }
 
@@ -101,8 +102,10 @@ async fn a_worker_restart_mid_retry_keeps_the_attempt_count() {
         .await
         .unwrap()
         .into_iter()
-        .filter(|item| item.event.kind == "worker.received")
-        .filter_map(|item| item.event.u64_field("attempt"))
+        .filter_map(|item| match item.event.body {
+            EventBody::WorkerReceived { attempt } => Some(u64::from(attempt)),
+            _ => None,
+        })
         .collect();
     assert_eq!(attempts, [1, 2, 3]);
     assert_eq!(

@@ -219,6 +219,14 @@ async fn replay_inherits_overrides_and_clears_fail_at_and_increments_seq() {
         ]
     );
     assert_eq!(types(&events).last().unwrap(), "run.succeeded");
+    // Every event names its start or replay: the one requested last before it.
+    let mut current = 0;
+    for event in &events {
+        if event["type"] == "run.replay_requested" {
+            current = event["seq"].as_u64().unwrap();
+        }
+        assert_eq!(event["replay_seq"], current, "{event}");
+    }
 }
 
 #[tokio::test]

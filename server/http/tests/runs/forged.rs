@@ -1,12 +1,13 @@
 //! Forged and poison input written straight through `/v1`: garbage on `runs.commands` is parked in
 //! `runs.commands.poison` and acked, never retried; records forged into `runs.index` and `runs.dlq` (garbage,
 //! a well-formed record of a run never created, an ill-formed run id) make no run and no DLQ record, before
-//! and after a restart.
+//! and after a restart; lifecycle events forged into a run's timeline never change its status, before and
+//! after a restart.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::util::{GUARD, TestServer};
+use crate::util::{GUARD, TestServer, failing};
 
 /// Produces `value` to `topic` through `/v1/produce`.
 async fn produce(server: &TestServer, topic: &str, value: &str) {
@@ -256,4 +257,59 @@ async fn a_standalone_worker_over_http_parks_poison_too() {
         .expect("the worker ends promptly on shutdown")
         .expect("worker task")
         .expect("worker result");
+}
+
+#[tokio::test]
+async fn forged_lifecycle_events_never_change_a_dead_lettered_run_even_after_a_restart() {
+    let mut server = TestServer::with(|c| c.runs.backoff = std::time::Duration::ZERO);
+    let run_id = server.create(failing("transform")).await;
+    let dead = server.wait_status(&run_id, 0, "dead_lettered").await;
+    // The reserved namespaces are refused whole, not only the types the worker writes today.
+    for kind in ["run.succeeded", "run.anything", "step.x", "worker.gone"] {
+        let (status, body) = server
+            .post(
+                &format!("/runs/{run_id}/emit"),
+                json!({"event": {"type": kind}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{kind}: {body}");
+    }
+    // A user's event is stored as the user's, in the run's current replay, whatever it claims.
+    let (status, body) = server
+        .post(
+            &format!("/runs/{run_id}/emit"),
+            json!({"event": {"type": "note", "source": "worker", "replay_seq": 7}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let note = server.events(&run_id).await.pop().unwrap();
+    assert_eq!(
+        (&note["type"], &note["source"], &note["replay_seq"]),
+        (&json!("note"), &json!("user"), &json!(0))
+    );
+    // Forged straight into the timeline: a success marked as the user's, and one as an emit stored it before
+    // emit refused lifecycle types (no source), after the run had ended.
+    let topic = format!("runs.events.{run_id}");
+    for forged in [
+        json!({"ts": 1, "type": "run.succeeded", "run_id": run_id, "replay_seq": 0, "source": "user"}),
+        json!({"ts": 1, "type": "run.succeeded", "run_id": run_id}),
+        json!({"ts": 1, "type": "worker.received", "run_id": run_id, "attempt": 9, "replay_seq": 0}),
+    ] {
+        produce(&server, &topic, &forged.to_string()).await;
+    }
+    let status_of = |run: &Value| (run["status"].clone(), run["attempts"].clone());
+    let (_, run) = server.get(&format!("/runs/{run_id}")).await;
+    assert_eq!(status_of(&run), status_of(&dead), "{run}");
+
+    server.restart();
+
+    let (_, run) = server.get(&format!("/runs/{run_id}")).await;
+    assert_eq!(status_of(&run), (json!("dead_lettered"), json!(3)), "{run}");
+    let (_, list) = server.get("/runs?status=dead_lettered").await;
+    assert_eq!(run_ids(&list, "runs"), [run_id.as_str()]);
+    // A replay still works and is credited to replay 1 only.
+    server
+        .post(&format!("/runs/{run_id}/replay"), json!({"fail_at": null}))
+        .await;
+    server.wait_status(&run_id, 1, "succeeded").await;
 }
