@@ -240,6 +240,14 @@ fn the_story_runs_on_the_original_routes() {
 
     let events = original.dq().args(["events", id, "--json"]).ndjson();
     assert_eq!(events.first().unwrap()["type"], "run.created");
+    // The original sends no ids and no replay_seq on most events: dq counts and folds them.
+    assert!(
+        events
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e["seq"] == i && e["replay_seq"] == 0),
+        "{events:?}"
+    );
     assert_eq!(events.last().unwrap()["type"], "run.failed");
     assert!(
         events

@@ -299,6 +299,47 @@ fn replay_with_the_fix_succeeds_and_exits_0() {
 }
 
 #[test]
+fn events_json_lines_all_have_their_seq_and_replay_seq() {
+    let server = TestServer::start();
+    let run = server.run(&["--fail", "tool_call"]);
+    let run = run["run_id"].as_str().unwrap();
+    server
+        .dq()
+        .args(["emit", run, r#"{"type":"note"}"#])
+        .assert()
+        .success();
+    server
+        .dq()
+        .args(["replay", run, "--fix"])
+        .assert()
+        .success();
+    let events = server.dq().args(["events", run, "--json"]).ndjson();
+    // `seq` is the position in the timeline, the cursor `--since` takes; `replay_seq` the start or replay.
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (0..events.len() as u64).collect::<Vec<_>>());
+    let replay = events
+        .iter()
+        .position(|e| e["type"] == "run.replay_requested")
+        .unwrap();
+    for (i, event) in events.iter().enumerate() {
+        let expected = u64::from(i >= replay);
+        assert_eq!(event["replay_seq"], expected, "{event}");
+    }
+    assert_eq!(events.last().unwrap()["type"], "run.succeeded");
+    let note = events.iter().find(|e| e["type"] == "note").unwrap();
+    assert_eq!(note["source"], "user");
+    // The human timeline leads each line with the same seq.
+    let human = server.dq().args(["events", run]).output().unwrap();
+    let text = String::from_utf8(human.stdout).unwrap();
+    let first: Vec<&str> = text
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    let expected: Vec<String> = seqs.iter().map(u64::to_string).collect();
+    assert_eq!(first, expected, "{text}");
+}
+
+#[test]
 fn replay_inherits_or_overrides_the_failure() {
     let server = TestServer::start();
     let run = server.run(&["--fail", "tool_call"]);
