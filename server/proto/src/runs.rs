@@ -1,4 +1,5 @@
-//! Runs API bodies, events, DLQ records and the command message.
+//! Runs API bodies, DLQ records and the command message. The events of a run's timeline are typed in
+//! [`crate::event`] ([`Event`] is re-exported here) and folded into a status by [`crate::fold`].
 //!
 //! The shapes of the original starter are kept field for field (see `reference/starter-api.md`): the
 //! `POST /runs` and replay bodies and answers, the `run.command` message on `runs.commands`, the events on

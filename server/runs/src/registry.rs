@@ -3,7 +3,8 @@
 //! Invariants (why it survives a SIGKILL and starts fast):
 //! - The durable truth lives in three topics. `runs.index` (one partition, written only by the runs service,
 //!   before it answers) holds one compact record per start and per replay: workflow, input, `fail_at`,
-//!   `max_attempts`. `runs.events.<id>` holds the run's timeline, from which its status is *derived*.
+//!   `max_attempts`. `runs.events.<id>` holds the run's timeline, from which its status is *derived* by
+//!   `dq_proto::fold` (the fold the CLI follows runs with, too).
 //!   `runs.dlq` holds the DLQ records.
 //! - Start-up reads `runs.index` and `runs.dlq` only (a few small messages per run); no run's timeline is
 //!   read until someone asks for its status. A status fold remembers the next timeline offset, so a refresh
