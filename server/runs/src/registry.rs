@@ -4,11 +4,10 @@
 //! - The durable truth lives in three topics. `runs.index` (one partition, written only by the runs service,
 //!   before it answers) holds one compact record per start and per replay: workflow, input, `fail_at`,
 //!   `max_attempts`. `runs.events.<id>` holds the run's timeline, from which its status is *derived* by
-//!   `dq_proto::fold` (the fold the CLI follows runs with, too).
-//!   `runs.dlq` holds the DLQ records.
+//!   `dq_proto::fold` (the fold the CLI follows runs with, too). `runs.dlq` holds the DLQ records.
 //! - Start-up reads `runs.index` and `runs.dlq` only (a few small messages per run); no run's timeline is
 //!   read until someone asks for its status. A status fold remembers the next timeline offset, so a refresh
-//!   reads only what is new, and a settled run (succeeded or dead-lettered, no replay pending) is not re-read.
+//!   reads only what is new, and a settled run (ended, no replay pending) is not re-read.
 //! - Every apply is idempotent by offset (index, DLQ) or by run id and replay seq, so concurrent catch-ups and
 //!   the service's own direct applies never double-count.
 //! - Anyone with `/v1` access can produce into `runs.index` and `runs.dlq`, so a record is applied only if it

@@ -1,7 +1,7 @@
 //! The worker: consumes `runs.commands` as a member of its group, executes each command's workflow step by
 //! step, emits the original starter's events in its order (typed by `dq_proto::event`, each with its
-//! `replay_seq`), and settles the command (ack on success or after
-//! dead-lettering, nack with the backoff as delay between attempts).
+//! `replay_seq`), and settles the command (ack on success or after dead-lettering, nack with the backoff as
+//! delay between attempts).
 //!
 //! Why it is safe to kill at any point:
 //! - The attempt number is the broker's delivery count, so a restarted worker continues the count.
