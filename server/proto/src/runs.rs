@@ -69,7 +69,7 @@ pub fn validate_max_attempts(max_attempts: u32) -> Result<(), String> {
 /// The event types only the runs service and the worker write (the run's lifecycle, from which its status is
 /// derived), plus the two SSE markers: `POST /runs/{id}/emit` refuses them, so that a client cannot forge a
 /// run's outcome.
-pub const LIFECYCLE_EVENTS: [&str; 15] = [
+pub const LIFECYCLE_EVENTS: [&str; 16] = [
     "run.created",
     "run.command",
     "run.replay_requested",
@@ -82,10 +82,16 @@ pub const LIFECYCLE_EVENTS: [&str; 15] = [
     "run.dlq",
     "run.failed",
     "run.succeeded",
+    SUPERSEDED_EVENT,
     "runs.dlq",
     "sse.connected",
     "dlq.available",
 ];
+
+/// dq addition: `run.superseded {replay_seq: old, by: new}`, written by the runs service before the
+/// `run.replay_requested` of a forced replay (`force: true`) while replay `old` was still in flight. From then
+/// on nothing of replay `old` changes the run's state; its worker stops at the next step boundary.
+pub const SUPERSEDED_EVENT: &str = "run.superseded";
 
 /// The timeline topic of a run.
 pub fn events_topic(run_id: &str) -> String {
@@ -167,6 +173,14 @@ pub struct ReplayRequest {
     /// dq addition: attempts for this replay, instead of the run's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
+    /// dq addition: replay even while the run or an earlier replay is in flight, superseding it (without it
+    /// such a replay answers 409).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub force: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// `POST /runs/{id}/replay` answer.

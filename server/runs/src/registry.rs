@@ -164,7 +164,8 @@ impl Fold {
             // `run.failed` is the last event a dead-lettered attempt writes (after `run.dlq`): a client that
             // sees the status sees the whole story.
             "run.failed" if current => self.status = RunStatus::DeadLettered,
-            "run.succeeded" => self.status = RunStatus::Succeeded,
+            // Lifecycle events of a superseded replay (lower `replay_seq`, see `run.superseded`) are ignored.
+            "run.succeeded" if current => self.status = RunStatus::Succeeded,
             _ => {}
         }
     }
@@ -201,6 +202,42 @@ impl RunEntry {
         self.fold.next_offset > 0
             && self.fold.status.is_terminal()
             && self.fold.replay_seq >= self.reserved_seq
+    }
+
+    /// The seq of the start or replay in flight (queued, running or retrying), if any. A run whose timeline
+    /// was never read (a broker without reads) cannot tell, and reads as not in flight.
+    pub fn in_flight(&self) -> Option<u64> {
+        let known = self.fold.next_offset > 0;
+        let ended = self.fold.status.is_terminal() && self.fold.replay_seq >= self.reserved_seq;
+        (known && !ended).then_some(self.reserved_seq)
+    }
+
+    /// Why a replay is refused while [`Self::in_flight`]: "run R is still running (attempt 2/3)".
+    pub fn in_flight_message(&self, default_max_attempts: u32) -> String {
+        let max = self
+            .latest()
+            .map_or(self.max_attempts, |r| r.max_attempts)
+            .unwrap_or(default_max_attempts)
+            .clamp(1, dq_proto::runs::MAX_ATTEMPTS_LIMIT);
+        let run = &self.run_id;
+        let attempt = self.fold.attempts.max(1);
+        match self.fold.status {
+            // A replay asked for but not yet in the timeline is queued too.
+            _ if self.fold.replay_seq < self.reserved_seq => format!("run {run} is still queued"),
+            RunStatus::Running => format!("run {run} is still running (attempt {attempt}/{max})"),
+            RunStatus::Retrying => format!(
+                "run {run} is still running (attempt {attempt}/{max} failed, retry scheduled)"
+            ),
+            _ => format!("run {run} is still queued"),
+        }
+    }
+
+    /// Whether `record` says why the run is dead-lettered now: the run is dead-lettered, and the record is of
+    /// its current start or replay (a late record of a superseded replay is not).
+    pub fn dead_lettered_by(&self, record: &DlqRecord) -> bool {
+        self.fold.status == RunStatus::DeadLettered
+            && self.fold.replay_seq >= self.reserved_seq
+            && record.replay_seq == self.fold.replay_seq
     }
 
     pub fn summary(&self) -> RunSummary {
@@ -483,5 +520,54 @@ mod tests {
         assert_eq!(fold.next_offset, 8);
         fold.apply(2, &view(&event("run.failed").with("replay_seq", 1)));
         assert_eq!(fold.status, RunStatus::Succeeded, "old offsets are ignored");
+    }
+
+    #[test]
+    fn a_superseded_replay_cannot_change_the_status_or_the_dlq_answer() {
+        let mut registry = Registry::default();
+        registry.apply_index_at(0, created("r1", "demo"));
+        let entry = registry.runs.get_mut("r1").unwrap();
+        let steps = [
+            event("run.created"),
+            event("worker.received")
+                .with("attempt", 2)
+                .with("replay_seq", 0),
+            event(dq_proto::runs::SUPERSEDED_EVENT)
+                .with("replay_seq", 0)
+                .with("by", 1),
+            event("run.replay_requested").with("seq", 1),
+            event("worker.received")
+                .with("attempt", 1)
+                .with("replay_seq", 1),
+            event("run.failed").with("replay_seq", 1),
+            // The superseded chain, late.
+            event("run.succeeded").with("replay_seq", 0),
+        ];
+        for (offset, event) in steps.iter().enumerate() {
+            entry.fold.apply(offset as u64, &view(event));
+            if offset == 1 {
+                assert_eq!(entry.in_flight(), Some(0));
+                assert_eq!(
+                    entry.in_flight_message(3),
+                    "run r1 is still running (attempt 2/3)"
+                );
+            }
+        }
+        entry.reserved_seq = 1;
+        assert_eq!(entry.fold.status, RunStatus::DeadLettered);
+        assert_eq!(entry.in_flight(), None);
+        let record = |seq| DlqRecord {
+            replay_seq: seq,
+            ..dlq("r1", "runs.dlq").unwrap()
+        };
+        assert!(entry.dead_lettered_by(&record(1)));
+        assert!(
+            !entry.dead_lettered_by(&record(0)),
+            "a late record of the superseded chain"
+        );
+        entry.reserved_seq = 2;
+        assert_eq!(entry.in_flight(), Some(2), "a replay being written");
+        assert_eq!(entry.in_flight_message(3), "run r1 is still queued");
+        assert!(!entry.dead_lettered_by(&record(1)), "replayed since");
     }
 }
