@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use dq_proto::runs::{Event, RunStatus};
+use dq_proto::runs::{Event, RunStatus, SUPERSEDED_EVENT};
 use serde::Serialize;
 
 use crate::client::{Client, Frame};
@@ -138,6 +138,15 @@ impl Tracker {
         if self.ended.is_some() {
             return false;
         }
+        // A forced replay superseded the tracked one, which will not end: follow the one that superseded it.
+        if event.kind == SUPERSEDED_EVENT
+            && event.u64_field("replay_seq") == Some(self.replay_seq)
+            && let Some(by) = event.u64_field("by")
+        {
+            *self = Self::new(&self.run_id, by);
+            self.in_scope = false;
+            return true;
+        }
         if event.kind == "run.replay_requested" {
             let seq = event
                 .u64_field("seq")
@@ -219,6 +228,32 @@ mod tests {
         assert_eq!(outcome.status, RunStatus::Succeeded);
         assert_eq!(outcome.attempts, 1);
         assert_eq!(outcome.events, 3);
+    }
+
+    #[test]
+    fn a_superseded_replay_is_followed_into_the_replay_that_superseded_it() {
+        let mut tracker = Tracker::new("r", 0);
+        tracker.observe(
+            &ev("worker.received")
+                .with("attempt", 2)
+                .with("replay_seq", 0),
+        );
+        assert!(tracker.observe(&ev(SUPERSEDED_EVENT).with("replay_seq", 0).with("by", 1)));
+        assert!(tracker.observe(&ev("run.replay_requested").with("seq", 1)));
+        assert!(!tracker.observe(&ev("run.failed").with("replay_seq", 0)));
+        assert!(
+            tracker.outcome().is_none(),
+            "the superseded chain's end is not ours"
+        );
+        tracker.observe(
+            &ev("worker.received")
+                .with("attempt", 1)
+                .with("replay_seq", 1),
+        );
+        tracker.observe(&ev("run.succeeded").with("replay_seq", 1));
+        let outcome = tracker.outcome().unwrap();
+        assert_eq!(outcome.status, RunStatus::Succeeded);
+        assert_eq!((outcome.replay_seq, outcome.attempts), (1, 1));
     }
 
     #[test]
