@@ -224,6 +224,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)')
             [CompletionResult]::new('--fix', '--fix', [CompletionResultType]::ParameterName, 'Apply the fix: replay without the forced failure')
             [CompletionResult]::new('--detach', '--detach', [CompletionResultType]::ParameterName, 'Print the replay and return without following')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replay even while the run or an earlier replay is still queued or running: that one is superseded (its worker stops at the next step). Without it, such a replay is refused (exit 4)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON (one document, or one object per line when streaming)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')

@@ -777,7 +777,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__replay)
-            opts="-q -y -h -V --fix --fail --set --input --max-attempts --detach --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --fix --fail --set --input --max-attempts --detach --force --url --json --color --quiet --timeout --yes --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

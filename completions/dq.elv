@@ -209,6 +209,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
             cand --fix 'Apply the fix: replay without the forced failure'
             cand --detach 'Print the replay and return without following'
+            cand --force 'Replay even while the run or an earlier replay is still queued or running: that one is superseded (its worker stops at the next step). Without it, such a replay is refused (exit 4)'
             cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
             cand -q 'Print only the result: no progress or notes on stderr'
             cand --quiet 'Print only the result: no progress or notes on stderr'

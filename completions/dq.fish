@@ -176,6 +176,7 @@ complete -c dq -n "__fish_dq_using_subcommand replay" -l timeout -d 'Give up wai
 complete -c dq -n "__fish_dq_using_subcommand replay" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l fix -d 'Apply the fix: replay without the forced failure'
 complete -c dq -n "__fish_dq_using_subcommand replay" -l detach -d 'Print the replay and return without following'
+complete -c dq -n "__fish_dq_using_subcommand replay" -l force -d 'Replay even while the run or an earlier replay is still queued or running: that one is superseded (its worker stops at the next step). Without it, such a replay is refused (exit 4)'
 complete -c dq -n "__fish_dq_using_subcommand replay" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand replay" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand replay" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'

@@ -273,7 +273,7 @@ pub struct ListArgs {
 /// `dq replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// The run [default: the latest dead-lettered run; a picker on a terminal when there are several]
+    /// The run [default: the run dead-lettered last; a picker on a terminal when there are several]
     pub run: Option<String>,
     /// Apply the fix: replay without the forced failure
     #[arg(long, conflicts_with = "fail")]
@@ -293,6 +293,10 @@ pub struct ReplayArgs {
     /// Print the replay and return without following
     #[arg(long)]
     pub detach: bool,
+    /// Replay even while the run or an earlier replay is still queued or running: that one is superseded
+    /// (its worker stops at the next step). Without it, such a replay is refused (exit 4)
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `dq runs …`.

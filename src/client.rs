@@ -226,6 +226,14 @@ impl Client {
                 route: what.to_owned(),
             };
         }
+        if status == StatusCode::CONFLICT {
+            // A conflict's detail says it all ("run R is still running (attempt 2/3)"): the caller adds what
+            // to do about it.
+            return CliError::Rejected {
+                status: status.as_u16(),
+                message,
+            };
+        }
         if status.is_server_error() {
             CliError::ServerFailed {
                 status: status.as_u16(),

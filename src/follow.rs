@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use dq_proto::event::Event;
+use dq_proto::event::{Event, EventBody};
 use dq_proto::fold::RunState;
 use dq_proto::runs::RunStatus;
 use serde::Serialize;
@@ -138,6 +138,14 @@ impl Tracker {
         if self.ended() {
             return false;
         }
+        // A forced replay superseded the tracked one, which will not end: follow the one that superseded it.
+        if let EventBody::Superseded { by } = event.body
+            && event.is_server_authored()
+            && event.replay() == Some(self.replay_seq)
+        {
+            self.replay_seq = by;
+            return true;
+        }
         self.state.apply(event);
         let ours = self.state.replay_seq == self.replay_seq
             && event.replay().is_none_or(|seq| seq == self.replay_seq);
@@ -201,6 +209,33 @@ mod tests {
         assert_eq!(outcome.status, RunStatus::Succeeded);
         assert_eq!(outcome.attempts, 1);
         assert_eq!(outcome.events, 3);
+    }
+
+    #[test]
+    fn a_superseded_replay_is_followed_into_the_replay_that_superseded_it() {
+        let mut tracker = Tracker::new("r", 0);
+        tracker.observe(&evw(
+            "worker.received",
+            json!({"attempt": 2, "replay_seq": 0}),
+        ));
+        assert!(tracker.observe(&evw("run.superseded", json!({"replay_seq": 0, "by": 1}))));
+        assert!(tracker.observe(&evw(
+            "run.replay_requested",
+            json!({"seq": 1, "fail_at": null})
+        )));
+        assert!(!tracker.observe(&evw("run.failed", json!({"replay_seq": 0}))));
+        assert!(
+            tracker.outcome().is_none(),
+            "the superseded chain's end is not ours"
+        );
+        tracker.observe(&evw(
+            "worker.received",
+            json!({"attempt": 1, "replay_seq": 1}),
+        ));
+        tracker.observe(&evw("run.succeeded", json!({"replay_seq": 1})));
+        let outcome = tracker.outcome().unwrap();
+        assert_eq!(outcome.status, RunStatus::Succeeded);
+        assert_eq!((outcome.replay_seq, outcome.attempts), (1, 1));
     }
 
     #[test]

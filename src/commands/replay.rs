@@ -1,6 +1,7 @@
 //! `dq replay`: replays a run (`POST /runs/{id}/replay`) with the fix applied (`--fix`), a new failure
 //! (`--fail STEP`) or its own `fail_at`, optionally with input overrides, and follows the replay until it ends.
-//! Without RUN it takes the latest dead-lettered run; on a terminal with several candidates, a picker asks.
+//! Without RUN it takes the run dead-lettered last; on a terminal with several candidates, a picker asks.
+//! A run still queued or running is refused by the server (409, exit 4) unless `--force` supersedes it.
 
 use dq_proto::runs::{ReplayRequest, ReplayResponse, RunSummary};
 use serde_json::{Map, Value};
@@ -30,13 +31,24 @@ pub async fn run(args: ReplayArgs, ctx: &Ctx) -> Result<ExitStatus> {
         },
         input: overrides(args.input.as_deref(), &args.set)?,
         max_attempts: args.max_attempts,
+        force: args.force,
     };
     let client = ctx.client()?;
     let run_id = match args.run {
         Some(run) => run,
         None => pick_run(&client, ctx).await?,
     };
-    let replay = client.replay(&run_id, &body).await?;
+    let replay = client.replay(&run_id, &body).await.map_err(|e| match e {
+        // The server's "run R is still running (attempt 2/3)", with what to do about it.
+        CliError::Rejected {
+            status: 409,
+            message,
+        } => CliError::Rejected {
+            status: 409,
+            message: format!("{message}; wait for it (dq runs wait {run_id}) or pass --force"),
+        },
+        other => other,
+    })?;
     if args.detach {
         ctx.printer.result(&replay)?;
         return Ok(ExitStatus::Success);
@@ -73,9 +85,12 @@ fn overrides(input: Option<&str>, set: &[String]) -> Result<Option<Map<String, V
     Ok((!map.is_empty() || input.is_some()).then_some(map))
 }
 
-/// The latest dead-lettered run, or the one picked on a terminal when there are several.
+/// The run dead-lettered last (of those dead-lettered now), or the one picked on a terminal when there are
+/// several.
 async fn pick_run(client: &Client, ctx: &Ctx) -> Result<String> {
-    let candidates = client.runs(Some("dead_lettered"), CANDIDATES).await?.runs;
+    // Only runs dead-lettered now (the server's status); the one dead-lettered last first.
+    let mut candidates = client.runs(Some("dead_lettered"), CANDIDATES).await?.runs;
+    candidates.sort_by_key(|run| std::cmp::Reverse(run.updated_ms));
     let Some(latest) = candidates.first() else {
         return Err(CliError::Rejected {
             status: 404,

@@ -33,6 +33,8 @@ struct Shown<'a> {
     error: Option<&'a str>,
     /// `Some(None)`: the fix applied; `Some(Some(step))`: a forced failure.
     fail_at: Option<Option<&'a str>>,
+    /// The replay that superseded this one.
+    superseded_by: Option<u64>,
 }
 
 impl<'a> Shown<'a> {
@@ -63,6 +65,10 @@ impl<'a> Shown<'a> {
                 reason: Some(reason),
                 ..Self::default()
             },
+            EventBody::Superseded { by } => Self {
+                superseded_by: Some(*by),
+                ..Self::default()
+            },
             EventBody::ReplayRequested { fail_at, .. } => Self {
                 fail_at: Some(fail_at.as_deref()),
                 ..Self::default()
@@ -89,6 +95,7 @@ impl<'a> Shown<'a> {
                 reason: event.str_field("reason"),
                 error: event.str_field("error"),
                 fail_at: None,
+                superseded_by: None,
             },
         }
     }
@@ -102,7 +109,9 @@ pub fn event_line(event: &Event, styles: &Styles) -> String {
         EventBody::RunFailed {} | EventBody::RunDlq { .. } | EventBody::AttemptFailed { .. } => {
             styles.bad(kind)
         }
-        EventBody::RetryScheduled { .. } | EventBody::DlqAvailable {} => styles.warn(kind),
+        EventBody::RetryScheduled { .. }
+        | EventBody::DlqAvailable {}
+        | EventBody::Superseded { .. } => styles.warn(kind),
         EventBody::RunCreated { .. }
         | EventBody::ReplayRequested { .. }
         | EventBody::SseConnected {} => styles.accent(kind),
@@ -130,6 +139,9 @@ pub fn event_line(event: &Event, styles: &Styles) -> String {
         Some(Some(step)) => parts.push(format!("fail_at={step}")),
         Some(None) => parts.push(styles.ok("fix applied")),
         None => {}
+    }
+    if let Some(by) = shown.superseded_by {
+        parts.push(format!("superseded by replay {by}"));
     }
     if let Some(reason) = shown.reason {
         parts.push(format!("reason={reason}"));

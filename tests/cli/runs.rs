@@ -515,3 +515,87 @@ fn a_token_is_sent_when_set() {
         .assert()
         .code(0);
 }
+
+#[test]
+fn replay_of_a_run_still_in_flight_is_refused_with_exit_4_and_force_supersedes_it() {
+    let server = TestServer::with(|config| {
+        config.runs.step_delay = std::time::Duration::from_millis(300);
+    });
+    let detached = server
+        .dq()
+        .args(["run", "--detach", "--fail", "tool_call", "--json"])
+        .json();
+    let run = detached["run_id"].as_str().unwrap();
+    let out = server.dq().args(["replay", run, "--fix"]).output().unwrap();
+    assert_exit(&out, 4);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(&format!("run {run} is still ")), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "; wait for it (dq runs wait {run}) or pass --force"
+        )),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+
+    let out = server
+        .dq()
+        .args(["replay", run, "--fix", "--force", "--json"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let doc = parse(&out.stdout);
+    assert_eq!(
+        (&doc["status"], &doc["replay_seq"]),
+        (&"succeeded".into(), &1.into())
+    );
+    let shown = server.dq().args(["runs", "show", run, "--json"]).json();
+    assert_eq!(shown["status"], "succeeded");
+    let events = server.dq().args(["events", run, "--json"]).ndjson();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "run.superseded" && e["by"] == 1)
+    );
+}
+
+#[test]
+fn replay_without_a_run_takes_the_run_dead_lettered_last_of_those_dead_lettered_now() {
+    let server = TestServer::start();
+    let first = server.run(&["--fail", "transform"]);
+    let second = server.run(&["--fail", "transform"]);
+    let newest = server.run(&["--fail", "tool_call"]);
+    let id = |run: &Value| run["run_id"].as_str().unwrap().to_owned();
+    // `second` is no longer dead-lettered; `first` is dead-lettered again, after `newest`.
+    let out = server
+        .dq()
+        .args(["replay", &id(&second), "--fix"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let out = server
+        .dq()
+        .args(["replay", &id(&first), "--fail", "finalize"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 3);
+    let out = server
+        .dq()
+        .args(["replay", "--fix", "--json"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(parse(&out.stdout)["run_id"], id(&first).as_str());
+    assert_ne!(id(&newest), id(&first));
+    let out = server
+        .dq()
+        .args(["replay", "--fix", "--json"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(parse(&out.stdout)["run_id"], id(&newest).as_str());
+    let out = server.dq().args(["replay", "--fix"]).output().unwrap();
+    assert_exit(&out, 4);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no dead-lettered run to replay"));
+}

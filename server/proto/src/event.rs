@@ -133,6 +133,13 @@ vocabulary! {
     "run.failed" => RunFailed {}
     /// The start or replay ended well.
     "run.succeeded" => RunSucceeded {}
+    /// dq addition: replay `replay_seq` was still in flight when a forced replay (`force: true`) superseded it;
+    /// written by the runs service right before that replay's `run.replay_requested`. From then on nothing of
+    /// the superseded chain changes the run's state, and its worker stops at the next step boundary.
+    "run.superseded" => Superseded {
+        /// The replay that supersedes it.
+        by: u64,
+    }
     /// SSE only, never stored: the first frame of every stream.
     "sse.connected" => SseConnected {}
     /// SSE only, never stored: the run has a DLQ record.

@@ -18,7 +18,8 @@
 //!   `run.succeeded` → succeeded and ended, the error cleared.
 //! - An ended (or dead-lettered) start or replay stays so until the next replay: a `run.succeeded` after
 //!   `run.failed` (an old forged event, a duplicate) changes nothing.
-//! - Every other type (`run.created`, `run.started`, `step.*`, the SSE markers, unknown types) changes nothing.
+//! - Every other type (`run.created`, `run.started`, `step.*`, `run.superseded` — the `run.replay_requested`
+//!   right after it does the change —, the SSE markers, unknown types) changes nothing.
 
 use crate::event::{Event, EventBody};
 use crate::runs::RunStatus;
@@ -118,6 +119,7 @@ impl RunState {
             | EventBody::RunSucceeded {}
             | EventBody::ReplayRequested { .. }
             | EventBody::RunCreated { .. }
+            | EventBody::Superseded { .. }
             | EventBody::RunStarted {}
             | EventBody::StepStarted { .. }
             | EventBody::StepCompleted { .. }

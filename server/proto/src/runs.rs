@@ -149,6 +149,14 @@ pub struct ReplayRequest {
     /// dq addition: attempts for this replay, instead of the run's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
+    /// dq addition: replay even while the run or an earlier replay is in flight, superseding it (without it
+    /// such a replay answers 409).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub force: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// `POST /runs/{id}/replay` answer.

@@ -104,6 +104,10 @@ pub enum RunsError {
         /// The limit.
         limit: usize,
     },
+    /// A replay was asked for while the run or an earlier replay is still in flight (and not forced); the
+    /// message says which, e.g. "run R is still running (attempt 2/3)".
+    #[error("{0}")]
+    ReplayInFlight(String),
     /// The broker failed.
     #[error("driftq: {0}")]
     Queue(#[from] QueueError),

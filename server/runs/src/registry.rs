@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use dq_proto::event::Event;
 use dq_proto::fold::RunState;
 use dq_proto::runs::{
-    DlqRecord, ReplayInfo, RunDetail, RunSummary, validate_run_id, workflow_steps,
+    DlqRecord, ReplayInfo, RunDetail, RunStatus, RunSummary, validate_run_id, workflow_steps,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -140,6 +140,43 @@ impl RunEntry {
         self.fold.next_offset > 0
             && self.fold.state.ended
             && self.fold.state.replay_seq >= self.reserved_seq
+    }
+
+    /// The seq of the start or replay in flight (queued, running or retrying), if any. A run whose timeline
+    /// was never read (a broker without reads) cannot tell, and reads as not in flight.
+    pub fn in_flight(&self) -> Option<u64> {
+        let known = self.fold.next_offset > 0;
+        (known && !self.settled()).then_some(self.reserved_seq)
+    }
+
+    /// Why a replay is refused while [`Self::in_flight`]: "run R is still running (attempt 2/3)".
+    pub fn in_flight_message(&self, default_max_attempts: u32) -> String {
+        let max = self
+            .latest()
+            .map_or(self.max_attempts, |r| r.max_attempts)
+            .unwrap_or(default_max_attempts)
+            .clamp(1, dq_proto::runs::MAX_ATTEMPTS_LIMIT);
+        let run = &self.run_id;
+        let attempt = self.fold.state.attempts.max(1);
+        match self.fold.state.status {
+            // A replay asked for but not yet in the timeline is queued too.
+            _ if self.fold.state.replay_seq < self.reserved_seq => {
+                format!("run {run} is still queued")
+            }
+            RunStatus::Running => format!("run {run} is still running (attempt {attempt}/{max})"),
+            RunStatus::Retrying => format!(
+                "run {run} is still running (attempt {attempt}/{max} failed, retry scheduled)"
+            ),
+            _ => format!("run {run} is still queued"),
+        }
+    }
+
+    /// Whether `record` says why the run is dead-lettered now: the run is dead-lettered, and the record is of
+    /// its current start or replay (a late record of a superseded replay is not).
+    pub fn dead_lettered_by(&self, record: &DlqRecord) -> bool {
+        self.fold.state.status == RunStatus::DeadLettered
+            && self.fold.state.replay_seq >= self.reserved_seq
+            && record.replay_seq == self.fold.state.replay_seq
     }
 
     pub fn summary(&self) -> RunSummary {
@@ -395,5 +432,55 @@ mod tests {
         fold.apply(1, &replay);
         assert_eq!(fold.state.status, RunStatus::Queued);
         assert_eq!((fold.next_offset, fold.updated_ms), (2, 6));
+    }
+
+    #[test]
+    fn a_superseded_replay_cannot_change_the_status_or_the_dlq_answer() {
+        let mut registry = Registry::default();
+        registry.apply_index_at(0, created("r1", "demo"));
+        let entry = registry.runs.get_mut("r1").unwrap();
+        let ev = |replay, body| Event::lifecycle(1, "r1", replay, body);
+        let steps = [
+            ev(0, EventBody::RunCreated { workflow: None }),
+            ev(0, EventBody::WorkerReceived { attempt: 2 }),
+            ev(0, EventBody::Superseded { by: 1 }),
+            ev(
+                1,
+                EventBody::ReplayRequested {
+                    seq: 1,
+                    fail_at: None,
+                },
+            ),
+            ev(1, EventBody::WorkerReceived { attempt: 1 }),
+            ev(1, EventBody::RunFailed {}),
+            // The superseded chain, late.
+            ev(0, EventBody::RunSucceeded {}),
+        ];
+        for (offset, event) in steps.iter().enumerate() {
+            entry.fold.apply(offset as u64, event);
+            if offset == 1 {
+                assert_eq!(entry.in_flight(), Some(0));
+                assert_eq!(
+                    entry.in_flight_message(3),
+                    "run r1 is still running (attempt 2/3)"
+                );
+            }
+        }
+        entry.reserved_seq = 1;
+        assert_eq!(entry.fold.state.status, RunStatus::DeadLettered);
+        assert_eq!(entry.in_flight(), None);
+        let record = |seq| DlqRecord {
+            replay_seq: seq,
+            ..dlq("r1", "runs.dlq").unwrap()
+        };
+        assert!(entry.dead_lettered_by(&record(1)));
+        assert!(
+            !entry.dead_lettered_by(&record(0)),
+            "a late record of the superseded chain"
+        );
+        entry.reserved_seq = 2;
+        assert_eq!(entry.in_flight(), Some(2), "a replay being written");
+        assert_eq!(entry.in_flight_message(3), "run r1 is still queued");
+        assert!(!entry.dead_lettered_by(&record(1)), "replayed since");
     }
 }

@@ -286,13 +286,21 @@ impl RunsService {
     /// Replays a run with `replay_seq + 1`: `fail_at` inherited (key absent), cleared (`null`) or overridden;
     /// `input` overrides merged over the original input (with `"replay": true`, as the original's replay
     /// input); `max_attempts` overridden or inherited.
+    ///
+    /// Refused with [`RunsError::ReplayInFlight`] while the run or an earlier replay is in flight (queued,
+    /// running or retrying), unless `force`: then the chain in flight is superseded (a `run.superseded` event
+    /// before the `run.replay_requested`), its worker stops at the next step boundary, and the registry ignores
+    /// whatever it still writes. The check and the seq reservation happen under the registry lock, so of two
+    /// replays asked for at once exactly one is accepted.
     pub async fn replay(
         &self,
         run_id: &str,
         request: ReplayRequest,
     ) -> Result<ReplayResponse, RunsError> {
         self.known(run_id).await?;
-        let (seq, workflow, fail_at, input, max_attempts) = {
+        // The check below reads the status as of the timeline now.
+        self.refresh(run_id).await?;
+        let (seq, superseded, workflow, fail_at, input, max_attempts) = {
             let mut registry = self.registry();
             let entry = registry
                 .runs
@@ -313,9 +321,65 @@ impl RunsService {
             let workflow = entry.workflow.clone();
             // Validate before reserving, so that a rejected replay does not burn a seq.
             self.validate(&workflow, fail_at.as_deref(), &input, max_attempts)?;
+            let superseded = entry.in_flight();
+            if superseded.is_some() && !request.force {
+                return Err(RunsError::ReplayInFlight(
+                    entry.in_flight_message(self.config.max_attempts),
+                ));
+            }
             entry.reserved_seq += 1;
-            (entry.reserved_seq, workflow, fail_at, input, max_attempts)
+            (
+                entry.reserved_seq,
+                superseded,
+                workflow,
+                fail_at,
+                input,
+                max_attempts,
+            )
         };
+        let written = self
+            .write_replay(
+                run_id,
+                seq,
+                superseded,
+                fail_at.clone(),
+                input,
+                workflow,
+                max_attempts,
+            )
+            .await;
+        if let Err(e) = written {
+            // Nothing of it reached the registry: hand the seq back, so that the run is not left "queued" for a
+            // replay that does not exist (a retry then writes with the same idempotency keys).
+            let mut registry = self.registry();
+            if let Some(entry) = registry.runs.get_mut(run_id)
+                && entry.reserved_seq == seq
+                && !entry.replays.iter().any(|r| r.seq == seq)
+            {
+                entry.reserved_seq = seq - 1;
+            }
+            return Err(e);
+        }
+        Ok(ReplayResponse {
+            ok: true,
+            run_id: run_id.to_owned(),
+            seq,
+            fail_at,
+        })
+    }
+
+    /// The writes of replay `seq`, after `run.superseded` when it supersedes replay `superseded`.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_replay(
+        &self,
+        run_id: &str,
+        seq: u64,
+        superseded: Option<u64>,
+        fail_at: Option<String>,
+        input: Map<String, Value>,
+        workflow: String,
+        max_attempts: Option<u32>,
+    ) -> Result<(), RunsError> {
         self.ensure_topics().await?;
         let ts = now_ms();
         let record = IndexRecord::Replay {
@@ -341,11 +405,17 @@ impl RunsService {
             run_id: run_id.to_owned(),
             workflow,
             input,
-            fail_at: fail_at.clone(),
+            fail_at,
             replay_seq: seq,
             max_attempts,
         };
-        let writes = self.emitter.pipeline();
+        let mut writes = self.emitter.pipeline();
+        if let Some(old) = superseded {
+            let event = Event::lifecycle(ts, run_id, old, EventBody::Superseded { by: seq });
+            writes
+                .emit(&event, Some(format!("evt:{run_id}:superseded:{old}")))
+                .await?;
+        }
         self.enqueue(
             writes,
             record,
@@ -353,13 +423,7 @@ impl RunsService {
             &command,
             &format!("replay:{seq}"),
         )
-        .await?;
-        Ok(ReplayResponse {
-            ok: true,
-            run_id: run_id.to_owned(),
-            seq,
-            fail_at,
-        })
+        .await
     }
 
     /// Whether the run exists. A run this process has not seen yet (created through another server on the
@@ -545,7 +609,9 @@ impl RunsService {
         Ok(out)
     }
 
-    /// DLQ records, newest first, optionally of one run or workflow, at most `limit`.
+    /// DLQ records, newest first, optionally of one run or workflow, at most `limit`: only the record of why
+    /// each run is dead-lettered *now* (a run replayed since, or a late record of a superseded replay, is not
+    /// listed), so that this list, the runs' status and their timelines agree.
     pub async fn dlq_list(
         &self,
         run_id: Option<&str>,
@@ -553,7 +619,7 @@ impl RunsService {
         limit: usize,
     ) -> Result<Vec<DlqRecord>, RunsError> {
         self.catch_up_if_supported().await?;
-        self.dlq_select(true, limit, |r| {
+        self.dlq_select(true, true, limit, |r| {
             run_id.is_none_or(|id| r.run_id == id) && workflow.is_none_or(|w| r.workflow == w)
         })
         .await
@@ -562,20 +628,24 @@ impl RunsService {
     /// The oldest `limit` DLQ records, as the original's peek.
     pub async fn dlq_peek(&self, limit: usize) -> Result<Vec<DlqRecord>, RunsError> {
         self.catch_up_if_supported().await?;
-        self.dlq_select(false, limit, |_| true).await
+        self.dlq_select(false, false, limit, |_| true).await
     }
 
     /// Up to `limit` DLQ records that `wanted` accepts, newest or oldest first, of confirmed runs only: the run
-    /// of a record about to be answered is confirmed first, so that a forged run's record never shows.
+    /// of a record about to be answered is confirmed first, so that a forged run's record never shows. With
+    /// `current`, only records of runs dead-lettered now by that record (see `RunEntry::dead_lettered_by`),
+    /// each run's status refreshed first unless settled.
     async fn dlq_select(
         &self,
         newest_first: bool,
+        current: bool,
         limit: usize,
         wanted: impl Fn(&DlqRecord) -> bool,
     ) -> Result<Vec<DlqRecord>, RunsError> {
+        let mut refreshed = std::collections::HashSet::new();
         loop {
             let mut items = Vec::new();
-            let mut unconfirmed = None;
+            let mut stale = None;
             {
                 let registry = self.registry();
                 let records: Box<dyn Iterator<Item = &DlqRecord>> = if newest_first {
@@ -587,33 +657,54 @@ impl RunsService {
                     if items.len() >= limit {
                         break;
                     }
-                    match registry.runs.get(&record.run_id) {
-                        None => {}
-                        Some(entry) if !entry.confirmed => {
-                            unconfirmed = Some(record.run_id.clone());
-                            break;
-                        }
-                        Some(_) => items.push(record.clone()),
+                    let Some(entry) = registry.runs.get(&record.run_id) else {
+                        continue;
+                    };
+                    let fresh = entry.confirmed && (!current || entry.settled());
+                    if !fresh && !refreshed.contains(&record.run_id) {
+                        stale = Some(record.run_id.clone());
+                        break;
                     }
+                    if !entry.confirmed || (current && !entry.dead_lettered_by(record)) {
+                        continue;
+                    }
+                    items.push(record.clone());
                 }
             }
-            // Each pass confirms or forgets one run, so this ends.
-            match unconfirmed {
+            // Each pass confirms (or forgets) and refreshes one run, once, so this ends.
+            match stale {
                 None => return Ok(items),
-                Some(run_id) => match self.confirm(&run_id).await {
-                    Ok(()) | Err(RunsError::RunNotFound) => {}
-                    Err(e) => return Err(e),
-                },
+                Some(run_id) => {
+                    let checked = if current {
+                        self.refresh(&run_id).await
+                    } else {
+                        self.confirm(&run_id).await
+                    };
+                    match checked {
+                        Ok(()) | Err(RunsError::RunNotFound) => {}
+                        Err(e) => return Err(e),
+                    }
+                    refreshed.insert(run_id);
+                }
             }
         }
     }
 
-    /// The latest DLQ record of a run.
+    /// The latest DLQ record of a run, whatever its status now: the one of its latest dead-lettered start or
+    /// replay (a late record of a superseded replay does not win).
     pub async fn dlq_for_run(&self, run_id: &str) -> Result<DlqRecord, RunsError> {
         validate_run_id(run_id).map_err(RunsError::InvalidRunId)?;
-        self.dlq_list(Some(run_id), None, 1)
+        self.catch_up_if_supported().await?;
+        self.dlq_select(true, false, usize::MAX, |r| r.run_id == run_id)
             .await?
-            .pop()
+            .into_iter()
+            .reduce(|latest, r| {
+                if r.replay_seq > latest.replay_seq {
+                    r
+                } else {
+                    latest
+                }
+            })
             .ok_or(RunsError::NoDlqRecord)
     }
 }

@@ -12,6 +12,10 @@
 //! - A delivery that is not a valid run command (bad JSON, wrong types, an ill-formed run id) is *poison*: it
 //!   is copied to `runs.commands.poison` (created on first use, written idempotently, keyed by its offset)
 //!   and acked, with one warning. It never becomes a run, a timeline or a DLQ record, and it is never retried (with no backoff it would spin).
+//! - A command whose run has a newer replay (a `run.replay_requested` with a higher seq in its timeline: a
+//!   forced replay superseded it, see `run.superseded`) is acked without writing anything more; the worker
+//!   looks before the attempt, before each step and before settling, so a superseded chain stops at the next
+//!   step boundary. What it writes in between is ignored by the registry (lower `replay_seq`).
 //! - A command is acked only after its final events are durable; a crash before that means redelivery. Events
 //!   are written without waiting and made durable together ([`Pipeline`]) before a settle or a pretend-work
 //!   pause, so a run costs a few fsync waits, not one per event.
@@ -46,6 +50,8 @@ enum AttemptError {
     Failed(String),
     /// The worker is shutting down: hand the command back.
     Cancelled,
+    /// A newer replay of the run was requested: ack the command, write nothing more.
+    Superseded,
     /// The broker failed while the attempt was emitting.
     Queue(RunsError),
 }
@@ -169,6 +175,11 @@ impl Worker {
             .unwrap_or(self.config.max_attempts)
             .clamp(1, MAX_ATTEMPTS_LIMIT);
         let attempt = item.attempts.max(1);
+        let mut chain = Chain::new(&command);
+        if chain.superseded(&self.emitter).await {
+            self.drop_superseded(&item, &command).await;
+            return;
+        }
         if attempt > max_attempts {
             // A redelivery after the last attempt (a crash before the ack, or the last lease expired).
             let error = last_reason(&item.last_error);
@@ -185,7 +196,10 @@ impl Worker {
             return;
         }
         let mut writes = self.emitter.pipeline();
-        let outcome = match self.attempt(&mut writes, &command, attempt).await {
+        let outcome = match self
+            .attempt(&mut writes, &mut chain, &command, attempt)
+            .await
+        {
             // Acked only once every event of the attempt is durable.
             Ok(()) => writes.flush().await.map_err(AttemptError::Queue),
             Err(e) => Err(e),
@@ -200,6 +214,18 @@ impl Worker {
                 }
                 self.nack(&item, "worker shutting down", Duration::ZERO)
                     .await;
+            }
+            Err(AttemptError::Superseded) => {
+                if let Err(e) = writes.flush().await {
+                    tracing::debug!(run_id = %command.run_id, "events before the supersede: {e}");
+                }
+                self.drop_superseded(&item, &command).await;
+            }
+            Err(AttemptError::Failed(_)) if chain.superseded(&self.emitter).await => {
+                if let Err(e) = writes.flush().await {
+                    tracing::debug!(run_id = %command.run_id, "events before the supersede: {e}");
+                }
+                self.drop_superseded(&item, &command).await;
             }
             Err(AttemptError::Queue(e)) => {
                 tracing::warn!(run_id = %command.run_id, "attempt {attempt} could not write: {e}");
@@ -216,6 +242,16 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Acks the command of a superseded chain, writing nothing.
+    async fn drop_superseded(&self, item: &ConsumeItem, command: &RunCommand) {
+        tracing::info!(
+            run_id = %command.run_id,
+            replay_seq = command.replay_seq,
+            "a newer replay superseded this one: stopping"
+        );
+        self.ack(item).await;
     }
 
     /// Parks a poison delivery in `runs.commands.poison`, then acks it. If the copy cannot be written, the
@@ -294,6 +330,7 @@ impl Worker {
     async fn attempt(
         &self,
         writes: &mut Pipeline<'_>,
+        chain: &mut Chain,
         command: &RunCommand,
         attempt: u32,
     ) -> Result<(), AttemptError> {
@@ -307,6 +344,9 @@ impl Worker {
         };
         Self::emit(writes, command, attempt, EventBody::RunStarted {}).await?;
         for step in steps {
+            if chain.superseded(&self.emitter).await {
+                return Err(AttemptError::Superseded);
+            }
             let started = EventBody::StepStarted {
                 step: (*step).to_owned(),
             };
@@ -327,6 +367,9 @@ impl Worker {
                 step: (*step).to_owned(),
             };
             Self::emit(writes, command, attempt, completed).await?;
+        }
+        if chain.superseded(&self.emitter).await {
+            return Err(AttemptError::Superseded);
         }
         Self::emit(writes, command, attempt, EventBody::RunSucceeded {}).await?;
         Ok(())
@@ -464,4 +507,62 @@ fn last_reason(last_error: &str) -> String {
         .find(|s| !s.is_empty())
         .unwrap_or("attempts exhausted")
         .to_owned()
+}
+
+/// What the worker knows of the timeline of a command's run: whether a newer replay than the command's was
+/// requested since (then the command's chain is superseded). Each look reads only what is new.
+struct Chain {
+    topic: String,
+    replay_seq: u64,
+    next: u64,
+    superseded: bool,
+    /// The broker has no non-consuming reads: stop asking.
+    blind: bool,
+}
+
+/// Most events one look reads at a time.
+const CHAIN_PAGE: usize = 1000;
+
+impl Chain {
+    fn new(command: &RunCommand) -> Self {
+        Self {
+            topic: dq_proto::runs::events_topic(&command.run_id),
+            replay_seq: command.replay_seq,
+            next: 0,
+            superseded: false,
+            blind: false,
+        }
+    }
+
+    /// Whether a newer replay of the run was requested. A broker that cannot be read (or fails) cannot tell:
+    /// the chain goes on, and the registry still ignores what it writes once superseded.
+    async fn superseded(&mut self, emitter: &Emitter) -> bool {
+        while !self.superseded && !self.blind {
+            let page = match emitter
+                .queue
+                .read(&self.topic, 0, self.next, CHAIN_PAGE)
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    self.blind = matches!(e, QueueError::Unsupported(_));
+                    tracing::debug!(topic = %self.topic, "cannot look for a newer replay: {e}");
+                    break;
+                }
+            };
+            for item in &page {
+                self.next = item.offset + 1;
+                let newer = serde_json::from_str::<Event>(&item.value).is_ok_and(|event| {
+                    event.is_server_authored()
+                        && matches!(event.body,
+                            EventBody::ReplayRequested { seq, .. } if seq > self.replay_seq)
+                });
+                self.superseded |= newer;
+            }
+            if page.len() < CHAIN_PAGE {
+                break;
+            }
+        }
+        self.superseded
+    }
 }

@@ -213,8 +213,10 @@ async fn the_registry_is_rebuilt_from_the_broker_after_a_restart() {
             .await
             .unwrap()
             .run_id;
+        // No worker: the run is still queued, so only a forced replay is accepted.
         let request = ReplayRequest {
             fail_at: Some(None),
+            force: true,
             ..ReplayRequest::default()
         };
         service.replay(&second, request).await.unwrap();
@@ -234,10 +236,20 @@ async fn the_registry_is_rebuilt_from_the_broker_after_a_restart() {
     assert_eq!(detail.summary.fail_at, None);
     assert_eq!(detail.max_attempts, Some(5));
     assert_eq!(detail.replays.len(), 1);
-    let answer = service
+    let refused = service
         .replay(&second, ReplayRequest::default())
         .await
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        format!("run {second} is still queued"),
+        "replay 1 is still in flight after the restart"
+    );
+    let forced = ReplayRequest {
+        force: true,
+        ..ReplayRequest::default()
+    };
+    let answer = service.replay(&second, forced).await.unwrap();
     assert_eq!(answer.seq, 2, "the seq continues after a restart");
     assert_eq!(
         answer.fail_at.as_deref(),

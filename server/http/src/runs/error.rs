@@ -69,6 +69,7 @@ impl From<RunsError> for DetailError {
             RunsError::InvalidEvent { field, .. } => {
                 Self::validation("type_error", &["body", "event", field], message)
             }
+            RunsError::ReplayInFlight(_) => Self::message(StatusCode::CONFLICT, message),
             RunsError::InputTooLarge { .. } | RunsError::Queue(QueueError::TooLarge(_)) => {
                 Self::message(StatusCode::PAYLOAD_TOO_LARGE, message)
             }

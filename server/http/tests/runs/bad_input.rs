@@ -42,6 +42,7 @@ async fn fail_at_that_is_no_step_is_422_naming_the_steps() {
     assert_eq!(body["detail"][0]["loc"], json!(["body", "fail_at"]));
 
     let run_id = server.create(json!({})).await;
+    server.wait_status(&run_id, 0, "succeeded").await;
     let (status, body) = server
         .post(
             &format!("/runs/{run_id}/replay"),
@@ -123,6 +124,7 @@ async fn max_attempts_over_100_is_422_naming_the_bound_and_stores_nothing() {
     assert_eq!(runs["count"], 0, "a refused start stores no run: {runs}");
 
     let run_id = server.create(json!({"max_attempts": 100})).await;
+    server.wait_status(&run_id, 0, "succeeded").await;
     let (status, body) = server
         .post(
             &format!("/runs/{run_id}/replay"),

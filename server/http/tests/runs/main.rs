@@ -7,5 +7,6 @@ mod bad_input;
 mod durability;
 mod external;
 mod forged;
+mod race;
 mod sse;
 mod util;
