@@ -225,6 +225,7 @@ impl RunsService {
             fail_at: request.fail_at,
             replay_seq: 0,
             max_attempts: request.max_attempts,
+            replay: false,
         };
         self.enqueue(writes, record, &created, &command, "created")
             .await?;
@@ -277,15 +278,16 @@ impl RunsService {
     }
 
     /// Replays a run with `replay_seq + 1`: `fail_at` inherited (key absent), cleared (`null`) or overridden;
-    /// `input` overrides merged over the original input (with `"replay": true`, as the original's replay
-    /// input); `max_attempts` overridden or inherited.
+    /// its input is the original input + this replay's `input` overrides (with `keep_overrides`: the previous
+    /// replay's input + these), never anything else: the replay marker is on the command (`"replay": true`),
+    /// not in the input; `max_attempts` overridden or inherited.
     pub async fn replay(
         &self,
         run_id: &str,
         request: ReplayRequest,
     ) -> Result<ReplayResponse, RunsError> {
         self.known(run_id).await?;
-        let (seq, workflow, fail_at, input, max_attempts) = {
+        let (seq, workflow, fail_at, input, max_attempts, overrides) = {
             let mut registry = self.registry();
             let entry = registry
                 .runs
@@ -295,9 +297,12 @@ impl RunsService {
                 None => entry.fail_at.clone(),
                 Some(fail_at) => fail_at,
             };
-            let mut input = entry.input.clone();
-            input.insert("replay".to_owned(), Value::Bool(true));
-            input.extend(request.input.unwrap_or_default());
+            let overrides = request.input.unwrap_or_default();
+            let mut input = match entry.latest() {
+                Some(previous) if request.keep_overrides => previous.input.clone(),
+                _ => entry.input.clone(),
+            };
+            input.extend(overrides.clone());
             // An inherited limit recorded before the upper bound existed is clamped, not refused: only what
             // this request asks for is validated.
             let max_attempts = request
@@ -307,7 +312,14 @@ impl RunsService {
             // Validate before reserving, so that a rejected replay does not burn a seq.
             self.validate(&workflow, fail_at.as_deref(), &input, max_attempts)?;
             entry.reserved_seq += 1;
-            (entry.reserved_seq, workflow, fail_at, input, max_attempts)
+            (
+                entry.reserved_seq,
+                workflow,
+                fail_at,
+                input,
+                max_attempts,
+                overrides,
+            )
         };
         self.ensure_topics().await?;
         let ts = now_ms();
@@ -318,6 +330,8 @@ impl RunsService {
             input: input.clone(),
             max_attempts,
             ts,
+            overrides,
+            keep_overrides: request.keep_overrides,
         };
         let requested = Event::new(ts, "run.replay_requested", run_id)
             .with("seq", seq)
@@ -331,6 +345,7 @@ impl RunsService {
             fail_at: fail_at.clone(),
             replay_seq: seq,
             max_attempts,
+            replay: true,
         };
         let writes = self.emitter.pipeline();
         self.enqueue(
@@ -476,6 +491,7 @@ impl RunsService {
             for item in items {
                 if let Ok(event) = serde_json::from_str::<FoldEvent>(&item.value) {
                     entry.fold.apply(item.offset, &event);
+                    entry.endings.observe(&event, entry.fold.replay_seq);
                 }
             }
         }
@@ -538,6 +554,33 @@ impl RunsService {
         .await
     }
 
+    /// DLQ records, newest first, that `filter` accepts, at most `limit` (`GET /dlq`'s filters).
+    pub async fn dlq_search(
+        &self,
+        filter: &DlqFilter,
+        limit: usize,
+    ) -> Result<Vec<DlqRecord>, RunsError> {
+        self.catch_up_if_supported().await?;
+        // With `current`: the replay each run is on, to keep only records of runs dead-lettered now.
+        let reserved: std::collections::HashMap<String, u64> = if filter.current {
+            self.registry()
+                .runs
+                .values()
+                .map(|entry| (entry.run_id.clone(), entry.reserved_seq))
+                .collect()
+        } else {
+            std::collections::HashMap::new()
+        };
+        self.dlq_select(true, limit, |r| {
+            filter.accepts(r)
+                && (!filter.current
+                    || reserved
+                        .get(&r.run_id)
+                        .is_some_and(|&seq| r.replay_seq >= seq))
+        })
+        .await
+    }
+
     /// The oldest `limit` DLQ records, as the original's peek.
     pub async fn dlq_peek(&self, limit: usize) -> Result<Vec<DlqRecord>, RunsError> {
         self.catch_up_if_supported().await?;
@@ -594,6 +637,34 @@ impl RunsService {
             .await?
             .pop()
             .ok_or(RunsError::NoDlqRecord)
+    }
+}
+
+/// What `GET /dlq` filters on; every field set must match.
+#[derive(Debug, Clone, Default)]
+pub struct DlqFilter {
+    /// Only this run's records.
+    pub run_id: Option<String>,
+    /// Only records of this workflow.
+    pub workflow: Option<String>,
+    /// Only records whose error contains this text (case-insensitive).
+    pub error: Option<String>,
+    /// Only records written at or after this time (unix ms).
+    pub since_ms: Option<u64>,
+    /// Only the record of each run that is dead-lettered now: the record of the replay the run is on (none for a
+    /// run replayed since it dead-lettered).
+    pub current: bool,
+}
+
+impl DlqFilter {
+    fn accepts(&self, record: &DlqRecord) -> bool {
+        self.run_id.as_ref().is_none_or(|id| &record.run_id == id)
+            && self.workflow.as_ref().is_none_or(|w| &record.workflow == w)
+            && self.since_ms.is_none_or(|since| record.ts >= since)
+            && self
+                .error
+                .as_ref()
+                .is_none_or(|text| record.error.to_lowercase().contains(&text.to_lowercase()))
     }
 }
 
