@@ -135,6 +135,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Keep following new events until Ctrl-C')
             [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep following new events until Ctrl-C')
+            [CompletionResult]::new('--until-end', '--until-end', [CompletionResultType]::ParameterName, 'With --follow: stop when the run''s current start or replay ends (exit 0 succeeded, 3 dead-lettered)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON (one document, or one object per line when streaming)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
@@ -162,6 +163,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show a run''s latest DLQ record [default: the latest dead-lettered run]')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List DLQ records, newest first')
+            [CompletionResult]::new('redrive', 'redrive', [CompletionResultType]::ParameterValue, 'Replay every matching run that is dead-lettered now, paced; exit 0 only when every replay was accepted')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -198,9 +200,38 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'dq;dlq;redrive' {
+            [CompletionResult]::new('--error', '--error', [CompletionResultType]::ParameterName, 'Only runs whose DLQ error contains this text (case-insensitive)')
+            [CompletionResult]::new('--workflow', '--workflow', [CompletionResultType]::ParameterName, 'Only runs of this workflow')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only runs dead-lettered within this long (e.g. 1h, 30m)')
+            [CompletionResult]::new('--fail', '--fail', [CompletionResultType]::ParameterName, 'Replay with a forced failure at this step instead')
+            [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable')
+            [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin')
+            [CompletionResult]::new('--max-attempts', '--max-attempts', [CompletionResultType]::ParameterName, 'Attempts for this replay, 1 to 100 (the run''s when absent)')
+            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Replays requested per second at most, e.g. 10 or 10/s')
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'Replay at most this many runs')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The dq server [default: http://127.0.0.1:8000]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; NO_COLOR in the environment means never')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)')
+            [CompletionResult]::new('--fix', '--fix', [CompletionResultType]::ParameterName, 'Apply the fix: replay without the forced failure')
+            [CompletionResult]::new('--keep-overrides', '--keep-overrides', [CompletionResultType]::ParameterName, 'Start from the previous replay''s input (its overrides kept) instead of the original input')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'List what would be replayed, replay nothing')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON (one document, or one object per line when streaming)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'dq;dlq;help' {
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show a run''s latest DLQ record [default: the latest dead-lettered run]')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List DLQ records, newest first')
+            [CompletionResult]::new('redrive', 'redrive', [CompletionResultType]::ParameterValue, 'Replay every matching run that is dead-lettered now, paced; exit 0 only when every replay was accepted')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -210,19 +241,23 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
         'dq;dlq;help;list' {
             break
         }
+        'dq;dlq;help;redrive' {
+            break
+        }
         'dq;dlq;help;help' {
             break
         }
         'dq;replay' {
             [CompletionResult]::new('--fail', '--fail', [CompletionResultType]::ParameterName, 'Replay with a forced failure at this step instead')
-            [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override one input field (VALUE is JSON, or a string when it is not valid JSON); repeatable')
-            [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Input overrides as a JSON object, @FILE, or - for stdin')
+            [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable')
+            [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin')
             [CompletionResult]::new('--max-attempts', '--max-attempts', [CompletionResultType]::ParameterName, 'Attempts for this replay, 1 to 100 (the run''s when absent)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The dq server [default: http://127.0.0.1:8000]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; NO_COLOR in the environment means never')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)')
             [CompletionResult]::new('--fix', '--fix', [CompletionResultType]::ParameterName, 'Apply the fix: replay without the forced failure')
+            [CompletionResult]::new('--keep-overrides', '--keep-overrides', [CompletionResultType]::ParameterName, 'Start from the previous replay''s input (its overrides kept) instead of the original input')
             [CompletionResult]::new('--detach', '--detach', [CompletionResultType]::ParameterName, 'Print the replay and return without following')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replay even while the run or an earlier replay is still queued or running: that one is superseded (its worker stops at the next step). Without it, such a replay is refused (exit 4)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON (one document, or one object per line when streaming)')
@@ -252,6 +287,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List runs, newest first')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one run: state, attempts, last error, replays')
+            [CompletionResult]::new('wait', 'wait', [CompletionResultType]::ParameterValue, 'Wait for a run (or one of its replays) to end: exit 0 succeeded, 3 dead-lettered, 124 on --timeout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -289,9 +325,27 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'dq;runs;wait' {
+            [CompletionResult]::new('--replay', '--replay', [CompletionResultType]::ParameterName, 'Wait for this replay (0: the first start) [default: the run''s latest]')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The dq server [default: http://127.0.0.1:8000]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; NO_COLOR in the environment means never')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON (one document, or one object per line when streaming)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'dq;runs;help' {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List runs, newest first')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one run: state, attempts, last error, replays')
+            [CompletionResult]::new('wait', 'wait', [CompletionResultType]::ParameterValue, 'Wait for a run (or one of its replays) to end: exit 0 succeeded, 3 dead-lettered, 124 on --timeout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -299,6 +353,9 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             break
         }
         'dq;runs;help;show' {
+            break
+        }
+        'dq;runs;help;wait' {
             break
         }
         'dq;runs;help;help' {
@@ -420,6 +477,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
         'dq;help;dlq' {
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show a run''s latest DLQ record [default: the latest dead-lettered run]')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List DLQ records, newest first')
+            [CompletionResult]::new('redrive', 'redrive', [CompletionResultType]::ParameterValue, 'Replay every matching run that is dead-lettered now, paced; exit 0 only when every replay was accepted')
             break
         }
         'dq;help;dlq;show' {
@@ -428,18 +486,25 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
         'dq;help;dlq;list' {
             break
         }
+        'dq;help;dlq;redrive' {
+            break
+        }
         'dq;help;replay' {
             break
         }
         'dq;help;runs' {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List runs, newest first')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one run: state, attempts, last error, replays')
+            [CompletionResult]::new('wait', 'wait', [CompletionResultType]::ParameterValue, 'Wait for a run (or one of its replays) to end: exit 0 succeeded, 3 dead-lettered, 124 on --timeout')
             break
         }
         'dq;help;runs;list' {
             break
         }
         'dq;help;runs;show' {
+            break
+        }
+        'dq;help;runs;wait' {
             break
         }
         'dq;help;demo' {

@@ -61,6 +61,9 @@ _dq() {
             dq__subcmd__dlq,list)
                 cmd="dq__subcmd__dlq__subcmd__list"
                 ;;
+            dq__subcmd__dlq,redrive)
+                cmd="dq__subcmd__dlq__subcmd__redrive"
+                ;;
             dq__subcmd__dlq,show)
                 cmd="dq__subcmd__dlq__subcmd__show"
                 ;;
@@ -69,6 +72,9 @@ _dq() {
                 ;;
             dq__subcmd__dlq__subcmd__help,list)
                 cmd="dq__subcmd__dlq__subcmd__help__subcmd__list"
+                ;;
+            dq__subcmd__dlq__subcmd__help,redrive)
+                cmd="dq__subcmd__dlq__subcmd__help__subcmd__redrive"
                 ;;
             dq__subcmd__dlq__subcmd__help,show)
                 cmd="dq__subcmd__dlq__subcmd__help__subcmd__show"
@@ -115,6 +121,9 @@ _dq() {
             dq__subcmd__help__subcmd__dlq,list)
                 cmd="dq__subcmd__help__subcmd__dlq__subcmd__list"
                 ;;
+            dq__subcmd__help__subcmd__dlq,redrive)
+                cmd="dq__subcmd__help__subcmd__dlq__subcmd__redrive"
+                ;;
             dq__subcmd__help__subcmd__dlq,show)
                 cmd="dq__subcmd__help__subcmd__dlq__subcmd__show"
                 ;;
@@ -123,6 +132,9 @@ _dq() {
                 ;;
             dq__subcmd__help__subcmd__runs,show)
                 cmd="dq__subcmd__help__subcmd__runs__subcmd__show"
+                ;;
+            dq__subcmd__help__subcmd__runs,wait)
+                cmd="dq__subcmd__help__subcmd__runs__subcmd__wait"
                 ;;
             dq__subcmd__runs,help)
                 cmd="dq__subcmd__runs__subcmd__help"
@@ -133,6 +145,9 @@ _dq() {
             dq__subcmd__runs,show)
                 cmd="dq__subcmd__runs__subcmd__show"
                 ;;
+            dq__subcmd__runs,wait)
+                cmd="dq__subcmd__runs__subcmd__wait"
+                ;;
             dq__subcmd__runs__subcmd__help,help)
                 cmd="dq__subcmd__runs__subcmd__help__subcmd__help"
                 ;;
@@ -141,6 +156,9 @@ _dq() {
                 ;;
             dq__subcmd__runs__subcmd__help,show)
                 cmd="dq__subcmd__runs__subcmd__help__subcmd__show"
+                ;;
+            dq__subcmd__runs__subcmd__help,wait)
+                cmd="dq__subcmd__runs__subcmd__help__subcmd__wait"
                 ;;
             *)
                 ;;
@@ -239,7 +257,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__dlq)
-            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --token --help --version show list help"
+            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --token --help --version show list redrive help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -269,7 +287,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__dlq__subcmd__help)
-            opts="show list help"
+            opts="show list redrive help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -310,6 +328,20 @@ _dq() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dq__subcmd__dlq__subcmd__help__subcmd__redrive)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dq__subcmd__dlq__subcmd__help__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -331,6 +363,72 @@ _dq() {
                 return 0
             fi
             case "${prev}" in
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__dlq__subcmd__redrive)
+            opts="-q -y -h -V --error --workflow --since --fix --fail --set --input --keep-overrides --max-attempts --rate --dry-run --limit --url --json --color --quiet --timeout --yes --token --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --error)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --workflow)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fail)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --input)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-attempts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -453,7 +551,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__events)
-            opts="-f -q -y -h -V --follow --type --grep --since --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-f -q -y -h -V --follow --type --grep --since --until-end --url --json --color --quiet --timeout --yes --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -567,7 +665,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__help__subcmd__dlq)
-            opts="show list"
+            opts="show list redrive"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -581,6 +679,20 @@ _dq() {
             return 0
             ;;
         dq__subcmd__help__subcmd__dlq__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__help__subcmd__dlq__subcmd__redrive)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -707,7 +819,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__help__subcmd__runs)
-            opts="list show"
+            opts="list show wait"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -735,6 +847,20 @@ _dq() {
             return 0
             ;;
         dq__subcmd__help__subcmd__runs__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__help__subcmd__runs__subcmd__wait)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -777,7 +903,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__replay)
-            opts="-q -y -h -V --fix --fail --set --input --max-attempts --detach --force --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --fix --fail --set --input --keep-overrides --max-attempts --detach --force --url --json --color --quiet --timeout --yes --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -869,7 +995,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__runs)
-            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --token --help --version list show help"
+            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --token --help --version list show wait help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -899,7 +1025,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__runs__subcmd__help)
-            opts="list show help"
+            opts="list show wait help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -941,6 +1067,20 @@ _dq() {
             return 0
             ;;
         dq__subcmd__runs__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__runs__subcmd__help__subcmd__wait)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -999,6 +1139,40 @@ _dq() {
                 return 0
             fi
             case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__runs__subcmd__wait)
+            opts="-q -y -h -V --replay --url --json --color --quiet --timeout --yes --token --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --replay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -128,6 +128,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
             cand -f 'Keep following new events until Ctrl-C'
             cand --follow 'Keep following new events until Ctrl-C'
+            cand --until-end 'With --follow: stop when the run''s current start or replay ends (exit 0 succeeded, 3 dead-lettered)'
             cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
             cand -q 'Print only the result: no progress or notes on stderr'
             cand --quiet 'Print only the result: no progress or notes on stderr'
@@ -154,6 +155,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --version 'Print version'
             cand show 'Show a run''s latest DLQ record [default: the latest dead-lettered run]'
             cand list 'List DLQ records, newest first'
+            cand redrive 'Replay every matching run that is dead-lettered now, paced; exit 0 only when every replay was accepted'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'dq;dlq;show'= {
@@ -187,27 +189,58 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'dq;dlq;redrive'= {
+            cand --error 'Only runs whose DLQ error contains this text (case-insensitive)'
+            cand --workflow 'Only runs of this workflow'
+            cand --since 'Only runs dead-lettered within this long (e.g. 1h, 30m)'
+            cand --fail 'Replay with a forced failure at this step instead'
+            cand --set 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable'
+            cand --input 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin'
+            cand --max-attempts 'Attempts for this replay, 1 to 100 (the run''s when absent)'
+            cand --rate 'Replays requested per second at most, e.g. 10 or 10/s'
+            cand --limit 'Replay at most this many runs'
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --fix 'Apply the fix: replay without the forced failure'
+            cand --keep-overrides 'Start from the previous replay''s input (its overrides kept) instead of the original input'
+            cand --dry-run 'List what would be replayed, replay nothing'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'dq;dlq;help'= {
             cand show 'Show a run''s latest DLQ record [default: the latest dead-lettered run]'
             cand list 'List DLQ records, newest first'
+            cand redrive 'Replay every matching run that is dead-lettered now, paced; exit 0 only when every replay was accepted'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'dq;dlq;help;show'= {
         }
         &'dq;dlq;help;list'= {
         }
+        &'dq;dlq;help;redrive'= {
+        }
         &'dq;dlq;help;help'= {
         }
         &'dq;replay'= {
             cand --fail 'Replay with a forced failure at this step instead'
-            cand --set 'Override one input field (VALUE is JSON, or a string when it is not valid JSON); repeatable'
-            cand --input 'Input overrides as a JSON object, @FILE, or - for stdin'
+            cand --set 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable'
+            cand --input 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin'
             cand --max-attempts 'Attempts for this replay, 1 to 100 (the run''s when absent)'
             cand --url 'The dq server [default: http://127.0.0.1:8000]'
             cand --color 'When to use colour; NO_COLOR in the environment means never'
             cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
             cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
             cand --fix 'Apply the fix: replay without the forced failure'
+            cand --keep-overrides 'Start from the previous replay''s input (its overrides kept) instead of the original input'
             cand --detach 'Print the replay and return without following'
             cand --force 'Replay even while the run or an earlier replay is still queued or running: that one is superseded (its worker stops at the next step). Without it, such a replay is refused (exit 4)'
             cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
@@ -236,6 +269,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --version 'Print version'
             cand list 'List runs, newest first'
             cand show 'Show one run: state, attempts, last error, replays'
+            cand wait 'Wait for a run (or one of its replays) to end: exit 0 succeeded, 3 dead-lettered, 124 on --timeout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'dq;runs;list'= {
@@ -270,14 +304,33 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'dq;runs;wait'= {
+            cand --replay 'Wait for this replay (0: the first start) [default: the run''s latest]'
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'dq;runs;help'= {
             cand list 'List runs, newest first'
             cand show 'Show one run: state, attempts, last error, replays'
+            cand wait 'Wait for a run (or one of its replays) to end: exit 0 succeeded, 3 dead-lettered, 124 on --timeout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'dq;runs;help;list'= {
         }
         &'dq;runs;help;show'= {
+        }
+        &'dq;runs;help;wait'= {
         }
         &'dq;runs;help;help'= {
         }
@@ -387,20 +440,26 @@ set edit:completion:arg-completer[dq] = {|@words|
         &'dq;help;dlq'= {
             cand show 'Show a run''s latest DLQ record [default: the latest dead-lettered run]'
             cand list 'List DLQ records, newest first'
+            cand redrive 'Replay every matching run that is dead-lettered now, paced; exit 0 only when every replay was accepted'
         }
         &'dq;help;dlq;show'= {
         }
         &'dq;help;dlq;list'= {
+        }
+        &'dq;help;dlq;redrive'= {
         }
         &'dq;help;replay'= {
         }
         &'dq;help;runs'= {
             cand list 'List runs, newest first'
             cand show 'Show one run: state, attempts, last error, replays'
+            cand wait 'Wait for a run (or one of its replays) to end: exit 0 succeeded, 3 dead-lettered, 124 on --timeout'
         }
         &'dq;help;runs;list'= {
         }
         &'dq;help;runs;show'= {
+        }
+        &'dq;help;runs;wait'= {
         }
         &'dq;help;demo'= {
         }

@@ -119,25 +119,27 @@ never\t'Never colour'"
 complete -c dq -n "__fish_dq_using_subcommand events" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
 complete -c dq -n "__fish_dq_using_subcommand events" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand events" -s f -l follow -d 'Keep following new events until Ctrl-C'
+complete -c dq -n "__fish_dq_using_subcommand events" -l until-end -d 'With --follow: stop when the run\'s current start or replay ends (exit 0 succeeded, 3 dead-lettered)'
 complete -c dq -n "__fish_dq_using_subcommand events" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand events" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand events" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
 complete -c dq -n "__fish_dq_using_subcommand events" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand events" -s V -l version -d 'Print version'
-complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
-complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
-complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
-complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
-complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
-complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
-complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -s V -l version -d 'Print version'
-complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -f -a "show" -d 'Show a run\'s latest DLQ record [default: the latest dead-lettered run]'
-complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -f -a "list" -d 'List DLQ records, newest first'
-complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -f -a "show" -d 'Show a run\'s latest DLQ record [default: the latest dead-lettered run]'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -f -a "list" -d 'List DLQ records, newest first'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -f -a "redrive" -d 'Replay every matching run that is dead-lettered now, paced; exit 0 only when every replay was accepted'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
@@ -161,12 +163,36 @@ complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_fr
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l error -d 'Only runs whose DLQ error contains this text (case-insensitive)' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l workflow -d 'Only runs of this workflow' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l since -d 'Only runs dead-lettered within this long (e.g. 1h, 30m)' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l fail -d 'Replay with a forced failure at this step instead' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l set -d 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l input -d 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l max-attempts -d 'Attempts for this replay, 1 to 100 (the run\'s when absent)' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l rate -d 'Replays requested per second at most, e.g. 10 or 10/s' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l limit -d 'Replay at most this many runs' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l fix -d 'Apply the fix: replay without the forced failure'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l keep-overrides -d 'Start from the previous replay\'s input (its overrides kept) instead of the original input'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l dry-run -d 'List what would be replayed, replay nothing'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show a run\'s latest DLQ record [default: the latest dead-lettered run]'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "list" -d 'List DLQ records, newest first'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "redrive" -d 'Replay every matching run that is dead-lettered now, paced; exit 0 only when every replay was accepted'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dq -n "__fish_dq_using_subcommand replay" -l fail -d 'Replay with a forced failure at this step instead' -r
-complete -c dq -n "__fish_dq_using_subcommand replay" -l set -d 'Override one input field (VALUE is JSON, or a string when it is not valid JSON); repeatable' -r
-complete -c dq -n "__fish_dq_using_subcommand replay" -l input -d 'Input overrides as a JSON object, @FILE, or - for stdin' -r
+complete -c dq -n "__fish_dq_using_subcommand replay" -l set -d 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable' -r
+complete -c dq -n "__fish_dq_using_subcommand replay" -l input -d 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l max-attempts -d 'Attempts for this replay, 1 to 100 (the run\'s when absent)' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
@@ -175,6 +201,7 @@ never\t'Never colour'"
 complete -c dq -n "__fish_dq_using_subcommand replay" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l fix -d 'Apply the fix: replay without the forced failure'
+complete -c dq -n "__fish_dq_using_subcommand replay" -l keep-overrides -d 'Start from the previous replay\'s input (its overrides kept) instead of the original input'
 complete -c dq -n "__fish_dq_using_subcommand replay" -l detach -d 'Print the replay and return without following'
 complete -c dq -n "__fish_dq_using_subcommand replay" -l force -d 'Replay even while the run or an earlier replay is still queued or running: that one is superseded (its worker stops at the next step). Without it, such a replay is refused (exit 4)'
 complete -c dq -n "__fish_dq_using_subcommand replay" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
@@ -182,20 +209,21 @@ complete -c dq -n "__fish_dq_using_subcommand replay" -s q -l quiet -d 'Print on
 complete -c dq -n "__fish_dq_using_subcommand replay" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
 complete -c dq -n "__fish_dq_using_subcommand replay" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand replay" -s V -l version -d 'Print version'
-complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
-complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
-complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
-complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
-complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
-complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
-complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -s V -l version -d 'Print version'
-complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -f -a "list" -d 'List runs, newest first'
-complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -f -a "show" -d 'Show one run: state, attempts, last error, replays'
-complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -f -a "list" -d 'List runs, newest first'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -f -a "show" -d 'Show one run: state, attempts, last error, replays'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -f -a "wait" -d 'Wait for a run (or one of its replays) to end: exit 0 succeeded, 3 dead-lettered, 124 on --timeout'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l status -d 'Only runs in this state (queued, running, retrying, succeeded, dead_lettered)' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l limit -d 'At most this many' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
@@ -220,8 +248,21 @@ complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_f
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -l replay -d 'Wait for this replay (0: the first start) [default: the run\'s latest]' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "list" -d 'List runs, newest first'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one run: state, attempts, last error, replays'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "wait" -d 'Wait for a run (or one of its replays) to end: exit 0 succeeded, 3 dead-lettered, 124 on --timeout'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dq -n "__fish_dq_using_subcommand demo" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand demo" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
@@ -298,5 +339,7 @@ complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcomma
 complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from dlq" -f -a "show" -d 'Show a run\'s latest DLQ record [default: the latest dead-lettered run]'
 complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from dlq" -f -a "list" -d 'List DLQ records, newest first'
+complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from dlq" -f -a "redrive" -d 'Replay every matching run that is dead-lettered now, paced; exit 0 only when every replay was accepted'
 complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "list" -d 'List runs, newest first'
 complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "show" -d 'Show one run: state, attempts, last error, replays'
+complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "wait" -d 'Wait for a run (or one of its replays) to end: exit 0 succeeded, 3 dead-lettered, 124 on --timeout'

@@ -85,6 +85,12 @@ pub enum Command {
     #[command(subcommand)]
     Dlq(DlqCommand),
     /// Replay a run, with the fix applied or a new failure, and follow it until it ends
+    #[command(
+        long_about = "Replay a run, with the fix applied or a new failure, and follow it until it ends.\n\n\
+        Each replay's input is the run's original input + this replay's overrides (--set, --input): \
+        overrides of earlier replays are not carried over unless --keep-overrides is given, which starts \
+        from the previous replay's input instead."
+    )]
     Replay(ReplayArgs),
     /// List runs and show one run's state
     #[command(subcommand)]
@@ -244,6 +250,9 @@ pub struct EventsArgs {
     /// Only events after this sequence number
     #[arg(long, value_name = "SEQ")]
     pub since: Option<u64>,
+    /// With --follow: stop when the run's current start or replay ends (exit 0 succeeded, 3 dead-lettered)
+    #[arg(long, requires = "follow")]
+    pub until_end: bool,
 }
 
 /// `dq dlq …`.
@@ -253,6 +262,34 @@ pub enum DlqCommand {
     Show(DlqShowArgs),
     /// List DLQ records, newest first
     List(ListArgs),
+    /// Replay every matching run that is dead-lettered now, paced; exit 0 only when every replay was accepted
+    Redrive(DlqRedriveArgs),
+}
+
+/// `dq dlq redrive`.
+#[derive(Debug, Args)]
+pub struct DlqRedriveArgs {
+    /// Only runs whose DLQ error contains this text (case-insensitive)
+    #[arg(long, value_name = "TEXT")]
+    pub error: Option<String>,
+    /// Only runs of this workflow
+    #[arg(long, value_name = "NAME")]
+    pub workflow: Option<String>,
+    /// Only runs dead-lettered within this long (e.g. 1h, 30m)
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// The replays: fix, failure and overrides, as for `dq replay`
+    #[command(flatten)]
+    pub replay: ReplayBody,
+    /// Replays requested per second at most, e.g. 10 or 10/s
+    #[arg(long, default_value = "10/s", value_name = "N/s")]
+    pub rate: String,
+    /// List what would be replayed, replay nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replay at most this many runs
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub limit: usize,
 }
 
 /// `dq dlq show`.
@@ -275,21 +312,9 @@ pub struct ListArgs {
 pub struct ReplayArgs {
     /// The run [default: the run dead-lettered last; a picker on a terminal when there are several]
     pub run: Option<String>,
-    /// Apply the fix: replay without the forced failure
-    #[arg(long, conflicts_with = "fail")]
-    pub fix: bool,
-    /// Replay with a forced failure at this step instead
-    #[arg(long, value_name = "STEP")]
-    pub fail: Option<String>,
-    /// Override one input field (VALUE is JSON, or a string when it is not valid JSON); repeatable
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
-    /// Input overrides as a JSON object, @FILE, or - for stdin
-    #[arg(long, value_name = "JSON")]
-    pub input: Option<String>,
-    /// Attempts for this replay, 1 to 100 (the run's when absent)
-    #[arg(long, value_name = "N", value_parser = max_attempts_parser())]
-    pub max_attempts: Option<u32>,
+    /// What to replay with.
+    #[command(flatten)]
+    pub body: ReplayBody,
     /// Print the replay and return without following
     #[arg(long)]
     pub detach: bool,
@@ -299,6 +324,30 @@ pub struct ReplayArgs {
     pub force: bool,
 }
 
+/// What a replay runs with, shared by `dq replay` and `dq dlq redrive`.
+#[derive(Debug, Args)]
+pub struct ReplayBody {
+    /// Apply the fix: replay without the forced failure
+    #[arg(long, conflicts_with = "fail")]
+    pub fix: bool,
+    /// Replay with a forced failure at this step instead
+    #[arg(long, value_name = "STEP")]
+    pub fail: Option<String>,
+    /// Override one input field over the original input (VALUE is JSON, or a string when it is not valid
+    /// JSON); repeatable
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Input overrides over the original input, as a JSON object, @FILE, or - for stdin
+    #[arg(long, value_name = "JSON")]
+    pub input: Option<String>,
+    /// Start from the previous replay's input (its overrides kept) instead of the original input
+    #[arg(long)]
+    pub keep_overrides: bool,
+    /// Attempts for this replay, 1 to 100 (the run's when absent)
+    #[arg(long, value_name = "N", value_parser = max_attempts_parser())]
+    pub max_attempts: Option<u32>,
+}
+
 /// `dq runs …`.
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
@@ -306,6 +355,18 @@ pub enum RunsCommand {
     List(RunsListArgs),
     /// Show one run: state, attempts, last error, replays
     Show(RunsShowArgs),
+    /// Wait for a run (or one of its replays) to end: exit 0 succeeded, 3 dead-lettered, 124 on --timeout
+    Wait(RunsWaitArgs),
+}
+
+/// `dq runs wait`.
+#[derive(Debug, Args)]
+pub struct RunsWaitArgs {
+    /// The run
+    pub run: String,
+    /// Wait for this replay (0: the first start) [default: the run's latest]
+    #[arg(long, value_name = "N")]
+    pub replay: Option<u64>,
 }
 
 /// `dq runs list`.

@@ -128,6 +128,29 @@ impl Client {
             .await
     }
 
+    /// `GET /dlq` with dq's filters (dq addition): newest first.
+    pub async fn dlq_search(&self, query: &DlqQuery<'_>) -> Result<DlqList> {
+        let mut url = self.url("/dlq");
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("limit", &query.limit.to_string());
+            if query.current {
+                pairs.append_pair("current", "true");
+            }
+            if let Some(error) = query.error {
+                pairs.append_pair("error", error);
+            }
+            if let Some(workflow) = query.workflow {
+                pairs.append_pair("workflow", workflow);
+            }
+            if let Some(since) = query.since_ms {
+                pairs.append_pair("since", &since.to_string());
+            }
+        }
+        self.request(Method::GET, url, None::<&()>, Route::Addition)
+            .await
+    }
+
     /// `GET /dlq/latest` (dq addition).
     pub async fn dlq_latest(&self) -> Result<DlqRecord> {
         self.get("/dlq/latest", Route::Addition).await
@@ -264,6 +287,21 @@ impl Client {
         url.set_query(query);
         url
     }
+}
+
+/// The filters of `GET /dlq` (see [`Client::dlq_search`]).
+#[derive(Debug, Clone, Default)]
+pub struct DlqQuery<'a> {
+    /// Text the record's error contains (case-insensitive).
+    pub error: Option<&'a str>,
+    /// The workflow.
+    pub workflow: Option<&'a str>,
+    /// Records written at or after this time (unix ms).
+    pub since_ms: Option<u64>,
+    /// Only runs dead-lettered now, one record each.
+    pub current: bool,
+    /// At most this many.
+    pub limit: usize,
 }
 
 /// A run id as one URL path segment (ids are hex; anything else is escaped, never interpreted).

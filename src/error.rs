@@ -24,6 +24,8 @@ pub enum ExitStatus {
     Success,
     /// Exit 3: the run (or the demo) ended failed or dead-lettered.
     RunFailed,
+    /// Exit 4: the server refused some of what was asked (`dq dlq redrive`: a replay not accepted).
+    Rejected,
 }
 
 impl ExitStatus {
@@ -32,6 +34,7 @@ impl ExitStatus {
         match self {
             Self::Success => 0,
             Self::RunFailed => 3,
+            Self::Rejected => 4,
         }
     }
 }

@@ -337,6 +337,49 @@ fn usage(flag: &str, raw: &str, why: &str) -> CliError {
     CliError::Usage(format!("invalid {flag} '{raw}': {why}"))
 }
 
+/// `dq dlq redrive`'s pacing and time filter, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redrive {
+    /// Only records written at or after this time (unix ms), from `--since DURATION` ago.
+    pub since_ms: Option<u64>,
+    /// The least time between two replay requests, from `--rate N/s`.
+    pub interval: Duration,
+}
+
+impl Redrive {
+    /// Resolves `--since` against the clock and `--rate`.
+    pub fn resolve(args: &crate::cli::DlqRedriveArgs) -> Result<Self> {
+        let since_ms = match &args.since {
+            Some(raw) => {
+                let ago = parse_duration(raw).map_err(|e| usage("--since", raw, &e))?;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                Some(u64::try_from(now.saturating_sub(ago).as_millis()).unwrap_or(u64::MAX))
+            }
+            None => None,
+        };
+        let rate = parse_rate(&args.rate).map_err(|e| usage("--rate", &args.rate, &e))?;
+        Ok(Self {
+            since_ms,
+            interval: Duration::from_secs_f64(1.0 / rate),
+        })
+    }
+}
+
+/// Parses a rate per second: `10`, `10/s`, `0.5/s`; positive and at most 1000.
+pub fn parse_rate(raw: &str) -> std::result::Result<f64, String> {
+    let number = raw.trim().strip_suffix("/s").unwrap_or(raw.trim());
+    let rate: f64 = number
+        .parse()
+        .map_err(|_| "expected requests per second, such as 10/s".to_string())?;
+    if rate.is_finite() && rate > 0.0 && rate <= 1000.0 {
+        Ok(rate)
+    } else {
+        Err("the rate must be above 0 and at most 1000/s".to_string())
+    }
+}
+
 /// Parses `200ms`, `1.5s`, `2m`, `1h`, `7d`; a bare number means seconds.
 pub fn parse_duration(raw: &str) -> std::result::Result<Duration, String> {
     let raw = raw.trim();
@@ -371,6 +414,15 @@ pub fn format_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_are_per_second_and_bounded() {
+        assert_eq!(parse_rate("10/s"), Ok(10.0));
+        assert_eq!(parse_rate("2.5"), Ok(2.5));
+        assert!(parse_rate("0/s").is_err());
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("5000").is_err());
+    }
 
     #[test]
     fn durations_parse_with_units() {

@@ -55,6 +55,7 @@ pub async fn run(command: DlqCommand, ctx: &Ctx) -> Result<ExitStatus> {
     match command {
         DlqCommand::Show(args) => show(args, ctx).await,
         DlqCommand::List(args) => list(args, ctx).await,
+        DlqCommand::Redrive(args) => super::dlq_redrive::run(args, ctx).await,
     }
 }
 

@@ -4,12 +4,14 @@
 //! replay's number, that number is its `replay_seq`), and `replay_seq` the start or replay it belongs to,
 //! folded from the timeline when an old event lacks it. Without `--follow` it prints the events so far (dq's
 //! `/timeline`, or the original starter's SSE stream read until it goes quiet); with `--follow` it streams
-//! until the server ends it or Ctrl-C.
+//! until the server ends it or Ctrl-C, and with `--until-end` until the run's current start or replay ends
+//! (exit 0 succeeded, 3 dead-lettered), judged by the follower's [`Tracker`].
 
 use std::time::Duration;
 
 use dq_proto::event::Event;
 use dq_proto::fold::RunState;
+use dq_proto::runs::RunStatus;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
@@ -18,7 +20,7 @@ use crate::cli::EventsArgs;
 use crate::client::{Client, Frame};
 use crate::commands::Ctx;
 use crate::error::{CliError, ExitStatus, Result};
-use crate::follow::is_meta;
+use crate::follow::{Tracker, is_meta};
 use crate::output::event_line_at;
 
 /// The original starter's SSE stream never ends: once it has been quiet this long, the backlog is out.
@@ -33,10 +35,38 @@ pub async fn run(args: EventsArgs, ctx: &Ctx) -> Result<ExitStatus> {
     };
     let mut filter = Filter::new(&args);
     if args.follow {
-        let mut stream = client.events(&run_id, args.since).await?;
+        let mut tracker = if args.until_end {
+            Some(Tracker::new(
+                &run_id,
+                current_replay(&client, &run_id).await?,
+            ))
+        } else {
+            None
+        };
+        // Until the end: the tracker needs the whole timeline; `--since` only filters what is printed.
+        let resume = if tracker.is_some() { None } else { args.since };
+        let mut stream = client.events(&run_id, resume).await?;
         let mut position = 0u64;
         while let Some(frame) = stream.next().await? {
             filter.print(ctx, &frame, &mut position)?;
+            if let Some(tracker) = &mut tracker
+                && !is_meta(&frame.event)
+            {
+                tracker.observe(&frame.event);
+                if let Some(outcome) = tracker.outcome() {
+                    return Ok(if outcome.status == RunStatus::Succeeded {
+                        ExitStatus::Success
+                    } else {
+                        ExitStatus::RunFailed
+                    });
+                }
+            }
+        }
+        if tracker.is_some() {
+            return Err(CliError::Unreachable {
+                url: client.base().to_string(),
+                reason: format!("the event stream of run {run_id} ended before the run did"),
+            });
         }
         return Ok(ExitStatus::Success);
     }
@@ -62,6 +92,15 @@ pub async fn run(args: EventsArgs, ctx: &Ctx) -> Result<ExitStatus> {
         Err(err) => return Err(err),
     }
     Ok(ExitStatus::Success)
+}
+
+/// The replay the run is on (0: its first start); 0 on the original starter, which cannot say.
+async fn current_replay(client: &Client, run_id: &str) -> Result<u64> {
+    match client.run(run_id).await {
+        Ok(detail) => Ok(detail.summary.replay_seq),
+        Err(CliError::MissingRoute { .. }) => Ok(0),
+        Err(err) => Err(err),
+    }
 }
 
 async fn latest_run(client: &Client, ctx: &Ctx) -> Result<String> {

@@ -6,6 +6,7 @@
 mod completions;
 mod demo;
 mod dlq;
+mod dlq_redrive;
 mod down;
 mod emit;
 mod events;
@@ -13,6 +14,7 @@ mod health;
 mod replay;
 mod run;
 mod runs;
+mod runs_wait;
 mod up;
 mod worker;
 
@@ -21,7 +23,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, DlqCommand, RunsCommand};
 use crate::client::Client;
 use crate::error::{CliError, ExitStatus, Result};
 use crate::output::Printer;
@@ -68,8 +70,14 @@ async fn dispatch(command: Command, ctx: &Ctx) -> Result<ExitStatus> {
         Command::Completions(args) => completions::run(args, ctx).await,
         Command::Run(args) => guarded(ctx, "the run to end", run::run(args, ctx)).await,
         Command::Events(args) => guarded(ctx, "events", events::run(args, ctx)).await,
+        Command::Dlq(DlqCommand::Redrive(args)) => {
+            guarded(ctx, "the redrive", dlq_redrive::run(args, ctx)).await
+        }
         Command::Dlq(args) => guarded(ctx, "the server", dlq::run(args, ctx)).await,
         Command::Replay(args) => guarded(ctx, "the replay to end", replay::run(args, ctx)).await,
+        Command::Runs(RunsCommand::Wait(args)) => {
+            guarded(ctx, "the run to end", runs_wait::run(args, ctx)).await
+        }
         Command::Runs(args) => guarded(ctx, "the server", runs::run(args, ctx)).await,
         Command::Demo(args) => demo::run(args, ctx).await,
         Command::Health => guarded(ctx, "the server", health::run(ctx)).await,

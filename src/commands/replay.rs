@@ -1,12 +1,14 @@
 //! `dq replay`: replays a run (`POST /runs/{id}/replay`) with the fix applied (`--fix`), a new failure
 //! (`--fail STEP`) or its own `fail_at`, optionally with input overrides, and follows the replay until it ends.
+//! A replay's input is the run's original input + this replay's overrides (`--keep-overrides`: the previous
+//! replay's input + these). Owns the request body, which `dq dlq redrive` shares ([`request`]).
 //! Without RUN it takes the run dead-lettered last; on a terminal with several candidates, a picker asks.
 //! A run still queued or running is refused by the server (409, exit 4) unless `--force` supersedes it.
 
 use dq_proto::runs::{ReplayRequest, ReplayResponse, RunSummary};
 use serde_json::{Map, Value};
 
-use crate::cli::ReplayArgs;
+use crate::cli::{ReplayArgs, ReplayBody};
 use crate::client::Client;
 use crate::commands::{Ctx, fail_step, read_object};
 use crate::error::{CliError, ExitStatus, Result};
@@ -24,14 +26,8 @@ impl Render for ReplayResponse {
 /// `dq replay`.
 pub async fn run(args: ReplayArgs, ctx: &Ctx) -> Result<ExitStatus> {
     let body = ReplayRequest {
-        fail_at: if args.fix {
-            Some(None)
-        } else {
-            args.fail.as_deref().map(fail_step)
-        },
-        input: overrides(args.input.as_deref(), &args.set)?,
-        max_attempts: args.max_attempts,
         force: args.force,
+        ..request(&args.body)?
     };
     let client = ctx.client()?;
     let run_id = match args.run {
@@ -62,6 +58,22 @@ pub async fn run(args: ReplayArgs, ctx: &Ctx) -> Result<ExitStatus> {
         replay.seq
     ));
     super::run::watch(&client, ctx, &run_id, replay.seq).await
+}
+
+/// The `POST /runs/{id}/replay` body of `--fix` / `--fail`, the overrides and `--keep-overrides`
+/// (shared with `dq dlq redrive`).
+pub fn request(body: &ReplayBody) -> Result<ReplayRequest> {
+    Ok(ReplayRequest {
+        fail_at: if body.fix {
+            Some(None)
+        } else {
+            body.fail.as_deref().map(fail_step)
+        },
+        input: overrides(body.input.as_deref(), &body.set)?,
+        max_attempts: body.max_attempts,
+        keep_overrides: body.keep_overrides,
+        force: false,
+    })
 }
 
 /// `--input` merged with each `--set KEY=VALUE`; `None` when there are no overrides.

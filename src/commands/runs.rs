@@ -1,4 +1,5 @@
-//! `dq runs list` and `dq runs show RUN`: the run registry, a dq addition to the starter API.
+//! `dq runs list` and `dq runs show RUN`: the run registry, a dq addition to the starter API; `show` lists each
+//! replay with its fail step, overrides, request time and outcome. `dq runs wait` lives in `runs_wait.rs`.
 
 use dq_proto::runs::{RunDetail, RunList, RunStatus};
 
@@ -84,13 +85,33 @@ impl Render for RunDetail {
         } else {
             lines.push(styles.bold("replays"));
             for replay in &self.replays {
+                let how = replay
+                    .fail_at
+                    .as_deref()
+                    .map_or_else(|| "fix applied".to_owned(), |s| format!("fail at {s}"));
+                let base = if replay.keep_overrides {
+                    "previous input"
+                } else {
+                    "original input"
+                };
+                let overrides = if replay.overrides.is_empty() {
+                    base.to_owned()
+                } else {
+                    format!(
+                        "{base} + {}",
+                        serde_json::Value::Object(replay.overrides.clone())
+                    )
+                };
+                let outcome = match (replay.outcome, replay.ended_ms) {
+                    (Some(outcome), Some(ended)) => {
+                        format!("{} {}", status(styles, outcome), format_ts_full(ended))
+                    }
+                    (Some(outcome), None) => status(styles, outcome),
+                    _ => "in flight".to_owned(),
+                };
                 lines.push(format!(
-                    "  {}  {}  {}",
+                    "  {}  {how}  {overrides}  requested {}  {outcome}",
                     replay.seq,
-                    replay
-                        .fail_at
-                        .as_deref()
-                        .map_or_else(|| "fix applied".to_owned(), |s| format!("fail at {s}")),
                     format_ts_full(replay.requested_ms)
                 ));
             }
@@ -104,6 +125,7 @@ pub async fn run(command: RunsCommand, ctx: &Ctx) -> Result<ExitStatus> {
     match command {
         RunsCommand::List(args) => list(args, ctx).await,
         RunsCommand::Show(args) => show(args, ctx).await,
+        RunsCommand::Wait(args) => super::runs_wait::run(args, ctx).await,
     }
 }
 

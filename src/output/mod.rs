@@ -1,6 +1,6 @@
 //! Everything the CLI prints. A command builds a value and hands it to the [`Printer`], which renders it as
 //! JSON (`--json`) or for people ([`Render`]). stdout carries only the result; notes, warnings, spinners and
-//! prompts go to stderr, and spinners only on a terminal. A closed stdout (`dq events | head`) becomes
+//! prompts go to stderr, and spinners and progress bars only on a terminal. A closed stdout (`dq events | head`) becomes
 //! [`CliError::BrokenPipe`], which exits 0.
 
 mod style;
@@ -110,6 +110,23 @@ impl Printer {
         bar.set_message(message.into());
         Spinner { bar }
     }
+
+    /// A progress bar of `len` steps on stderr: drawn only on a terminal and without `-q`, otherwise hidden.
+    pub fn progress(&self, len: u64, message: impl Into<String>) -> Spinner {
+        let bar = if self.progress {
+            let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed:.dim}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_message(message.into());
+        Spinner { bar }
+    }
 }
 
 /// Writes a line to stderr. A closed stderr is ignored: a server whose log reader went away keeps serving.
@@ -127,6 +144,11 @@ impl Spinner {
     /// Changes the message.
     pub fn set_message(&self, message: impl Into<String>) {
         self.bar.set_message(message.into());
+    }
+
+    /// One more step done (progress bars).
+    pub fn inc(&self) {
+        self.bar.inc(1);
     }
 
     /// Prints a result line on stdout while the spinner steps aside.

@@ -70,3 +70,36 @@ fn the_replay_picker_chooses_a_run() {
     assert_eq!(shown(&older)["status"], "succeeded");
     assert_eq!(shown(&newer)["status"], "dead_lettered");
 }
+
+#[test]
+fn dlq_redrive_shows_a_progress_bar_on_a_terminal_only() {
+    let server = TestServer::start();
+    let first = server.run(&["--fail", "transform"]);
+    let second = server.run(&["--fail", "transform"]);
+    let mut dq = on_terminal(&server, &["dlq", "redrive", "--fix", "--rate", "4/s"]);
+    dq.expect("replaying [").unwrap();
+    dq.expect("1/2").unwrap();
+    dq.expect("replay 1 started").unwrap();
+    let status = dq.get_process().wait().unwrap();
+    assert_eq!(
+        status,
+        expectrl::WaitStatus::Exited(dq.get_process().pid(), 0)
+    );
+    // Off a terminal: the table only, no bar on stderr.
+    for run in [&first, &second] {
+        server
+            .dq()
+            .args(["runs", "wait", run["run_id"].as_str().unwrap()])
+            .assert()
+            .code(0);
+    }
+    let third = server.run(&["--fail", "tool_call"]);
+    let out = server
+        .dq()
+        .args(["dlq", "redrive", "--fix"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("replaying ["));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(third["run_id"].as_str().unwrap()));
+}

@@ -599,3 +599,331 @@ fn replay_without_a_run_takes_the_run_dead_lettered_last_of_those_dead_lettered_
     assert_exit(&out, 4);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no dead-lettered run to replay"));
 }
+
+/// A server whose steps take a little while, so that a detached run is still going when a command starts.
+fn slow_server() -> TestServer {
+    TestServer::with(|config| config.runs.step_delay = std::time::Duration::from_millis(40))
+}
+
+fn detached(server: &TestServer, args: &[&str]) -> String {
+    let out = server
+        .dq()
+        .args(["run", "--detach"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn runs_wait_exits_0_or_3_with_the_run_document() {
+    let server = slow_server();
+    let failing = detached(&server, &["--fail", "tool_call"]);
+    let ok = detached(&server, &[]);
+    let out = server
+        .dq()
+        .args(["runs", "wait", &failing, "--json"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 3);
+    let waited = parse(&out.stdout);
+    assert_eq!(waited["status"], "dead_lettered");
+    let shown = server
+        .dq()
+        .args(["runs", "show", &failing, "--json"])
+        .json();
+    assert_eq!(waited, shown, "the same document as runs show --json");
+    server
+        .dq()
+        .args(["runs", "wait", &ok, "--json"])
+        .assert()
+        .code(0);
+
+    // Replays: the latest by default, or the one named; an ended one returns at once.
+    server
+        .dq()
+        .args(["replay", &failing, "--fix", "--detach"])
+        .assert()
+        .code(0);
+    let out = server
+        .dq()
+        .args(["runs", "wait", &failing, "--json"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(parse(&out.stdout)["replay_seq"], 1);
+    server
+        .dq()
+        .args(["runs", "wait", &failing, "--replay", "0"])
+        .assert()
+        .code(3);
+    server
+        .dq()
+        .args(["runs", "wait", &failing, "--replay", "1"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("succeeded"));
+    server
+        .dq()
+        .args(["runs", "wait", &failing, "--replay", "7"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("no replay 7"));
+}
+
+#[test]
+fn runs_wait_times_out_with_124() {
+    // No worker: runs stay queued.
+    let server = TestServer::with(|config| config.runs.workers = 0);
+    let queued = detached(&server, &[]);
+    server
+        .dq()
+        .args(["--timeout", "300ms", "runs", "wait", &queued])
+        .assert()
+        .code(124)
+        .stderr(predicate::str::contains("waiting for the run to end"));
+}
+
+#[test]
+fn events_until_end_stops_when_the_run_ends() {
+    let server = slow_server();
+    let failing = detached(&server, &["--fail", "transform"]);
+    let out = server
+        .dq()
+        .args(["events", &failing, "--follow", "--until-end", "--json"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 3);
+    let events = parse_lines(&out.stdout);
+    assert_eq!(events.last().unwrap()["type"], "run.failed");
+    assert_eq!(events[0]["type"], "run.created");
+
+    // A replay in flight: it stops at the replay's end, and --since only trims what is printed.
+    server
+        .dq()
+        .args(["replay", &failing, "--fix", "--detach"])
+        .assert()
+        .code(0);
+    let out = server
+        .dq()
+        .args([
+            "events",
+            &failing,
+            "--follow",
+            "--until-end",
+            "--since",
+            "3",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let events = parse_lines(&out.stdout);
+    assert_eq!(events.last().unwrap()["type"], "run.succeeded");
+    assert_ne!(events[0]["type"], "run.created", "--since 3 skips it");
+    assert!(
+        events.iter().any(|e| e["type"] == "run.replay_requested"),
+        "{events:?}"
+    );
+    server
+        .dq()
+        .args(["events", &failing, "--until-end"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn dlq_redrive_dry_run_lists_and_replays_nothing() {
+    let server = TestServer::start();
+    let transform = server.run(&["--fail", "transform"]);
+    let tool = server.run(&["--fail", "tool_call"]);
+    server.run(&[]);
+    let out = server
+        .dq()
+        .args(["dlq", "redrive", "--dry-run", "--fix", "--json"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let doc = parse(&out.stdout);
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(doc["count"], 2);
+    assert_eq!(doc["accepted"], 0);
+    assert_eq!(doc["items"][0]["run_id"], tool["run_id"]);
+    assert_eq!(doc["items"][1]["run_id"], transform["run_id"]);
+    let human = server
+        .dq()
+        .args(["dlq", "redrive", "--dry-run", "--error", "transform"])
+        .output()
+        .unwrap();
+    assert_exit(&human, 0);
+    let table = String::from_utf8(human.stdout).unwrap();
+    assert!(
+        table.contains(transform["run_id"].as_str().unwrap()),
+        "{table}"
+    );
+    assert!(!table.contains(tool["run_id"].as_str().unwrap()), "{table}");
+    let dead = server
+        .dq()
+        .args(["runs", "list", "--status", "dead_lettered", "--json"])
+        .json();
+    assert_eq!(dead["count"], 2, "nothing was replayed");
+    assert!(
+        dead["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["replay_seq"] == 0)
+    );
+}
+
+#[test]
+fn dlq_redrive_fix_replays_the_matching_runs_and_exits_0() {
+    let server = TestServer::start();
+    let transform = server.run(&["--fail", "transform"]);
+    let tool_a = server.run(&["--fail", "tool_call"]);
+    let tool_b = server.run(&["--fail", "tool_call"]);
+    let out = server
+        .dq()
+        .args([
+            "dlq",
+            "redrive",
+            "--error",
+            "AT TOOL_CALL",
+            "--workflow",
+            "demo",
+            "--since",
+            "1h",
+            "--fix",
+            "--rate",
+            "50/s",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let doc = parse(&out.stdout);
+    assert_eq!(doc["count"], 2);
+    assert_eq!(doc["accepted"], 2);
+    for (item, run) in doc["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip([&tool_b, &tool_a])
+    {
+        assert_eq!(item["run_id"], run["run_id"]);
+        assert_eq!(item["replay_seq"], 1);
+        assert_eq!(item["error"], Value::Null);
+        server
+            .dq()
+            .args(["runs", "wait", run["run_id"].as_str().unwrap()])
+            .assert()
+            .code(0);
+    }
+    let untouched = server
+        .dq()
+        .args([
+            "runs",
+            "show",
+            transform["run_id"].as_str().unwrap(),
+            "--json",
+        ])
+        .json();
+    assert_eq!(untouched["status"], "dead_lettered");
+    assert_eq!(untouched["replay_seq"], 0);
+
+    // Those runs are no longer dead-lettered: the same redrive finds nothing, and says so.
+    let again = server
+        .dq()
+        .args(["dlq", "redrive", "--error", "at tool_call", "--fix"])
+        .output()
+        .unwrap();
+    assert_exit(&again, 0);
+    assert!(
+        String::from_utf8(again.stdout)
+            .unwrap()
+            .contains("no dead-lettered run matches")
+    );
+    let none = server
+        .dq()
+        .args(["dlq", "redrive", "--workflow", "other", "--fix", "--json"])
+        .json();
+    assert_eq!(none["count"], 0);
+}
+
+#[test]
+fn dlq_redrive_exits_4_when_a_replay_is_refused() {
+    let server = TestServer::start();
+    let run = server.run(&["--fail", "transform"]);
+    let out = server
+        .dq()
+        .args(["dlq", "redrive", "--fail", "no_such_step", "--json"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 4);
+    let doc = parse(&out.stdout);
+    assert_eq!(doc["count"], 1);
+    assert_eq!(doc["accepted"], 0);
+    assert_eq!(doc["items"][0]["run_id"], run["run_id"]);
+    assert!(doc["items"][0]["error"].as_str().unwrap().contains("422"));
+    server
+        .dq()
+        .args(["dlq", "redrive", "--rate", "0/s"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn replay_overrides_start_from_the_original_input_unless_kept() {
+    let server = TestServer::start();
+    let run = server.run(&["--fail", "tool_call", "--input", r#"{"user":"ada"}"#]);
+    let run = run["run_id"].as_str().unwrap();
+    server
+        .dq()
+        .args(["replay", run, "--set", "n=2"])
+        .assert()
+        .code(3);
+    let detail = server.dq().args(["runs", "show", run, "--json"]).json();
+    assert_eq!(detail["input"], serde_json::json!({"user": "ada", "n": 2}));
+    server
+        .dq()
+        .args(["replay", run, "--set", "m=3", "--keep-overrides", "--fix"])
+        .assert()
+        .code(0);
+    let detail = server.dq().args(["runs", "show", run, "--json"]).json();
+    assert_eq!(
+        detail["input"],
+        serde_json::json!({"user": "ada", "n": 2, "m": 3}),
+        "no \"replay\": true in the input"
+    );
+    server
+        .dq()
+        .args(["replay", run, "--fix", "--set", "k=1"])
+        .assert()
+        .code(0);
+    let detail = server.dq().args(["runs", "show", run, "--json"]).json();
+    assert_eq!(detail["input"], serde_json::json!({"user": "ada", "k": 1}));
+    let replays = detail["replays"].as_array().unwrap();
+    assert_eq!(replays[0]["overrides"], serde_json::json!({"n": 2}));
+    assert_eq!(replays[0]["fail_at"], "tool_call");
+    assert_eq!(replays[0]["outcome"], "dead_lettered");
+    assert_eq!(replays[1]["keep_overrides"], true);
+    assert_eq!(replays[1]["outcome"], "succeeded");
+    assert!(
+        replays[1]["ended_ms"].as_u64().unwrap() >= replays[1]["requested_ms"].as_u64().unwrap()
+    );
+
+    // The human view lists each replay: overrides, fail step, outcome.
+    let human = server.dq().args(["runs", "show", run]).output().unwrap();
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(
+        text.contains(r#"1  fail at tool_call  original input + {"n":2}"#),
+        "{text}"
+    );
+    assert!(text.contains("dead_lettered"), "{text}");
+    assert!(
+        text.contains(r#"2  fix applied  previous input + {"m":3}"#),
+        "{text}"
+    );
+    assert!(text.contains("succeeded"), "{text}");
+}

@@ -153,6 +153,9 @@ pub struct ReplayRequest {
     /// such a replay answers 409).
     #[serde(default, skip_serializing_if = "is_false")]
     pub force: bool,
+    /// dq addition: start from the previous replay's input (its overrides kept) instead of the original input.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub keep_overrides: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -220,6 +223,10 @@ pub struct RunCommand {
     /// dq addition: attempts before dead-lettering (absent = the worker's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
+    /// True on a replay's command (absent on a first start). The original marked a replay by putting
+    /// `"replay": true` into the input; dq keeps the user's input as given and marks the command instead.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub replay: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -364,6 +371,19 @@ pub struct ReplayInfo {
     pub max_attempts: Option<u32>,
     /// When it was requested (unix ms).
     pub requested_ms: u64,
+    /// The input overrides it was asked for (its input = the original input + these, or the previous replay's
+    /// input + these with `keep_overrides`).
+    #[serde(default)]
+    pub overrides: Map<String, Value>,
+    /// Whether it started from the previous replay's input.
+    #[serde(default)]
+    pub keep_overrides: bool,
+    /// `succeeded` or `dead_lettered` once it ended; absent while it is in flight (or never ended).
+    #[serde(default)]
+    pub outcome: Option<RunStatus>,
+    /// When it ended (unix ms).
+    #[serde(default)]
+    pub ended_ms: Option<u64>,
 }
 
 /// `GET /runs/{id}` answer (dq addition).
@@ -437,10 +457,35 @@ mod tests {
             fail_at: None,
             replay_seq: 0,
             max_attempts: None,
+            replay: false,
         };
         assert_eq!(
             serde_json::to_string(&cmd).unwrap(),
             r#"{"ts":1,"type":"run.command","run_id":"r","workflow":"demo","input":{},"fail_at":null}"#
+        );
+    }
+
+    #[test]
+    fn a_replay_command_is_marked_on_the_command_not_in_its_input() {
+        let cmd = RunCommand {
+            ts: 1,
+            kind: "run.command".into(),
+            run_id: "r".into(),
+            workflow: "demo".into(),
+            input: Map::new(),
+            fail_at: None,
+            replay_seq: 2,
+            max_attempts: None,
+            replay: true,
+        };
+        let json: Value = serde_json::to_value(&cmd).unwrap();
+        assert_eq!(json["replay"], true);
+        assert_eq!(json["input"], serde_json::json!({}));
+        let keep: ReplayRequest = serde_json::from_str(r#"{"keep_overrides": true}"#).unwrap();
+        assert!(keep.keep_overrides);
+        assert_eq!(
+            serde_json::to_string(&ReplayRequest::default()).unwrap(),
+            "{}"
         );
     }
 

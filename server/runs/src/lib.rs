@@ -17,7 +17,7 @@ mod worker;
 pub use emitter::now_ms;
 pub use error::{QueueError, RunsError};
 pub use queue::{HttpQueue, LocalQueue, Queue};
-pub use service::{INDEX_TOPIC, RunsService};
+pub use service::{DlqFilter, INDEX_TOPIC, RunsService};
 
 use std::sync::Arc;
 use std::time::Duration;

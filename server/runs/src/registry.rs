@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 
-use dq_proto::event::Event;
+use dq_proto::event::{Event, EventBody};
 use dq_proto::fold::RunState;
 use dq_proto::runs::{
     DlqRecord, ReplayInfo, RunDetail, RunStatus, RunSummary, validate_run_id, workflow_steps,
@@ -48,6 +48,12 @@ pub(crate) enum IndexRecord {
         input: Map<String, Value>,
         max_attempts: Option<u32>,
         ts: u64,
+        /// The overrides asked for (absent in records written before dq recorded them).
+        #[serde(default)]
+        overrides: Map<String, Value>,
+        /// Whether it started from the previous replay's input.
+        #[serde(default)]
+        keep_overrides: bool,
     },
 }
 
@@ -78,6 +84,37 @@ pub(crate) struct ReplayEntry {
     pub input: Map<String, Value>,
     pub max_attempts: Option<u32>,
     pub requested_ms: u64,
+    pub overrides: Map<String, Value>,
+    pub keep_overrides: bool,
+}
+
+/// How each start (0) or replay (n) of a run ended, read from its timeline beside the status fold: the last
+/// server-written `run.succeeded` / `run.failed` naming that replay (an event without `replay_seq` counts for the replay the
+/// fold is on).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Endings {
+    ended: HashMap<u64, (RunStatus, u64)>,
+}
+
+impl Endings {
+    /// Notes `event` if it ends a start or replay; `current` is the fold's replay after applying it.
+    pub fn observe(&mut self, event: &Event, current: u64) {
+        if !event.is_server_authored() {
+            return;
+        }
+        let status = match event.body {
+            EventBody::RunSucceeded {} => RunStatus::Succeeded,
+            EventBody::RunFailed {} => RunStatus::DeadLettered,
+            _ => return,
+        };
+        let seq = event.replay().unwrap_or(current);
+        self.ended.insert(seq, (status, event.ts));
+    }
+
+    /// The outcome and end time of start/replay `seq`, once it ended.
+    pub fn of(&self, seq: u64) -> Option<(RunStatus, u64)> {
+        self.ended.get(&seq).copied()
+    }
 }
 
 /// A run's status folded from its timeline ([`RunState`], the fold the CLI uses too), with the read position.
@@ -122,6 +159,8 @@ pub(crate) struct RunEntry {
     /// The highest replay seq handed out (ahead of `replays` while a replay is being written).
     pub reserved_seq: u64,
     pub fold: Fold,
+    /// How each start or replay ended.
+    pub endings: Endings,
     /// Creation order, for newest-first listings of runs created in the same millisecond.
     pub order: u64,
     /// Whether the run's timeline topic was seen to exist (see the module doc); an unconfirmed run may be a
@@ -131,7 +170,7 @@ pub(crate) struct RunEntry {
 
 impl RunEntry {
     /// The latest replay, if any.
-    fn latest(&self) -> Option<&ReplayEntry> {
+    pub fn latest(&self) -> Option<&ReplayEntry> {
         self.replays.last()
     }
 
@@ -211,11 +250,18 @@ impl RunEntry {
             replays: self
                 .replays
                 .iter()
-                .map(|r| ReplayInfo {
-                    seq: r.seq,
-                    fail_at: r.fail_at.clone(),
-                    max_attempts: r.max_attempts,
-                    requested_ms: r.requested_ms,
+                .map(|r| {
+                    let ended = self.endings.of(r.seq);
+                    ReplayInfo {
+                        seq: r.seq,
+                        fail_at: r.fail_at.clone(),
+                        max_attempts: r.max_attempts,
+                        requested_ms: r.requested_ms,
+                        overrides: r.overrides.clone(),
+                        keep_overrides: r.keep_overrides,
+                        outcome: ended.map(|(status, _)| status),
+                        ended_ms: ended.map(|(_, ts)| ts),
+                    }
                 })
                 .collect(),
         }
@@ -261,6 +307,7 @@ impl Registry {
                     replays: Vec::new(),
                     reserved_seq: 0,
                     fold: Fold::new(ts),
+                    endings: Endings::default(),
                     order: self.next_order,
                     confirmed: false,
                 };
@@ -273,6 +320,8 @@ impl Registry {
                 input,
                 max_attempts,
                 ts,
+                overrides,
+                keep_overrides,
             } => {
                 let Some(entry) = self.runs.get_mut(&run_id) else {
                     return;
@@ -286,6 +335,8 @@ impl Registry {
                     input,
                     max_attempts,
                     requested_ms: ts,
+                    overrides,
+                    keep_overrides,
                 });
                 entry.replays.sort_by_key(|r| r.seq);
                 entry.reserved_seq = entry.reserved_seq.max(seq);
@@ -360,7 +411,6 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dq_proto::event::EventBody;
     use dq_proto::runs::RunStatus;
 
     fn created(run_id: &str, workflow: &str) -> Result<IndexRecord, String> {

@@ -232,6 +232,7 @@ impl RunsService {
             fail_at: request.fail_at,
             replay_seq: 0,
             max_attempts: request.max_attempts,
+            replay: false,
         };
         self.enqueue(writes, record, &created, &command, "created")
             .await?;
@@ -284,8 +285,9 @@ impl RunsService {
     }
 
     /// Replays a run with `replay_seq + 1`: `fail_at` inherited (key absent), cleared (`null`) or overridden;
-    /// `input` overrides merged over the original input (with `"replay": true`, as the original's replay
-    /// input); `max_attempts` overridden or inherited.
+    /// its input is the original input + this replay's `input` overrides (with `keep_overrides`: the previous
+    /// replay's input + these), never anything else: the replay marker is on the command (`"replay": true`),
+    /// not in the input; `max_attempts` overridden or inherited.
     ///
     /// Refused with [`RunsError::ReplayInFlight`] while the run or an earlier replay is in flight (queued,
     /// running or retrying), unless `force`: then the chain in flight is superseded (a `run.superseded` event
@@ -300,7 +302,7 @@ impl RunsService {
         self.known(run_id).await?;
         // The check below reads the status as of the timeline now.
         self.refresh(run_id).await?;
-        let (seq, superseded, workflow, fail_at, input, max_attempts) = {
+        let plan = {
             let mut registry = self.registry();
             let entry = registry
                 .runs
@@ -310,9 +312,12 @@ impl RunsService {
                 None => entry.fail_at.clone(),
                 Some(fail_at) => fail_at,
             };
-            let mut input = entry.input.clone();
-            input.insert("replay".to_owned(), Value::Bool(true));
-            input.extend(request.input.unwrap_or_default());
+            let overrides = request.input.unwrap_or_default();
+            let mut input = match entry.latest() {
+                Some(previous) if request.keep_overrides => previous.input.clone(),
+                _ => entry.input.clone(),
+            };
+            input.extend(overrides.clone());
             // An inherited limit recorded before the upper bound existed is clamped, not refused: only what
             // this request asks for is validated.
             let max_attempts = request
@@ -328,27 +333,20 @@ impl RunsService {
                 ));
             }
             entry.reserved_seq += 1;
-            (
-                entry.reserved_seq,
+            ReplayPlan {
+                seq: entry.reserved_seq,
                 superseded,
                 workflow,
                 fail_at,
                 input,
                 max_attempts,
-            )
+                overrides,
+                keep_overrides: request.keep_overrides,
+            }
         };
-        let written = self
-            .write_replay(
-                run_id,
-                seq,
-                superseded,
-                fail_at.clone(),
-                input,
-                workflow,
-                max_attempts,
-            )
-            .await;
-        if let Err(e) = written {
+        let seq = plan.seq;
+        let fail_at = plan.fail_at.clone();
+        if let Err(e) = self.write_replay(run_id, plan).await {
             // Nothing of it reached the registry: hand the seq back, so that the run is not left "queued" for a
             // replay that does not exist (a retry then writes with the same idempotency keys).
             let mut registry = self.registry();
@@ -368,18 +366,18 @@ impl RunsService {
         })
     }
 
-    /// The writes of replay `seq`, after `run.superseded` when it supersedes replay `superseded`.
-    #[allow(clippy::too_many_arguments)]
-    async fn write_replay(
-        &self,
-        run_id: &str,
-        seq: u64,
-        superseded: Option<u64>,
-        fail_at: Option<String>,
-        input: Map<String, Value>,
-        workflow: String,
-        max_attempts: Option<u32>,
-    ) -> Result<(), RunsError> {
+    /// The writes of a replay, after `run.superseded` when it supersedes the chain in flight.
+    async fn write_replay(&self, run_id: &str, plan: ReplayPlan) -> Result<(), RunsError> {
+        let ReplayPlan {
+            seq,
+            superseded,
+            workflow,
+            fail_at,
+            input,
+            max_attempts,
+            overrides,
+            keep_overrides,
+        } = plan;
         self.ensure_topics().await?;
         let ts = now_ms();
         let record = IndexRecord::Replay {
@@ -389,6 +387,8 @@ impl RunsService {
             input: input.clone(),
             max_attempts,
             ts,
+            overrides,
+            keep_overrides,
         };
         let requested = Event::lifecycle(
             ts,
@@ -408,6 +408,7 @@ impl RunsService {
             fail_at,
             replay_seq: seq,
             max_attempts,
+            replay: true,
         };
         let mut writes = self.emitter.pipeline();
         if let Some(old) = superseded {
@@ -561,6 +562,7 @@ impl RunsService {
             for item in items {
                 if let Ok(event) = serde_json::from_str::<Event>(&item.value) {
                     entry.fold.apply(item.offset, &event);
+                    entry.endings.observe(&event, entry.fold.state.replay_seq);
                 }
             }
         }
@@ -623,6 +625,18 @@ impl RunsService {
             run_id.is_none_or(|id| r.run_id == id) && workflow.is_none_or(|w| r.workflow == w)
         })
         .await
+    }
+
+    /// DLQ records, newest first, that `filter` accepts, at most `limit` (`GET /dlq`'s filters).
+    pub async fn dlq_search(
+        &self,
+        filter: &DlqFilter,
+        limit: usize,
+    ) -> Result<Vec<DlqRecord>, RunsError> {
+        self.catch_up_if_supported().await?;
+        // With `current`: only records of runs dead-lettered now by that record.
+        self.dlq_select(true, filter.current, limit, |r| filter.accepts(r))
+            .await
     }
 
     /// The oldest `limit` DLQ records, as the original's peek.
@@ -707,6 +721,48 @@ impl RunsService {
             })
             .ok_or(RunsError::NoDlqRecord)
     }
+}
+
+/// What `GET /dlq` filters on; every field set must match.
+#[derive(Debug, Clone, Default)]
+pub struct DlqFilter {
+    /// Only this run's records.
+    pub run_id: Option<String>,
+    /// Only records of this workflow.
+    pub workflow: Option<String>,
+    /// Only records whose error contains this text (case-insensitive).
+    pub error: Option<String>,
+    /// Only records written at or after this time (unix ms).
+    pub since_ms: Option<u64>,
+    /// Only the record of each run that is dead-lettered now: the record of the replay the run is on (none for a
+    /// run replayed since it dead-lettered).
+    pub current: bool,
+}
+
+impl DlqFilter {
+    fn accepts(&self, record: &DlqRecord) -> bool {
+        self.run_id.as_ref().is_none_or(|id| &record.run_id == id)
+            && self.workflow.as_ref().is_none_or(|w| &record.workflow == w)
+            && self.since_ms.is_none_or(|since| record.ts >= since)
+            && self
+                .error
+                .as_ref()
+                .is_none_or(|text| record.error.to_lowercase().contains(&text.to_lowercase()))
+    }
+}
+
+/// A replay accepted and numbered under the registry lock, to be written.
+struct ReplayPlan {
+    seq: u64,
+    /// The start or replay in flight that this one supersedes (`force`).
+    superseded: Option<u64>,
+    workflow: String,
+    fail_at: Option<String>,
+    /// The replay's whole input: the original (or, with `keep_overrides`, the previous replay's) + `overrides`.
+    input: Map<String, Value>,
+    max_attempts: Option<u32>,
+    overrides: Map<String, Value>,
+    keep_overrides: bool,
 }
 
 /// The JSON type of a value, as a client would name it.

@@ -7,6 +7,7 @@ use dq_proto::runs::{
     CreateRun, CreateRunResponse, DlqList, DlqRecord, EmitRequest, HealthResponse, OkResponse,
     ReplayRequest, ReplayResponse, RunDetail, RunList, RunStatus, Timeline,
 };
+use dq_runs::DlqFilter;
 use serde::Deserialize;
 
 use super::RunsState;
@@ -121,11 +122,16 @@ pub async fn run_dlq(
     Ok(Json(state.service.dlq_for_run(&run_id).await?))
 }
 
-/// `GET /dlq` query.
+/// `GET /dlq` query: the original filters (`run_id`, `workflow`, `limit`) and dq's (`error`: text the error
+/// contains, case-insensitive; `since`: unix ms; `current=true`: only runs dead-lettered now, one record each).
 #[derive(Deserialize)]
 pub struct ListDlqQuery {
     run_id: Option<String>,
     workflow: Option<String>,
+    error: Option<String>,
+    since: Option<u64>,
+    #[serde(default)]
+    current: bool,
     limit: Option<usize>,
 }
 
@@ -138,13 +144,16 @@ pub async fn list_dlq(
         dq_proto::runs::validate_run_id(run_id)
             .map_err(|e| DetailError::validation("value_error", &["query", "run_id"], e))?;
     }
+    let filter = DlqFilter {
+        run_id: query.run_id,
+        workflow: query.workflow,
+        error: query.error.filter(|text| !text.is_empty()),
+        since_ms: query.since,
+        current: query.current,
+    };
     let items = state
         .service
-        .dlq_list(
-            query.run_id.as_deref(),
-            query.workflow.as_deref(),
-            clamp(query.limit, DEFAULT_LIMIT),
-        )
+        .dlq_search(&filter, clamp(query.limit, DEFAULT_LIMIT))
         .await?;
     Ok(Json(DlqList {
         count: items.len(),

@@ -174,7 +174,11 @@ async fn replay_inherits_overrides_and_clears_fail_at_and_increments_seq() {
     assert_eq!(answer["fail_at"], "transform");
     let run = server.wait_status(&run_id, 2, "dead_lettered").await;
     assert_eq!(run["last_error"], "forced failure at transform");
-    assert_eq!(run["input"], json!({"a": 1, "b": 3, "replay": true}));
+    // The original input + this replay's overrides: no `"replay": true` injected.
+    assert_eq!(run["input"], json!({"a": 1, "b": 3}));
+    assert_eq!(run["replays"][1]["overrides"], json!({"b": 3}));
+    assert_eq!(run["replays"][0]["outcome"], "dead_lettered");
+    assert!(run["replays"][0]["ended_ms"].is_u64());
 
     // null: the fix is applied.
     let (_, answer) = server
@@ -224,6 +228,110 @@ async fn replay_inherits_overrides_and_clears_fail_at_and_increments_seq() {
         }
         assert_eq!(event["replay_seq"], current, "{event}");
     }
+}
+
+#[tokio::test]
+async fn replay_overrides_start_from_the_original_input_unless_kept() {
+    let server = TestServer::start();
+    let run_id = server
+        .create(json!({"fail_at": "tool_call", "input": {"a": 1}}))
+        .await;
+    server.wait_status(&run_id, 0, "dead_lettered").await;
+    server
+        .post(
+            &format!("/runs/{run_id}/replay"),
+            json!({"input": {"b": 2}}),
+        )
+        .await;
+    let run = server.wait_status(&run_id, 1, "dead_lettered").await;
+    assert_eq!(run["input"], json!({"a": 1, "b": 2}));
+    // The next replay starts from the original input again: `b` is gone.
+    server
+        .post(
+            &format!("/runs/{run_id}/replay"),
+            json!({"input": {"c": 3}}),
+        )
+        .await;
+    let run = server.wait_status(&run_id, 2, "dead_lettered").await;
+    assert_eq!(run["input"], json!({"a": 1, "c": 3}));
+    // keep_overrides: from the previous replay's input.
+    let (status, _) = server
+        .post(
+            &format!("/runs/{run_id}/replay"),
+            json!({"fail_at": null, "input": {"d": 4}, "keep_overrides": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let run = server.wait_status(&run_id, 3, "succeeded").await;
+    assert_eq!(run["input"], json!({"a": 1, "c": 3, "d": 4}));
+    let replays = run["replays"].as_array().unwrap();
+    assert_eq!(replays[2]["keep_overrides"], true);
+    assert_eq!(replays[2]["outcome"], "succeeded");
+    assert_eq!(replays[0]["keep_overrides"], false);
+    // The replay's command (kept in its DLQ record) carries the marker; its input stays the user's.
+    let (_, list) = server.get(&format!("/dlq?run_id={run_id}")).await;
+    let command = &list["items"][0]["command"];
+    assert_eq!(list["items"][0]["replay_seq"], 2);
+    assert_eq!(command["replay"], true);
+    assert_eq!(command["input"], json!({"a": 1, "c": 3}));
+    assert_eq!(
+        list["items"][1]["command"]["input"],
+        json!({"a": 1, "b": 2})
+    );
+}
+
+#[tokio::test]
+async fn dlq_filters_by_error_workflow_since_and_current() {
+    let server = TestServer::start();
+    let transform = server.create(failing("transform")).await;
+    server.wait_status(&transform, 0, "dead_lettered").await;
+    let tool = server.create(failing("tool_call")).await;
+    let tool_record = {
+        server.wait_status(&tool, 0, "dead_lettered").await;
+        let (_, record) = server.get(&format!("/runs/{tool}/dlq")).await;
+        record
+    };
+    let ids = |list: &Value| -> Vec<String> {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["run_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let (status, list) = server.get("/dlq?error=AT%20TRANSFORM").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids(&list), [transform.as_str()]);
+    let (_, list) = server.get("/dlq?error=forced&workflow=demo").await;
+    assert_eq!(ids(&list), [tool.as_str(), transform.as_str()]);
+    let (_, list) = server.get("/dlq?workflow=other").await;
+    assert_eq!(list["count"], 0);
+    let (_, list) = server.get("/dlq?error=no%20such%20error").await;
+    assert_eq!(list["count"], 0);
+    let since = tool_record["ts"].as_u64().unwrap();
+    let (_, list) = server.get(&format!("/dlq?since={since}")).await;
+    assert_eq!(ids(&list), [tool.as_str()]);
+    let (_, list) = server.get("/dlq?limit=1").await;
+    assert_eq!(ids(&list), [tool.as_str()]);
+    let (status, _) = server.get("/dlq?since=yesterday").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A run replayed since it dead-lettered is not dead-lettered now: `current` leaves its records out, and
+    // keeps only the latest record of a run dead-lettered again.
+    server
+        .post(&format!("/runs/{tool}/replay"), json!({"fail_at": null}))
+        .await;
+    server.wait_status(&tool, 1, "succeeded").await;
+    server
+        .post(&format!("/runs/{transform}/replay"), json!({}))
+        .await;
+    server.wait_status(&transform, 1, "dead_lettered").await;
+    let (_, all) = server.get("/dlq").await;
+    assert_eq!(all["count"], 3);
+    let (_, current) = server.get("/dlq?current=true").await;
+    assert_eq!(ids(&current), [transform.as_str()]);
+    assert_eq!(current["items"][0]["replay_seq"], 1);
 }
 
 #[tokio::test]
