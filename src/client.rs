@@ -128,15 +128,12 @@ impl Client {
             .await
     }
 
-    /// `GET /dlq` with dq's filters (dq addition): newest first.
+    /// `GET /dlq` with dq's filters (dq addition): the runs dead-lettered now, newest first.
     pub async fn dlq_search(&self, query: &DlqQuery<'_>) -> Result<DlqList> {
         let mut url = self.url("/dlq");
         {
             let mut pairs = url.query_pairs_mut();
             pairs.append_pair("limit", &query.limit.to_string());
-            if query.current {
-                pairs.append_pair("current", "true");
-            }
             if let Some(error) = query.error {
                 pairs.append_pair("error", error);
             }
@@ -298,8 +295,6 @@ pub struct DlqQuery<'a> {
     pub workflow: Option<&'a str>,
     /// Records written at or after this time (unix ms).
     pub since_ms: Option<u64>,
-    /// Only runs dead-lettered now, one record each.
-    pub current: bool,
     /// At most this many.
     pub limit: usize,
 }

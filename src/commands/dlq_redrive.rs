@@ -1,5 +1,5 @@
 //! `dq dlq redrive`: replays every run that is dead-lettered now and matches the filters. The server filters
-//! (`GET /dlq?current=true&error=&workflow=&since=&limit=`); the CLI asks for one replay per run at `--rate`,
+//! (`GET /dlq?error=&workflow=&since=&limit=`, which lists only runs dead-lettered now); the CLI asks for one replay per run at `--rate`,
 //! with the body `dq replay` builds ([`super::replay::request`]), shows a progress bar on a terminal only, and
 //! prints what it replayed (or, with `--dry-run`, would replay). Exit 0 only when every replay was accepted,
 //! else 4; the table says which were not and why.
@@ -84,7 +84,6 @@ pub async fn run(args: DlqRedriveArgs, ctx: &Ctx) -> Result<ExitStatus> {
         error: args.error.as_deref(),
         workflow: args.workflow.as_deref(),
         since_ms: pacing.since_ms,
-        current: true,
         limit: args.limit,
     };
     let records = client.dlq_search(&query).await?.items;

@@ -927,3 +927,62 @@ fn replay_overrides_start_from_the_original_input_unless_kept() {
     );
     assert!(text.contains("succeeded"), "{text}");
 }
+
+/// The story of the run-model issue, end to end: a replay of a run still going is refused, `runs wait` tells
+/// the outcome, the replay with the fix succeeds, and everything the CLI shows of the run then agrees.
+#[test]
+fn a_replay_waits_for_its_run_and_then_every_view_of_the_run_agrees() {
+    let server = TestServer::with(|config| {
+        config.runs.step_delay = std::time::Duration::from_millis(200);
+    });
+    let run = detached(&server, &["--fail", "tool_call"]);
+    let out = server
+        .dq()
+        .args(["replay", &run, "--fix"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 4);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is still running")
+            || String::from_utf8_lossy(&out.stderr).contains("is still queued"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_exit(
+        &server.dq().args(["runs", "wait", &run]).output().unwrap(),
+        3,
+    );
+    assert_exit(
+        &server
+            .dq()
+            .args(["replay", &run, "--fix", "-q"])
+            .output()
+            .unwrap(),
+        0,
+    );
+    assert_exit(
+        &server.dq().args(["runs", "wait", &run]).output().unwrap(),
+        0,
+    );
+
+    let events = server.dq().args(["events", &run, "--json"]).ndjson();
+    assert!(
+        events
+            .iter()
+            .all(|e| e["seq"].is_u64() && e["replay_seq"].is_u64())
+    );
+    let terminal = events
+        .iter()
+        .rev()
+        .find(|e| ["run.succeeded", "run.failed"].contains(&e["type"].as_str().unwrap()))
+        .unwrap();
+    assert_eq!(
+        (&terminal["type"], &terminal["replay_seq"]),
+        (&Value::from("run.succeeded"), &Value::from(1))
+    );
+    let shown = server.dq().args(["runs", "show", &run, "--json"]).json();
+    assert_eq!(shown["status"], "succeeded", "{shown}");
+    let out = server.dq().args(["replay"]).output().unwrap();
+    assert_exit(&out, 4);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no dead-lettered run to replay"));
+}

@@ -1,8 +1,8 @@
 //! The runs story across real processes (owned by the runs service work): a standalone `dq worker`
 //! SIGKILLed mid-run leaves its run to a second worker; a `dq up` SIGKILLed mid-run restarts with the same
 //! runs and DLQ records and finishes every interrupted run; `dq up --broker URL` keeps its runs in a second
-//! `dq up`. Redelivery waits for the lease of the killed worker (30 s by default), so the first two tests
-//! take that long.
+//! `dq up`; a forced replay supersedes the chain of a killed worker. Redelivery waits for the lease of the
+//! killed worker (30 s by default), so the tests with a killed worker take that long.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -99,6 +99,87 @@ fn a_killed_worker_leaves_its_run_to_a_second_worker() {
             .collect();
         assert_eq!(attempts, [1, 2], "the timeline shows the redelivery");
         assert_eq!(events.last().unwrap()["type"], "run.succeeded");
+    });
+}
+
+/// `replay --force` while the worker of the chain in flight was killed mid-step: the replay runs at once on
+/// another worker, and when the killed worker's lease runs out its command is redelivered, found superseded
+/// and settled without writing anything, so the run stays the replay's success.
+#[test]
+fn a_forced_replay_supersedes_a_chain_whose_worker_was_killed_mid_step() {
+    let server = TestServer::with(|c| c.runs.workers = 0);
+    let base = server.url().to_owned();
+    let mut slow = Process::spawn(&["worker", "--url", &base, "--step-delay", "2s"]);
+    runtime().block_on(async {
+        let run_id = create(&base, json!({"fail_at": "tool_call"})).await;
+        wait_for(
+            &format!("{base}/runs/{run_id}/timeline"),
+            "started a step",
+            |t| {
+                t["events"]
+                    .as_array()
+                    .is_some_and(|e| e.iter().any(|i| i["event"]["type"] == "step.started"))
+            },
+        )
+        .await;
+        slow.sigkill();
+
+        let answer = reqwest::Client::new()
+            .post(format!("{base}/runs/{run_id}/replay"))
+            .json(&json!({"fail_at": null, "force": true}))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(answer.status(), 200);
+        let mut second = Process::spawn(&["worker", "--url", &base, "--step-delay", "0ms"]);
+        wait_for(&format!("{base}/runs/{run_id}"), "succeeded", |r| {
+            r["status"] == "succeeded" && r["replay_seq"] == 1
+        })
+        .await;
+        // The killed worker's command comes back once its lease (30 s) has run out, and is settled.
+        let metrics = format!("{base}/metrics");
+        let started = Instant::now();
+        loop {
+            let text = reqwest::get(&metrics)
+                .await
+                .expect("metrics")
+                .text()
+                .await
+                .expect("text");
+            let settled = |metric: &str| {
+                text.lines().any(|line| {
+                    line.starts_with(metric)
+                        && line.contains("topic=\"runs.commands\"")
+                        && line.ends_with(" 0")
+                })
+            };
+            if settled("dq_in_flight_messages") && settled("dq_consumer_lag_messages") {
+                break;
+            }
+            assert!(
+                started.elapsed() < GUARD,
+                "the superseded command was never settled: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        second.sigkill();
+
+        let events = events(&base, &run_id).await;
+        let superseded = events
+            .iter()
+            .position(|e| e["type"] == "run.superseded")
+            .expect("run.superseded in the timeline");
+        assert_eq!(events[superseded]["replay_seq"], 0);
+        assert!(
+            events[superseded..].iter().all(|e| e["replay_seq"] != 0),
+            "the superseded chain wrote after it was superseded: {events:#?}"
+        );
+        assert_eq!(events.last().unwrap()["type"], "run.succeeded");
+        let run = get(&format!("{base}/runs/{run_id}")).await;
+        assert_eq!(
+            (&run["status"], &run["replay_seq"]),
+            (&json!("succeeded"), &json!(1))
+        );
     });
 }
 

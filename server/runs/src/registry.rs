@@ -185,7 +185,12 @@ impl RunEntry {
     /// was never read (a broker without reads) cannot tell, and reads as not in flight.
     pub fn in_flight(&self) -> Option<u64> {
         let known = self.fold.next_offset > 0;
-        (known && !self.settled()).then_some(self.reserved_seq)
+        let state = &self.fold.state;
+        // Dead-lettered from `run.dlq` on, as the status says, though `run.failed` is still to come: what that
+        // chain writes after a replay starts no longer counts.
+        let done = (state.ended || state.status == RunStatus::DeadLettered)
+            && state.replay_seq >= self.reserved_seq;
+        (known && !done).then_some(self.reserved_seq)
     }
 
     /// Why a replay is refused while [`Self::in_flight`]: "run R is still running (attempt 2/3)".
@@ -482,6 +487,29 @@ mod tests {
         fold.apply(1, &replay);
         assert_eq!(fold.state.status, RunStatus::Queued);
         assert_eq!((fold.next_offset, fold.updated_ms), (2, 6));
+    }
+
+    /// A client that sees `dead_lettered` may replay at once: from `run.dlq` on, not only from `run.failed`.
+    #[test]
+    fn a_run_is_not_in_flight_once_its_status_says_dead_lettered() {
+        let mut registry = Registry::default();
+        registry.apply_index_at(0, created("r1", "demo"));
+        let entry = registry.runs.get_mut("r1").unwrap();
+        let ev = |body| Event::lifecycle(1, "r1", 0, body);
+        entry
+            .fold
+            .apply(0, &ev(EventBody::WorkerReceived { attempt: 1 }));
+        assert_eq!(entry.in_flight(), Some(0));
+        entry.fold.apply(
+            1,
+            &ev(EventBody::RunDlq {
+                reason: "max_attempts".into(),
+                dlq_topic: "runs.dlq".into(),
+                dlq_idem: "k".into(),
+            }),
+        );
+        assert_eq!(entry.summary().status, RunStatus::DeadLettered);
+        assert_eq!(entry.in_flight(), None);
     }
 
     #[test]

@@ -611,31 +611,16 @@ impl RunsService {
         Ok(out)
     }
 
-    /// DLQ records, newest first, optionally of one run or workflow, at most `limit`: only the record of why
-    /// each run is dead-lettered *now* (a run replayed since, or a late record of a superseded replay, is not
-    /// listed), so that this list, the runs' status and their timelines agree.
+    /// DLQ records, newest first, that `filter` accepts, at most `limit` (`GET /dlq` and its filters): only the
+    /// record of why each run is dead-lettered *now* (a run replayed since, or a late record of a superseded
+    /// replay, is not listed), so that this list, the runs' status and their timelines agree.
     pub async fn dlq_list(
-        &self,
-        run_id: Option<&str>,
-        workflow: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<DlqRecord>, RunsError> {
-        self.catch_up_if_supported().await?;
-        self.dlq_select(true, true, limit, |r| {
-            run_id.is_none_or(|id| r.run_id == id) && workflow.is_none_or(|w| r.workflow == w)
-        })
-        .await
-    }
-
-    /// DLQ records, newest first, that `filter` accepts, at most `limit` (`GET /dlq`'s filters).
-    pub async fn dlq_search(
         &self,
         filter: &DlqFilter,
         limit: usize,
     ) -> Result<Vec<DlqRecord>, RunsError> {
         self.catch_up_if_supported().await?;
-        // With `current`: only records of runs dead-lettered now by that record.
-        self.dlq_select(true, filter.current, limit, |r| filter.accepts(r))
+        self.dlq_select(true, true, limit, |r| filter.accepts(r))
             .await
     }
 
@@ -723,7 +708,7 @@ impl RunsService {
     }
 }
 
-/// What `GET /dlq` filters on; every field set must match.
+/// What `GET /dlq` filters on, besides the run being dead-lettered now; every field set must match.
 #[derive(Debug, Clone, Default)]
 pub struct DlqFilter {
     /// Only this run's records.
@@ -734,9 +719,6 @@ pub struct DlqFilter {
     pub error: Option<String>,
     /// Only records written at or after this time (unix ms).
     pub since_ms: Option<u64>,
-    /// Only the record of each run that is dead-lettered now: the record of the replay the run is on (none for a
-    /// run replayed since it dead-lettered).
-    pub current: bool,
 }
 
 impl DlqFilter {

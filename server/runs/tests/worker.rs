@@ -11,7 +11,7 @@ use dq_proto::runs::{
     COMMANDS_TOPIC, CreateRun, DEFAULT_WORKER_GROUP, DlqRecord, ReplayRequest, RunStatus,
 };
 use dq_runs::queue::{ConsumeSpec, Outgoing};
-use dq_runs::{LocalQueue, Queue, RunsConfig, RunsRuntime, RunsService};
+use dq_runs::{DlqFilter, LocalQueue, Queue, RunsConfig, RunsRuntime, RunsService};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +40,14 @@ async fn wait_status(service: &RunsService, run_id: &str, replay_seq: u64, statu
             "never reached {status:?}: {run:?}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The `GET /dlq` filter of one run.
+fn run_filter(run_id: &str) -> DlqFilter {
+    DlqFilter {
+        run_id: Some(run_id.to_owned()),
+        ..DlqFilter::default()
     }
 }
 
@@ -110,7 +118,7 @@ async fn a_worker_restart_mid_retry_keeps_the_attempt_count() {
     assert_eq!(attempts, [1, 2, 3]);
     assert_eq!(
         service
-            .dlq_list(Some(&run_id), None, 10)
+            .dlq_list(&run_filter(&run_id), 10)
             .await
             .unwrap()
             .len(),
@@ -183,7 +191,7 @@ async fn a_redelivery_after_the_last_attempt_dead_letters_exactly_once() {
         .unwrap();
     let service = runtime.service();
     wait_status(&service, &run_id, 0, RunStatus::DeadLettered).await;
-    let records: Vec<DlqRecord> = service.dlq_list(Some(&run_id), None, 10).await.unwrap();
+    let records: Vec<DlqRecord> = service.dlq_list(&run_filter(&run_id), 10).await.unwrap();
     assert_eq!(records.len(), 1, "one DLQ record per (run, replay_seq)");
     let events = kinds(&service, &run_id).await;
     assert_eq!(
@@ -427,7 +435,13 @@ async fn poison_commands_are_parked_once_and_acked_without_a_retry() {
     assert_eq!(nacked, 0, "no poison command was retried");
     let runs = service.list_runs(None, 100).await.unwrap();
     assert_eq!(runs.len(), 2, "{runs:?}");
-    assert!(service.dlq_list(None, None, 10).await.unwrap().is_empty());
+    assert!(
+        service
+            .dlq_list(&DlqFilter::default(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     shutdown.cancel();
     runtime.join().await;
     broker.shutdown();

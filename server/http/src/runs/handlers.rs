@@ -123,15 +123,13 @@ pub async fn run_dlq(
 }
 
 /// `GET /dlq` query: the original filters (`run_id`, `workflow`, `limit`) and dq's (`error`: text the error
-/// contains, case-insensitive; `since`: unix ms; `current=true`: only runs dead-lettered now, one record each).
+/// contains, case-insensitive; `since`: unix ms). Only runs dead-lettered now are listed, one record each.
 #[derive(Deserialize)]
 pub struct ListDlqQuery {
     run_id: Option<String>,
     workflow: Option<String>,
     error: Option<String>,
     since: Option<u64>,
-    #[serde(default)]
-    current: bool,
     limit: Option<usize>,
 }
 
@@ -149,11 +147,10 @@ pub async fn list_dlq(
         workflow: query.workflow,
         error: query.error.filter(|text| !text.is_empty()),
         since_ms: query.since,
-        current: query.current,
     };
     let items = state
         .service
-        .dlq_search(&filter, clamp(query.limit, DEFAULT_LIMIT))
+        .dlq_list(&filter, clamp(query.limit, DEFAULT_LIMIT))
         .await?;
     Ok(Json(DlqList {
         count: items.len(),
@@ -163,7 +160,11 @@ pub async fn list_dlq(
 
 /// `GET /dlq/latest`: the newest DLQ record of any run.
 pub async fn latest_dlq(State(state): State<RunsState>) -> Answer<DlqRecord> {
-    let latest = state.service.dlq_list(None, None, 1).await?.pop();
+    let latest = state
+        .service
+        .dlq_list(&DlqFilter::default(), 1)
+        .await?
+        .pop();
     latest
         .map(Json)
         .ok_or_else(|| DetailError::message(StatusCode::NOT_FOUND, "no DLQ records"))
