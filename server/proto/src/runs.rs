@@ -69,7 +69,7 @@ pub fn validate_max_attempts(max_attempts: u32) -> Result<(), String> {
 /// The event types only the runs service and the worker write (the run's lifecycle, from which its status is
 /// derived), plus the two SSE markers: `POST /runs/{id}/emit` refuses them, so that a client cannot forge a
 /// run's outcome.
-pub const LIFECYCLE_EVENTS: [&str; 15] = [
+pub const LIFECYCLE_EVENTS: [&str; 16] = [
     "run.created",
     "run.command",
     "run.replay_requested",
@@ -78,6 +78,7 @@ pub const LIFECYCLE_EVENTS: [&str; 15] = [
     "step.started",
     "step.completed",
     "run.attempt_failed",
+    "run.attempt_abandoned",
     "run.retry_scheduled",
     "run.dlq",
     "run.failed",
