@@ -8,7 +8,7 @@ use time::macros::format_description;
 use super::Styles;
 
 /// Fields shown in their own words; anything else on a custom event is shown as compact JSON.
-const KNOWN: [&str; 12] = [
+const KNOWN: [&str; 14] = [
     "step",
     "attempt",
     "replay_seq",
@@ -21,6 +21,8 @@ const KNOWN: [&str; 12] = [
     "dlq_idem",
     "workflow",
     "input",
+    "abandoned",
+    "max_abandoned",
 ];
 
 /// One timeline line: `14:03:07.412  step.started          tool_call  attempt 1`.
@@ -29,7 +31,7 @@ pub fn event_line(event: &Event, styles: &Styles) -> String {
     let kind = match event.kind.as_str() {
         "run.succeeded" => styles.ok(kind),
         "run.failed" | "run.dlq" | "run.attempt_failed" => styles.bad(kind),
-        "run.retry_scheduled" | "dlq.available" => styles.warn(kind),
+        "run.retry_scheduled" | "run.attempt_abandoned" | "dlq.available" => styles.warn(kind),
         "run.created" | "run.replay_requested" | "sse.connected" => styles.accent(kind),
         _ => kind,
     };
@@ -55,6 +57,12 @@ pub fn event_line(event: &Event, styles: &Styles) -> String {
             Some(Value::Null) => parts.push(styles.ok("fix applied")),
             _ => {}
         }
+    }
+    if let (Some(n), Some(max)) = (
+        event.u64_field("abandoned"),
+        event.u64_field("max_abandoned"),
+    ) {
+        parts.push(format!("abandoned {n}/{max}"));
     }
     if let Some(reason) = event.str_field("reason") {
         parts.push(format!("reason={reason}"));
@@ -115,6 +123,20 @@ mod tests {
         assert_eq!(
             event_line(&event, &Styles::plain()),
             "22:13:20.123  run.attempt_failed    attempt 2  forced failure at tool_call"
+        );
+    }
+
+    #[test]
+    fn an_abandoned_attempt_shows_its_count_and_reason() {
+        let event = Event::new(1_700_000_000_123, "run.attempt_abandoned", "r")
+            .with("attempt", 1)
+            .with("replay_seq", 0)
+            .with("reason", "lease expired")
+            .with("abandoned", 2)
+            .with("max_abandoned", 10);
+        assert_eq!(
+            event_line(&event, &Styles::plain()),
+            "22:13:20.123  run.attempt_abandoned  attempt 1  abandoned 2/10  reason=lease expired"
         );
     }
 
