@@ -159,6 +159,10 @@ pub struct UpArgs {
     /// Attempts per run before dead-lettering, 1 to 100 [default: 3]
     #[arg(long, value_name = "N", value_parser = max_attempts_parser())]
     pub max_attempts: Option<u32>,
+    /// Attempts abandoned by a vanished worker (a server restart, an expired lease) per run before
+    /// dead-lettering with reason max_abandoned, 1 to 1000; they do not count against --max-attempts [default: 10]
+    #[arg(long, value_name = "N", value_parser = max_abandoned_parser())]
+    pub max_abandoned: Option<u32>,
     /// Wait between attempts, multiplied by the attempt number [default: 300ms]
     #[arg(long, value_name = "DURATION")]
     pub backoff: Option<String>,
@@ -416,6 +420,10 @@ pub struct WorkerArgs {
     /// Attempts per run before dead-lettering, 1 to 100 [default: 3]
     #[arg(long, value_name = "N", value_parser = max_attempts_parser())]
     pub max_attempts: Option<u32>,
+    /// Attempts abandoned by a vanished worker (a server restart, an expired lease) per run before
+    /// dead-lettering with reason max_abandoned, 1 to 1000; they do not count against --max-attempts [default: 10]
+    #[arg(long, value_name = "N", value_parser = max_abandoned_parser())]
+    pub max_abandoned: Option<u32>,
     /// Wait between attempts, multiplied by the attempt number [default: 300ms]
     #[arg(long, value_name = "DURATION")]
     pub backoff: Option<String>,
@@ -427,6 +435,11 @@ pub struct CompletionsArgs {
     /// The shell
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// `--max-abandoned`: 1..=1000.
+fn max_abandoned_parser() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..=1000)
 }
 
 /// `--max-attempts`: 1..=100 (the runs API's bound), refused as a usage error otherwise.

@@ -145,6 +145,9 @@ impl UpSettings {
             args.max_attempts,
             args.backoff.as_deref(),
         )?;
+        if let Some(n) = args.max_abandoned {
+            server.runs.max_abandoned = n;
+        }
         Ok(Self {
             listen,
             data_dir,
@@ -277,6 +280,9 @@ pub fn worker_config(args: &WorkerArgs) -> Result<dq_runs::RunsConfig> {
         args.max_attempts,
         args.backoff.as_deref(),
     )?;
+    if let Some(n) = args.max_abandoned {
+        config.max_abandoned = n;
+    }
     Ok(config)
 }
 
@@ -487,6 +493,28 @@ mod tests {
             stderr: false,
         };
         UpSettings::resolve(up, &Settings::resolve(&cli.global, terminal)?)
+    }
+
+    #[test]
+    fn max_abandoned_reaches_the_runs_config_of_up_and_worker() {
+        use clap::Parser as _;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        assert_eq!(
+            up(&["--data-dir", data]).unwrap().server.runs.max_abandoned,
+            10
+        );
+        let runs = up(&["--data-dir", data, "--max-abandoned", "4"])
+            .unwrap()
+            .server
+            .runs;
+        assert_eq!((runs.max_abandoned, runs.max_attempts), (4, 3));
+        let cli =
+            crate::cli::Cli::try_parse_from(["dq", "worker", "--max-abandoned", "7"]).unwrap();
+        let crate::cli::Command::Worker(worker) = &cli.command else {
+            unreachable!("parsed as worker")
+        };
+        assert_eq!(worker_config(worker).unwrap().max_abandoned, 7);
     }
 
     #[test]

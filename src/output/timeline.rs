@@ -35,6 +35,8 @@ struct Shown<'a> {
     fail_at: Option<Option<&'a str>>,
     /// The replay that superseded this one.
     superseded_by: Option<u64>,
+    /// Abandoned attempts so far, of the budget.
+    abandoned: Option<(u32, u32)>,
 }
 
 impl<'a> Shown<'a> {
@@ -63,6 +65,17 @@ impl<'a> Shown<'a> {
             },
             EventBody::RunDlq { reason, .. } => Self {
                 reason: Some(reason),
+                ..Self::default()
+            },
+            EventBody::AttemptAbandoned {
+                attempt,
+                reason,
+                abandoned,
+                max_abandoned,
+            } => Self {
+                attempt: Some(u64::from(*attempt)),
+                reason: Some(reason),
+                abandoned: Some((*abandoned, *max_abandoned)),
                 ..Self::default()
             },
             EventBody::Superseded { by } => Self {
@@ -96,6 +109,7 @@ impl<'a> Shown<'a> {
                 error: event.str_field("error"),
                 fail_at: None,
                 superseded_by: None,
+                abandoned: None,
             },
         }
     }
@@ -111,7 +125,8 @@ pub fn event_line(event: &Event, styles: &Styles) -> String {
         }
         EventBody::RetryScheduled { .. }
         | EventBody::DlqAvailable {}
-        | EventBody::Superseded { .. } => styles.warn(kind),
+        | EventBody::Superseded { .. }
+        | EventBody::AttemptAbandoned { .. } => styles.warn(kind),
         EventBody::RunCreated { .. }
         | EventBody::ReplayRequested { .. }
         | EventBody::SseConnected {} => styles.accent(kind),
@@ -139,6 +154,9 @@ pub fn event_line(event: &Event, styles: &Styles) -> String {
         Some(Some(step)) => parts.push(format!("fail_at={step}")),
         Some(None) => parts.push(styles.ok("fix applied")),
         None => {}
+    }
+    if let Some((n, max)) = shown.abandoned {
+        parts.push(format!("abandoned {n}/{max}"));
     }
     if let Some(by) = shown.superseded_by {
         parts.push(format!("superseded by replay {by}"));
@@ -218,13 +236,32 @@ mod tests {
             "22:13:20.123  run.attempt_failed    attempt 2  forced failure at tool_call"
         );
         // A type this version does not know shows the same fields by their usual names.
-        let newer = Event::new(1_700_000_000_123, "run.attempt_abandoned", "r")
+        let newer = Event::new(1_700_000_000_123, "run.attempt_paused", "r")
             .with("attempt", 2)
             .with("replay_seq", 1)
-            .with("reason", "lease expired");
+            .with("reason", "operator");
         assert_eq!(
             event_line_at(7, &newer, &Styles::plain()),
-            "   7  22:13:20.123  run.attempt_abandoned  attempt 2  replay 1  reason=lease expired"
+            "   7  22:13:20.123  run.attempt_paused    attempt 2  replay 1  reason=operator"
+        );
+    }
+
+    #[test]
+    fn an_abandoned_attempt_shows_its_count_and_reason() {
+        let event = Event::lifecycle(
+            1_700_000_000_123,
+            "r",
+            0,
+            EventBody::AttemptAbandoned {
+                attempt: 1,
+                reason: "lease expired".into(),
+                abandoned: 2,
+                max_abandoned: 10,
+            },
+        );
+        assert_eq!(
+            event_line(&event, &Styles::plain()),
+            "22:13:20.123  run.attempt_abandoned  attempt 1  abandoned 2/10  reason=lease expired"
         );
     }
 

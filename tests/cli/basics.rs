@@ -86,6 +86,21 @@ fn max_attempts_over_100_is_a_usage_error() {
 }
 
 #[test]
+fn max_abandoned_outside_1_to_1000_is_a_usage_error() {
+    for args in [
+        &["up", "--max-abandoned", "0"][..],
+        &["worker", "--max-abandoned", "1001"],
+    ] {
+        dq().args(["--url", &closed_port_url()])
+            .args(args)
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicates::str::contains("1..=1000"));
+    }
+}
+
+#[test]
 fn up_refuses_a_public_address_without_a_token() {
     dq().args(["up", "--listen", "0.0.0.0:0"])
         .assert()

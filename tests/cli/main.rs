@@ -8,6 +8,7 @@ mod broker_kill;
 mod demo;
 mod disk_full;
 mod hostile;
+mod kill_storm;
 mod original;
 mod processes;
 mod pty;

@@ -1,5 +1,5 @@
 //! The runs story across real processes (owned by the runs service work): a standalone `dq worker`
-//! SIGKILLed mid-run leaves its run to a second worker; a `dq up` SIGKILLed mid-run restarts with the same
+//! SIGKILLed mid-run leaves its run to a second worker (an abandoned attempt, not a failed one); a `dq up` SIGKILLed mid-run restarts with the same
 //! runs and DLQ records and finishes every interrupted run; `dq up --broker URL` keeps its runs in a second
 //! `dq up`; a forced replay supersedes the chain of a killed worker. Redelivery waits for the lease of the
 //! killed worker (30 s by default), so the tests with a killed worker take that long.
@@ -97,7 +97,18 @@ fn a_killed_worker_leaves_its_run_to_a_second_worker() {
             .filter(|e| e["type"] == "worker.received")
             .map(|e| &e["attempt"])
             .collect();
-        assert_eq!(attempts, [1, 2], "the timeline shows the redelivery");
+        assert_eq!(
+            attempts,
+            [1, 1],
+            "the timeline shows the redelivery, which is not a second attempt"
+        );
+        let abandoned: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["type"] == "run.attempt_abandoned")
+            .collect();
+        assert_eq!(abandoned.len(), 1, "{events:?}");
+        assert_eq!(abandoned[0]["reason"], "lease expired");
+        assert_eq!(abandoned[0]["attempt"], 1);
         assert_eq!(events.last().unwrap()["type"], "run.succeeded");
     });
 }

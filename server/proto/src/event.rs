@@ -113,6 +113,19 @@ vocabulary! {
         /// Why, e.g. `forced failure at tool_call`.
         error: String,
     }
+    /// dq addition: an attempt abandoned by a worker that vanished (a server restart, an expired lease) or shut
+    /// down. It counts against the abandoned budget (`max_abandoned`), not `max_attempts`; the same attempt
+    /// runs again.
+    "run.attempt_abandoned" => AttemptAbandoned {
+        /// The attempt that was abandoned.
+        attempt: u32,
+        /// Why: `lease expired`, `redelivered after a restart` or `worker shutting down`.
+        reason: String,
+        /// Abandons of this start or replay so far, this one included.
+        abandoned: u32,
+        /// The abandoned budget.
+        max_abandoned: u32,
+    }
     /// Another attempt will follow after a backoff.
     "run.retry_scheduled" => RetryScheduled {
         /// The next attempt.

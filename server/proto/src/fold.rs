@@ -18,7 +18,8 @@
 //!   `run.succeeded` → succeeded and ended, the error cleared.
 //! - An ended (or dead-lettered) start or replay stays so until the next replay: a `run.succeeded` after
 //!   `run.failed` (an old forged event, a duplicate) changes nothing.
-//! - Every other type (`run.created`, `run.started`, `step.*`, `run.superseded` — the `run.replay_requested`
+//! - Every other type (`run.created`, `run.started`, `step.*`, `run.attempt_abandoned` (the same attempt runs
+//!   again), `run.superseded` — the `run.replay_requested`
 //!   right after it does the change —, the SSE markers, unknown types) changes nothing.
 
 use crate::event::{Event, EventBody};
@@ -120,6 +121,7 @@ impl RunState {
             | EventBody::ReplayRequested { .. }
             | EventBody::RunCreated { .. }
             | EventBody::Superseded { .. }
+            | EventBody::AttemptAbandoned { .. }
             | EventBody::RunStarted {}
             | EventBody::StepStarted { .. }
             | EventBody::StepCompleted { .. }

@@ -38,8 +38,12 @@ pub struct RunsConfig {
     pub concurrency: usize,
     /// Pretend work per step. Default 200 ms.
     pub step_delay: Duration,
-    /// Attempts per (run, replay_seq) before dead-lettering. Default 3.
+    /// Attempts per (run, replay_seq) before dead-lettering. Default 3. Only failed attempts count: an attempt
+    /// abandoned by a worker that vanished (a server restart, an expired lease) counts against `max_abandoned`.
     pub max_attempts: u32,
+    /// Abandoned attempts (`run.attempt_abandoned`) per (run, replay_seq) before dead-lettering with reason
+    /// `max_abandoned`. Default 10.
+    pub max_abandoned: u32,
     /// Wait between attempts, multiplied by the attempt number. Default 300 ms.
     pub backoff: Duration,
     /// The workers' consumer group. Default `demo-worker`, as the original.
@@ -58,6 +62,7 @@ impl Default for RunsConfig {
             concurrency: 16,
             step_delay: Duration::from_millis(200),
             max_attempts: 3,
+            max_abandoned: 10,
             backoff: Duration::from_millis(300),
             group: dq_proto::runs::DEFAULT_WORKER_GROUP.to_owned(),
             lease: Duration::from_secs(30),

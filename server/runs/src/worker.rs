@@ -3,12 +3,22 @@
 //! `replay_seq`), and settles the command (ack on success or after dead-lettering, nack with the backoff as
 //! delay between attempts).
 //!
+//! Attempts count failures, not deliveries. The attempt number is 1 + the `run.attempt_failed` events of this
+//! (run, replay_seq) in the run's timeline, read on each redelivery, so it survives a kill -9 and works over
+//! every queue. A delivery the timeline does not account for (the broker delivered the command more often than
+//! attempts failed or were abandoned) is an attempt abandoned by a worker that vanished: a server restart, or
+//! a lease that expired. Each is recorded as `run.attempt_abandoned` {attempt, replay_seq, reason, abandoned,
+//! max_abandoned} and counts against `max_abandoned`, not `max_attempts`; a worker shutting down records its
+//! own. The DLQ record's `reason` names the budget that ran out: `max_attempts` or `max_abandoned`. A broker
+//! without reads (a real driftqd) falls back to the broker's delivery count.
+//!
 //! Why it is safe to kill at any point:
-//! - The attempt number is the broker's delivery count, so a restarted worker continues the count.
+//! - The failure and abandon counts live in the timeline, so a restarted worker continues them.
 //! - Every event and the DLQ record carry idempotency keys derived from (run, replay_seq, attempt, type,
-//!   step); a redelivered command whose attempts are already exhausted skips straight to dead-lettering with
-//!   the same keys as the last attempt, so the DLQ record, `run.dlq` and `run.failed` exist once per
-//!   (run, replay_seq).
+//!   step), and from the abandon count for an attempt run again after an abandon; a redelivered command whose
+//!   budget is already spent skips straight to dead-lettering with the same keys as before, so the DLQ
+//!   record, `run.dlq` and `run.failed` exist once per (run, replay_seq); a redelivered command that already
+//!   succeeded is only acked.
 //! - A delivery that is not a valid run command (bad JSON, wrong types, an ill-formed run id) is *poison*: it
 //!   is copied to `runs.commands.poison` (created on first use, written idempotently, keyed by its offset)
 //!   and acked, with one warning. It never becomes a run, a timeline or a DLQ record, and it is never retried (with no backoff it would spin).
@@ -27,7 +37,7 @@ use dq_proto::broker::ConsumeItem;
 use dq_proto::event::{Event, EventBody};
 use dq_proto::runs::{
     COMMANDS_TOPIC, DEMO_STEPS, DLQ_TOPIC, DlqRecord, MAX_ATTEMPTS_LIMIT, POISON_TOPIC, RunCommand,
-    validate_run_id, workflow_steps,
+    events_topic, validate_run_id, workflow_steps,
 };
 use futures::StreamExt;
 use tokio::sync::Semaphore;
@@ -43,6 +53,109 @@ const RECONNECT_DELAY: Duration = Duration::from_millis(500);
 
 /// Added to the pretend work of an attempt when sizing the lease.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// Timeline messages read per request when counting a run's failed and abandoned attempts.
+const READ_PAGE: usize = 1000;
+
+/// `run.attempt_abandoned` reasons.
+const ABANDONED_RESTART: &str = "redelivered after a restart";
+const ABANDONED_LEASE: &str = "lease expired";
+const ABANDONED_SHUTDOWN: &str = "worker shutting down";
+
+/// The broker's reason for an expired lease, as it appears in a delivery's `last_error`.
+const BROKER_ACK_TIMEOUT: &str = "ack_timeout";
+
+/// DLQ reasons: which budget ran out.
+const REASON_MAX_ATTEMPTS: &str = "max_attempts";
+const REASON_MAX_ABANDONED: &str = "max_abandoned";
+
+/// What a run's timeline says about the attempts of one replay.
+#[derive(Debug, Default)]
+struct History {
+    /// Distinct attempts recorded as failed (`run.attempt_failed`).
+    failures: u32,
+    /// The error of the last failed attempt.
+    last_error: Option<String>,
+    /// Attempts recorded as abandoned (`run.attempt_abandoned`).
+    abandoned: u32,
+    /// Of those, the ones whose lease expired.
+    expired: u32,
+    /// The last abandon's reason.
+    last_abandon: Option<String>,
+    /// Whether `run.succeeded` of this replay is there.
+    succeeded: bool,
+}
+
+impl History {
+    /// Folds the server-written events of `replay_seq`.
+    fn of(events: impl IntoIterator<Item = Event>, replay_seq: u64) -> Self {
+        let mut history = Self::default();
+        let mut failed = std::collections::BTreeSet::new();
+        for event in events {
+            if !event.is_server_authored() || event.replay_seq != Some(replay_seq) {
+                continue;
+            }
+            match event.body {
+                EventBody::AttemptFailed { attempt, error } => {
+                    failed.insert(attempt);
+                    history.last_error = Some(error);
+                }
+                EventBody::AttemptAbandoned { reason, .. } => {
+                    history.abandoned += 1;
+                    if reason == ABANDONED_LEASE {
+                        history.expired += 1;
+                    }
+                    history.last_abandon = Some(reason);
+                }
+                EventBody::RunSucceeded {} => history.succeeded = true,
+                _ => {}
+            }
+        }
+        history.failures = u32::try_from(failed.len()).unwrap_or(u32::MAX);
+        history
+    }
+}
+
+/// Why each unaccounted delivery of a command was abandoned, oldest first: as many lease expiries as the
+/// broker recorded beyond those already in the timeline (they are the later ones), restarts for the rest.
+fn abandon_reasons(unaccounted: u32, last_error: &str, expired: u32) -> Vec<&'static str> {
+    let expiries = u32::try_from(last_error.matches(BROKER_ACK_TIMEOUT).count())
+        .unwrap_or(u32::MAX)
+        .saturating_sub(expired)
+        .min(unaccounted);
+    let mut reasons = vec![ABANDONED_RESTART; (unaccounted - expiries) as usize];
+    reasons.extend(std::iter::repeat_n(ABANDONED_LEASE, expiries as usize));
+    reasons
+}
+
+/// The attempt a delivery executes.
+struct Execution {
+    /// The attempt number: 1 + the failed attempts of this replay.
+    attempt: u32,
+    /// Abandoned attempts of this replay so far.
+    abandoned: u32,
+    max_attempts: u32,
+    max_abandoned: u32,
+}
+
+impl Execution {
+    /// The idempotency-key tag of the attempt's events: `3`, or `3.2` when run again after the 2nd abandon, so
+    /// that each execution of an attempt shows in the timeline.
+    fn tag(&self) -> String {
+        if self.abandoned == 0 {
+            self.attempt.to_string()
+        } else {
+            format!("{}.{}", self.attempt, self.abandoned)
+        }
+    }
+}
+
+/// Which budget ran out, at which attempt, of how many: what a DLQ record says.
+struct Budget<'a> {
+    reason: &'a str,
+    attempt: u32,
+    max_attempts: u32,
+}
 
 /// Why an attempt did not succeed.
 enum AttemptError {
@@ -174,74 +287,235 @@ impl Worker {
             .max_attempts
             .unwrap_or(self.config.max_attempts)
             .clamp(1, MAX_ATTEMPTS_LIMIT);
-        let attempt = item.attempts.max(1);
+        let max_abandoned = self.config.max_abandoned.max(1);
         let mut chain = Chain::new(&command);
         if chain.superseded(&self.emitter).await {
             self.drop_superseded(&item, &command).await;
             return;
         }
-        if attempt > max_attempts {
-            // A redelivery after the last attempt (a crash before the ack, or the last lease expired).
-            let error = last_reason(&item.last_error);
-            let mut writes = self.emitter.pipeline();
-            self.finish_dead(
-                &mut writes,
-                &item,
-                &command,
+        let delivery = item.attempts.max(1);
+        // The first delivery of a command has no history; a redelivery reads the run's timeline.
+        let history = if delivery == 1 {
+            Some(History::default())
+        } else {
+            match self.history(&command).await {
+                Ok(history) => history,
+                Err(e) => {
+                    tracing::warn!(run_id = %command.run_id, "cannot read the timeline: {e}");
+                    let delay = self.backoff(delivery).max(RECONNECT_DELAY);
+                    self.nack(&item, &e.to_string(), delay).await;
+                    return;
+                }
+            }
+        };
+        let mut writes = self.emitter.pipeline();
+        let Some(history) = history else {
+            // A broker without reads: the delivery count is all there is (as the original).
+            if delivery > max_attempts {
+                let error = last_reason(&item.last_error);
+                let budget = Budget {
+                    reason: REASON_MAX_ATTEMPTS,
+                    attempt: max_attempts,
+                    max_attempts,
+                };
+                self.finish_dead(&mut writes, &item, &command, &budget, &error)
+                    .await;
+                return;
+            }
+            let run = Execution {
+                attempt: delivery,
+                abandoned: 0,
                 max_attempts,
-                max_attempts,
-                &error,
-            )
-            .await;
+                max_abandoned,
+            };
+            self.execute(writes, &item, &mut chain, &command, &run)
+                .await;
+            return;
+        };
+        if history.succeeded {
+            // A redelivery after the success was durable but before the ack.
+            self.ack(&item).await;
             return;
         }
-        let mut writes = self.emitter.pipeline();
-        let outcome = match self
-            .attempt(&mut writes, &mut chain, &command, attempt)
-            .await
-        {
+        let attempt = history.failures.saturating_add(1);
+        if history.failures >= max_attempts {
+            // A redelivery after the last failed attempt (a crash before the ack).
+            let error = history
+                .last_error
+                .clone()
+                .unwrap_or_else(|| last_reason(&item.last_error));
+            let budget = Budget {
+                reason: REASON_MAX_ATTEMPTS,
+                attempt: max_attempts,
+                max_attempts,
+            };
+            self.finish_dead(&mut writes, &item, &command, &budget, &error)
+                .await;
+            return;
+        }
+        // Deliveries the timeline does not account for were abandoned by a worker that vanished.
+        let unaccounted = (delivery - 1).saturating_sub(history.failures + history.abandoned);
+        let mut abandoned = history.abandoned;
+        let mut last_abandon = history.last_abandon.clone();
+        for reason in abandon_reasons(unaccounted, &item.last_error, history.expired) {
+            if abandoned >= max_abandoned {
+                break;
+            }
+            abandoned += 1;
+            last_abandon = Some(reason.to_owned());
+            let recorded = Self::emit_abandoned(
+                &mut writes,
+                &command,
+                attempt,
+                abandoned,
+                max_abandoned,
+                reason,
+            )
+            .await;
+            if let Err(e) = recorded {
+                tracing::warn!(run_id = %command.run_id, "recording an abandoned attempt: {e}");
+                self.nack(&item, &e.to_string(), self.backoff(attempt))
+                    .await;
+                return;
+            }
+        }
+        if abandoned >= max_abandoned {
+            let error = format!(
+                "attempt {attempt} abandoned {abandoned} times (last: {})",
+                last_abandon.as_deref().unwrap_or(ABANDONED_RESTART)
+            );
+            let budget = Budget {
+                reason: REASON_MAX_ABANDONED,
+                attempt,
+                max_attempts,
+            };
+            self.finish_dead(&mut writes, &item, &command, &budget, &error)
+                .await;
+            return;
+        }
+        let run = Execution {
+            attempt,
+            abandoned,
+            max_attempts,
+            max_abandoned,
+        };
+        self.execute(writes, &item, &mut chain, &command, &run)
+            .await;
+    }
+
+    /// Runs one attempt and settles the delivery.
+    async fn execute(
+        &self,
+        mut writes: Pipeline<'_>,
+        item: &ConsumeItem,
+        chain: &mut Chain,
+        command: &RunCommand,
+        run: &Execution,
+    ) {
+        let attempt = run.attempt;
+        let outcome = match self.attempt(&mut writes, chain, command, run).await {
             // Acked only once every event of the attempt is durable.
             Ok(()) => writes.flush().await.map_err(AttemptError::Queue),
             Err(e) => Err(e),
         };
         match outcome {
-            Ok(()) => self.ack(&item).await,
-            // Hand the command back at once rather than after the lease: the next worker continues it (the
-            // delivery counts as an attempt either way, as a lease expiry would).
+            Ok(()) => self.ack(item).await,
+            // Hand the command back at once rather than after the lease: the next worker continues it. The
+            // attempt is recorded as abandoned (if that write fails, the next delivery records it).
             Err(AttemptError::Cancelled) => {
-                if let Err(e) = writes.flush().await {
+                let recorded = match Self::emit_abandoned(
+                    &mut writes,
+                    command,
+                    attempt,
+                    run.abandoned + 1,
+                    run.max_abandoned,
+                    ABANDONED_SHUTDOWN,
+                )
+                .await
+                {
+                    Ok(()) => writes.flush().await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = recorded {
                     tracing::debug!(run_id = %command.run_id, "events before the shutdown: {e}");
                 }
-                self.nack(&item, "worker shutting down", Duration::ZERO)
-                    .await;
+                self.nack(item, ABANDONED_SHUTDOWN, Duration::ZERO).await;
             }
             Err(AttemptError::Superseded) => {
                 if let Err(e) = writes.flush().await {
                     tracing::debug!(run_id = %command.run_id, "events before the supersede: {e}");
                 }
-                self.drop_superseded(&item, &command).await;
+                self.drop_superseded(item, command).await;
             }
             Err(AttemptError::Failed(_)) if chain.superseded(&self.emitter).await => {
                 if let Err(e) = writes.flush().await {
                     tracing::debug!(run_id = %command.run_id, "events before the supersede: {e}");
                 }
-                self.drop_superseded(&item, &command).await;
+                self.drop_superseded(item, command).await;
             }
             Err(AttemptError::Queue(e)) => {
                 tracing::warn!(run_id = %command.run_id, "attempt {attempt} could not write: {e}");
-                self.nack(&item, &e.to_string(), self.backoff(attempt))
-                    .await;
+                self.nack(item, &e.to_string(), self.backoff(attempt)).await;
             }
             Err(AttemptError::Failed(error)) => {
-                if let Err(e) = self
-                    .failed(&mut writes, &item, &command, attempt, max_attempts, &error)
-                    .await
-                {
+                if let Err(e) = self.failed(&mut writes, item, command, run, &error).await {
                     tracing::warn!(run_id = %command.run_id, "recording failure of attempt {attempt}: {e}");
-                    self.nack(&item, &error, self.backoff(attempt)).await;
+                    self.nack(item, &error, self.backoff(attempt)).await;
                 }
             }
         }
+    }
+
+    /// The events of this command's replay in the run's timeline, folded; `None` when the broker cannot read.
+    async fn history(&self, command: &RunCommand) -> Result<Option<History>, QueueError> {
+        let topic = events_topic(&command.run_id);
+        let mut events = Vec::new();
+        let mut next = 0;
+        loop {
+            let page = match self.emitter.queue.read(&topic, 0, next, READ_PAGE).await {
+                Ok(page) => page,
+                Err(QueueError::UnknownTopic(_)) => break,
+                Err(QueueError::Unsupported(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let Some(last) = page.last() else { break };
+            next = last.offset + 1;
+            let full = page.len() == READ_PAGE;
+            events.extend(
+                page.iter()
+                    .filter_map(|item| serde_json::from_str::<Event>(&item.value).ok()),
+            );
+            if !full {
+                break;
+            }
+        }
+        Ok(Some(History::of(events, command.replay_seq)))
+    }
+
+    /// Writes `run.attempt_abandoned`: the `abandoned`-th abandon of this replay, during attempt `attempt`,
+    /// keyed by that ordinal.
+    async fn emit_abandoned(
+        writes: &mut Pipeline<'_>,
+        command: &RunCommand,
+        attempt: u32,
+        abandoned: u32,
+        max_abandoned: u32,
+        reason: &str,
+    ) -> Result<(), RunsError> {
+        let body = EventBody::AttemptAbandoned {
+            attempt,
+            reason: reason.to_owned(),
+            abandoned,
+            max_abandoned,
+        };
+        let key = format!(
+            "evt:{}:{}:{attempt}:{}:{abandoned}",
+            command.run_id,
+            command.replay_seq,
+            body.kind()
+        );
+        let event = Event::lifecycle(now_ms(), &command.run_id, command.replay_seq, body);
+        writes.emit(&event, Some(key)).await
     }
 
     /// Acks the command of a superseded chain, writing nothing.
@@ -301,12 +575,13 @@ impl Worker {
         self.config.backoff.saturating_mul(attempt)
     }
 
-    /// Writes one event of the command's start or replay, keyed by (run, replay_seq, attempt, type, step);
-    /// durable at the next flush.
+    /// Writes one event of the command's start or replay, keyed by (run, replay_seq, `tag`, type, step); durable
+    /// at the next flush. The tag is the attempt number, with the abandon count after it for an attempt run
+    /// again after an abandon (see [`Execution::tag`]).
     async fn emit(
         writes: &mut Pipeline<'_>,
         command: &RunCommand,
-        attempt: u32,
+        tag: &str,
         body: EventBody,
     ) -> Result<(), RunsError> {
         let step = match &body {
@@ -316,7 +591,7 @@ impl Worker {
             _ => String::new(),
         };
         let key = format!(
-            "evt:{}:{}:{attempt}:{}{step}",
+            "evt:{}:{}:{tag}:{}{step}",
             command.run_id,
             command.replay_seq,
             body.kind()
@@ -332,17 +607,20 @@ impl Worker {
         writes: &mut Pipeline<'_>,
         chain: &mut Chain,
         command: &RunCommand,
-        attempt: u32,
+        run: &Execution,
     ) -> Result<(), AttemptError> {
-        let received = EventBody::WorkerReceived { attempt };
-        Self::emit(writes, command, attempt, received).await?;
+        let tag = &run.tag();
+        let received = EventBody::WorkerReceived {
+            attempt: run.attempt,
+        };
+        Self::emit(writes, command, tag, received).await?;
         let Some(steps) = workflow_steps(&command.workflow) else {
             return Err(AttemptError::Failed(format!(
                 "unknown workflow {}",
                 command.workflow
             )));
         };
-        Self::emit(writes, command, attempt, EventBody::RunStarted {}).await?;
+        Self::emit(writes, command, tag, EventBody::RunStarted {}).await?;
         for step in steps {
             if chain.superseded(&self.emitter).await {
                 return Err(AttemptError::Superseded);
@@ -350,7 +628,7 @@ impl Worker {
             let started = EventBody::StepStarted {
                 step: (*step).to_owned(),
             };
-            Self::emit(writes, command, attempt, started).await?;
+            Self::emit(writes, command, tag, started).await?;
             if command.fail_at.as_deref() == Some(step) {
                 return Err(AttemptError::Failed(format!("forced failure at {step}")));
             }
@@ -366,12 +644,12 @@ impl Worker {
             let completed = EventBody::StepCompleted {
                 step: (*step).to_owned(),
             };
-            Self::emit(writes, command, attempt, completed).await?;
+            Self::emit(writes, command, tag, completed).await?;
         }
         if chain.superseded(&self.emitter).await {
             return Err(AttemptError::Superseded);
         }
-        Self::emit(writes, command, attempt, EventBody::RunSucceeded {}).await?;
+        Self::emit(writes, command, tag, EventBody::RunSucceeded {}).await?;
         Ok(())
     }
 
@@ -381,26 +659,31 @@ impl Worker {
         writes: &mut Pipeline<'_>,
         item: &ConsumeItem,
         command: &RunCommand,
-        attempt: u32,
-        max_attempts: u32,
+        run: &Execution,
         error: &str,
     ) -> Result<(), RunsError> {
+        let (attempt, max_attempts, tag) = (run.attempt, run.max_attempts, &run.tag());
         let failed = EventBody::AttemptFailed {
             attempt,
             error: error.to_owned(),
         };
-        Self::emit(writes, command, attempt, failed).await?;
+        Self::emit(writes, command, tag, failed).await?;
         if attempt < max_attempts {
             let scheduled = EventBody::RetryScheduled {
                 attempt: attempt + 1,
                 max_attempts,
             };
-            Self::emit(writes, command, attempt, scheduled).await?;
+            Self::emit(writes, command, tag, scheduled).await?;
             writes.flush().await?;
             // The broker holds the backoff (nack delay), so the worker's slot is free meanwhile.
             self.nack(item, error, self.backoff(attempt)).await;
         } else {
-            self.finish_dead(writes, item, command, attempt, max_attempts, error)
+            let budget = Budget {
+                reason: REASON_MAX_ATTEMPTS,
+                attempt,
+                max_attempts,
+            };
+            self.finish_dead(writes, item, command, &budget, error)
                 .await;
         }
         Ok(())
@@ -412,34 +695,35 @@ impl Worker {
         writes: &mut Pipeline<'_>,
         item: &ConsumeItem,
         command: &RunCommand,
-        attempt: u32,
-        max_attempts: u32,
+        budget: &Budget<'_>,
         error: &str,
     ) {
-        let dead =
-            match Self::dead_letter(writes, item, command, attempt, max_attempts, error).await {
-                Ok(()) => writes.flush().await,
-                Err(e) => Err(e),
-            };
+        let dead = match Self::dead_letter(writes, item, command, budget, error).await {
+            Ok(()) => writes.flush().await,
+            Err(e) => Err(e),
+        };
         match dead {
             Ok(()) => self.ack(item).await,
             Err(e) => {
                 tracing::warn!(run_id = %command.run_id, "dead-lettering failed: {e}");
-                self.nack(item, &e.to_string(), self.backoff(attempt)).await;
+                self.nack(item, &e.to_string(), self.backoff(budget.attempt))
+                    .await;
             }
         }
     }
 
+    /// Keyed by (run, replay_seq, attempt): a redelivery whose budget is spent writes the same keys again.
     async fn dead_letter(
         writes: &mut Pipeline<'_>,
         item: &ConsumeItem,
         command: &RunCommand,
-        attempt: u32,
-        max_attempts: u32,
+        budget: &Budget<'_>,
         error: &str,
     ) -> Result<(), RunsError> {
+        let (attempt, max_attempts) = (budget.attempt, budget.max_attempts);
         let run_id = &command.run_id;
         let seq = command.replay_seq;
+        let tag = &attempt.to_string();
         let dlq_idem = format!("dlq:{run_id}:{seq}:{attempt}");
         let record = DlqRecord {
             ts: now_ms(),
@@ -449,7 +733,7 @@ impl Worker {
             attempts: attempt,
             max_attempts,
             replay_seq: seq,
-            reason: "max_attempts".to_owned(),
+            reason: budget.reason.to_owned(),
             error: error.to_owned(),
             // The payload exactly as consumed, so that a replay tool sees what the worker saw.
             command: serde_json::from_str(&item.value)
@@ -459,12 +743,12 @@ impl Worker {
             .produce(DLQ_TOPIC, run_id, &record, Some(dlq_idem.clone()))
             .await?;
         let dlq = EventBody::RunDlq {
-            reason: "max_attempts".to_owned(),
+            reason: budget.reason.to_owned(),
             dlq_topic: DLQ_TOPIC.to_owned(),
             dlq_idem,
         };
-        Self::emit(writes, command, attempt, dlq).await?;
-        Self::emit(writes, command, attempt, EventBody::RunFailed {}).await
+        Self::emit(writes, command, tag, dlq).await?;
+        Self::emit(writes, command, tag, EventBody::RunFailed {}).await
     }
 
     async fn ack(&self, item: &ConsumeItem) {
@@ -564,5 +848,81 @@ impl Chain {
             }
         }
         self.superseded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(replay_seq: u64, body: EventBody) -> Event {
+        Event::lifecycle(1, "r", replay_seq, body)
+    }
+
+    fn failed(replay_seq: u64, attempt: u32, error: &str) -> Event {
+        ev(
+            replay_seq,
+            EventBody::AttemptFailed {
+                attempt,
+                error: error.into(),
+            },
+        )
+    }
+
+    fn abandoned(reason: &str) -> Event {
+        ev(
+            0,
+            EventBody::AttemptAbandoned {
+                attempt: 1,
+                reason: reason.into(),
+                abandoned: 1,
+                max_abandoned: 10,
+            },
+        )
+    }
+
+    #[test]
+    fn history_counts_distinct_failures_and_abandons_of_its_replay_only() {
+        let mut user = ev(0, EventBody::RunSucceeded {});
+        user.source = Some(dq_proto::event::SOURCE_USER.to_owned());
+        let mut unnamed = ev(0, EventBody::RunSucceeded {});
+        unnamed.replay_seq = None;
+        let events = [
+            failed(0, 1, "e1"),
+            failed(0, 1, "e1"),
+            abandoned(ABANDONED_LEASE),
+            abandoned(ABANDONED_RESTART),
+            failed(1, 1, "e2"),
+            ev(1, EventBody::RunSucceeded {}),
+            // A success without replay_seq (written before dq added it) is nobody's, a user's is ignored.
+            unnamed,
+            user,
+        ];
+        let history = History::of(events.clone(), 0);
+        assert_eq!(history.failures, 1);
+        assert_eq!(history.last_error.as_deref(), Some("e1"));
+        assert_eq!((history.abandoned, history.expired), (2, 1));
+        assert_eq!(history.last_abandon.as_deref(), Some(ABANDONED_RESTART));
+        assert!(!history.succeeded);
+        let replay = History::of(events, 1);
+        assert_eq!((replay.failures, replay.abandoned), (1, 0));
+        assert!(replay.succeeded);
+    }
+
+    #[test]
+    fn unrecorded_lease_expiries_are_the_latest_abandons() {
+        assert_eq!(abandon_reasons(0, "ack_timeout", 0), Vec::<&str>::new());
+        assert_eq!(abandon_reasons(1, "", 0), [ABANDONED_RESTART]);
+        assert_eq!(abandon_reasons(1, "ack_timeout", 0), [ABANDONED_LEASE]);
+        // The expiry is already in the timeline: this one came from a restart.
+        assert_eq!(abandon_reasons(1, "ack_timeout", 1), [ABANDONED_RESTART]);
+        assert_eq!(
+            abandon_reasons(3, "forced failure at x; ack_timeout; ack_timeout", 1),
+            [ABANDONED_RESTART, ABANDONED_RESTART, ABANDONED_LEASE]
+        );
+        assert_eq!(
+            abandon_reasons(1, "ack_timeout; ack_timeout", 0),
+            [ABANDONED_LEASE]
+        );
     }
 }

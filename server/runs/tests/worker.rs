@@ -1,6 +1,7 @@
 //! The runs service and the worker against a real embedded broker in a temporary dir, without HTTP: attempt
-//! counting across a worker restart, no duplicate DLQ record on a redelivery after the last attempt, and the
-//! registry rebuilt from the broker.
+//! counting across a worker restart, no duplicate DLQ record on a redelivery after the last attempt, attempts
+//! abandoned by a vanished worker (an expired lease, a broker restart, a shutdown) counted apart from failures,
+//! and the registry rebuilt from the broker.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 use dq_broker::{Broker, Config};
 use dq_proto::event::EventBody;
 use dq_proto::runs::{
-    COMMANDS_TOPIC, CreateRun, DEFAULT_WORKER_GROUP, DlqRecord, ReplayRequest, RunStatus,
+    COMMANDS_TOPIC, CreateRun, DEFAULT_WORKER_GROUP, DlqRecord, Event, ReplayRequest, RunStatus,
 };
 use dq_runs::queue::{ConsumeSpec, Outgoing};
 use dq_runs::{DlqFilter, LocalQueue, Queue, RunsConfig, RunsRuntime, RunsService};
@@ -170,6 +171,22 @@ async fn a_redelivery_after_the_last_attempt_dead_letters_exactly_once() {
             .unwrap();
     }
     drop(deliveries);
+    // What it wrote before the crash: both failures (the worker counts attempts from them), the DLQ record.
+    for attempt in 1..=2 {
+        let failed = serde_json::json!({
+            "ts": 1, "type": "run.attempt_failed", "run_id": run_id, "attempt": attempt,
+            "replay_seq": 0, "error": "forced failure at tool_call"
+        });
+        queue
+            .produce(Outgoing {
+                topic: format!("runs.events.{run_id}"),
+                key: Some(run_id.clone()),
+                value: failed.to_string(),
+                idempotency_key: Some(format!("evt:{run_id}:0:{attempt}:run.attempt_failed")),
+            })
+            .await
+            .unwrap();
+    }
     let record = serde_json::json!({
         "ts": 1, "type": "runs.dlq", "run_id": run_id, "workflow": "demo", "attempts": 2,
         "max_attempts": 2, "replay_seq": 0, "reason": "max_attempts",
@@ -196,7 +213,13 @@ async fn a_redelivery_after_the_last_attempt_dead_letters_exactly_once() {
     let events = kinds(&service, &run_id).await;
     assert_eq!(
         events,
-        ["run.created", "run.dlq", "run.failed"],
+        [
+            "run.created",
+            "run.attempt_failed",
+            "run.attempt_failed",
+            "run.dlq",
+            "run.failed"
+        ],
         "no attempt beyond the limit"
     );
     shutdown.cancel();
@@ -445,4 +468,273 @@ async fn poison_commands_are_parked_once_and_acked_without_a_retry() {
     shutdown.cancel();
     runtime.join().await;
     broker.shutdown();
+}
+
+/// Waits for `status` like [`wait_status`], but returns whether it came instead of panicking: a test checks it
+/// after stopping its runtime and broker, because a panic with both running hangs in their drop.
+async fn reaches(service: &RunsService, run_id: &str, status: RunStatus) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < GUARD {
+        let run = service.run(run_id).await.expect("run");
+        if run.summary.status == status {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+fn commands_spec(owner: &str, lease: Duration) -> ConsumeSpec {
+    ConsumeSpec {
+        topic: COMMANDS_TOPIC.to_owned(),
+        group: DEFAULT_WORKER_GROUP.to_owned(),
+        owner: owner.to_owned(),
+        lease,
+    }
+}
+
+/// Takes the next command as a worker that then vanishes: it never settles it.
+async fn take_and_vanish(queue: &Arc<dyn Queue>, spec: &ConsumeSpec) -> u32 {
+    let mut deliveries = queue.consume(spec).await.unwrap();
+    let item = tokio::time::timeout(GUARD, deliveries.next())
+        .await
+        .expect("delivery")
+        .expect("open stream")
+        .expect("item");
+    item.attempts
+}
+
+/// What a test checks once its runtime and broker are stopped: whether the run reached the status, its
+/// timeline and its DLQ records.
+struct Outcome {
+    reached: bool,
+    events: Vec<Event>,
+    dlq: Vec<DlqRecord>,
+    attempts: u32,
+}
+
+impl Outcome {
+    async fn of(service: &RunsService, run_id: &str, status: RunStatus) -> Self {
+        let reached = reaches(service, run_id, status).await;
+        Self {
+            reached,
+            events: service
+                .timeline(run_id, None)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|item| item.event)
+                .collect(),
+            dlq: service.dlq_list(&run_filter(run_id), 10).await.unwrap(),
+            attempts: service.run(run_id).await.unwrap().summary.attempts,
+        }
+    }
+
+    fn of_kind(&self, kind: &str) -> Vec<&Event> {
+        self.events
+            .iter()
+            .filter(|event| event.kind() == kind)
+            .collect()
+    }
+
+    /// `field` of each event of type `kind`, as the event reads on the wire.
+    fn field(&self, kind: &str, field: &str) -> Vec<serde_json::Value> {
+        self.of_kind(kind)
+            .iter()
+            .map(|event| {
+                serde_json::to_value(event)
+                    .ok()
+                    .and_then(|json| json.get(field).cloned())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_expiry_is_an_abandoned_attempt_and_the_run_succeeds_with_attempt_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(Config::new(dir.path())).unwrap();
+    let queue: Arc<dyn Queue> = Arc::new(LocalQueue::new(broker.clone()));
+    let service = RunsService::open(Arc::clone(&queue), fast(0))
+        .await
+        .unwrap();
+    // One attempt allowed: were the lost delivery counted as an attempt, the run would be dead-lettered.
+    let run_id = service
+        .create_run(CreateRun {
+            max_attempts: Some(1),
+            ..CreateRun::default()
+        })
+        .await
+        .unwrap()
+        .run_id;
+    let spec = commands_spec("vanished", Duration::from_millis(100));
+    assert_eq!(take_and_vanish(&queue, &spec).await, 1);
+
+    let shutdown = CancellationToken::new();
+    let runtime = RunsRuntime::start(Arc::clone(&queue), fast(1), shutdown.clone())
+        .await
+        .unwrap();
+    let run = Outcome::of(&runtime.service(), &run_id, RunStatus::Succeeded).await;
+    shutdown.cancel();
+    runtime.join().await;
+    broker.shutdown();
+
+    assert!(run.reached, "succeeded: {:?}", run.events);
+    assert_eq!(
+        run.field("run.attempt_abandoned", "reason"),
+        ["lease expired"],
+        "{:?}",
+        run.events
+    );
+    assert_eq!(run.field("run.attempt_abandoned", "attempt"), [1]);
+    assert_eq!(run.field("run.attempt_abandoned", "replay_seq"), [0]);
+    assert_eq!(
+        run.field("worker.received", "attempt"),
+        [1],
+        "the only attempt is attempt 1"
+    );
+    assert!(run.of_kind("run.attempt_failed").is_empty());
+    assert_eq!(run.attempts, 1);
+    assert!(run.dlq.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivery_after_a_broker_restart_is_abandoned_not_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_id = {
+        let broker = Broker::open(Config::new(dir.path())).unwrap();
+        let queue: Arc<dyn Queue> = Arc::new(LocalQueue::new(broker.clone()));
+        let service = RunsService::open(Arc::clone(&queue), fast(0))
+            .await
+            .unwrap();
+        let run_id = service
+            .create_run(CreateRun {
+                max_attempts: Some(1),
+                ..CreateRun::default()
+            })
+            .await
+            .unwrap()
+            .run_id;
+        // Leased for long: only the restart hands it back.
+        let spec = commands_spec("killed", Duration::from_secs(60));
+        assert_eq!(take_and_vanish(&queue, &spec).await, 1);
+        broker.shutdown();
+        run_id
+    };
+    let broker = Broker::open(Config::new(dir.path())).unwrap();
+    let shutdown = CancellationToken::new();
+    let runtime = RunsRuntime::start_in_process(broker.clone(), fast(1), shutdown.clone())
+        .await
+        .unwrap();
+    let run = Outcome::of(&runtime.service(), &run_id, RunStatus::Succeeded).await;
+    shutdown.cancel();
+    runtime.join().await;
+    broker.shutdown();
+
+    assert!(run.reached, "succeeded: {:?}", run.events);
+    assert_eq!(
+        run.field("run.attempt_abandoned", "reason"),
+        ["redelivered after a restart"]
+    );
+    assert!(run.of_kind("run.attempt_failed").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_abandoned_attempts_dead_letters_with_reason_max_abandoned() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(Config::new(dir.path())).unwrap();
+    let queue: Arc<dyn Queue> = Arc::new(LocalQueue::new(broker.clone()));
+    let config = RunsConfig {
+        max_abandoned: 2,
+        ..fast(1)
+    };
+    let service = RunsService::open(Arc::clone(&queue), fast(0))
+        .await
+        .unwrap();
+    let run_id = service
+        .create_run(CreateRun::default())
+        .await
+        .unwrap()
+        .run_id;
+    // Two workers vanish with the command in turn (the broker redelivers the second time after the lease).
+    let spec = commands_spec("vanished", Duration::from_millis(100));
+    assert_eq!(take_and_vanish(&queue, &spec).await, 1);
+    assert_eq!(take_and_vanish(&queue, &spec).await, 2);
+
+    let shutdown = CancellationToken::new();
+    let runtime = RunsRuntime::start(Arc::clone(&queue), config, shutdown.clone())
+        .await
+        .unwrap();
+    let run = Outcome::of(&runtime.service(), &run_id, RunStatus::DeadLettered).await;
+    shutdown.cancel();
+    runtime.join().await;
+    broker.shutdown();
+
+    assert!(run.reached, "dead-lettered: {:?}", run.events);
+    assert_eq!(run.dlq.len(), 1);
+    assert_eq!(run.dlq[0].reason, "max_abandoned");
+    assert_eq!(
+        run.dlq[0].error,
+        "attempt 1 abandoned 2 times (last: lease expired)"
+    );
+    assert_eq!(run.field("run.dlq", "reason"), ["max_abandoned"]);
+    assert_eq!(run.field("run.attempt_abandoned", "abandoned"), [1, 2]);
+    assert!(
+        run.of_kind("worker.received").is_empty(),
+        "no attempt once the budget is spent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_shutting_down_mid_attempt_records_an_abandoned_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(Config::new(dir.path())).unwrap();
+    let config = RunsConfig {
+        step_delay: Duration::from_secs(5),
+        ..fast(1)
+    };
+    let first = CancellationToken::new();
+    let runtime = RunsRuntime::start_in_process(broker.clone(), config, first.clone())
+        .await
+        .unwrap();
+    let service = runtime.service();
+    let run_id = service
+        .create_run(CreateRun {
+            max_attempts: Some(1),
+            ..CreateRun::default()
+        })
+        .await
+        .unwrap()
+        .run_id;
+    let started = Instant::now();
+    while !kinds(&service, &run_id)
+        .await
+        .contains(&"step.started".to_owned())
+        && started.elapsed() < GUARD
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.cancel();
+    runtime.join().await;
+
+    let second = CancellationToken::new();
+    let runtime = RunsRuntime::start_in_process(broker.clone(), fast(1), second.clone())
+        .await
+        .unwrap();
+    let run = Outcome::of(&runtime.service(), &run_id, RunStatus::Succeeded).await;
+    second.cancel();
+    runtime.join().await;
+    broker.shutdown();
+
+    assert!(run.reached, "succeeded: {:?}", run.events);
+    assert_eq!(
+        run.field("run.attempt_abandoned", "reason"),
+        ["worker shutting down"]
+    );
+    assert_eq!(
+        run.field("worker.received", "attempt"),
+        [1, 1],
+        "attempt 1 ran again, and shows"
+    );
 }
