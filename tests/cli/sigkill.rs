@@ -182,7 +182,9 @@ fn a_forced_replay_supersedes_a_chain_whose_worker_was_killed_mid_step() {
             .expect("run.superseded in the timeline");
         assert_eq!(events[superseded]["replay_seq"], 0);
         assert!(
-            events[superseded..].iter().all(|e| e["replay_seq"] != 0),
+            events[superseded + 1..]
+                .iter()
+                .all(|e| e["replay_seq"] != 0),
             "the superseded chain wrote after it was superseded: {events:#?}"
         );
         assert_eq!(events.last().unwrap()["type"], "run.succeeded");
