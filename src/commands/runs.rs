@@ -6,7 +6,7 @@ use dq_proto::runs::{RunDetail, RunList, RunStatus};
 use crate::cli::{RunsCommand, RunsListArgs, RunsShowArgs};
 use crate::commands::Ctx;
 use crate::error::{CliError, ExitStatus, Result};
-use crate::output::{Render, Styles, format_ts_full};
+use crate::output::{Render, Styles, Tone, format_ts_full};
 
 fn status(styles: &Styles, status: RunStatus) -> String {
     match status {
@@ -14,6 +14,15 @@ fn status(styles: &Styles, status: RunStatus) -> String {
         RunStatus::DeadLettered => styles.bad(status.as_str()),
         RunStatus::Retrying => styles.warn(status.as_str()),
         _ => status.as_str().to_owned(),
+    }
+}
+
+fn tone(status: RunStatus) -> Tone {
+    match status {
+        RunStatus::Succeeded => Tone::Ok,
+        RunStatus::DeadLettered => Tone::Bad,
+        RunStatus::Retrying => Tone::Warn,
+        _ => Tone::Plain,
     }
 }
 
@@ -33,13 +42,13 @@ impl Render for RunList {
         ]);
         for run in &self.runs {
             table.add_row(vec![
-                run.run_id.clone(),
-                status(styles, run.status),
-                run.replay_seq.to_string(),
-                run.attempts.to_string(),
-                run.fail_at.clone().unwrap_or_else(|| "-".into()),
-                run.last_error.clone().unwrap_or_else(|| "-".into()),
-                format_ts_full(run.updated_ms),
+                run.run_id.clone().into(),
+                styles.cell(run.status.as_str(), tone(run.status)),
+                run.replay_seq.to_string().into(),
+                run.attempts.to_string().into(),
+                run.fail_at.clone().unwrap_or_else(|| "-".into()).into(),
+                run.last_error.clone().unwrap_or_else(|| "-".into()).into(),
+                comfy_table::Cell::from(format_ts_full(run.updated_ms)),
             ]);
         }
         Styles::render(&table)

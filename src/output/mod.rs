@@ -12,7 +12,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-pub use style::Styles;
+pub use style::{Styles, Tone};
 pub use timeline::{event_line, event_line_at, format_ts_full};
 
 use crate::error::{CliError, Result};

@@ -103,3 +103,98 @@ fn dlq_redrive_shows_a_progress_bar_on_a_terminal_only() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("replaying ["));
     assert!(String::from_utf8_lossy(&out.stdout).contains(third["run_id"].as_str().unwrap()));
 }
+
+/// `dq ARGS` on a terminal `cols` columns wide; everything it printed, escape codes stripped.
+fn on_terminal_of_width(server: &TestServer, cols: u16, args: &[&str]) -> (String, i32) {
+    let mut command = std::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("stty cols {cols} rows 40 && exec \"$0\" \"$@\""))
+        .arg(assert_cmd::cargo::cargo_bin("dq"))
+        .args(["--url", server.url()])
+        .args(args)
+        .env_remove("NO_COLOR")
+        .env_remove("CI")
+        .env_remove("DQ_URL")
+        .env_remove("COLUMNS")
+        .env("TERM", "xterm-256color");
+    let mut session = Session::spawn(command).expect("dq on a pty");
+    session.set_expect_timeout(Some(Duration::from_secs(30)));
+    let all = session.expect(expectrl::Eof).unwrap();
+    let mut bytes = all.before().to_vec();
+    for matched in all.matches() {
+        bytes.extend_from_slice(matched);
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let status = session.get_process().wait().unwrap();
+    let code = match status {
+        expectrl::WaitStatus::Exited(_, code) => code,
+        other => panic!("dq ended with {other:?}"),
+    };
+    (strip_escapes(&text), code)
+}
+
+fn strip_escapes(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else if c != '\r' {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn tables_fit_80_and_120_column_terminals() {
+    let server = TestServer::start();
+    let runs: Vec<String> = ["transform", "tool_call"]
+        .iter()
+        .map(|step| {
+            server.run(&["--fail", step])["run_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    for cols in [80, 120] {
+        for list in [["runs", "list"], ["dlq", "list"]] {
+            let (text, code) = on_terminal_of_width(&server, cols, &list);
+            assert_eq!(code, 0, "{text}");
+            for line in text.lines() {
+                assert!(
+                    line.chars().count() <= usize::from(cols),
+                    "{list:?} at {cols} columns printed a line of {}:\n{text}",
+                    line.chars().count()
+                );
+            }
+            for run in &runs {
+                assert!(text.contains(&run[..8]), "{list:?} shows {run}:\n{text}");
+            }
+            // One rule, under the header; not one under every row.
+            assert_eq!(
+                text.lines()
+                    .filter(|l| l.contains('═') || l.contains('─'))
+                    .count(),
+                1,
+                "{text}"
+            );
+        }
+    }
+    // Piped: the plain layout, whole values, no escapes.
+    let out = server.dq().args(["runs", "list"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("forced failure at transform")
+            && !text.contains('…')
+            && !text.contains('\x1b')
+    );
+}
