@@ -88,7 +88,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --color 'When to use colour; NO_COLOR in the environment means never'
             cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
             cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
-            cand --wipe 'Also delete the data directory (asks first on a terminal unless -y)'
+            cand --wipe 'Also delete the data directory (asks first on a terminal unless -y). Only a directory `dq up` marked as its data dir (a `dq-data-dir` file), and in it only dq''s files; any other directory exits 2, untouched'
             cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
             cand -q 'Print only the result: no progress or notes on stderr'
             cand --quiet 'Print only the result: no progress or notes on stderr'

@@ -88,7 +88,7 @@ always\t'Always colour (except with --json)'
 never\t'Never colour'"
 complete -c dq -n "__fish_dq_using_subcommand down" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
 complete -c dq -n "__fish_dq_using_subcommand down" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
-complete -c dq -n "__fish_dq_using_subcommand down" -l wipe -d 'Also delete the data directory (asks first on a terminal unless -y)'
+complete -c dq -n "__fish_dq_using_subcommand down" -l wipe -d 'Also delete the data directory (asks first on a terminal unless -y). Only a directory `dq up` marked as its data dir (a `dq-data-dir` file), and in it only dq\'s files; any other directory exits 2, untouched'
 complete -c dq -n "__fish_dq_using_subcommand down" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand down" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand down" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'

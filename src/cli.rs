@@ -212,7 +212,8 @@ pub struct DownArgs {
     /// Data directory of the detached server.
     #[command(flatten)]
     pub data: DataDirArgs,
-    /// Also delete the data directory (asks first on a terminal unless -y)
+    /// Also delete the data directory (asks first on a terminal unless -y). Only a directory `dq up` marked as
+    /// its data dir (a `dq-data-dir` file), and in it only dq's files; any other directory exits 2, untouched
     #[arg(long)]
     pub wipe: bool,
 }

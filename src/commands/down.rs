@@ -1,6 +1,8 @@
 //! `dq down`: stops the server started by `dq up --detach` (SIGTERM, then SIGKILL if it lingers) and, with
 //! `--wipe`, deletes the data dir after a confirmation on a terminal (skipped with `-y`, in CI or without a
-//! terminal on stdin).
+//! terminal on stdin). Only a directory that `dq up` marked as a data dir ([`up::MARKER`]), and in it only the
+//! files dq writes: a typo (`--data-dir .`, `DQ_DATA_DIR=$HOME`) deletes nothing and exits 2; anything else
+//! in a real data dir is kept, and so is the directory then.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,7 +12,7 @@ use nix::unistd::Pid;
 
 use crate::cli::DownArgs;
 use crate::commands::Ctx;
-use crate::commands::up::pid_file;
+use crate::commands::up::{self, pid_file};
 use crate::error::{CliError, ExitStatus, Result};
 use crate::settings::resolve_data_dir;
 
@@ -20,6 +22,13 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// `dq down`.
 pub async fn run(args: DownArgs, ctx: &Ctx) -> Result<ExitStatus> {
     let data_dir = resolve_data_dir(&args.data)?;
+    if args.wipe && data_dir.exists() && !up::marker_file(&data_dir).is_file() {
+        return Err(CliError::Usage(format!(
+            "{} is not a dq data dir (no {} file, which `dq up` writes): nothing deleted",
+            data_dir.display(),
+            up::MARKER
+        )));
+    }
     let pid_path = pid_file(&data_dir);
     match running_pid(&pid_path) {
         Some(pid) => {
@@ -44,11 +53,64 @@ pub async fn run(args: DownArgs, ctx: &Ctx) -> Result<ExitStatus> {
                 return Ok(ExitStatus::Success);
             }
         }
-        std::fs::remove_dir_all(&data_dir)
-            .map_err(|e| CliError::io(format!("deleting {}", data_dir.display()), e))?;
-        ctx.printer.note(&format!("deleted {}", data_dir.display()));
+        let kept = wipe(&data_dir)?;
+        if kept.is_empty() {
+            ctx.printer.note(&format!("deleted {}", data_dir.display()));
+        } else {
+            ctx.printer.note(&format!(
+                "deleted dq's files in {}; kept the directory and what dq did not write there: {}",
+                data_dir.display(),
+                kept.join(", ")
+            ));
+        }
     }
     Ok(ExitStatus::Success)
+}
+
+/// Whether `name` is a file or directory that dq (its store, pid, log, marker) writes in a data dir.
+fn is_dq_file(name: &str) -> bool {
+    // fjall: `lock`, `version`, `keyspaces/`, journals `<n>.jnl` (and repaired copies `<n>.jnl.corrupt-<ms>`).
+    let journal = name.split_once(".jnl").is_some_and(|(n, rest)| {
+        !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+            && (rest.is_empty() || rest.starts_with(".corrupt-"))
+    });
+    journal
+        || matches!(name, "lock" | "version" | "keyspaces" | up::MARKER)
+        || name.starts_with("dq.")
+}
+
+/// Deletes dq's files in `data_dir`, then the directory if nothing else is left; returns the names kept.
+fn wipe(data_dir: &Path) -> Result<Vec<String>> {
+    let io = |e| CliError::io(format!("deleting {}", data_dir.display()), e);
+    let mut kept = Vec::new();
+    let mut marker = None;
+    for entry in std::fs::read_dir(data_dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !is_dq_file(&name) {
+            kept.push(name);
+            continue;
+        }
+        if name == up::MARKER {
+            // Last: an interrupted wipe can be run again.
+            marker = Some(entry.path());
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type().map_err(io)?.is_dir() {
+            std::fs::remove_dir_all(&path).map_err(io)?;
+        } else {
+            std::fs::remove_file(&path).map_err(io)?;
+        }
+    }
+    if kept.is_empty() {
+        std::fs::remove_dir_all(data_dir).map_err(io)?;
+    } else if let Some(marker) = marker {
+        std::fs::remove_file(marker).map_err(io)?;
+    }
+    kept.sort();
+    Ok(kept)
 }
 
 /// The pid in `pid_path` if that process is alive and is a dq server.
@@ -101,4 +163,35 @@ fn confirm_wipe(data_dir: &Path) -> Result<bool> {
         .default(false)
         .interact()
         .map_err(|e| CliError::Unexpected(format!("asking for confirmation: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_dq_file;
+
+    #[test]
+    fn only_dq_files_are_dq_files() {
+        for name in [
+            "lock",
+            "version",
+            "keyspaces",
+            "0.jnl",
+            "12.jnl.corrupt-1700000000000",
+        ] {
+            assert!(is_dq_file(name), "{name}");
+        }
+        for name in ["dq.pid", "dq.log", "dq-data-dir"] {
+            assert!(is_dq_file(name), "{name}");
+        }
+        for name in [
+            ".bashrc",
+            "notes.txt",
+            "a.jnl",
+            "1.jnl.bak",
+            "Documents",
+            "dq",
+        ] {
+            assert!(!is_dq_file(name), "{name}");
+        }
+    }
 }

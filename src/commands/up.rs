@@ -28,6 +28,14 @@ pub fn pid_file(data_dir: &Path) -> PathBuf {
     data_dir.join("dq.pid")
 }
 
+/// The marker that says a directory is a dq data dir: `dq up` writes it, `dq down --wipe` requires it.
+pub fn marker_file(data_dir: &Path) -> PathBuf {
+    data_dir.join(MARKER)
+}
+
+/// The marker's file name.
+pub const MARKER: &str = "dq-data-dir";
+
 /// The log of a detached server.
 pub fn log_file(data_dir: &Path) -> PathBuf {
     data_dir.join("dq.log")
@@ -42,6 +50,14 @@ pub async fn run(args: UpArgs, ctx: &Ctx) -> Result<ExitStatus> {
             e,
         )
     })?;
+    let marker = marker_file(&up.data_dir);
+    if !marker.exists() {
+        std::fs::write(
+            &marker,
+            "This directory is a dq data dir (runs, events, DLQ records); `dq down --wipe` may delete it.\n",
+        )
+        .map_err(|e| CliError::io(format!("writing {}", marker.display()), e))?;
+    }
     if up.detach {
         return detach(&up, ctx).await;
     }

@@ -155,6 +155,54 @@ fn up_detach_returns_its_url_and_down_wipe_removes_everything() {
 }
 
 #[test]
+fn down_wipe_leaves_a_foreign_directory_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("thesis.tex"), "years of work").unwrap();
+    std::fs::create_dir(dir.path().join("keyspaces")).unwrap();
+    let out = dq()
+        .args(["down", "--wipe", "-y", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is not a dq data dir") && stderr.contains("nothing deleted"),
+        "{stderr}"
+    );
+    assert!(dir.path().join("thesis.tex").exists());
+    assert!(dir.path().join("keyspaces").exists());
+}
+
+#[test]
+fn down_wipe_deletes_only_dqs_files_in_a_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (mut child, url) = Process::up(&["--listen", "127.0.0.1:0", "--data-dir", data]);
+    dq().args(["--url", &url, "run", "--detach"])
+        .assert()
+        .code(0);
+    assert!(child.terminate().success());
+    assert!(dir.path().join("dq-data-dir").exists());
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let out = dq()
+        .args(["down", "--wipe", "--data-dir", data])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left,
+        ["notes.txt"],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn a_standalone_worker_executes_runs() {
     let server = TestServer::with(|config| config.runs.workers = 0);
     let mut worker = Process::spawn(&[
