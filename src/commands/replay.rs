@@ -109,9 +109,22 @@ async fn pick_run(client: &Client, ctx: &Ctx) -> Result<String> {
             message: "no dead-lettered run to replay; name one: dq replay RUN".into(),
         });
     };
-    if candidates.len() == 1 || !ctx.settings.terminal.interactive() || ctx.printer.json() {
+    // No picker without a person at a terminal, nor with -y or in CI (`yes` covers both).
+    if candidates.len() == 1
+        || !ctx.settings.terminal.interactive()
+        || ctx.settings.yes
+        || ctx.printer.json()
+    {
+        let others = if candidates.len() > 1 {
+            format!(
+                " (newest of {}; name another: dq replay RUN)",
+                candidates.len()
+            )
+        } else {
+            String::new()
+        };
         ctx.printer.note(&format!(
-            "replaying the latest dead-lettered run {}",
+            "replaying the latest dead-lettered run {}{others}",
             latest.run_id
         ));
         return Ok(latest.run_id.clone());
@@ -122,9 +135,20 @@ async fn pick_run(client: &Client, ctx: &Ctx) -> Result<String> {
         .items(&items)
         .default(0)
         .interact_opt()
-        .map_err(|e| CliError::Unexpected(format!("asking which run: {e}")))?
-        .ok_or(CliError::Interrupted)?;
-    Ok(candidates[chosen].run_id.clone())
+        .map_err(|e| match e {
+            // Ctrl-C arrives as a key in the picker's raw mode: console reports it as an interrupted read.
+            dialoguer::Error::IO(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                CliError::Interrupted
+            }
+            e => CliError::Unexpected(format!("asking which run: {e}")),
+        });
+    if !matches!(chosen, Ok(Some(_))) {
+        // The picker hid the cursor and returns without showing it again on Ctrl-C or Esc.
+        crate::output::show_cursor();
+    }
+    Ok(candidates[chosen?.ok_or(CliError::Interrupted)?]
+        .run_id
+        .clone())
 }
 
 fn describe(run: &RunSummary) -> String {

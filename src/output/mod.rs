@@ -134,6 +134,12 @@ pub fn stderr_line(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
+/// Shows the terminal's cursor again on stderr (after a prompt was interrupted).
+pub fn show_cursor() {
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "\x1b[?25h").and_then(|()| err.flush());
+}
+
 /// A spinner on stderr; lines printed through it appear above it without tearing.
 #[derive(Debug)]
 pub struct Spinner {

@@ -198,3 +198,56 @@ fn tables_fit_80_and_120_column_terminals() {
             && !text.contains('\x1b')
     );
 }
+
+#[test]
+fn ctrl_c_in_the_replay_picker_exits_130_with_the_cursor_shown() {
+    let server = TestServer::start();
+    server.run(&["--fail", "transform"]);
+    server.run(&["--fail", "tool_call"]);
+    let mut dq = on_terminal(&server, &["replay", "--fix"]);
+    dq.expect("replay which dead-lettered run?").unwrap();
+    dq.send("\x03").unwrap();
+    let rest = dq.expect(expectrl::Eof).unwrap();
+    let mut bytes = rest.before().to_vec();
+    for matched in rest.matches() {
+        bytes.extend_from_slice(matched);
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let status = dq.get_process().wait().unwrap();
+    assert_eq!(
+        status,
+        expectrl::WaitStatus::Exited(dq.get_process().pid(), 130),
+        "{text}"
+    );
+    assert!(!text.contains("read interrupted"), "{text}");
+    assert!(
+        text.contains("\x1b[?25h"),
+        "the cursor is shown again: {text:?}"
+    );
+}
+
+#[test]
+fn with_ci_set_the_replay_takes_the_latest_run_without_a_picker() {
+    let server = TestServer::start();
+    server.run(&["--fail", "transform"]);
+    let newer = server.run(&["--fail", "tool_call"]);
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("dq"));
+    command
+        .args(["--url", server.url(), "replay", "--fix"])
+        .env_remove("NO_COLOR")
+        .env_remove("DQ_URL")
+        .env_remove("DQ_YES")
+        .env("CI", "true")
+        .env("TERM", "xterm-256color");
+    let mut dq = Session::spawn(command).expect("dq on a pty");
+    dq.set_expect_timeout(Some(Duration::from_secs(30)));
+    let note = dq.expect("replaying the latest dead-lettered run").unwrap();
+    assert!(!String::from_utf8_lossy(note.before()).contains("replay which"));
+    dq.expect(newer["run_id"].as_str().unwrap()).unwrap();
+    dq.expect(expectrl::Eof).unwrap();
+    let status = dq.get_process().wait().unwrap();
+    assert_eq!(
+        status,
+        expectrl::WaitStatus::Exited(dq.get_process().pid(), 0)
+    );
+}
