@@ -68,9 +68,22 @@ pub async fn run(args: UpArgs, ctx: &Ctx) -> Result<ExitStatus> {
         .local_addr()
         .map_err(|e| CliError::io("reading the listening address", e))?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let mut server = tokio::spawn(dq_server::serve(listener, up.server, async move {
-        let _ = stopped.await;
-    }));
+    let (ready, opened) = oneshot::channel::<()>();
+    let mut server = tokio::spawn(dq_server::serve_ready(
+        listener,
+        up.server,
+        async move {
+            let _ = stopped.await;
+        },
+        move || {
+            let _ = ready.send(());
+        },
+    ));
+    // Announced only once the store, the broker and the runs service are open: start-up can fail until then.
+    tokio::select! {
+        joined = &mut server => return server_result(joined).map_err(|e| in_use(e, &up.data_dir)),
+        Ok(()) = opened => {}
+    }
     // Always printed, even with -q: `--detach` and scripts read it to learn the port.
     crate::output::stderr_line(&format!("{LISTENING}http://{addr}"));
     ctx.printer.note(&format!(
@@ -105,6 +118,24 @@ fn server_result(
         Ok(Ok(())) => Ok(ExitStatus::Success),
         Ok(Err(err)) => Err(err.into()),
         Err(err) => Err(CliError::Unexpected(format!("the server stopped: {err}"))),
+    }
+}
+
+/// "data dir D is in use by another dq server (pid N)" when the store is locked, naming the pid of the
+/// server's pid file when it has one.
+fn in_use(err: CliError, data_dir: &Path) -> CliError {
+    match &err {
+        CliError::Server(server) if server.is_data_dir_in_use() => {
+            let pid = super::down::running_pid(&pid_file(data_dir))
+                .map(|pid| format!(" (pid {pid})"))
+                .unwrap_or_default();
+            CliError::Unexpected(format!(
+                "data dir {} is in use by another dq server{pid}; stop it (dq down --data-dir {}) or pass another --data-dir",
+                data_dir.display(),
+                data_dir.display()
+            ))
+        }
+        _ => err,
     }
 }
 

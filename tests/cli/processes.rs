@@ -203,6 +203,45 @@ fn down_wipe_deletes_only_dqs_files_in_a_data_dir() {
 }
 
 #[test]
+fn a_second_up_on_a_data_dir_in_use_says_so_and_never_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("dq");
+    let data = data.to_str().unwrap();
+    let out = dq()
+        .args([
+            "up",
+            "--detach",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _down = Down(data.to_owned());
+    let pid = std::fs::read_to_string(std::path::Path::new(data).join("dq.pid")).unwrap();
+    let second = dq()
+        .args(["up", "--listen", "127.0.0.1:0", "--data-dir", data])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "data dir {data} is in use by another dq server (pid {})",
+            pid.trim()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("listening"), "{stderr}");
+}
+
+#[test]
 fn a_standalone_worker_executes_runs() {
     let server = TestServer::with(|config| config.runs.workers = 0);
     let mut worker = Process::spawn(&[

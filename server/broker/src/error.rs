@@ -81,6 +81,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// The store's directory is locked by another process (another broker has it open).
+    pub fn is_locked(&self) -> bool {
+        matches!(self, Self::Storage(fjall::Error::Locked))
+    }
+
     /// The coarse kind of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {

@@ -121,6 +121,13 @@ pub enum ServerError {
     StorageFailed(dq_broker::StorageFailure),
 }
 
+impl ServerError {
+    /// The data dir is locked by another process (another server has it open).
+    pub fn is_data_dir_in_use(&self) -> bool {
+        matches!(self, Self::Broker(e) if e.is_locked())
+    }
+}
+
 /// What every handler can reach. Cheap to clone: each field is a handle. Services added later (the runs
 /// service, its workers) become fields here and are built in [`serve`].
 #[derive(Clone)]
@@ -197,6 +204,17 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    serve_ready(listener, config, shutdown, || {}).await
+}
+
+/// [`serve`], calling `ready` once the store, the broker and the runs service are open, just before the first
+/// connection is accepted: a caller announces the server there, not before start-up can still fail.
+pub async fn serve_ready(
+    listener: tokio::net::TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce() + Send,
+) -> Result<(), ServerError> {
     let broker = Broker::open(config.broker.clone())?;
     let mut state = AppState::new(broker, config);
     // The runs service and its workers use the embedded broker, or the external one (`dq up --broker`).
@@ -226,6 +244,7 @@ pub async fn serve(
     // Graceful shutdown waits for open connections, and a consume stream never closes by itself: end the
     // streams as soon as the signal comes, not after the connections have waited for them.
     let stopping = state.clone();
+    ready();
     let storage_failed = state.broker.storage_failed();
     let storage_grace = state.broker.storage_failed();
     let serving = conn::serve(listener, app, conn::Limits::of(&state.config), async move {
