@@ -20,7 +20,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_tracing();
+    // Colour in logs as in everything else on stderr: a terminal, `--color`, `NO_COLOR` (see `Settings`).
+    let ansi = settings::Settings::resolve(&cli.global, settings::Terminal::detect())
+        .is_ok_and(|settings| settings.color_stderr);
+    init_tracing(ansi);
     let code = match commands::main(cli) {
         Ok(status) => status.code(),
         Err(err) => {
@@ -33,13 +36,30 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Logs go to stderr, filtered by `DQ_LOG` (e.g. `DQ_LOG=info`); warnings and errors by default.
-fn init_tracing() {
+/// Logs go to stderr, filtered by `DQ_LOG` (e.g. `DQ_LOG=info`); warnings and errors by default; coloured only
+/// when `ansi`. A closed or full stderr loses the logs, never the command.
+fn init_tracing(ansi: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DQ_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LossyStderr)
+        .with_ansi(ansi)
         .with_target(false)
         .init();
+}
+
+/// stderr for logs, ignoring write errors (`EPIPE`, `ENOSPC`, `EBADF`): a log line is not worth a panic.
+struct LossyStderr;
+
+impl std::io::Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
 }

@@ -9,6 +9,7 @@ mod demo;
 mod disk_full;
 mod hostile;
 mod kill_storm;
+mod logs;
 mod original;
 mod processes;
 mod pty;

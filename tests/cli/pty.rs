@@ -251,3 +251,33 @@ fn with_ci_set_the_replay_takes_the_latest_run_without_a_picker() {
         expectrl::WaitStatus::Exited(dq.get_process().pid(), 0)
     );
 }
+
+#[test]
+fn logs_on_a_terminal_honour_color_never() {
+    let server = TestServer::start();
+    let run = |color: &[&str]| {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("dq"));
+        command
+            .args(["--url", server.url()])
+            .args(color)
+            .arg("health")
+            .env_remove("NO_COLOR")
+            .env_remove("CI")
+            .env_remove("DQ_URL")
+            .env("DQ_LOG", "debug")
+            .env("TERM", "xterm-256color");
+        let mut session = Session::spawn(command).expect("dq on a pty");
+        session.set_expect_timeout(Some(Duration::from_secs(30)));
+        let log = session.expect("DEBUG").unwrap();
+        let mut bytes = log.before().to_vec();
+        bytes.extend_from_slice(&session.expect(expectrl::Eof).unwrap().before().to_vec());
+        let status = session.get_process().wait().unwrap();
+        assert_eq!(
+            status,
+            expectrl::WaitStatus::Exited(session.get_process().pid(), 0)
+        );
+        bytes
+    };
+    assert!(run(&[]).contains(&0x1b), "a terminal gets coloured logs");
+    assert!(!run(&["--color", "never"]).contains(&0x1b), "--color never");
+}

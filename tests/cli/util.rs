@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 /// Variables that must not leak from the developer's shell into a test.
-const LEAKY: [&str; 15] = [
+pub const LEAKY: [&str; 15] = [
     "DQ_URL",
     "DQ_TOKEN",
     "DQ_JSON",
