@@ -13,7 +13,7 @@ use crate::cli::DlqRedriveArgs;
 use crate::client::DlqQuery;
 use crate::commands::Ctx;
 use crate::error::{ExitStatus, Result};
-use crate::output::{Render, Styles, format_ts_full};
+use crate::output::{Render, Styles, Tone, format_ts_full};
 use crate::settings::Redrive;
 
 /// What a redrive did, or would do with `--dry-run`.
@@ -60,18 +60,24 @@ impl Render for Redriven {
             let outcome = match (&item.replay_seq, &item.error) {
                 _ if self.dry_run => "replay".to_owned(),
                 (Some(seq), _) => format!("replay {seq} started"),
-                (None, Some(error)) => styles.bad(format!("refused: {error}")),
+                (None, Some(error)) => format!("refused: {error}"),
                 (None, None) => "-".to_owned(),
             };
+            let tone = if item.error.is_some() && !self.dry_run {
+                Tone::Bad
+            } else {
+                Tone::Plain
+            };
             table.add_row(vec![
-                item.run_id.clone(),
-                item.workflow.clone(),
-                item.dlq_error.clone(),
-                format_ts_full(item.dlq_ts),
-                outcome,
+                item.run_id.clone().into(),
+                item.workflow.clone().into(),
+                item.dlq_error.clone().into(),
+                format_ts_full(item.dlq_ts).into(),
+                styles.cell(outcome, tone),
             ]);
         }
-        Styles::render(&table)
+        // The outcome is the point: the time and the workflow go first when the terminal is narrow.
+        Styles::render_dropping(&table, &[3, 1])
     }
 }
 

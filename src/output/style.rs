@@ -117,12 +117,18 @@ impl Styles {
     /// which is cut with `…`; when even that does not fit, columns are dropped from the right (never the
     /// first, the run id).
     pub fn render(table: &comfy_table::Table) -> String {
+        let columns = table.column_max_content_widths().len();
+        Self::render_dropping(table, &(1..columns).rev().collect::<Vec<_>>())
+    }
+
+    /// [`Styles::render`], dropping the columns that do not fit in the order of `drop` (column indexes).
+    pub fn render_dropping(table: &comfy_table::Table, drop: &[usize]) -> String {
         let mut table = table.clone();
         for row in table.row_iter_mut() {
             row.max_height(1);
         }
         if let Some(width) = table.width() {
-            fit(&mut table, usize::from(width));
+            fit(&mut table, usize::from(width), drop);
         }
         text(&table)
     }
@@ -188,7 +194,7 @@ pub fn visible_width(text: &str) -> usize {
 }
 
 /// Fits a terminal table into `width` columns (see [`Styles::render`]).
-fn fit(table: &mut comfy_table::Table, width: usize) {
+fn fit(table: &mut comfy_table::Table, width: usize, drop: &[usize]) {
     use comfy_table::{ColumnConstraint, Width};
     let widths = table.column_max_content_widths();
     // The error column gives way first, else the widest.
@@ -217,10 +223,9 @@ fn fit(table: &mut comfy_table::Table, width: usize) {
             ColumnConstraint::ContentWidth
         });
     }
-    // Popped from the right.
-    let mut droppable: Vec<usize> = (1..widths.len()).filter(|&i| i != flex).collect();
+    let mut droppable = drop.iter().copied().filter(|&i| i != flex && i != 0);
     while !fits(table) {
-        let Some(drop) = droppable.pop() else {
+        let Some(drop) = droppable.next() else {
             // Still too wide: let the table squeeze every column.
             for column in table.column_iter_mut() {
                 if !column.is_hidden() {
