@@ -120,18 +120,23 @@ fn on_terminal_of_width(server: &TestServer, cols: u16, args: &[&str]) -> (Strin
         .env("TERM", "xterm-256color");
     let mut session = Session::spawn(command).expect("dq on a pty");
     session.set_expect_timeout(Some(Duration::from_secs(30)));
-    let all = session.expect(expectrl::Eof).unwrap();
-    let mut bytes = all.before().to_vec();
-    for matched in all.matches() {
-        bytes.extend_from_slice(matched);
-    }
-    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let text = String::from_utf8_lossy(&rest(&mut session)).into_owned();
     let status = session.get_process().wait().unwrap();
     let code = match status {
         expectrl::WaitStatus::Exited(_, code) => code,
         other => panic!("dq ended with {other:?}"),
     };
     (strip_escapes(&text), code)
+}
+
+/// Everything the session prints until it closes the terminal.
+fn rest(session: &mut Session) -> Vec<u8> {
+    let all = session.expect(expectrl::Eof).unwrap();
+    let mut bytes = all.before().to_vec();
+    for matched in all.matches() {
+        bytes.extend_from_slice(matched);
+    }
+    bytes
 }
 
 fn strip_escapes(text: &str) -> String {
@@ -207,12 +212,7 @@ fn ctrl_c_in_the_replay_picker_exits_130_with_the_cursor_shown() {
     let mut dq = on_terminal(&server, &["replay", "--fix"]);
     dq.expect("replay which dead-lettered run?").unwrap();
     dq.send("\x03").unwrap();
-    let rest = dq.expect(expectrl::Eof).unwrap();
-    let mut bytes = rest.before().to_vec();
-    for matched in rest.matches() {
-        bytes.extend_from_slice(matched);
-    }
-    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let text = String::from_utf8_lossy(&rest(&mut dq)).into_owned();
     let status = dq.get_process().wait().unwrap();
     assert_eq!(
         status,
@@ -270,7 +270,7 @@ fn logs_on_a_terminal_honour_color_never() {
         session.set_expect_timeout(Some(Duration::from_secs(30)));
         let log = session.expect("DEBUG").unwrap();
         let mut bytes = log.before().to_vec();
-        bytes.extend_from_slice(&session.expect(expectrl::Eof).unwrap().before().to_vec());
+        bytes.extend_from_slice(&rest(&mut session));
         let status = session.get_process().wait().unwrap();
         assert_eq!(
             status,
