@@ -5,7 +5,7 @@ use dq_proto::runs::{CreateRun, CreateRunResponse, RunStatus};
 
 use crate::cli::RunArgs;
 use crate::client::Client;
-use crate::commands::{Ctx, fail_step, read_object};
+use crate::commands::{Ctx, check_fail_step, fail_step, read_object};
 use crate::error::{ExitStatus, Result};
 use crate::follow::{Outcome, follow};
 use crate::output::{Render, Styles, event_line};
@@ -46,6 +46,7 @@ impl Render for Outcome {
 
 /// `dq run`.
 pub async fn run(args: RunArgs, ctx: &Ctx) -> Result<ExitStatus> {
+    check_fail_step(&args.fail, &args.workflow)?;
     let input = match &args.input {
         Some(raw) => read_object(raw, "--input")?,
         None => serde_json::Map::new(),
@@ -78,6 +79,9 @@ pub async fn watch(
     replay_seq: u64,
 ) -> Result<ExitStatus> {
     let printer = &ctx.printer;
+    if let Ok(mut following) = ctx.following.lock() {
+        *following = Some(run_id.to_owned());
+    }
     let spinner = printer.spinner(format!("following run {run_id}"));
     let outcome = follow(client, run_id, replay_seq, |frame| {
         spinner.set_message(format!("following run {run_id} · {}", frame.event.kind()));
@@ -89,6 +93,9 @@ pub async fn watch(
     })
     .await?;
     drop(spinner);
+    if let Ok(mut following) = ctx.following.lock() {
+        *following = None;
+    }
     printer.result(&outcome)?;
     if outcome.status == RunStatus::Succeeded {
         Ok(ExitStatus::Success)
