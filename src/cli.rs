@@ -15,9 +15,11 @@ pub fn parse() -> Result<Cli, CliError> {
     let args: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let matches = command
-        .try_get_matches_from(&args)
-        .map_err(|e| did_you_mean(&e, &args).unwrap_or_else(|| e.exit()))?;
+    let matches = command.try_get_matches_from(&args).map_err(|e| {
+        did_you_mean(&e, &args)
+            .or_else(|| from_env(&e, &args))
+            .unwrap_or_else(|| e.exit())
+    })?;
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     cli.global.from_env = ["url", "timeout", "color"]
         .into_iter()
@@ -41,6 +43,41 @@ fn ignore_empty_env(command: clap::Command) -> clap::Command {
     names.iter().fold(command, |command, name| {
         command.mut_subcommand(name, ignore_empty_env)
     })
+}
+
+/// An invalid value that came from an environment variable, named by it: `DQ_COLOR=purple: …`.
+fn from_env(error: &clap::Error, args: &[String]) -> Option<CliError> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        error.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    let flag = error.get(ContextKind::InvalidArg)?.to_string();
+    let long = flag.split([' ', '=']).next()?.strip_prefix("--")?;
+    let command = Cli::command();
+    let arg = std::iter::once(&command)
+        .chain(command.get_subcommands())
+        .flat_map(clap::Command::get_arguments)
+        .find(|arg| arg.get_long() == Some(long))?;
+    let var = arg.get_env()?.to_string_lossy().into_owned();
+    let value = std::env::var(&var).ok()?;
+    // On the command line too: the error is the flag's.
+    if args
+        .iter()
+        .any(|a| a == &format!("--{long}") || a.starts_with(&format!("--{long}=")))
+    {
+        return None;
+    }
+    let expected = match error.get(ContextKind::ValidValue) {
+        Some(ContextValue::Strings(values)) => format!("expected one of {}", values.join(", ")),
+        _ if long == "json" || long == "quiet" || long == "yes" => {
+            "expected true or false (1/0, yes/no, on/off)".to_owned()
+        }
+        _ => format!("not a valid value for --{long}"),
+    };
+    Some(CliError::Usage(format!("{var}={value}: {expected}")))
 }
 
 /// `dq run list` → "did you mean `dq runs list`?": the stray positional follows a command whose plural has it

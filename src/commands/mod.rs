@@ -37,10 +37,17 @@ pub struct Ctx {
     /// Output.
     pub printer: Printer,
     /// The run being followed, if any: on a timeout or Ctrl-C it continues on the server, and we say so.
-    pub following: std::sync::Mutex<Option<String>>,
+    pub followed: std::sync::Mutex<Option<String>>,
 }
 
 impl Ctx {
+    /// From now on (or `None`: no longer) a timeout or Ctrl-C leaves `run` going on the server: say so then.
+    pub fn following(&self, run: Option<&str>) {
+        if let Ok(mut following) = self.followed.lock() {
+            *following = run.map(str::to_owned);
+        }
+    }
+
     /// A client of `--url` / `DQ_URL`.
     pub fn client(&self) -> Result<Client> {
         Client::new(self.settings.url.clone(), self.settings.token.as_deref())
@@ -53,7 +60,7 @@ pub fn main(cli: Cli) -> Result<ExitStatus> {
     let ctx = Ctx {
         printer: Printer::new(&settings),
         settings,
-        following: std::sync::Mutex::new(None),
+        followed: std::sync::Mutex::new(None),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -128,7 +135,7 @@ async fn guarded(
         _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted),
     };
     if let Err(CliError::Timeout { .. } | CliError::Interrupted) = &result
-        && let Some(run) = ctx.following.lock().ok().and_then(|run| run.clone())
+        && let Some(run) = ctx.followed.lock().ok().and_then(|run| run.clone())
     {
         ctx.printer.note(&format!(
             "run {run} continues on the server: dq runs wait {run}"

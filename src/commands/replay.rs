@@ -49,6 +49,7 @@ pub async fn run(args: ReplayArgs, ctx: &Ctx) -> Result<ExitStatus> {
         ctx.printer.result(&replay)?;
         return Ok(ExitStatus::Success);
     }
+    ctx.following(Some(&run_id));
     let how = match &replay.fail_at {
         None => "fix applied".to_owned(),
         Some(step) => format!("fail at {step}"),

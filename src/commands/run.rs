@@ -63,6 +63,7 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Result<ExitStatus> {
         ctx.printer.result(&created)?;
         return Ok(ExitStatus::Success);
     }
+    ctx.following(Some(&created.run_id));
     let fail = body.fail_at.as_deref().unwrap_or("none");
     ctx.printer.note(&format!(
         "run {} started (workflow {}, fail at {fail})",
@@ -79,9 +80,7 @@ pub async fn watch(
     replay_seq: u64,
 ) -> Result<ExitStatus> {
     let printer = &ctx.printer;
-    if let Ok(mut following) = ctx.following.lock() {
-        *following = Some(run_id.to_owned());
-    }
+    ctx.following(Some(run_id));
     let spinner = printer.spinner(format!("following run {run_id}"));
     let outcome = follow(client, run_id, replay_seq, |frame| {
         spinner.set_message(format!("following run {run_id} · {}", frame.event.kind()));
@@ -93,9 +92,7 @@ pub async fn watch(
     })
     .await?;
     drop(spinner);
-    if let Ok(mut following) = ctx.following.lock() {
-        *following = None;
-    }
+    ctx.following(None);
     printer.result(&outcome)?;
     if outcome.status == RunStatus::Succeeded {
         Ok(ExitStatus::Success)

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use predicates::str::contains;
 
-use crate::util::{TestServer, closed_port_url, dq, has_escapes};
+use nix::sys::signal::Signal;
+
+use crate::util::{Process, TestServer, closed_port_url, dq, has_escapes};
 
 #[test]
 fn an_unknown_fail_step_is_a_usage_error_naming_the_valid_steps() {
@@ -222,6 +224,15 @@ fn empty_environment_values_mean_unset_and_errors_name_the_variable() {
         .assert()
         .code(2)
         .stderr(contains("DQ_TIMEOUT=abc: "));
+    for (var, value) in [("DQ_JSON", "abc"), ("DQ_COLOR", "purple")] {
+        server
+            .dq()
+            .env(var, value)
+            .arg("health")
+            .assert()
+            .code(2)
+            .stderr(contains(format!("{var}={value}: ")));
+    }
     dq().env("DQ_URL", "localhost:1")
         .arg("health")
         .assert()
@@ -263,4 +274,26 @@ fn repeated_boolean_flags_are_accepted() {
         .args(["run", "--detach", "--detach"])
         .assert()
         .code(0);
+}
+
+#[test]
+fn ctrl_c_while_following_says_the_run_continues_on_the_server() {
+    let server = TestServer::with(|config| config.runs.workers = 0);
+    let mut run = Process::spawn(&["--url", server.url(), "run"]);
+    let mut lines = run.stderr_lines();
+    let id = loop {
+        let line = lines
+            .next()
+            .expect("dq run printed its start")
+            .expect("a line");
+        if let Some(rest) = line.strip_prefix("run ") {
+            break rest.split_whitespace().next().expect("an id").to_owned();
+        }
+    };
+    run.signal(Signal::SIGINT);
+    let status = run.exits_within(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(130));
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let expected = format!("run {id} continues on the server: dq runs wait {id}");
+    assert!(rest.contains(&expected), "{rest:?}");
 }
