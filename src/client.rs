@@ -260,7 +260,7 @@ impl Client {
         if status.is_server_error() {
             CliError::ServerFailed {
                 status: status.as_u16(),
-                message: format!("{what}: {message}"),
+                message,
             }
         } else {
             CliError::Rejected {

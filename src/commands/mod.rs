@@ -96,7 +96,12 @@ async fn dispatch(command: Command, ctx: &Ctx) -> Result<ExitStatus> {
         }
         Command::Dlq(args) => guarded(ctx, once, "the server", dlq::run(args, ctx)).await,
         Command::Replay(args) => {
-            let after = if args.detach { once } else { wait };
+            // Without RUN a picker may ask on a terminal: a person takes the time they need.
+            let after = if args.detach && args.run.is_some() {
+                once
+            } else {
+                wait
+            };
             guarded(ctx, after, "the replay to end", replay::run(args, ctx)).await
         }
         Command::Runs(RunsCommand::Wait(args)) => {
