@@ -28,7 +28,7 @@ complete -c dq -n "__fish_dq_needs_command" -l url -d 'The dq server [default: h
 complete -c dq -n "__fish_dq_needs_command" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_needs_command" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_needs_command" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_needs_command" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_needs_command" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_needs_command" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
@@ -72,7 +72,7 @@ complete -c dq -n "__fish_dq_using_subcommand up" -l url -d 'The dq server [defa
 complete -c dq -n "__fish_dq_using_subcommand up" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand up" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l detach -d 'Run in the background (pid and log in the data dir); print the URL once healthy'
 complete -c dq -n "__fish_dq_using_subcommand up" -l no-fsync -d 'Answer produces before they reach the disk (faster, loses the last writes on a crash)'
@@ -86,7 +86,7 @@ complete -c dq -n "__fish_dq_using_subcommand down" -l url -d 'The dq server [de
 complete -c dq -n "__fish_dq_using_subcommand down" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand down" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand down" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand down" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand down" -l wipe -d 'Also delete the data directory (asks first on a terminal unless -y). Only a directory `dq up` marked as its data dir (a `dq-data-dir` file), and in it only dq\'s files; any other directory exits 2, untouched'
 complete -c dq -n "__fish_dq_using_subcommand down" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
@@ -102,7 +102,7 @@ complete -c dq -n "__fish_dq_using_subcommand run" -l url -d 'The dq server [def
 complete -c dq -n "__fish_dq_using_subcommand run" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand run" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand run" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand run" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand run" -l detach -d 'Print the run id and return without following'
 complete -c dq -n "__fish_dq_using_subcommand run" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
@@ -117,7 +117,7 @@ complete -c dq -n "__fish_dq_using_subcommand events" -l url -d 'The dq server [
 complete -c dq -n "__fish_dq_using_subcommand events" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand events" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand events" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand events" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand events" -s f -l follow -d 'Keep following new events until Ctrl-C'
 complete -c dq -n "__fish_dq_using_subcommand events" -l until-end -d 'With --follow: stop when the run\'s current start or replay ends (exit 0 succeeded, 3 dead-lettered)'
@@ -130,7 +130,7 @@ complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcomman
 complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
@@ -145,7 +145,7 @@ complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_fr
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
@@ -157,7 +157,7 @@ complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_fr
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
@@ -177,7 +177,7 @@ complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_fr
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l fix -d 'Apply the fix: replay without the forced failure'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l keep-overrides -d 'Start from the previous replay\'s input (its overrides kept) instead of the original input'
@@ -199,7 +199,7 @@ complete -c dq -n "__fish_dq_using_subcommand replay" -l url -d 'The dq server [
 complete -c dq -n "__fish_dq_using_subcommand replay" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand replay" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand replay" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l fix -d 'Apply the fix: replay without the forced failure'
 complete -c dq -n "__fish_dq_using_subcommand replay" -l keep-overrides -d 'Start from the previous replay\'s input (its overrides kept) instead of the original input'
@@ -214,7 +214,7 @@ complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcomma
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
@@ -231,7 +231,7 @@ complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_f
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
@@ -242,7 +242,7 @@ complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_f
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
@@ -254,7 +254,7 @@ complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_f
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
@@ -269,7 +269,7 @@ complete -c dq -n "__fish_dq_using_subcommand demo" -l url -d 'The dq server [de
 complete -c dq -n "__fish_dq_using_subcommand demo" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand demo" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand demo" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand demo" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand demo" -l fast -d 'Drop the pretend delays (embedded server only: no step delay, no backoff)'
 complete -c dq -n "__fish_dq_using_subcommand demo" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
@@ -281,7 +281,7 @@ complete -c dq -n "__fish_dq_using_subcommand health" -l url -d 'The dq server [
 complete -c dq -n "__fish_dq_using_subcommand health" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand health" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand health" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand health" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand health" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand health" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
@@ -292,7 +292,7 @@ complete -c dq -n "__fish_dq_using_subcommand emit" -l url -d 'The dq server [de
 complete -c dq -n "__fish_dq_using_subcommand emit" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand emit" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand emit" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand emit" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand emit" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand emit" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
@@ -308,7 +308,7 @@ complete -c dq -n "__fish_dq_using_subcommand worker" -l url -d 'The dq server [
 complete -c dq -n "__fish_dq_using_subcommand worker" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand worker" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand worker" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand worker" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand worker" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand worker" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
@@ -319,7 +319,7 @@ complete -c dq -n "__fish_dq_using_subcommand completions" -l url -d 'The dq ser
 complete -c dq -n "__fish_dq_using_subcommand completions" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
 never\t'Never colour'"
-complete -c dq -n "__fish_dq_using_subcommand completions" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
+complete -c dq -n "__fish_dq_using_subcommand completions" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand completions" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand completions" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand completions" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'

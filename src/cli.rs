@@ -3,9 +3,100 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::error::EXIT_CODES_HELP;
+use crate::error::{CliError, EXIT_CODES_HELP};
+
+/// Parses the command line. An empty environment value means unset (`DQ_JSON= dq health`); a positional
+/// that names a subcommand of the plural command (`dq run list`) is a usage error with a "did you mean".
+pub fn parse() -> Result<Cli, CliError> {
+    let command = ignore_empty_env(Cli::command());
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let matches = command.try_get_matches_from(&args).map_err(|e| {
+        did_you_mean(&e, &args)
+            .or_else(|| from_env(&e, &args))
+            .unwrap_or_else(|| e.exit())
+    })?;
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.global.from_env = ["url", "timeout", "color"]
+        .into_iter()
+        .filter(|id| matches.value_source(id) == Some(ValueSource::EnvVariable))
+        .collect();
+    Ok(cli)
+}
+
+/// Drops the environment twin of every argument whose variable is set but empty, in every subcommand.
+fn ignore_empty_env(command: clap::Command) -> clap::Command {
+    let empty = |arg: &clap::Arg| {
+        arg.get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|value| value.is_empty())
+    };
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .collect();
+    let command = command.mut_args(|arg| if empty(&arg) { arg.env(None) } else { arg });
+    names.iter().fold(command, |command, name| {
+        command.mut_subcommand(name, ignore_empty_env)
+    })
+}
+
+/// An invalid value that came from an environment variable, named by it: `DQ_COLOR=purple: …`.
+fn from_env(error: &clap::Error, args: &[String]) -> Option<CliError> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        error.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    let flag = error.get(ContextKind::InvalidArg)?.to_string();
+    let long = flag.split([' ', '=']).next()?.strip_prefix("--")?;
+    let command = Cli::command();
+    let arg = std::iter::once(&command)
+        .chain(command.get_subcommands())
+        .flat_map(clap::Command::get_arguments)
+        .find(|arg| arg.get_long() == Some(long))?;
+    let var = arg.get_env()?.to_string_lossy().into_owned();
+    let value = std::env::var(&var).ok()?;
+    // On the command line too: the error is the flag's.
+    if args
+        .iter()
+        .any(|a| a == &format!("--{long}") || a.starts_with(&format!("--{long}=")))
+    {
+        return None;
+    }
+    let expected = match error.get(ContextKind::ValidValue) {
+        Some(ContextValue::Strings(values)) => format!("expected one of {}", values.join(", ")),
+        _ if long == "json" || long == "quiet" || long == "yes" => {
+            "expected true or false (1/0, yes/no, on/off)".to_owned()
+        }
+        _ => format!("not a valid value for --{long}"),
+    };
+    Some(CliError::Usage(format!("{var}={value}: {expected}")))
+}
+
+/// `dq run list` → "did you mean `dq runs list`?": the stray positional follows a command whose plural has it
+/// as a subcommand.
+fn did_you_mean(error: &clap::Error, args: &[String]) -> Option<CliError> {
+    if error.kind() != clap::error::ErrorKind::UnknownArgument {
+        return None;
+    }
+    let invalid = error.get(clap::error::ContextKind::InvalidArg)?.to_string();
+    let at = args.iter().position(|arg| *arg == invalid)?;
+    let command = args.get(at.checked_sub(1)?)?;
+    let plural = format!("{command}s");
+    Cli::command()
+        .find_subcommand(&plural)?
+        .find_subcommand(&invalid)?;
+    Some(CliError::Usage(format!(
+        "unexpected argument '{invalid}': did you mean `dq {plural} {invalid}`?"
+    )))
+}
 
 /// Drive and inspect runs of a durable job workflow: fail, dead-letter, replay, succeed.
 #[derive(Debug, Parser)]
@@ -14,7 +105,8 @@ use crate::error::EXIT_CODES_HELP;
     version,
     after_help = EXIT_CODES_HELP,
     max_term_width = 100,
-    propagate_version = true
+    propagate_version = true,
+    args_override_self = true
 )]
 pub struct Cli {
     /// Flags every command understands.
@@ -41,7 +133,8 @@ pub struct GlobalArgs {
     /// Print only the result: no progress or notes on stderr
     #[arg(short, long, env = "DQ_QUIET", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub quiet: bool,
-    /// Give up waiting after this long (e.g. 30s, 500ms) and exit 124
+    /// Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default,
+    /// following and waiting ones only with --timeout; 0 means never
     #[arg(long, env = "DQ_TIMEOUT", global = true, value_name = "DURATION")]
     pub timeout: Option<String>,
     /// Answer yes to confirmations (implied when CI is set or stdin is not a terminal)
@@ -56,6 +149,9 @@ pub struct GlobalArgs {
         value_name = "TOKEN"
     )]
     pub token: Option<String>,
+    /// Which of `url`, `timeout` and `color` came from their environment variable (for error messages).
+    #[arg(skip)]
+    pub from_env: Vec<&'static str>,
 }
 
 /// `--color`.

@@ -254,15 +254,18 @@ impl Client {
                 message,
             };
         }
+        // The one line people see is the server's message with what to do about it; method, route and status
+        // are for `DQ_LOG=debug`.
+        tracing::debug!(status = status.as_u16(), request = what, %message, "the server refused");
         if status.is_server_error() {
             CliError::ServerFailed {
                 status: status.as_u16(),
-                message: format!("{what}: {message}"),
+                message,
             }
         } else {
             CliError::Rejected {
                 status: status.as_u16(),
-                message: format!("{what}: {message} ({})", status.as_u16()),
+                message: format!("{message}{}", hint(status, what)),
             }
         }
     }
@@ -297,6 +300,17 @@ pub struct DlqQuery<'a> {
     pub since_ms: Option<u64>,
     /// At most this many.
     pub limit: usize,
+}
+
+/// What to do about a 4xx answer to `what` (`METHOD /path`), as a sentence after the message.
+fn hint(status: StatusCode, what: &str) -> &'static str {
+    match status {
+        StatusCode::UNAUTHORIZED => ": pass `--token` / `DQ_TOKEN`",
+        StatusCode::NOT_FOUND if what.contains(" /runs/") || what.contains(" /dlq") => {
+            "; list runs with `dq runs list`"
+        }
+        _ => "",
+    }
 }
 
 /// A run id as one URL path segment (ids are hex; anything else is escaped, never interpreted).

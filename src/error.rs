@@ -14,7 +14,7 @@ Exit codes:
   3    the run ended failed / dead-lettered
   4    not found or rejected by the server (4xx)
   5    server unreachable or 5xx
-  124  timed out waiting (--timeout)
+  124  timed out (--timeout; one-shot commands after 30s by default)
   130  interrupted (Ctrl-C)";
 
 /// What a command reports when it did its job: whether the thing it watched went well.
@@ -65,7 +65,7 @@ pub enum CliError {
         route: String,
     },
     /// The server could not be reached (exit 5).
-    #[error("cannot reach the server at {url}: {reason}")]
+    #[error("cannot reach the server at {url}: {reason}; start one with `dq up --detach`")]
     Unreachable {
         /// The base URL tried.
         url: String,

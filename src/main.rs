@@ -11,15 +11,19 @@ mod settings;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 // The server answers tens of thousands of small requests a second, each allocating a little; glibc malloc took
 // an eighth of its CPU in profiles, mimalloc a fraction of that.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            output::stderr_line(&format!("error: {err}"));
+            return ExitCode::from(err.exit_code());
+        }
+    };
     // Colour in logs as in everything else on stderr: a terminal, `--color`, `NO_COLOR` (see `Settings`).
     let ansi = settings::Settings::resolve(&cli.global, settings::Terminal::detect())
         .is_ok_and(|settings| settings.color_stderr);

@@ -29,14 +29,47 @@ pub struct Settings {
     pub color_stderr: bool,
     /// No progress or notes on stderr.
     pub quiet: bool,
-    /// Give up waiting after this long.
-    pub timeout: Option<Duration>,
+    /// Give up waiting after this long (`--timeout`).
+    pub timeout: Timeout,
     /// Confirmations are answered yes.
     pub yes: bool,
     /// Bearer token for the server.
     pub token: Option<String>,
     /// Whether stdin, stdout and stderr are terminals.
     pub terminal: Terminal,
+}
+
+/// How long a one-shot command (one request and its answer) may take when `--timeout` is not given.
+pub const ONE_SHOT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `--timeout`: absent, `0` (no timeout) or a duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeout {
+    /// Not given: [`ONE_SHOT_TIMEOUT`] for one-shot commands, none for commands that follow or wait.
+    Default,
+    /// `--timeout 0`: never time out.
+    None,
+    /// `--timeout DURATION`.
+    After(Duration),
+}
+
+impl Timeout {
+    /// The explicit timeout, if any (what following and waiting commands honour).
+    pub fn explicit(self) -> Option<Duration> {
+        match self {
+            Self::After(after) => Some(after),
+            Self::Default | Self::None => None,
+        }
+    }
+
+    /// The timeout of a one-shot command: the explicit one, else [`ONE_SHOT_TIMEOUT`] unless `--timeout 0`.
+    pub fn one_shot(self) -> Option<Duration> {
+        match self {
+            Self::Default => Some(ONE_SHOT_TIMEOUT),
+            Self::None => None,
+            Self::After(after) => Some(after),
+        }
+    }
 }
 
 /// Which standard streams are terminals.
@@ -69,16 +102,26 @@ impl Terminal {
 impl Settings {
     /// Resolves the global flags against the environment (`NO_COLOR`, `CI`) and the terminal.
     pub fn resolve(args: &GlobalArgs, terminal: Terminal) -> Result<Self> {
+        // An error names the variable when the value came from it: `DQ_TIMEOUT=abc: …`.
+        let named = |id: &str, flag: &'static str, var: &'static str| {
+            if args.from_env.contains(&id) {
+                var
+            } else {
+                flag
+            }
+        };
         let (url, url_given) = match &args.url {
-            Some(raw) => (parse_url(raw, "--url")?, true),
+            Some(raw) => (parse_url(raw, named("url", "--url", "DQ_URL"))?, true),
             None => (parse_url(DEFAULT_URL, "--url")?, false),
         };
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let set = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty() && v != "0");
+        // no-color.org: an explicit `--color always` (or CLICOLOR_FORCE) beats NO_COLOR.
+        let (force_color, no_color) = (set("CLICOLOR_FORCE"), set("NO_COLOR"));
         let color = |is_terminal: bool| match args.color {
             ColorChoice::Never => false,
-            _ if no_color => false,
             ColorChoice::Always => true,
-            ColorChoice::Auto => is_terminal,
+            ColorChoice::Auto if force_color => true,
+            ColorChoice::Auto => !no_color && is_terminal,
         };
         let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
         Ok(Self {
@@ -88,11 +131,16 @@ impl Settings {
             color_stdout: !args.json && color(terminal.stdout),
             color_stderr: color(terminal.stderr),
             quiet: args.quiet,
-            timeout: args
-                .timeout
-                .as_deref()
-                .map(|raw| parse_duration(raw).map_err(|e| usage("--timeout", raw, &e)))
-                .transpose()?,
+            timeout: match args.timeout.as_deref() {
+                None => Timeout::Default,
+                Some(raw) => {
+                    let name = named("timeout", "--timeout", "DQ_TIMEOUT");
+                    match parse_duration(raw).map_err(|e| usage(name, raw, &e))? {
+                        zero if zero.is_zero() => Timeout::None,
+                        after => Timeout::After(after),
+                    }
+                }
+            },
             yes: args.yes || ci || !terminal.stdin,
             token: args.token.clone().filter(|t| !t.is_empty()),
             terminal,
@@ -332,14 +380,37 @@ fn resolve_listen(raw: &str) -> Result<SocketAddr> {
 }
 
 fn parse_url(raw: &str, flag: &str) -> Result<Url> {
-    let url = Url::parse(raw).map_err(|e| usage(flag, raw, &e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(usage(flag, raw, "expected an http:// or https:// URL"));
+    // `127.0.0.1:8000` parses with the scheme `127.0.0.1` or not at all; `localhost:8000` with `localhost`.
+    let no_scheme = !raw.contains("://");
+    let url = Url::parse(raw).map_err(|e| {
+        if no_scheme {
+            usage(flag, raw, &format!("no scheme: did you mean http://{raw}?"))
+        } else {
+            usage(flag, raw, &e.to_string())
+        }
+    })?;
+    match url.scheme() {
+        "http" => Ok(url),
+        // reqwest is built without a TLS backend (no `rustls` / `native-tls` feature).
+        "https" => Err(usage(
+            flag,
+            raw,
+            "this build has no TLS: use http:// (behind a TLS-terminating proxy if needed)",
+        )),
+        _ if no_scheme => Err(usage(
+            flag,
+            raw,
+            &format!("no scheme: did you mean http://{raw}?"),
+        )),
+        _ => Err(usage(flag, raw, "expected an http:// URL")),
     }
-    Ok(url)
 }
 
+/// `invalid --flag 'raw': why`, or `VAR=raw: why` when `flag` is the environment variable it came from.
 fn usage(flag: &str, raw: &str, why: &str) -> CliError {
+    if flag.starts_with("DQ_") {
+        return CliError::Usage(format!("{flag}={raw}: {why}"));
+    }
     CliError::Usage(format!("invalid {flag} '{raw}': {why}"))
 }
 
@@ -472,6 +543,33 @@ mod tests {
             let err = up(&flags).expect_err("refused").to_string();
             assert!(err.contains(flags[0]), "{flags:?}: {err}");
         }
+    }
+
+    #[test]
+    fn one_shot_commands_time_out_by_default_and_0_means_none() {
+        let timeout = |args: &[&str]| {
+            use clap::Parser as _;
+            let cli =
+                crate::cli::Cli::try_parse_from([&["dq"], args, &["health"]].concat()).unwrap();
+            let terminal = Terminal {
+                stdin: false,
+                stdout: false,
+                stderr: false,
+            };
+            Settings::resolve(&cli.global, terminal).unwrap().timeout
+        };
+        assert_eq!(timeout(&[]).one_shot(), Some(ONE_SHOT_TIMEOUT));
+        assert_eq!(
+            timeout(&[]).explicit(),
+            None,
+            "following waits for as long as it takes"
+        );
+        assert_eq!(timeout(&["--timeout", "0"]).one_shot(), None);
+        assert_eq!(
+            timeout(&["--timeout", "2s"]).one_shot(),
+            Some(Duration::from_secs(2))
+        );
+        assert!(ONE_SHOT_TIMEOUT < Duration::from_secs(60));
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub async fn run(args: DemoArgs, ctx: &Ctx) -> Result<ExitStatus> {
 
 async fn story(client: &Client, ctx: &Ctx, embedded: bool) -> Result<ExitStatus> {
     let printer = &ctx.printer;
-    let wait = ctx.settings.timeout.unwrap_or(STEP_WAIT);
+    let wait = ctx.settings.timeout.explicit().unwrap_or(STEP_WAIT);
     let start = Instant::now();
     let mut steps: Vec<Step> = Vec::new();
     let created = client

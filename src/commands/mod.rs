@@ -36,9 +36,18 @@ pub struct Ctx {
     pub settings: Settings,
     /// Output.
     pub printer: Printer,
+    /// The run being followed, if any: on a timeout or Ctrl-C it continues on the server, and we say so.
+    pub followed: std::sync::Mutex<Option<String>>,
 }
 
 impl Ctx {
+    /// From now on (or `None`: no longer) a timeout or Ctrl-C leaves `run` going on the server: say so then.
+    pub fn following(&self, run: Option<&str>) {
+        if let Ok(mut following) = self.followed.lock() {
+            *following = run.map(str::to_owned);
+        }
+    }
+
     /// A client of `--url` / `DQ_URL`.
     pub fn client(&self) -> Result<Client> {
         Client::new(self.settings.url.clone(), self.settings.token.as_deref())
@@ -51,6 +60,7 @@ pub fn main(cli: Cli) -> Result<ExitStatus> {
     let ctx = Ctx {
         printer: Printer::new(&settings),
         settings,
+        followed: std::sync::Mutex::new(None),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -63,36 +73,57 @@ pub fn main(cli: Cli) -> Result<ExitStatus> {
 }
 
 async fn dispatch(command: Command, ctx: &Ctx) -> Result<ExitStatus> {
+    // One request and its answer: `--timeout` or 30 s by default. Commands that follow or wait: `--timeout` only.
+    let (once, wait) = (
+        ctx.settings.timeout.one_shot(),
+        ctx.settings.timeout.explicit(),
+    );
     match command {
         Command::Up(args) => up::run(*args, ctx).await,
         Command::Down(args) => down::run(args, ctx).await,
         Command::Worker(args) => worker::run(args, ctx).await,
         Command::Completions(args) => completions::run(args, ctx).await,
-        Command::Run(args) => guarded(ctx, "the run to end", run::run(args, ctx)).await,
-        Command::Events(args) => guarded(ctx, "events", events::run(args, ctx)).await,
+        Command::Run(args) => {
+            let after = if args.detach { once } else { wait };
+            guarded(ctx, after, "the run to end", run::run(args, ctx)).await
+        }
+        Command::Events(args) => {
+            let after = if args.follow { wait } else { once };
+            guarded(ctx, after, "events", events::run(args, ctx)).await
+        }
         Command::Dlq(DlqCommand::Redrive(args)) => {
-            guarded(ctx, "the redrive", dlq_redrive::run(args, ctx)).await
+            guarded(ctx, wait, "the redrive", dlq_redrive::run(args, ctx)).await
         }
-        Command::Dlq(args) => guarded(ctx, "the server", dlq::run(args, ctx)).await,
-        Command::Replay(args) => guarded(ctx, "the replay to end", replay::run(args, ctx)).await,
+        Command::Dlq(args) => guarded(ctx, once, "the server", dlq::run(args, ctx)).await,
+        Command::Replay(args) => {
+            // Without RUN a picker may ask on a terminal: a person takes the time they need.
+            let after = if args.detach && args.run.is_some() {
+                once
+            } else {
+                wait
+            };
+            guarded(ctx, after, "the replay to end", replay::run(args, ctx)).await
+        }
         Command::Runs(RunsCommand::Wait(args)) => {
-            guarded(ctx, "the run to end", runs_wait::run(args, ctx)).await
+            guarded(ctx, wait, "the run to end", runs_wait::run(args, ctx)).await
         }
-        Command::Runs(args) => guarded(ctx, "the server", runs::run(args, ctx)).await,
+        Command::Runs(args) => guarded(ctx, once, "the server", runs::run(args, ctx)).await,
         Command::Demo(args) => demo::run(args, ctx).await,
-        Command::Health => guarded(ctx, "the server", health::run(ctx)).await,
-        Command::Emit(args) => guarded(ctx, "the server", emit::run(args, ctx)).await,
+        Command::Health => guarded(ctx, once, "the server", health::run(ctx)).await,
+        Command::Emit(args) => guarded(ctx, once, "the server", emit::run(args, ctx)).await,
     }
 }
 
-/// Runs a client command under `--timeout` (exit 124) and Ctrl-C (exit 130).
+/// Runs a client command under a timeout (exit 124) and Ctrl-C (exit 130). When either stops the following of
+/// a run, the run goes on on the server: the note says how to wait for it.
 async fn guarded(
     ctx: &Ctx,
+    timeout: Option<Duration>,
     waiting_for: &str,
     command: impl Future<Output = Result<ExitStatus>>,
 ) -> Result<ExitStatus> {
     let timed = async {
-        match ctx.settings.timeout {
+        match timeout {
             Some(after) => tokio::time::timeout(after, command)
                 .await
                 .unwrap_or_else(|_| {
@@ -104,10 +135,18 @@ async fn guarded(
             None => command.await,
         }
     };
-    tokio::select! {
+    let result = tokio::select! {
         result = timed => result,
         _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted),
+    };
+    if let Err(CliError::Timeout { .. } | CliError::Interrupted) = &result
+        && let Some(run) = ctx.followed.lock().ok().and_then(|run| run.clone())
+    {
+        ctx.printer.note(&format!(
+            "run {run} continues on the server: dq runs wait {run}"
+        ));
     }
+    result
 }
 
 /// Reads a JSON argument: the text itself, `@FILE`, or `-` for stdin.
@@ -116,8 +155,9 @@ fn read_json(raw: &str, what: &str) -> Result<Value> {
         std::io::read_to_string(std::io::stdin())
             .map_err(|e| CliError::io(format!("reading {what} from stdin"), e))?
     } else if let Some(path) = raw.strip_prefix('@') {
+        // A missing or unreadable file is the caller's mistake, caught before any request: a usage error.
         std::fs::read_to_string(path)
-            .map_err(|e| CliError::io(format!("reading {what} from {path}"), e))?
+            .map_err(|e| CliError::Usage(format!("cannot read {what} file {path}: {e}")))?
     } else {
         raw.to_owned()
     };
@@ -150,4 +190,19 @@ fn kind_of(value: &Value) -> &'static str {
 /// `"none"` means no forced failure.
 fn fail_step(raw: &str) -> Option<String> {
     (raw != "none" && !raw.is_empty()).then(|| raw.to_owned())
+}
+
+/// `--fail STEP` checked against the steps of `workflow` when the client knows them (the demo workflow); a
+/// workflow it does not know is left to the server.
+fn check_fail_step(raw: &str, workflow: &str) -> Result<()> {
+    let Some(steps) = dq_proto::runs::workflow_steps(workflow) else {
+        return Ok(());
+    };
+    match fail_step(raw) {
+        Some(step) if !steps.contains(&step.as_str()) => Err(CliError::Usage(format!(
+            "unknown step {step}; valid: {}",
+            steps.join(", ")
+        ))),
+        _ => Ok(()),
+    }
 }

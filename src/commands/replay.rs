@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::cli::{ReplayArgs, ReplayBody};
 use crate::client::Client;
-use crate::commands::{Ctx, fail_step, read_object};
+use crate::commands::{Ctx, check_fail_step, fail_step, read_object};
 use crate::error::{CliError, ExitStatus, Result};
 use crate::output::{Render, Styles, format_ts_full};
 
@@ -49,6 +49,7 @@ pub async fn run(args: ReplayArgs, ctx: &Ctx) -> Result<ExitStatus> {
         ctx.printer.result(&replay)?;
         return Ok(ExitStatus::Success);
     }
+    ctx.following(Some(&run_id));
     let how = match &replay.fail_at {
         None => "fix applied".to_owned(),
         Some(step) => format!("fail at {step}"),
@@ -63,6 +64,10 @@ pub async fn run(args: ReplayArgs, ctx: &Ctx) -> Result<ExitStatus> {
 /// The `POST /runs/{id}/replay` body of `--fix` / `--fail`, the overrides and `--keep-overrides`
 /// (shared with `dq dlq redrive`).
 pub fn request(body: &ReplayBody) -> Result<ReplayRequest> {
+    // Runs are of the workflows the server knows, today only the demo: its steps are the valid ones.
+    if let Some(step) = &body.fail {
+        check_fail_step(step, dq_proto::runs::DEMO_WORKFLOW)?;
+    }
     Ok(ReplayRequest {
         fail_at: if body.fix {
             Some(None)

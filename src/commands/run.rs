@@ -5,7 +5,7 @@ use dq_proto::runs::{CreateRun, CreateRunResponse, RunStatus};
 
 use crate::cli::RunArgs;
 use crate::client::Client;
-use crate::commands::{Ctx, fail_step, read_object};
+use crate::commands::{Ctx, check_fail_step, fail_step, read_object};
 use crate::error::{ExitStatus, Result};
 use crate::follow::{Outcome, follow};
 use crate::output::{Render, Styles, event_line};
@@ -46,6 +46,7 @@ impl Render for Outcome {
 
 /// `dq run`.
 pub async fn run(args: RunArgs, ctx: &Ctx) -> Result<ExitStatus> {
+    check_fail_step(&args.fail, &args.workflow)?;
     let input = match &args.input {
         Some(raw) => read_object(raw, "--input")?,
         None => serde_json::Map::new(),
@@ -62,6 +63,7 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Result<ExitStatus> {
         ctx.printer.result(&created)?;
         return Ok(ExitStatus::Success);
     }
+    ctx.following(Some(&created.run_id));
     let fail = body.fail_at.as_deref().unwrap_or("none");
     ctx.printer.note(&format!(
         "run {} started (workflow {}, fail at {fail})",
@@ -78,6 +80,7 @@ pub async fn watch(
     replay_seq: u64,
 ) -> Result<ExitStatus> {
     let printer = &ctx.printer;
+    ctx.following(Some(run_id));
     let spinner = printer.spinner(format!("following run {run_id}"));
     let outcome = follow(client, run_id, replay_seq, |frame| {
         spinner.set_message(format!("following run {run_id} · {}", frame.event.kind()));
@@ -89,6 +92,7 @@ pub async fn watch(
     })
     .await?;
     drop(spinner);
+    ctx.following(None);
     printer.result(&outcome)?;
     if outcome.status == RunStatus::Succeeded {
         Ok(ExitStatus::Success)

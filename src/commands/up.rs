@@ -194,7 +194,7 @@ async fn detach(up: &UpSettings, ctx: &Ctx) -> Result<ExitStatus> {
         .map_err(|e| CliError::io(format!("writing {}", pid_path.display()), e))?;
 
     let spinner = ctx.printer.spinner("starting dq in the background");
-    let wait = ctx.settings.timeout.unwrap_or(DETACH_WAIT);
+    let wait = ctx.settings.timeout.explicit().unwrap_or(DETACH_WAIT);
     let started = async {
         loop {
             if let Some(status) = child

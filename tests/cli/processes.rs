@@ -268,10 +268,12 @@ fn ctrl_c_while_following_exits_130() {
     let mut lines = child.stderr_lines();
     let started = lines.next().expect("a note once the run started").unwrap();
     assert!(started.starts_with("run "), "{started}");
+    let run = started.split_whitespace().nth(1).expect("the run id");
     child.signal(Signal::SIGINT);
     assert_eq!(child.wait().code(), Some(130));
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert_eq!(rest, ["error: interrupted"]);
+    let continues = format!("run {run} continues on the server: dq runs wait {run}");
+    assert_eq!(rest, [continues.as_str(), "error: interrupted"]);
 }
 
 #[test]

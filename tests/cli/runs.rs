@@ -78,10 +78,18 @@ fn colour_only_when_asked_and_never_with_no_color_or_color_never() {
         .output()
         .unwrap();
     assert!(!has_escapes(&never.stdout) && !has_escapes(&never.stderr));
+    // no-color.org: an explicit --color always beats NO_COLOR; NO_COLOR turns off the automatic colour.
     let no_color = server
         .dq()
         .env("NO_COLOR", "1")
         .args(["--color", "always", "run"])
+        .output()
+        .unwrap();
+    assert!(has_escapes(&no_color.stdout));
+    let no_color = server
+        .dq()
+        .env("NO_COLOR", "1")
+        .args(["run"])
         .output()
         .unwrap();
     assert!(!has_escapes(&no_color.stdout) && !has_escapes(&no_color.stderr));
@@ -131,13 +139,13 @@ fn run_input_and_max_attempts_reach_the_server() {
 }
 
 #[test]
-fn a_step_the_workflow_lacks_is_rejected_with_exit_4() {
+fn a_step_the_workflow_lacks_is_a_usage_error() {
     let server = TestServer::start();
     server
         .dq()
         .args(["run", "--fail", "teleport"])
         .assert()
-        .code(4)
+        .code(2)
         .stdout("")
         .stderr(predicate::str::contains("tool_call"));
 }
@@ -853,11 +861,13 @@ fn dlq_redrive_fix_replays_the_matching_runs_and_exits_0() {
 
 #[test]
 fn dlq_redrive_exits_4_when_a_replay_is_refused() {
-    let server = TestServer::start();
+    let server = TestServer::with(|config| config.runs.max_input_bytes = 64);
     let run = server.run(&["--fail", "transform"]);
+    // An override past the server's input limit: refused by the server, not the client.
+    let big = format!("big={}", "x".repeat(100));
     let out = server
         .dq()
-        .args(["dlq", "redrive", "--fail", "no_such_step", "--json"])
+        .args(["dlq", "redrive", "--set", &big, "--json"])
         .output()
         .unwrap();
     assert_exit(&out, 4);
@@ -865,7 +875,12 @@ fn dlq_redrive_exits_4_when_a_replay_is_refused() {
     assert_eq!(doc["count"], 1);
     assert_eq!(doc["accepted"], 0);
     assert_eq!(doc["items"][0]["run_id"], run["run_id"]);
-    assert!(doc["items"][0]["error"].as_str().unwrap().contains("422"));
+    assert!(
+        doc["items"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("over the limit")
+    );
     server
         .dq()
         .args(["dlq", "redrive", "--rate", "0/s"])
