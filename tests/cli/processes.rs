@@ -2,7 +2,7 @@
 
 use nix::sys::signal::Signal;
 
-use crate::util::{Printed, Process, TestServer, dq};
+use crate::util::{Printed, Process, TestServer, assert_exit, dq, parse};
 
 #[test]
 fn up_serves_until_sigterm_and_exits_0() {
@@ -135,12 +135,26 @@ fn up_detach_returns_its_url_and_down_wipe_removes_everything() {
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert!(std::path::Path::new(data).join("dq.pid").exists());
     dq().args(["--url", &url, "health"]).assert().code(0);
-    // A second detached server on the same data dir is refused.
+    // The same data dir and address again (a CI re-run): exit 0 with the same URL.
+    let again = dq()
+        .args([
+            "up",
+            "--detach",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&again, 0);
+    assert_eq!(String::from_utf8(again.stdout).unwrap().trim_end(), url);
+    // Another address on the same data dir is refused.
     dq().args([
         "up",
         "--detach",
         "--listen",
-        "127.0.0.1:0",
+        "127.0.0.2:0",
         "--data-dir",
         data,
     ])
@@ -152,6 +166,49 @@ fn up_detach_returns_its_url_and_down_wipe_removes_everything() {
         .code(0);
     assert!(!std::path::Path::new(data).exists());
     dq().args(["--url", &url, "health"]).assert().code(5);
+}
+
+#[test]
+fn up_detach_records_its_url_and_down_finds_it_from_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let data = dir.path().join("dq");
+    let data = data.to_str().unwrap();
+    let out = dq()
+        .env("XDG_CACHE_HOME", &cache)
+        .args([
+            "up",
+            "--detach",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let _down = Down(data.to_owned());
+    let url = String::from_utf8(out.stdout).unwrap().trim_end().to_owned();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("`dq down --data-dir {data}`")),
+        "{stderr}"
+    );
+    let recorded = std::fs::read_to_string(std::path::Path::new(data).join("dq.url")).unwrap();
+    assert_eq!(recorded.trim_end(), url);
+    // No --data-dir: the URL finds the server; --json prints a document.
+    let down = dq()
+        .env("XDG_CACHE_HOME", &cache)
+        .env("HOME", dir.path())
+        .args(["--url", &url, "down", "--json"])
+        .output()
+        .unwrap();
+    assert_exit(&down, 0);
+    let doc = parse(&down.stdout);
+    assert_eq!(doc["stopped"], true, "{doc}");
+    assert_eq!(doc["url"], url.as_str());
+    dq().args(["--url", &url, "health"]).assert().code(5);
+    assert!(!std::path::Path::new(data).join("dq.url").exists());
 }
 
 #[test]
