@@ -127,9 +127,9 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             break
         }
         'dq;events' {
-            [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'Only events of this type (repeatable)')
+            [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'Only events of this type (repeatable); * and ? are wildcards, e.g. ''step.*''')
             [CompletionResult]::new('--grep', '--grep', [CompletionResultType]::ParameterName, 'Only events whose JSON contains this text')
-            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only events after this sequence number')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only events after this sequence number: the number leading each line (`seq` in JSON)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The dq server [default: http://127.0.0.1:8000]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; NO_COLOR in the environment means never')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124')
@@ -185,7 +185,9 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             break
         }
         'dq;dlq;list' {
+            [CompletionResult]::new('--run', '--run', [CompletionResultType]::ParameterName, 'Only this run''s record')
             [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'At most this many')
+            [CompletionResult]::new('--after', '--after', [CompletionResultType]::ParameterName, 'The next page: list what comes after this run (the `next` of a JSON page)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The dq server [default: http://127.0.0.1:8000]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; NO_COLOR in the environment means never')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124')
@@ -293,8 +295,9 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             break
         }
         'dq;runs;list' {
-            [CompletionResult]::new('--status', '--status', [CompletionResultType]::ParameterName, 'Only runs in this state (queued, running, retrying, succeeded, dead_lettered)')
+            [CompletionResult]::new('--status', '--status', [CompletionResultType]::ParameterName, 'Only runs in this state (queued, running, retrying, succeeded, dead_lettered; dlq, failed and dead-lettered mean dead_lettered)')
             [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'At most this many')
+            [CompletionResult]::new('--after', '--after', [CompletionResultType]::ParameterName, 'The next page: list what comes after this run (the `next` of a JSON page)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The dq server [default: http://127.0.0.1:8000]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; NO_COLOR in the environment means never')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124')

@@ -357,13 +357,21 @@ _dq() {
             return 0
             ;;
         dq__subcmd__dlq__subcmd__list)
-            opts="-q -y -h -V --limit --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --run --limit --after --url --json --color --quiet --timeout --yes --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --run)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --after)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1095,7 +1103,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__runs__subcmd__list)
-            opts="-q -y -h -V --status --limit --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --status --limit --after --url --json --color --quiet --timeout --yes --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1106,6 +1114,10 @@ _dq() {
                     return 0
                     ;;
                 --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --after)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

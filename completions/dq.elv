@@ -120,9 +120,9 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --version 'Print version'
         }
         &'dq;events'= {
-            cand --type 'Only events of this type (repeatable)'
+            cand --type 'Only events of this type (repeatable); * and ? are wildcards, e.g. ''step.*'''
             cand --grep 'Only events whose JSON contains this text'
-            cand --since 'Only events after this sequence number'
+            cand --since 'Only events after this sequence number: the number leading each line (`seq` in JSON)'
             cand --url 'The dq server [default: http://127.0.0.1:8000]'
             cand --color 'When to use colour; NO_COLOR in the environment means never'
             cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
@@ -175,7 +175,9 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --version 'Print version'
         }
         &'dq;dlq;list'= {
+            cand --run 'Only this run''s record'
             cand --limit 'At most this many'
+            cand --after 'The next page: list what comes after this run (the `next` of a JSON page)'
             cand --url 'The dq server [default: http://127.0.0.1:8000]'
             cand --color 'When to use colour; NO_COLOR in the environment means never'
             cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
@@ -274,8 +276,9 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'dq;runs;list'= {
-            cand --status 'Only runs in this state (queued, running, retrying, succeeded, dead_lettered)'
+            cand --status 'Only runs in this state (queued, running, retrying, succeeded, dead_lettered; dlq, failed and dead-lettered mean dead_lettered)'
             cand --limit 'At most this many'
+            cand --after 'The next page: list what comes after this run (the `next` of a JSON page)'
             cand --url 'The dq server [default: http://127.0.0.1:8000]'
             cand --color 'When to use colour; NO_COLOR in the environment means never'
             cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'

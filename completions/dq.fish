@@ -110,9 +110,9 @@ complete -c dq -n "__fish_dq_using_subcommand run" -s q -l quiet -d 'Print only 
 complete -c dq -n "__fish_dq_using_subcommand run" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
 complete -c dq -n "__fish_dq_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand run" -s V -l version -d 'Print version'
-complete -c dq -n "__fish_dq_using_subcommand events" -l type -d 'Only events of this type (repeatable)' -r
+complete -c dq -n "__fish_dq_using_subcommand events" -l type -d 'Only events of this type (repeatable); * and ? are wildcards, e.g. \'step.*\'' -r
 complete -c dq -n "__fish_dq_using_subcommand events" -l grep -d 'Only events whose JSON contains this text' -r
-complete -c dq -n "__fish_dq_using_subcommand events" -l since -d 'Only events after this sequence number' -r
+complete -c dq -n "__fish_dq_using_subcommand events" -l since -d 'Only events after this sequence number: the number leading each line (`seq` in JSON)' -r
 complete -c dq -n "__fish_dq_using_subcommand events" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand events" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
@@ -152,7 +152,9 @@ complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_fr
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l run -d 'Only this run\'s record' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l limit -d 'At most this many' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l after -d 'The next page: list what comes after this run (the `next` of a JSON page)' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
@@ -225,8 +227,9 @@ complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcomma
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -f -a "show" -d 'Show one run: state, attempts, last error, replays'
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -f -a "wait" -d 'Wait for a run (or one of its replays) to end: exit 0 succeeded, 3 dead-lettered, 124 on --timeout'
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l status -d 'Only runs in this state (queued, running, retrying, succeeded, dead_lettered)' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l status -d 'Only runs in this state (queued, running, retrying, succeeded, dead_lettered; dlq, failed and dead-lettered mean dead_lettered)' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l limit -d 'At most this many' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l after -d 'The next page: list what comes after this run (the `next` of a JSON page)' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'

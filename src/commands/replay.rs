@@ -101,7 +101,10 @@ fn overrides(input: Option<&str>, set: &[String]) -> Result<Option<Map<String, V
 /// several.
 async fn pick_run(client: &Client, ctx: &Ctx) -> Result<String> {
     // Only runs dead-lettered now (the server's status); the one dead-lettered last first.
-    let mut candidates = client.runs(Some("dead_lettered"), CANDIDATES).await?.runs;
+    let mut candidates = client
+        .runs(Some("dead_lettered"), CANDIDATES, None)
+        .await?
+        .runs;
     candidates.sort_by_key(|run| std::cmp::Reverse(run.updated_ms));
     let Some(latest) = candidates.first() else {
         return Err(CliError::Rejected {

@@ -130,16 +130,33 @@ pub async fn run(command: RunsCommand, ctx: &Ctx) -> Result<ExitStatus> {
 }
 
 async fn list(args: RunsListArgs, ctx: &Ctx) -> Result<ExitStatus> {
-    if let Some(raw) = &args.status {
-        raw.parse::<RunStatus>()
-            .map_err(|e| CliError::Usage(format!("invalid --status: {e}")))?;
-    }
+    let status = args
+        .status
+        .as_deref()
+        .map(|raw| {
+            status_alias(raw)
+                .parse::<RunStatus>()
+                .map(RunStatus::as_str)
+                .map_err(|e| CliError::Usage(format!("invalid --status: {e}")))
+        })
+        .transpose()?;
     let runs = ctx
         .client()?
-        .runs(args.status.as_deref(), args.list.limit)
+        .runs(status, args.list.limit, args.list.after.as_deref())
         .await?;
     ctx.printer.result(&runs)?;
+    if let Some(total) = runs.total {
+        ctx.printer.shown(runs.count, total, runs.next.as_deref());
+    }
     Ok(ExitStatus::Success)
+}
+
+/// `--status dlq`, `failed` and `dead-lettered` mean dead_lettered.
+fn status_alias(raw: &str) -> &str {
+    match raw {
+        "dlq" | "failed" | "dead-lettered" => "dead_lettered",
+        other => other,
+    }
 }
 
 async fn show(args: RunsShowArgs, ctx: &Ctx) -> Result<ExitStatus> {

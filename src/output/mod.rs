@@ -89,6 +89,18 @@ impl Printer {
         }
     }
 
+    /// Under a cut list, for people: "showing 20 of 25 (use --limit …)" (JSON has `total` and `next`).
+    pub fn shown(&self, count: usize, total: usize, next: Option<&str>) {
+        if self.json || count >= total {
+            return;
+        }
+        let more = match next {
+            Some(next) => format!("use --limit, or --after {next} for the next page"),
+            None => "use --limit".to_owned(),
+        };
+        self.note(&format!("showing {count} of {total} ({more})"));
+    }
+
     /// A warning on stderr (even with `-q`).
     pub fn warn(&self, text: &str) {
         stderr_line(&format!("{} {text}", self.err.warn("warning:")));

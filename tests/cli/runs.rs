@@ -986,3 +986,75 @@ fn a_replay_waits_for_its_run_and_then_every_view_of_the_run_agrees() {
     assert_exit(&out, 4);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no dead-lettered run to replay"));
 }
+
+#[test]
+fn lists_say_how_many_there_are_and_page_with_after() {
+    let server = TestServer::start();
+    let first = server.run(&["--fail", "transform"]);
+    let second = server.run(&[]);
+    let third = server.run(&["--fail", "tool_call"]);
+    let page = server
+        .dq()
+        .args(["runs", "list", "--limit", "2", "--json"])
+        .json();
+    assert_eq!(page["total"], 3, "{page}");
+    assert_eq!(page["count"], 2);
+    assert_eq!(page["runs"][0]["run_id"], third["run_id"]);
+    assert_eq!(page["next"], second["run_id"]);
+    let next = page["next"].as_str().unwrap();
+    let rest = server
+        .dq()
+        .args(["runs", "list", "--limit", "2", "--json", "--after", next])
+        .json();
+    assert_eq!(rest["count"], 1, "{rest}");
+    assert_eq!(rest["runs"][0]["run_id"], first["run_id"]);
+    assert!(rest.get("next").is_none_or(Value::is_null), "{rest}");
+    let human = server
+        .dq()
+        .args(["runs", "list", "--limit", "2"])
+        .output()
+        .unwrap();
+    assert_exit(&human, 0);
+    let stderr = String::from_utf8(human.stderr).unwrap();
+    assert!(stderr.contains("showing 2 of 3 (use --limit"), "{stderr}");
+    // --status aliases of dead_lettered.
+    for alias in ["dlq", "failed", "dead-lettered"] {
+        let dead = server
+            .dq()
+            .args(["runs", "list", "--json", "--status", alias])
+            .json();
+        assert_eq!(dead["total"], 2, "{alias}: {dead}");
+    }
+    // The DLQ list: total, paging and --run.
+    let dlq = server
+        .dq()
+        .args(["dlq", "list", "--json", "--limit", "1"])
+        .json();
+    assert_eq!(dlq["total"], 2, "{dlq}");
+    assert_eq!(dlq["next"], third["run_id"]);
+    let one = server
+        .dq()
+        .args(["dlq", "list", "--json", "--run"])
+        .arg(first["run_id"].as_str().unwrap())
+        .json();
+    assert_eq!(one["count"], 1, "{one}");
+    assert_eq!(one["items"][0]["run_id"], first["run_id"]);
+}
+
+#[test]
+fn events_type_globs() {
+    let server = TestServer::start();
+    let run = server.run(&[]);
+    let run = run["run_id"].as_str().unwrap();
+    let steps = server
+        .dq()
+        .args(["events", run, "--json", "--type", "step.*"])
+        .ndjson();
+    assert!(!steps.is_empty());
+    assert!(
+        steps
+            .iter()
+            .all(|e| e["type"].as_str().unwrap().starts_with("step.")),
+        "{steps:?}"
+    );
+}
