@@ -21,11 +21,16 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing();
+    let json = cli.global.json;
     let code = match commands::main(cli) {
         Ok(status) => status.code(),
         Err(err) => {
             if !matches!(err, error::CliError::BrokenPipe) {
-                output::stderr_line(&format!("error: {err}"));
+                output::stderr_line(&if json {
+                    err.json().to_string()
+                } else {
+                    format!("error: {err}")
+                });
             }
             err.exit_code()
         }

@@ -1058,3 +1058,30 @@ fn events_type_globs() {
         "{steps:?}"
     );
 }
+
+#[test]
+fn with_json_an_error_is_a_json_object_on_stderr() {
+    let server = TestServer::start();
+    let out = server
+        .dq()
+        .args(["runs", "show", "0123456789abcdef0123456789abcdef", "--json"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 4);
+    assert!(out.stdout.is_empty());
+    let doc = parse(&out.stderr);
+    assert_eq!(doc["error"]["code"], 4, "{doc}");
+    assert_eq!(doc["error"]["status"], 404, "{doc}");
+    assert!(doc["error"]["message"].is_string(), "{doc}");
+    // Without --json: a line for people.
+    let human = server
+        .dq()
+        .args(["runs", "show", "0123456789abcdef0123456789abcdef"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8(human.stderr)
+            .unwrap()
+            .starts_with("error: ")
+    );
+}
