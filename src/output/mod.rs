@@ -163,6 +163,11 @@ impl Spinner {
         self.bar.inc(1);
     }
 
+    /// Prints a note on stderr (not with `-q`) while the spinner steps aside.
+    pub fn note(&self, printer: &Printer, text: &str) {
+        self.bar.suspend(|| printer.note(text));
+    }
+
     /// Prints a result line on stdout while the spinner steps aside.
     pub fn line(&self, printer: &Printer, text: &str) -> Result<()> {
         self.bar.suspend(|| printer.line(text))

@@ -272,3 +272,21 @@ fn up_max_topics_refuses_runs_past_the_topic_limit_with_the_limit_named() {
     let status = child.terminate();
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn run_without_a_worker_says_it_is_queued_and_keeps_waiting() {
+    let server = TestServer::with(|config| config.runs.workers = 0);
+    // --timeout bounds the wait should the note never come.
+    let mut child = Process::spawn(&["--url", server.url(), "--timeout", "30s", "run"]);
+    let mut lines = child.stderr_lines();
+    let started = lines.next().expect("a note once the run started").unwrap();
+    assert!(started.starts_with("run "), "{started}");
+    let queued = lines.next().expect("the queued note").unwrap();
+    assert!(
+        queued.contains("is queued; no worker has taken it yet"),
+        "{queued}"
+    );
+    // Still following: only the interrupt stops it.
+    child.signal(Signal::SIGINT);
+    assert_eq!(child.wait().code(), Some(130));
+}
