@@ -59,7 +59,10 @@ impl Printer {
     /// Prints the result: one JSON document with `--json`, else its human rendering.
     pub fn result<T: Render>(&self, value: &T) -> Result<()> {
         if self.json {
-            let text = serde_json::to_string_pretty(value)
+            let mut doc = serde_json::to_value(value)
+                .map_err(|e| CliError::Unexpected(format!("encoding json: {e}")))?;
+            timeline::add_rfc3339(&mut doc);
+            let text = serde_json::to_string_pretty(&doc)
                 .map_err(|e| CliError::Unexpected(format!("encoding json: {e}")))?;
             self.line(&text)
         } else {

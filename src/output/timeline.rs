@@ -212,6 +212,47 @@ pub fn format_ts_full(ts_ms: u64) -> String {
     }
 }
 
+/// `2024-05-01T14:03:07.123Z`.
+pub fn format_rfc3339(ts_ms: u64) -> Option<String> {
+    datetime(ts_ms)?
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+/// Beside each epoch-ms field of a document and of the objects in its lists (`updated_ms`, or a record's
+/// `ts`), the same time in RFC 3339 (`updated`, `at`); payloads nested deeper are left as they are.
+pub fn add_rfc3339(doc: &mut Value) {
+    fn add(object: &mut serde_json::Map<String, Value>) {
+        let times: Vec<(String, String)> = object
+            .iter()
+            .filter_map(|(key, value)| {
+                let name = if key == "ts" {
+                    "at"
+                } else {
+                    key.strip_suffix("_ms")?
+                };
+                let text = format_rfc3339(value.as_u64()?)?;
+                (!object.contains_key(name)).then(|| (name.to_owned(), text))
+            })
+            .collect();
+        for (name, text) in times {
+            object.insert(name, Value::String(text));
+        }
+    }
+    if let Value::Object(object) = doc {
+        add(object);
+        for value in object.values_mut() {
+            if let Value::Array(items) = value {
+                for item in items {
+                    if let Value::Object(item) = item {
+                        add(item);
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn datetime(ts_ms: u64) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_ms) * 1_000_000).ok()
 }

@@ -410,7 +410,8 @@ fn replay_detach_returns_at_once() {
         .unwrap();
     assert!(out.status.success());
     let doc = parse(&out.stdout);
-    assert_eq!(doc["seq"], 1);
+    assert_eq!(doc["replay_seq"], 1, "one name for the replay's number");
+    assert!(doc.get("seq").is_none(), "{doc}");
     assert_eq!(doc["fail_at"], Value::Null);
 }
 
@@ -1084,4 +1085,24 @@ fn with_json_an_error_is_a_json_object_on_stderr() {
             .unwrap()
             .starts_with("error: ")
     );
+}
+
+#[test]
+fn json_documents_carry_rfc3339_times_beside_epoch_ms() {
+    let server = TestServer::start();
+    let run = server.run(&["--fail", "tool_call"]);
+    let list = server.dq().args(["runs", "list", "--json"]).json();
+    let first = &list["runs"][0];
+    let updated = first["updated"]
+        .as_str()
+        .expect("updated beside updated_ms");
+    assert!(updated.ends_with('Z') && updated.contains('T'), "{updated}");
+    assert!(first["updated_ms"].is_u64());
+    assert!(first["created"].is_string(), "{first}");
+    let dlq = server
+        .dq()
+        .args(["dlq", "show", "--json"])
+        .arg(run["run_id"].as_str().unwrap())
+        .json();
+    assert!(dlq["at"].is_string() && dlq["ts"].is_u64(), "{dlq}");
 }
