@@ -47,6 +47,9 @@ pub struct GlobalArgs {
     /// Answer yes to confirmations (implied when CI is set or stdin is not a terminal)
     #[arg(short = 'y', long, env = "DQ_YES", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub yes: bool,
+    /// Show times in UTC instead of the local zone
+    #[arg(long, env = "DQ_UTC", global = true, value_parser = clap::builder::BoolishValueParser::new())]
+    pub utc: bool,
     /// Bearer token sent to the server (and required by `dq up` on a non-loopback address)
     #[arg(
         long,

@@ -22,6 +22,8 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing();
     let json = cli.global.json;
+    // Before any thread starts (see `init_zone`).
+    output::init_zone(cli.global.utc);
     let code = match commands::main(cli) {
         Ok(status) => status.code(),
         Err(err) => {

@@ -7,7 +7,7 @@ use dq_proto::runs::{DlqList, DlqRecord};
 use crate::cli::{DlqCommand, DlqListArgs, DlqShowArgs};
 use crate::commands::Ctx;
 use crate::error::{CliError, ExitStatus, Result};
-use crate::output::{Render, Styles, format_ts_full};
+use crate::output::{Render, Styles, format_age, format_ts_full};
 
 impl Render for DlqRecord {
     fn human(&self, styles: &Styles) -> String {
@@ -43,7 +43,7 @@ impl Render for DlqList {
                 record.replay_seq.to_string(),
                 format!("{}/{}", record.attempts, record.max_attempts),
                 record.error.clone(),
-                format_ts_full(record.ts),
+                format_age(record.ts),
             ]);
         }
         Styles::render(&table)

@@ -6,7 +6,7 @@ use dq_proto::runs::{RunDetail, RunList, RunStatus};
 use crate::cli::{RunsCommand, RunsListArgs, RunsShowArgs};
 use crate::commands::Ctx;
 use crate::error::{CliError, ExitStatus, Result};
-use crate::output::{Render, Styles, format_ts_full};
+use crate::output::{Render, Styles, format_age, format_ts_full};
 
 fn status(styles: &Styles, status: RunStatus) -> String {
     match status {
@@ -39,7 +39,7 @@ impl Render for RunList {
                 run.attempts.to_string(),
                 run.fail_at.clone().unwrap_or_else(|| "-".into()),
                 run.last_error.clone().unwrap_or_else(|| "-".into()),
-                format_ts_full(run.updated_ms),
+                format_age(run.updated_ms),
             ]);
         }
         Styles::render(&table)

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 pub use style::Styles;
-pub use timeline::{event_line, event_line_at, format_ts_full};
+pub use timeline::{event_line, event_line_at, format_age, format_ts_full, init_zone};
 
 use crate::error::{CliError, Result};
 use crate::settings::Settings;

@@ -1106,3 +1106,32 @@ fn json_documents_carry_rfc3339_times_beside_epoch_ms() {
         .json();
     assert!(dlq["at"].is_string() && dlq["ts"].is_u64(), "{dlq}");
 }
+
+#[test]
+fn timeline_times_are_local_with_the_zone_shown_or_utc() {
+    let server = TestServer::start();
+    let run = server.run(&[]);
+    let run = run["run_id"].as_str().unwrap();
+    // A POSIX zone two hours east of UTC, no tz database needed.
+    let local = server
+        .dq()
+        .env("TZ", "XYZ-2")
+        .args(["events", run])
+        .output()
+        .unwrap();
+    assert_exit(&local, 0);
+    let text = String::from_utf8(local.stdout).unwrap();
+    assert!(text.lines().all(|l| l.contains(" +02:00  ")), "{text}");
+    let utc = server
+        .dq()
+        .env("TZ", "XYZ-2")
+        .args(["events", run, "--utc"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(utc.stdout).unwrap();
+    assert!(text.lines().all(|l| l.contains(" UTC  ")), "{text}");
+    // Lists show ages.
+    let list = server.dq().args(["runs", "list"]).output().unwrap();
+    let text = String::from_utf8(list.stdout).unwrap();
+    assert!(text.contains(" ago") || text.contains("just now"), "{text}");
+}
