@@ -46,6 +46,36 @@ impl Render for RunList {
     }
 }
 
+/// `dq runs list --json`: the server's page with its list under `items`, the one list key of dq's documents
+/// (`dq dlq list`, `dq dlq redrive`).
+struct Listed<'a>(&'a RunList);
+
+impl serde::Serialize for Listed<'_> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let list = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("count", &list.count)?;
+        map.serialize_entry("items", &list.runs)?;
+        if let Some(total) = list.total {
+            map.serialize_entry("total", &total)?;
+        }
+        if let Some(next) = &list.next {
+            map.serialize_entry("next", next)?;
+        }
+        map.end()
+    }
+}
+
+impl Render for Listed<'_> {
+    fn human(&self, styles: &Styles) -> String {
+        self.0.human(styles)
+    }
+}
+
 impl Render for RunDetail {
     fn human(&self, styles: &Styles) -> String {
         let run = &self.summary;
@@ -144,7 +174,7 @@ async fn list(args: RunsListArgs, ctx: &Ctx) -> Result<ExitStatus> {
         .client()?
         .runs(status, args.list.limit, args.list.after.as_deref())
         .await?;
-    ctx.printer.result(&runs)?;
+    ctx.printer.result(&Listed(&runs))?;
     if let Some(total) = runs.total {
         ctx.printer.shown(runs.count, total, runs.next.as_deref());
     }

@@ -422,15 +422,15 @@ fn runs_list_and_show_report_the_registry() {
     let dead = server.run(&["--fail", "transform"]);
     let list = server.dq().args(["runs", "list", "--json"]).json();
     assert_eq!(list["count"], 2);
-    assert_eq!(list["runs"][0]["run_id"], dead["run_id"]);
-    assert_eq!(list["runs"][0]["status"], "dead_lettered");
-    assert_eq!(list["runs"][1]["status"], "succeeded");
+    assert_eq!(list["items"][0]["run_id"], dead["run_id"]);
+    assert_eq!(list["items"][0]["status"], "dead_lettered");
+    assert_eq!(list["items"][1]["status"], "succeeded");
     let filtered = server
         .dq()
         .args(["runs", "list", "--status", "succeeded", "--json"])
         .json();
     assert_eq!(filtered["count"], 1);
-    assert_eq!(filtered["runs"][0]["run_id"], ok["run_id"]);
+    assert_eq!(filtered["items"][0]["run_id"], ok["run_id"]);
 
     let dead_id = dead["run_id"].as_str().unwrap();
     server
@@ -770,7 +770,7 @@ fn dlq_redrive_dry_run_lists_and_replays_nothing() {
         .json();
     assert_eq!(dead["count"], 2, "nothing was replayed");
     assert!(
-        dead["runs"]
+        dead["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -1000,7 +1000,7 @@ fn lists_say_how_many_there_are_and_page_with_after() {
         .json();
     assert_eq!(page["total"], 3, "{page}");
     assert_eq!(page["count"], 2);
-    assert_eq!(page["runs"][0]["run_id"], third["run_id"]);
+    assert_eq!(page["items"][0]["run_id"], third["run_id"]);
     assert_eq!(page["next"], second["run_id"]);
     let next = page["next"].as_str().unwrap();
     let rest = server
@@ -1008,7 +1008,7 @@ fn lists_say_how_many_there_are_and_page_with_after() {
         .args(["runs", "list", "--limit", "2", "--json", "--after", next])
         .json();
     assert_eq!(rest["count"], 1, "{rest}");
-    assert_eq!(rest["runs"][0]["run_id"], first["run_id"]);
+    assert_eq!(rest["items"][0]["run_id"], first["run_id"]);
     assert!(rest.get("next").is_none_or(Value::is_null), "{rest}");
     let human = server
         .dq()
@@ -1092,7 +1092,7 @@ fn json_documents_carry_rfc3339_times_beside_epoch_ms() {
     let server = TestServer::start();
     let run = server.run(&["--fail", "tool_call"]);
     let list = server.dq().args(["runs", "list", "--json"]).json();
-    let first = &list["runs"][0];
+    let first = &list["items"][0];
     let updated = first["updated"]
         .as_str()
         .expect("updated beside updated_ms");
