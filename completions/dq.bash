@@ -167,7 +167,7 @@ _dq() {
 
     case "${cmd}" in
         dq)
-            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --token --help --version up down run events dlq replay runs demo health emit worker completions help"
+            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --utc --token --help --version up down run events dlq replay runs demo health emit worker completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -197,7 +197,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__completions)
-            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --token --help --version bash elvish fish powershell zsh"
+            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --utc --token --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -227,7 +227,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__demo)
-            opts="-q -y -h -V --fast --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --fast --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -257,7 +257,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__dlq)
-            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --token --help --version show list redrive help"
+            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --utc --token --help --version show list redrive help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -357,13 +357,21 @@ _dq() {
             return 0
             ;;
         dq__subcmd__dlq__subcmd__list)
-            opts="-q -y -h -V --limit --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --run --limit --after --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --run)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --after)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -391,7 +399,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__dlq__subcmd__redrive)
-            opts="-q -y -h -V --error --workflow --since --fix --fail --set --input --keep-overrides --max-attempts --rate --dry-run --limit --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --error --workflow --since --fix --fail --set --input --keep-overrides --max-attempts --rate --dry-run --limit --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -457,7 +465,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__dlq__subcmd__show)
-            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -487,7 +495,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__down)
-            opts="-q -y -h -V --data-dir --wipe --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --data-dir --wipe --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -521,7 +529,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__emit)
-            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -551,7 +559,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__events)
-            opts="-f -q -y -h -V --follow --type --grep --since --until-end --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-f -q -y -h -V --follow --type --grep --since --until-end --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -593,7 +601,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__health)
-            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -903,7 +911,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__replay)
-            opts="-q -y -h -V --fix --fail --set --input --keep-overrides --max-attempts --detach --force --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --fix --fail --set --input --keep-overrides --max-attempts --detach --force --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -949,7 +957,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__run)
-            opts="-q -y -h -V --fail --input --workflow --max-attempts --detach --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --fail --input --workflow --max-attempts --detach --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -995,7 +1003,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__runs)
-            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --token --help --version list show wait help"
+            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --utc --token --help --version list show wait help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1095,7 +1103,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__runs__subcmd__list)
-            opts="-q -y -h -V --status --limit --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --status --limit --after --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1106,6 +1114,10 @@ _dq() {
                     return 0
                     ;;
                 --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --after)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1133,7 +1145,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__runs__subcmd__show)
-            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1163,7 +1175,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__runs__subcmd__wait)
-            opts="-q -y -h -V --replay --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --replay --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1197,7 +1209,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__up)
-            opts="-q -y -h -V --listen --data-dir --detach --header-timeout --idle-timeout --body-timeout --max-connections --workers --concurrency --step-delay --max-attempts --max-abandoned --backoff --broker --max-in-flight --no-fsync --max-topics --max-total-partitions --group-retention --cors-origin --allowed-host --token-file --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --listen --data-dir --detach --header-timeout --idle-timeout --body-timeout --max-connections --workers --concurrency --step-delay --max-attempts --max-abandoned --backoff --broker --max-in-flight --no-fsync --max-topics --max-total-partitions --group-retention --cors-origin --allowed-host --token-file --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1307,7 +1319,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__worker)
-            opts="-q -y -h -V --concurrency --step-delay --max-attempts --max-abandoned --backoff --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --concurrency --step-delay --max-attempts --max-abandoned --backoff --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_dq_global_optspecs
-    string join \n url= json color= q/quiet timeout= y/yes token= h/help V/version
+    string join \n url= json color= q/quiet timeout= y/yes utc token= h/help V/version
 end
 
 function __fish_dq_needs_command
@@ -33,6 +33,7 @@ complete -c dq -n "__fish_dq_needs_command" -l token -d 'Bearer token sent to th
 complete -c dq -n "__fish_dq_needs_command" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_needs_command" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_needs_command" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_needs_command" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_needs_command" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_needs_command" -f -a "up" -d 'Start the server: broker, runs API and worker(s) in one process'
@@ -79,6 +80,7 @@ complete -c dq -n "__fish_dq_using_subcommand up" -l no-fsync -d 'Answer produce
 complete -c dq -n "__fish_dq_using_subcommand up" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand up" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand up" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand up" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand up" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand up" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand down" -l data-dir -d 'Where the server keeps its data, pid and log [default: the platform data dir + /dq]' -r -F
@@ -92,6 +94,7 @@ complete -c dq -n "__fish_dq_using_subcommand down" -l wipe -d 'Also delete the 
 complete -c dq -n "__fish_dq_using_subcommand down" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand down" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand down" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand down" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand down" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand down" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand run" -l fail -d 'Force a failure when this step starts (none, fetch_input, transform, tool_call, finalize)' -r
@@ -108,11 +111,12 @@ complete -c dq -n "__fish_dq_using_subcommand run" -l detach -d 'Print the run i
 complete -c dq -n "__fish_dq_using_subcommand run" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand run" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand run" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand run" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand run" -s V -l version -d 'Print version'
-complete -c dq -n "__fish_dq_using_subcommand events" -l type -d 'Only events of this type (repeatable)' -r
+complete -c dq -n "__fish_dq_using_subcommand events" -l type -d 'Only events of this type (repeatable); * and ? are wildcards, e.g. \'step.*\'' -r
 complete -c dq -n "__fish_dq_using_subcommand events" -l grep -d 'Only events whose JSON contains this text' -r
-complete -c dq -n "__fish_dq_using_subcommand events" -l since -d 'Only events after this sequence number' -r
+complete -c dq -n "__fish_dq_using_subcommand events" -l since -d 'Only events after this sequence number: the number leading each line (`seq` in JSON)' -r
 complete -c dq -n "__fish_dq_using_subcommand events" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand events" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
@@ -124,6 +128,7 @@ complete -c dq -n "__fish_dq_using_subcommand events" -l until-end -d 'With --fo
 complete -c dq -n "__fish_dq_using_subcommand events" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand events" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand events" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand events" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand events" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand events" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
@@ -135,6 +140,7 @@ complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcomman
 complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and not __fish_seen_subcommand_from show list redrive help" -f -a "show" -d 'Show a run\'s latest DLQ record [default: the latest dead-lettered run]'
@@ -150,9 +156,12 @@ complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_fr
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l run -d 'Only this run\'s record' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l limit -d 'At most this many' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l after -d 'The next page: list what comes after this run (the `next` of a JSON page)' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
@@ -162,6 +171,7 @@ complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_fr
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l error -d 'Only runs whose DLQ error contains this text (case-insensitive)' -r
@@ -185,6 +195,7 @@ complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_fr
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show a run\'s latest DLQ record [default: the latest dead-lettered run]'
@@ -208,6 +219,7 @@ complete -c dq -n "__fish_dq_using_subcommand replay" -l force -d 'Replay even w
 complete -c dq -n "__fish_dq_using_subcommand replay" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand replay" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand replay" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand replay" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand replay" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand replay" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
@@ -219,14 +231,16 @@ complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcomma
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -f -a "list" -d 'List runs, newest first'
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -f -a "show" -d 'Show one run: state, attempts, last error, replays'
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -f -a "wait" -d 'Wait for a run (or one of its replays) to end: exit 0 succeeded, 3 dead-lettered, 124 on --timeout'
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l status -d 'Only runs in this state (queued, running, retrying, succeeded, dead_lettered)' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l status -d 'Only runs in this state (queued, running, retrying, succeeded, dead_lettered; dlq, failed and dead-lettered mean dead_lettered)' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l limit -d 'At most this many' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l after -d 'The next page: list what comes after this run (the `next` of a JSON page)' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
@@ -236,6 +250,7 @@ complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_f
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
@@ -247,6 +262,7 @@ complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_f
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -l replay -d 'Wait for this replay (0: the first start) [default: the run\'s latest]' -r
@@ -259,6 +275,7 @@ complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_f
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from wait" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "list" -d 'List runs, newest first'
@@ -275,6 +292,7 @@ complete -c dq -n "__fish_dq_using_subcommand demo" -l fast -d 'Drop the pretend
 complete -c dq -n "__fish_dq_using_subcommand demo" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand demo" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand demo" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand demo" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand demo" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand health" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
@@ -286,6 +304,7 @@ complete -c dq -n "__fish_dq_using_subcommand health" -l token -d 'Bearer token 
 complete -c dq -n "__fish_dq_using_subcommand health" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand health" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand health" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand health" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand health" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand health" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand emit" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
@@ -297,6 +316,7 @@ complete -c dq -n "__fish_dq_using_subcommand emit" -l token -d 'Bearer token se
 complete -c dq -n "__fish_dq_using_subcommand emit" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand emit" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand emit" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand emit" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand emit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand emit" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand worker" -l concurrency -d 'Commands executed in parallel [default: 16]' -r
@@ -313,6 +333,7 @@ complete -c dq -n "__fish_dq_using_subcommand worker" -l token -d 'Bearer token 
 complete -c dq -n "__fish_dq_using_subcommand worker" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand worker" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand worker" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand worker" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand worker" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand worker" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand completions" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
@@ -324,6 +345,7 @@ complete -c dq -n "__fish_dq_using_subcommand completions" -l token -d 'Bearer t
 complete -c dq -n "__fish_dq_using_subcommand completions" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand completions" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand completions" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand completions" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "up" -d 'Start the server: broker, runs API and worker(s) in one process'

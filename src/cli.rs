@@ -140,6 +140,9 @@ pub struct GlobalArgs {
     /// Answer yes to confirmations (implied when CI is set or stdin is not a terminal)
     #[arg(short = 'y', long, env = "DQ_YES", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub yes: bool,
+    /// Show times in UTC instead of the local zone
+    #[arg(long, env = "DQ_UTC", global = true, value_parser = clap::builder::BoolishValueParser::new())]
+    pub utc: bool,
     /// Bearer token sent to the server (and required by `dq up` on a non-loopback address)
     #[arg(
         long,
@@ -342,13 +345,13 @@ pub struct EventsArgs {
     /// Keep following new events until Ctrl-C
     #[arg(short, long)]
     pub follow: bool,
-    /// Only events of this type (repeatable)
+    /// Only events of this type (repeatable); * and ? are wildcards, e.g. 'step.*'
     #[arg(long = "type", value_name = "TYPE")]
     pub types: Vec<String>,
     /// Only events whose JSON contains this text
     #[arg(long, value_name = "TEXT")]
     pub grep: Option<String>,
-    /// Only events after this sequence number
+    /// Only events after this sequence number: the number leading each line (`seq` in JSON)
     #[arg(long, value_name = "SEQ")]
     pub since: Option<u64>,
     /// With --follow: stop when the run's current start or replay ends (exit 0 succeeded, 3 dead-lettered)
@@ -362,7 +365,7 @@ pub enum DlqCommand {
     /// Show a run's latest DLQ record [default: the latest dead-lettered run]
     Show(DlqShowArgs),
     /// List DLQ records, newest first
-    List(ListArgs),
+    List(DlqListArgs),
     /// Replay every matching run that is dead-lettered now, paced; exit 0 only when every replay was accepted
     Redrive(DlqRedriveArgs),
 }
@@ -393,6 +396,17 @@ pub struct DlqRedriveArgs {
     pub limit: usize,
 }
 
+/// `dq dlq list`.
+#[derive(Debug, Args)]
+pub struct DlqListArgs {
+    /// Only this run's record
+    #[arg(long, value_name = "RUN")]
+    pub run: Option<String>,
+    /// Paging.
+    #[command(flatten)]
+    pub list: ListArgs,
+}
+
 /// `dq dlq show`.
 #[derive(Debug, Args)]
 pub struct DlqShowArgs {
@@ -406,6 +420,9 @@ pub struct ListArgs {
     /// At most this many
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub limit: usize,
+    /// The next page: list what comes after this run (the `next` of a JSON page)
+    #[arg(long, value_name = "RUN")]
+    pub after: Option<String>,
 }
 
 /// `dq replay`.
@@ -473,7 +490,8 @@ pub struct RunsWaitArgs {
 /// `dq runs list`.
 #[derive(Debug, Args)]
 pub struct RunsListArgs {
-    /// Only runs in this state (queued, running, retrying, succeeded, dead_lettered)
+    /// Only runs in this state (queued, running, retrying, succeeded, dead_lettered; dlq, failed and
+    /// dead-lettered mean dead_lettered)
     #[arg(long, value_name = "STATUS")]
     pub status: Option<String>,
     /// Paging.

@@ -105,10 +105,18 @@ impl Client {
     }
 
     /// `GET /runs` (dq addition): newest first.
-    pub async fn runs(&self, status: Option<&str>, limit: usize) -> Result<RunList> {
+    pub async fn runs(
+        &self,
+        status: Option<&str>,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<RunList> {
         let mut url = self.url("/runs");
         url.query_pairs_mut()
             .append_pair("limit", &limit.to_string());
+        if let Some(after) = after {
+            url.query_pairs_mut().append_pair("after", after);
+        }
         if let Some(status) = status {
             url.query_pairs_mut().append_pair("status", status);
         }
@@ -122,9 +130,23 @@ impl Client {
             .await
     }
 
-    /// `GET /dlq?limit=N` (dq addition): newest first.
-    pub async fn dlq_list(&self, limit: usize) -> Result<DlqList> {
-        self.get(&format!("/dlq?limit={limit}"), Route::Addition)
+    /// `GET /dlq?limit=N[&run_id=R]` (dq addition): newest first.
+    pub async fn dlq_list(
+        &self,
+        limit: usize,
+        run: Option<&str>,
+        after: Option<&str>,
+    ) -> Result<DlqList> {
+        let mut url = self.url("/dlq");
+        url.query_pairs_mut()
+            .append_pair("limit", &limit.to_string());
+        if let Some(after) = after {
+            url.query_pairs_mut().append_pair("after", after);
+        }
+        if let Some(run) = run {
+            url.query_pairs_mut().append_pair("run_id", run);
+        }
+        self.request(Method::GET, url, None::<&()>, Route::Addition)
             .await
     }
 

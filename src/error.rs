@@ -130,6 +130,19 @@ impl CliError {
         }
     }
 
+    /// The error as printed on stderr with `--json`: `{"error": {"code": EXIT CODE, "message": …}}`, with the
+    /// HTTP status as `status` when the server answered one.
+    pub fn json(&self) -> serde_json::Value {
+        let mut error = serde_json::json!({
+            "code": self.exit_code(),
+            "message": self.to_string(),
+        });
+        if let Self::Rejected { status, .. } | Self::ServerFailed { status, .. } = self {
+            error["status"] = serde_json::Value::from(*status);
+        }
+        serde_json::json!({ "error": error })
+    }
+
     /// Wraps an I/O error with what was being done; a broken pipe becomes [`CliError::BrokenPipe`].
     pub fn io(context: impl Into<String>, source: io::Error) -> Self {
         if source.kind() == io::ErrorKind::BrokenPipe {

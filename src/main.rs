@@ -28,11 +28,18 @@ fn main() -> ExitCode {
     let ansi = settings::Settings::resolve(&cli.global, settings::Terminal::detect())
         .is_ok_and(|settings| settings.color_stderr);
     init_tracing(ansi);
+    let json = cli.global.json;
+    // Before any thread starts (see `init_zone`).
+    output::init_zone(cli.global.utc);
     let code = match commands::main(cli) {
         Ok(status) => status.code(),
         Err(err) => {
             if !matches!(err, error::CliError::BrokenPipe) {
-                output::stderr_line(&format!("error: {err}"));
+                output::stderr_line(&if json {
+                    err.json().to_string()
+                } else {
+                    format!("error: {err}")
+                });
             }
             err.exit_code()
         }

@@ -4,10 +4,10 @@
 
 use dq_proto::runs::{DlqList, DlqRecord};
 
-use crate::cli::{DlqCommand, DlqShowArgs, ListArgs};
+use crate::cli::{DlqCommand, DlqListArgs, DlqShowArgs};
 use crate::commands::Ctx;
 use crate::error::{CliError, ExitStatus, Result};
-use crate::output::{Render, Styles, format_ts_full};
+use crate::output::{Render, Styles, format_age, format_ts_full};
 
 impl Render for DlqRecord {
     fn human(&self, styles: &Styles) -> String {
@@ -43,7 +43,7 @@ impl Render for DlqList {
                 record.replay_seq.to_string(),
                 format!("{}/{}", record.attempts, record.max_attempts),
                 record.error.clone(),
-                format_ts_full(record.ts),
+                format_age(record.ts),
             ]);
         }
         Styles::render(&table)
@@ -73,17 +73,28 @@ async fn show(args: DlqShowArgs, ctx: &Ctx) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-async fn list(args: ListArgs, ctx: &Ctx) -> Result<ExitStatus> {
+async fn list(args: DlqListArgs, ctx: &Ctx) -> Result<ExitStatus> {
     let client = ctx.client()?;
-    let list = match client.dlq_list(args.limit).await {
+    let limit = args.list.limit;
+    let list = match client
+        .dlq_list(limit, args.run.as_deref(), args.list.after.as_deref())
+        .await
+    {
         Err(CliError::MissingRoute { .. }) => {
             // The original starter: its peek lists oldest first.
-            let mut peek = client.dlq_peek(args.limit).await?;
+            let mut peek = client.dlq_peek(limit).await?;
             peek.items.reverse();
+            if let Some(run) = &args.run {
+                peek.items.retain(|record| &record.run_id == run);
+                peek.count = peek.items.len();
+            }
             peek
         }
         other => other?,
     };
     ctx.printer.result(&list)?;
+    if let Some(total) = list.total {
+        ctx.printer.shown(list.count, total, list.next.as_deref());
+    }
     Ok(ExitStatus::Success)
 }

@@ -4,7 +4,7 @@
 //! files dq writes: a typo (`--data-dir .`, `DQ_DATA_DIR=$HOME`) deletes nothing and exits 2; anything else
 //! in a real data dir is kept, and so is the directory then.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 
 use crate::cli::DownArgs;
 use crate::commands::Ctx;
-use crate::commands::up::{self, pid_file};
+use crate::commands::up::{self, pid_file, recorded_url, url_file, url_index_file};
 use crate::error::{CliError, ExitStatus, Result};
 use crate::settings::resolve_data_dir;
 
@@ -21,7 +21,7 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// `dq down`.
 pub async fn run(args: DownArgs, ctx: &Ctx) -> Result<ExitStatus> {
-    let data_dir = resolve_data_dir(&args.data)?;
+    let data_dir = find_data_dir(&args, ctx)?;
     if args.wipe && data_dir.exists() && !up::marker_file(&data_dir).is_file() {
         return Err(CliError::Usage(format!(
             "{} is not a dq data dir (no {} file, which `dq up` writes): nothing deleted",
@@ -30,7 +30,9 @@ pub async fn run(args: DownArgs, ctx: &Ctx) -> Result<ExitStatus> {
         )));
     }
     let pid_path = pid_file(&data_dir);
-    match running_pid(&pid_path) {
+    let url = recorded_url(&data_dir);
+    let pid = running_pid(&pid_path);
+    match pid {
         Some(pid) => {
             stop(pid).await?;
             ctx.printer.note(&format!("stopped dq (pid {pid})"));
@@ -41,6 +43,61 @@ pub async fn run(args: DownArgs, ctx: &Ctx) -> Result<ExitStatus> {
         )),
     }
     let _ = std::fs::remove_file(&pid_path);
+    let _ = std::fs::remove_file(url_file(&data_dir));
+    if let Some(index) = url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        .and_then(|u| url_index_file(&u))
+    {
+        let _ = std::fs::remove_file(index);
+    }
+    let status = down_wipe(&args, &data_dir, ctx)?;
+    if ctx.printer.json() {
+        ctx.printer.json_line(&serde_json::json!({
+            "stopped": pid.is_some(),
+            "pid": pid,
+            "url": url,
+            "data_dir": data_dir,
+            "wiped": args.wipe && !data_dir.exists(),
+        }))?;
+    }
+    Ok(status)
+}
+
+/// The data dir of the server to stop: `--data-dir` / `DQ_DATA_DIR`; else, with `--url` / `DQ_URL`, the data
+/// dir whose detached server recorded that URL; else the default data dir.
+fn find_data_dir(args: &DownArgs, ctx: &Ctx) -> Result<PathBuf> {
+    if args.data.data_dir.is_none() && ctx.settings.url_given {
+        let wanted = &ctx.settings.url;
+        let serves = |dir: &Path| {
+            recorded_url(dir)
+                .and_then(|u| url::Url::parse(&u).ok())
+                .is_some_and(|u| {
+                    u.host() == wanted.host()
+                        && u.port_or_known_default() == wanted.port_or_known_default()
+                })
+        };
+        if let Some(dir) = url_index_file(wanted)
+            .and_then(|index| std::fs::read(index).ok())
+            .map(|bytes| PathBuf::from(String::from_utf8_lossy(&bytes).into_owned()))
+            .filter(|dir| serves(dir))
+        {
+            return Ok(dir);
+        }
+        let default = resolve_data_dir(&args.data)?;
+        if !serves(&default) {
+            ctx.printer.note(&format!(
+                "no detached dq server is known to listen on {wanted}; looking in {}",
+                default.display()
+            ));
+        }
+        return Ok(default);
+    }
+    resolve_data_dir(&args.data)
+}
+
+fn down_wipe(args: &DownArgs, data_dir: &Path, ctx: &Ctx) -> Result<ExitStatus> {
+    let data_dir = data_dir.to_owned();
     if args.wipe && data_dir.exists() {
         if !ctx.settings.yes {
             if !ctx.settings.terminal.interactive() {

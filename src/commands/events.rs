@@ -104,7 +104,7 @@ async fn current_replay(client: &Client, run_id: &str) -> Result<u64> {
 }
 
 async fn latest_run(client: &Client, ctx: &Ctx) -> Result<String> {
-    let runs = client.runs(None, 1).await?;
+    let runs = client.runs(None, 1, None).await?;
     let run = runs
         .runs
         .into_iter()
@@ -144,7 +144,7 @@ impl Filter {
 
     /// Whether an event at `position` passes `--type`, `--grep` and `--since`.
     fn keeps(&self, event: &Event, position: Option<u64>) -> bool {
-        if !self.types.is_empty() && !self.types.iter().any(|t| t == event.kind()) {
+        if !self.types.is_empty() && !self.types.iter().any(|t| glob(t, event.kind())) {
             return false;
         }
         if let (Some(since), Some(position)) = (self.since, position)
@@ -173,6 +173,29 @@ impl Filter {
         }
         Ok(())
     }
+}
+
+/// Whether `text` matches `pattern`, where `*` is any run of characters and `?` any one character.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
 }
 
 /// Prints one event at timeline position `seq`, of start or replay `replay`.
@@ -231,5 +254,20 @@ impl Serialize for Ordered {
             map.serialize_entry(key, value)?;
         }
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn type_patterns_glob() {
+        assert!(glob("step.*", "step.started"));
+        assert!(glob("run.created", "run.created"));
+        assert!(glob("*.failed", "step.failed"));
+        assert!(glob("step.?nded", "step.ended"));
+        assert!(!glob("step.*", "run.created"));
+        assert!(!glob("step", "step.started"));
     }
 }

@@ -17,9 +17,30 @@ use crate::output::{Render, Styles, format_ts_full};
 /// Most candidates the picker offers.
 const CANDIDATES: usize = 20;
 
-impl Render for ReplayResponse {
+/// `dq replay --detach`'s document: the server's answer with the replay's number named `replay_seq`, as in
+/// every other dq document (`seq` is an event's position in a timeline).
+#[derive(Debug, serde::Serialize)]
+struct Requested<'a> {
+    ok: bool,
+    run_id: &'a str,
+    replay_seq: u64,
+    fail_at: Option<&'a str>,
+}
+
+impl<'a> From<&'a ReplayResponse> for Requested<'a> {
+    fn from(replay: &'a ReplayResponse) -> Self {
+        Self {
+            ok: replay.ok,
+            run_id: &replay.run_id,
+            replay_seq: replay.seq,
+            fail_at: replay.fail_at.as_deref(),
+        }
+    }
+}
+
+impl Render for Requested<'_> {
     fn human(&self, _styles: &Styles) -> String {
-        format!("{} {}", self.run_id, self.seq)
+        format!("{} {}", self.run_id, self.replay_seq)
     }
 }
 
@@ -46,7 +67,7 @@ pub async fn run(args: ReplayArgs, ctx: &Ctx) -> Result<ExitStatus> {
         other => other,
     })?;
     if args.detach {
-        ctx.printer.result(&replay)?;
+        ctx.printer.result(&Requested::from(&replay))?;
         return Ok(ExitStatus::Success);
     }
     ctx.following(Some(&run_id));
@@ -106,7 +127,10 @@ fn overrides(input: Option<&str>, set: &[String]) -> Result<Option<Map<String, V
 /// several.
 async fn pick_run(client: &Client, ctx: &Ctx) -> Result<String> {
     // Only runs dead-lettered now (the server's status); the one dead-lettered last first.
-    let mut candidates = client.runs(Some("dead_lettered"), CANDIDATES).await?.runs;
+    let mut candidates = client
+        .runs(Some("dead_lettered"), CANDIDATES, None)
+        .await?
+        .runs;
     candidates.sort_by_key(|run| std::cmp::Reverse(run.updated_ms));
     let Some(latest) = candidates.first() else {
         return Err(CliError::Rejected {

@@ -1,6 +1,9 @@
 //! `dq run`: starts a run (`POST /runs`) and follows its timeline until it ends — exit 0 succeeded, 3
 //! dead-lettered — or prints its id with `--detach`. Also owns [`watch`], the live view that `replay` shares.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
 use dq_proto::runs::{CreateRun, CreateRunResponse, RunStatus};
 
 use crate::cli::RunArgs;
@@ -72,6 +75,9 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Result<ExitStatus> {
     watch(&client, ctx, &created.run_id, 0).await
 }
 
+/// How long a followed run may wait for a worker before `dq run` says that none has taken it.
+const QUEUED_NOTE_AFTER: Duration = Duration::from_secs(3);
+
 /// Follows start (0) or replay (n) of a run, printing its timeline live, then its outcome.
 pub async fn watch(
     client: &Client,
@@ -82,15 +88,38 @@ pub async fn watch(
     let printer = &ctx.printer;
     ctx.following(Some(run_id));
     let spinner = printer.spinner(format!("following run {run_id}"));
-    let outcome = follow(client, run_id, replay_seq, |frame| {
-        spinner.set_message(format!("following run {run_id} · {}", frame.event.kind()));
-        if printer.json() {
-            Ok(())
-        } else {
-            spinner.line(printer, &event_line(&frame.event, printer.styles()))
+    let taken = AtomicBool::new(false);
+    let outcome = {
+        let following = follow(client, run_id, replay_seq, |frame| {
+            if frame.event.kind().starts_with("worker.") || frame.event.kind().starts_with("step.")
+            {
+                taken.store(true, Ordering::Relaxed);
+            }
+            spinner.set_message(format!("following run {run_id} · {}", frame.event.kind()));
+            if printer.json() {
+                Ok(())
+            } else {
+                spinner.line(printer, &event_line(&frame.event, printer.styles()))
+            }
+        });
+        tokio::pin!(following);
+        tokio::select! {
+            outcome = &mut following => outcome?,
+            () = tokio::time::sleep(QUEUED_NOTE_AFTER) => {
+                // Said once; the run may still be taken later, so keep waiting.
+                if !taken.load(Ordering::Relaxed) {
+                    spinner.note(
+                        printer,
+                        &format!(
+                            "run {run_id} is queued; no worker has taken it yet \
+                             (`dq up` runs one, or start `dq worker`)"
+                        ),
+                    );
+                }
+                following.await?
+            }
         }
-    })
-    .await?;
+    };
     drop(spinner);
     ctx.following(None);
     printer.result(&outcome)?;

@@ -6,7 +6,7 @@ use dq_proto::runs::{RunDetail, RunList, RunStatus};
 use crate::cli::{RunsCommand, RunsListArgs, RunsShowArgs};
 use crate::commands::Ctx;
 use crate::error::{CliError, ExitStatus, Result};
-use crate::output::{Render, Styles, Tone, format_ts_full};
+use crate::output::{Render, Styles, Tone, format_age, format_ts_full};
 
 fn status(styles: &Styles, status: RunStatus) -> String {
     match status {
@@ -48,10 +48,40 @@ impl Render for RunList {
                 run.attempts.to_string().into(),
                 run.fail_at.clone().unwrap_or_else(|| "-".into()).into(),
                 run.last_error.clone().unwrap_or_else(|| "-".into()).into(),
-                comfy_table::Cell::from(format_ts_full(run.updated_ms)),
+                format_age(run.updated_ms).into(),
             ]);
         }
         Styles::render(&table)
+    }
+}
+
+/// `dq runs list --json`: the server's page with its list under `items`, the one list key of dq's documents
+/// (`dq dlq list`, `dq dlq redrive`).
+struct Listed<'a>(&'a RunList);
+
+impl serde::Serialize for Listed<'_> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let list = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("count", &list.count)?;
+        map.serialize_entry("items", &list.runs)?;
+        if let Some(total) = list.total {
+            map.serialize_entry("total", &total)?;
+        }
+        if let Some(next) = &list.next {
+            map.serialize_entry("next", next)?;
+        }
+        map.end()
+    }
+}
+
+impl Render for Listed<'_> {
+    fn human(&self, styles: &Styles) -> String {
+        self.0.human(styles)
     }
 }
 
@@ -139,16 +169,33 @@ pub async fn run(command: RunsCommand, ctx: &Ctx) -> Result<ExitStatus> {
 }
 
 async fn list(args: RunsListArgs, ctx: &Ctx) -> Result<ExitStatus> {
-    if let Some(raw) = &args.status {
-        raw.parse::<RunStatus>()
-            .map_err(|e| CliError::Usage(format!("invalid --status: {e}")))?;
-    }
+    let status = args
+        .status
+        .as_deref()
+        .map(|raw| {
+            status_alias(raw)
+                .parse::<RunStatus>()
+                .map(RunStatus::as_str)
+                .map_err(|e| CliError::Usage(format!("invalid --status: {e}")))
+        })
+        .transpose()?;
     let runs = ctx
         .client()?
-        .runs(args.status.as_deref(), args.list.limit)
+        .runs(status, args.list.limit, args.list.after.as_deref())
         .await?;
-    ctx.printer.result(&runs)?;
+    ctx.printer.result(&Listed(&runs))?;
+    if let Some(total) = runs.total {
+        ctx.printer.shown(runs.count, total, runs.next.as_deref());
+    }
     Ok(ExitStatus::Success)
+}
+
+/// `--status dlq`, `failed` and `dead-lettered` mean dead_lettered.
+fn status_alias(raw: &str) -> &str {
+    match raw {
+        "dlq" | "failed" | "dead-lettered" => "dead_lettered",
+        other => other,
+    }
 }
 
 async fn show(args: RunsShowArgs, ctx: &Ctx) -> Result<ExitStatus> {

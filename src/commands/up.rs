@@ -36,6 +36,37 @@ pub fn marker_file(data_dir: &Path) -> PathBuf {
 /// The marker's file name.
 pub const MARKER: &str = "dq-data-dir";
 
+/// Where a detached server listens (its URL), written once it answers: `dq down` and a second `dq up --detach`
+/// read it.
+pub fn url_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("dq.url")
+}
+
+/// The URL a detached server of `data_dir` recorded, if any.
+pub fn recorded_url(data_dir: &Path) -> Option<String> {
+    let url = std::fs::read_to_string(url_file(data_dir)).ok()?;
+    let url = url.trim();
+    (!url.is_empty()).then(|| url.to_owned())
+}
+
+/// A user-wide note of which data dir serves a URL, so that `dq down --url U` finds its server: one file per
+/// host and port under the platform cache dir.
+pub fn url_index_file(url: &url::Url) -> Option<PathBuf> {
+    let host = url.host_str()?;
+    let port = url.port_or_known_default()?;
+    let name: String = format!("{host}_{port}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dirs::cache_dir().map(|d| d.join("dq").join("detached").join(name))
+}
+
 /// The log of a detached server.
 pub fn log_file(data_dir: &Path) -> PathBuf {
     data_dir.join("dq.log")
@@ -59,7 +90,7 @@ pub async fn run(args: UpArgs, ctx: &Ctx) -> Result<ExitStatus> {
         .map_err(|e| CliError::io(format!("writing {}", marker.display()), e))?;
     }
     if up.detach {
-        return detach(&up, ctx).await;
+        return detach(&up, args.data.data_dir.is_some(), ctx).await;
     }
     let listener = TcpListener::bind(up.listen)
         .await
@@ -156,14 +187,33 @@ pub async fn shutdown_signal() {
 }
 
 /// Starts `dq up` (without `--detach`) in the background and waits until it is healthy.
-async fn detach(up: &UpSettings, ctx: &Ctx) -> Result<ExitStatus> {
+async fn detach(up: &UpSettings, dir_given: bool, ctx: &Ctx) -> Result<ExitStatus> {
     let pid_path = pid_file(&up.data_dir);
+    let down_hint = if dir_given {
+        format!("dq down --data-dir {}", up.data_dir.display())
+    } else {
+        "dq down".to_owned()
+    };
     if let Some(pid) = super::down::running_pid(&pid_path) {
+        // The same data dir and address again (a CI re-run): that server is the answer.
+        if let Some(url) = recorded_url(&up.data_dir)
+            && same_address(&url, up.listen)
+            && healthy(&url, ctx).await
+        {
+            ctx.printer.note(&format!(
+                "dq is already running in the background (pid {pid}); stop it with `{down_hint}`"
+            ));
+            return print_detached(&url, pid.unsigned_abs(), up, ctx);
+        }
         return Err(CliError::Unexpected(format!(
-            "a detached dq server is already running from {} (pid {pid}); stop it with `dq down`",
-            up.data_dir.display()
+            "a detached dq server is already running from {} (pid {pid}{}); stop it with `{down_hint}`",
+            up.data_dir.display(),
+            recorded_url(&up.data_dir)
+                .map(|url| format!(", {url}"))
+                .unwrap_or_default()
         )));
     }
+    let _ = std::fs::remove_file(url_file(&up.data_dir));
     let log_path = log_file(&up.data_dir);
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -224,20 +274,54 @@ async fn detach(up: &UpSettings, ctx: &Ctx) -> Result<ExitStatus> {
             what: "the background server to become healthy".into(),
         })??;
     drop(spinner);
+    record_url(&up.data_dir, &url)?;
     ctx.printer.note(&format!(
-        "dq is running in the background (pid {}, log {}); stop it with `dq down`",
+        "dq is running in the background (pid {}, log {}); stop it with `{down_hint}`",
         child.id(),
         log_path.display()
     ));
+    print_detached(&url, child.id(), up, ctx)
+}
+
+/// Writes `dq.url` in the data dir and the user-wide note of which data dir serves the URL (best effort).
+fn record_url(data_dir: &Path, url: &str) -> Result<()> {
+    let path = url_file(data_dir);
+    std::fs::write(&path, format!("{url}\n"))
+        .map_err(|e| CliError::io(format!("writing {}", path.display()), e))?;
+    if let Ok(parsed) = url::Url::parse(url)
+        && let Some(index) = url_index_file(&parsed)
+        && let Some(parent) = index.parent()
+        && std::fs::create_dir_all(parent).is_ok()
+    {
+        let dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_owned());
+        let _ = std::fs::write(index, dir.as_os_str().as_encoded_bytes());
+    }
+    Ok(())
+}
+
+/// Whether a recorded URL is what `--listen` asks for (port 0: any port on that address).
+fn same_address(url: &str, listen: std::net::SocketAddr) -> bool {
+    let Ok(url) = url::Url::parse(url) else {
+        return false;
+    };
+    let host_matches = match url.host() {
+        Some(url::Host::Ipv4(ip)) => std::net::IpAddr::V4(ip) == listen.ip(),
+        Some(url::Host::Ipv6(ip)) => std::net::IpAddr::V6(ip) == listen.ip(),
+        _ => false,
+    };
+    host_matches && (listen.port() == 0 || url.port_or_known_default() == Some(listen.port()))
+}
+
+fn print_detached(url: &str, pid: u32, up: &UpSettings, ctx: &Ctx) -> Result<ExitStatus> {
     if ctx.printer.json() {
         ctx.printer.json_line(&serde_json::json!({
             "url": url,
-            "pid": child.id(),
+            "pid": pid,
             "data_dir": up.data_dir,
-            "log": log_path,
+            "log": log_file(&up.data_dir),
         }))?;
     } else {
-        ctx.printer.line(&url)?;
+        ctx.printer.line(url)?;
     }
     Ok(ExitStatus::Success)
 }

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 pub use style::{Styles, Tone};
-pub use timeline::{event_line, event_line_at, format_ts_full};
+pub use timeline::{event_line, event_line_at, format_age, format_ts_full, init_zone};
 
 use crate::error::{CliError, Result};
 use crate::settings::Settings;
@@ -59,7 +59,10 @@ impl Printer {
     /// Prints the result: one JSON document with `--json`, else its human rendering.
     pub fn result<T: Render>(&self, value: &T) -> Result<()> {
         if self.json {
-            let text = serde_json::to_string_pretty(value)
+            let mut doc = serde_json::to_value(value)
+                .map_err(|e| CliError::Unexpected(format!("encoding json: {e}")))?;
+            timeline::add_rfc3339(&mut doc);
+            let text = serde_json::to_string_pretty(&doc)
                 .map_err(|e| CliError::Unexpected(format!("encoding json: {e}")))?;
             self.line(&text)
         } else {
@@ -87,6 +90,18 @@ impl Printer {
         if !self.quiet {
             stderr_line(text);
         }
+    }
+
+    /// Under a cut list, for people: "showing 20 of 25 (use --limit …)" (JSON has `total` and `next`).
+    pub fn shown(&self, count: usize, total: usize, next: Option<&str>) {
+        if self.json || count >= total {
+            return;
+        }
+        let more = match next {
+            Some(next) => format!("use --limit, or --after {next} for the next page"),
+            None => "use --limit".to_owned(),
+        };
+        self.note(&format!("showing {count} of {total} ({more})"));
     }
 
     /// A warning on stderr (even with `-q`).
@@ -155,6 +170,11 @@ impl Spinner {
     /// One more step done (progress bars).
     pub fn inc(&self) {
         self.bar.inc(1);
+    }
+
+    /// Prints a note on stderr (not with `-q`) while the spinner steps aside.
+    pub fn note(&self, printer: &Printer, text: &str) {
+        self.bar.suspend(|| printer.note(text));
     }
 
     /// Prints a result line on stdout while the spinner steps aside.

@@ -2,8 +2,10 @@
 
 use dq_proto::event::{Event, EventBody};
 use serde_json::Value;
-use time::OffsetDateTime;
+use std::sync::OnceLock;
+
 use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
 
 use super::Styles;
 
@@ -188,32 +190,131 @@ pub fn event_line_at(seq: u64, event: &Event, styles: &Styles) -> String {
     )
 }
 
-/// `HH:MM:SS.mmm` in UTC.
+/// The zone people's times are shown in: set once by [`init_zone`], UTC until then.
+static ZONE: OnceLock<UtcOffset> = OnceLock::new();
+
+/// Shows times in the local zone, or in UTC with `utc` or when the local offset cannot be known. Call it before
+/// any thread starts: the `time` crate refuses to read the local offset in a multi-threaded process.
+pub fn init_zone(utc: bool) {
+    let offset = if utc {
+        UtcOffset::UTC
+    } else {
+        UtcOffset::current_local_offset().unwrap_or(UtcOffset::UTC)
+    };
+    let _ = ZONE.set(offset);
+}
+
+fn zone() -> UtcOffset {
+    ZONE.get().copied().unwrap_or(UtcOffset::UTC)
+}
+
+/// `UTC`, or the offset such as `+02:00`.
+fn zone_label(offset: UtcOffset) -> String {
+    if offset.is_utc() {
+        "UTC".to_owned()
+    } else {
+        offset
+            .format(format_description!(
+                "[offset_hour sign:mandatory]:[offset_minute]"
+            ))
+            .unwrap_or_default()
+    }
+}
+
+/// `HH:MM:SS.mmm ZONE` in the zone of [`init_zone`].
 pub fn format_ts(ts_ms: u64) -> String {
     match datetime(ts_ms) {
-        Some(dt) => dt
-            .format(format_description!(
+        Some(dt) => format!(
+            "{} {}",
+            dt.format(format_description!(
                 "[hour]:[minute]:[second].[subsecond digits:3]"
             ))
             .unwrap_or_default(),
+            zone_label(dt.offset())
+        ),
         None => "--:--:--.---".to_owned(),
     }
 }
 
-/// `2024-05-01 14:03:07 UTC`.
+/// `2024-05-01 14:03:07 UTC` (or `+02:00`: the zone of [`init_zone`]).
 pub fn format_ts_full(ts_ms: u64) -> String {
     match datetime(ts_ms) {
-        Some(dt) => dt
-            .format(format_description!(
-                "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+        Some(dt) => format!(
+            "{} {}",
+            dt.format(format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second]"
             ))
             .unwrap_or_default(),
+            zone_label(dt.offset())
+        ),
         None => "unknown".to_owned(),
     }
 }
 
+/// How long ago, for lists: `just now`, `42s ago`, `2m ago`, `3h ago`, `5d ago`.
+pub fn format_age(ts_ms: u64) -> String {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    age(now_ms.saturating_sub(ts_ms) / 1000)
+}
+
+fn age(secs: u64) -> String {
+    match secs {
+        0 => "just now".to_owned(),
+        1..60 => format!("{secs}s ago"),
+        60..3600 => format!("{}m ago", secs / 60),
+        3600..86_400 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86_400),
+    }
+}
+
+/// `2024-05-01T14:03:07.123Z`.
+pub fn format_rfc3339(ts_ms: u64) -> Option<String> {
+    datetime(ts_ms)?
+        .to_offset(UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+/// Beside each epoch-ms field of a document and of the objects in its lists (`updated_ms`, or a record's
+/// `ts`), the same time in RFC 3339 (`updated`, `at`); payloads nested deeper are left as they are.
+pub fn add_rfc3339(doc: &mut Value) {
+    fn add(object: &mut serde_json::Map<String, Value>) {
+        let times: Vec<(String, String)> = object
+            .iter()
+            .filter_map(|(key, value)| {
+                let name = if key == "ts" {
+                    "at"
+                } else {
+                    key.strip_suffix("_ms")?
+                };
+                let text = format_rfc3339(value.as_u64()?)?;
+                (!object.contains_key(name)).then(|| (name.to_owned(), text))
+            })
+            .collect();
+        for (name, text) in times {
+            object.insert(name, Value::String(text));
+        }
+    }
+    if let Value::Object(object) = doc {
+        add(object);
+        for value in object.values_mut() {
+            if let Value::Array(items) = value {
+                for item in items {
+                    if let Value::Object(item) = item {
+                        add(item);
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn datetime(ts_ms: u64) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_ms) * 1_000_000).ok()
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_ms) * 1_000_000)
+        .ok()
+        .map(|dt| dt.to_offset(zone()))
 }
 
 #[cfg(test)]
@@ -233,7 +334,7 @@ mod tests {
         );
         assert_eq!(
             event_line(&event, &Styles::plain()),
-            "22:13:20.123  run.attempt_failed    attempt 2  forced failure at tool_call"
+            "22:13:20.123 UTC  run.attempt_failed    attempt 2  forced failure at tool_call"
         );
         // A type this version does not know shows the same fields by their usual names.
         let newer = Event::new(1_700_000_000_123, "run.attempt_paused", "r")
@@ -242,7 +343,7 @@ mod tests {
             .with("reason", "operator");
         assert_eq!(
             event_line_at(7, &newer, &Styles::plain()),
-            "   7  22:13:20.123  run.attempt_paused    attempt 2  replay 1  reason=operator"
+            "   7  22:13:20.123 UTC  run.attempt_paused    attempt 2  replay 1  reason=operator"
         );
     }
 
@@ -261,8 +362,17 @@ mod tests {
         );
         assert_eq!(
             event_line(&event, &Styles::plain()),
-            "22:13:20.123  run.attempt_abandoned  attempt 1  abandoned 2/10  reason=lease expired"
+            "22:13:20.123 UTC  run.attempt_abandoned  attempt 1  abandoned 2/10  reason=lease expired"
         );
+    }
+
+    #[test]
+    fn ages_read_in_the_largest_unit() {
+        assert_eq!(age(0), "just now");
+        assert_eq!(age(42), "42s ago");
+        assert_eq!(age(150), "2m ago");
+        assert_eq!(age(3 * 3600 + 5), "3h ago");
+        assert_eq!(age(5 * 86_400), "5d ago");
     }
 
     #[test]
@@ -270,7 +380,7 @@ mod tests {
         let event = Event::new(0, "custom", "r").with("note", "hi");
         assert_eq!(
             event_line(&event, &Styles::plain()),
-            r#"00:00:00.000  custom                {"note":"hi"}"#
+            r#"00:00:00.000 UTC  custom                {"note":"hi"}"#
         );
     }
 }

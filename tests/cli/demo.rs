@@ -42,8 +42,8 @@ fn the_demo_runs_against_a_server_and_reads_as_a_checklist() {
     );
     // The run it made is there to inspect afterwards.
     let runs = server.dq().args(["runs", "list", "--json"]).json();
-    assert_eq!(runs["runs"][0]["status"], "succeeded");
-    assert_eq!(runs["runs"][0]["replay_seq"], 1);
+    assert_eq!(runs["items"][0]["status"], "succeeded");
+    assert_eq!(runs["items"][0]["replay_seq"], 1);
 }
 
 #[test]

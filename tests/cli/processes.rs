@@ -2,7 +2,7 @@
 
 use nix::sys::signal::Signal;
 
-use crate::util::{Printed, Process, TestServer, dq};
+use crate::util::{Printed, Process, TestServer, assert_exit, dq, parse};
 
 #[test]
 fn up_serves_until_sigterm_and_exits_0() {
@@ -135,12 +135,26 @@ fn up_detach_returns_its_url_and_down_wipe_removes_everything() {
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert!(std::path::Path::new(data).join("dq.pid").exists());
     dq().args(["--url", &url, "health"]).assert().code(0);
-    // A second detached server on the same data dir is refused.
+    // The same data dir and address again (a CI re-run): exit 0 with the same URL.
+    let again = dq()
+        .args([
+            "up",
+            "--detach",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&again, 0);
+    assert_eq!(String::from_utf8(again.stdout).unwrap().trim_end(), url);
+    // Another address on the same data dir is refused.
     dq().args([
         "up",
         "--detach",
         "--listen",
-        "127.0.0.1:0",
+        "127.0.0.2:0",
         "--data-dir",
         data,
     ])
@@ -242,6 +256,49 @@ fn a_second_up_on_a_data_dir_in_use_says_so_and_never_listens() {
 }
 
 #[test]
+fn up_detach_records_its_url_and_down_finds_it_from_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let data = dir.path().join("dq");
+    let data = data.to_str().unwrap();
+    let out = dq()
+        .env("XDG_CACHE_HOME", &cache)
+        .args([
+            "up",
+            "--detach",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let _down = Down(data.to_owned());
+    let url = String::from_utf8(out.stdout).unwrap().trim_end().to_owned();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("`dq down --data-dir {data}`")),
+        "{stderr}"
+    );
+    let recorded = std::fs::read_to_string(std::path::Path::new(data).join("dq.url")).unwrap();
+    assert_eq!(recorded.trim_end(), url);
+    // No --data-dir: the URL finds the server; --json prints a document.
+    let down = dq()
+        .env("XDG_CACHE_HOME", &cache)
+        .env("HOME", dir.path())
+        .args(["--url", &url, "down", "--json"])
+        .output()
+        .unwrap();
+    assert_exit(&down, 0);
+    let doc = parse(&down.stdout);
+    assert_eq!(doc["stopped"], true, "{doc}");
+    assert_eq!(doc["url"], url.as_str());
+    dq().args(["--url", &url, "health"]).assert().code(5);
+    assert!(!std::path::Path::new(data).join("dq.url").exists());
+}
+
+#[test]
 fn a_standalone_worker_executes_runs() {
     let server = TestServer::with(|config| config.runs.workers = 0);
     let mut worker = Process::spawn(&[
@@ -303,4 +360,22 @@ fn up_max_topics_refuses_runs_past_the_topic_limit_with_the_limit_named() {
     assert!(stderr.contains("max_topics"), "{stderr}");
     let status = child.terminate();
     assert!(status.success(), "{status}");
+}
+
+#[test]
+fn run_without_a_worker_says_it_is_queued_and_keeps_waiting() {
+    let server = TestServer::with(|config| config.runs.workers = 0);
+    // --timeout bounds the wait should the note never come.
+    let mut child = Process::spawn(&["--url", server.url(), "--timeout", "30s", "run"]);
+    let mut lines = child.stderr_lines();
+    let started = lines.next().expect("a note once the run started").unwrap();
+    assert!(started.starts_with("run "), "{started}");
+    let queued = lines.next().expect("the queued note").unwrap();
+    assert!(
+        queued.contains("is queued; no worker has taken it yet"),
+        "{queued}"
+    );
+    // Still following: only the interrupt stops it.
+    child.signal(Signal::SIGINT);
+    assert_eq!(child.wait().code(), Some(130));
 }

@@ -418,7 +418,8 @@ fn replay_detach_returns_at_once() {
         .unwrap();
     assert!(out.status.success());
     let doc = parse(&out.stdout);
-    assert_eq!(doc["seq"], 1);
+    assert_eq!(doc["replay_seq"], 1, "one name for the replay's number");
+    assert!(doc.get("seq").is_none(), "{doc}");
     assert_eq!(doc["fail_at"], Value::Null);
 }
 
@@ -429,15 +430,15 @@ fn runs_list_and_show_report_the_registry() {
     let dead = server.run(&["--fail", "transform"]);
     let list = server.dq().args(["runs", "list", "--json"]).json();
     assert_eq!(list["count"], 2);
-    assert_eq!(list["runs"][0]["run_id"], dead["run_id"]);
-    assert_eq!(list["runs"][0]["status"], "dead_lettered");
-    assert_eq!(list["runs"][1]["status"], "succeeded");
+    assert_eq!(list["items"][0]["run_id"], dead["run_id"]);
+    assert_eq!(list["items"][0]["status"], "dead_lettered");
+    assert_eq!(list["items"][1]["status"], "succeeded");
     let filtered = server
         .dq()
         .args(["runs", "list", "--status", "succeeded", "--json"])
         .json();
     assert_eq!(filtered["count"], 1);
-    assert_eq!(filtered["runs"][0]["run_id"], ok["run_id"]);
+    assert_eq!(filtered["items"][0]["run_id"], ok["run_id"]);
 
     let dead_id = dead["run_id"].as_str().unwrap();
     server
@@ -777,7 +778,7 @@ fn dlq_redrive_dry_run_lists_and_replays_nothing() {
         .json();
     assert_eq!(dead["count"], 2, "nothing was replayed");
     assert!(
-        dead["runs"]
+        dead["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -1000,4 +1001,152 @@ fn a_replay_waits_for_its_run_and_then_every_view_of_the_run_agrees() {
     let out = server.dq().args(["replay"]).output().unwrap();
     assert_exit(&out, 4);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no dead-lettered run to replay"));
+}
+
+#[test]
+fn lists_say_how_many_there_are_and_page_with_after() {
+    let server = TestServer::start();
+    let first = server.run(&["--fail", "transform"]);
+    let second = server.run(&[]);
+    let third = server.run(&["--fail", "tool_call"]);
+    let page = server
+        .dq()
+        .args(["runs", "list", "--limit", "2", "--json"])
+        .json();
+    assert_eq!(page["total"], 3, "{page}");
+    assert_eq!(page["count"], 2);
+    assert_eq!(page["items"][0]["run_id"], third["run_id"]);
+    assert_eq!(page["next"], second["run_id"]);
+    let next = page["next"].as_str().unwrap();
+    let rest = server
+        .dq()
+        .args(["runs", "list", "--limit", "2", "--json", "--after", next])
+        .json();
+    assert_eq!(rest["count"], 1, "{rest}");
+    assert_eq!(rest["items"][0]["run_id"], first["run_id"]);
+    assert!(rest.get("next").is_none_or(Value::is_null), "{rest}");
+    let human = server
+        .dq()
+        .args(["runs", "list", "--limit", "2"])
+        .output()
+        .unwrap();
+    assert_exit(&human, 0);
+    let stderr = String::from_utf8(human.stderr).unwrap();
+    assert!(stderr.contains("showing 2 of 3 (use --limit"), "{stderr}");
+    // --status aliases of dead_lettered.
+    for alias in ["dlq", "failed", "dead-lettered"] {
+        let dead = server
+            .dq()
+            .args(["runs", "list", "--json", "--status", alias])
+            .json();
+        assert_eq!(dead["total"], 2, "{alias}: {dead}");
+    }
+    // The DLQ list: total, paging and --run.
+    let dlq = server
+        .dq()
+        .args(["dlq", "list", "--json", "--limit", "1"])
+        .json();
+    assert_eq!(dlq["total"], 2, "{dlq}");
+    assert_eq!(dlq["next"], third["run_id"]);
+    let one = server
+        .dq()
+        .args(["dlq", "list", "--json", "--run"])
+        .arg(first["run_id"].as_str().unwrap())
+        .json();
+    assert_eq!(one["count"], 1, "{one}");
+    assert_eq!(one["items"][0]["run_id"], first["run_id"]);
+}
+
+#[test]
+fn events_type_globs() {
+    let server = TestServer::start();
+    let run = server.run(&[]);
+    let run = run["run_id"].as_str().unwrap();
+    let steps = server
+        .dq()
+        .args(["events", run, "--json", "--type", "step.*"])
+        .ndjson();
+    assert!(!steps.is_empty());
+    assert!(
+        steps
+            .iter()
+            .all(|e| e["type"].as_str().unwrap().starts_with("step.")),
+        "{steps:?}"
+    );
+}
+
+#[test]
+fn with_json_an_error_is_a_json_object_on_stderr() {
+    let server = TestServer::start();
+    let out = server
+        .dq()
+        .args(["runs", "show", "0123456789abcdef0123456789abcdef", "--json"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 4);
+    assert!(out.stdout.is_empty());
+    let doc = parse(&out.stderr);
+    assert_eq!(doc["error"]["code"], 4, "{doc}");
+    assert_eq!(doc["error"]["status"], 404, "{doc}");
+    assert!(doc["error"]["message"].is_string(), "{doc}");
+    // Without --json: a line for people.
+    let human = server
+        .dq()
+        .args(["runs", "show", "0123456789abcdef0123456789abcdef"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8(human.stderr)
+            .unwrap()
+            .starts_with("error: ")
+    );
+}
+
+#[test]
+fn json_documents_carry_rfc3339_times_beside_epoch_ms() {
+    let server = TestServer::start();
+    let run = server.run(&["--fail", "tool_call"]);
+    let list = server.dq().args(["runs", "list", "--json"]).json();
+    let first = &list["items"][0];
+    let updated = first["updated"]
+        .as_str()
+        .expect("updated beside updated_ms");
+    assert!(updated.ends_with('Z') && updated.contains('T'), "{updated}");
+    assert!(first["updated_ms"].is_u64());
+    assert!(first["created"].is_string(), "{first}");
+    let dlq = server
+        .dq()
+        .args(["dlq", "show", "--json"])
+        .arg(run["run_id"].as_str().unwrap())
+        .json();
+    assert!(dlq["at"].is_string() && dlq["ts"].is_u64(), "{dlq}");
+}
+
+#[test]
+fn timeline_times_are_local_with_the_zone_shown_or_utc() {
+    let server = TestServer::start();
+    let run = server.run(&[]);
+    let run = run["run_id"].as_str().unwrap();
+    // A POSIX zone two hours east of UTC, no tz database needed.
+    let local = server
+        .dq()
+        .env("TZ", "XYZ-2")
+        .args(["events", run])
+        .output()
+        .unwrap();
+    assert_exit(&local, 0);
+    let text = String::from_utf8(local.stdout).unwrap();
+    assert!(text.lines().all(|l| l.contains(" +02:00  ")), "{text}");
+    let utc = server
+        .dq()
+        .env("TZ", "XYZ-2")
+        .args(["events", run, "--utc"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(utc.stdout).unwrap();
+    assert!(text.lines().all(|l| l.contains(" UTC  ")), "{text}");
+    // Lists show ages.
+    let list = server.dq().args(["runs", "list"]).output().unwrap();
+    let text = String::from_utf8(list.stdout).unwrap();
+    assert!(text.contains(" ago") || text.contains("just now"), "{text}");
 }

@@ -284,6 +284,12 @@ pub struct DlqList {
     pub count: usize,
     /// The records (peek: oldest first, as the original; `/dlq`: newest first).
     pub items: Vec<DlqRecord>,
+    /// `/dlq`: how many records match in all, across pages (absent from the peek).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<usize>,
+    /// `/dlq`: the cursor of the next page (pass it as `after`), null on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// Where a run stands, derived from its timeline.
@@ -407,6 +413,12 @@ pub struct RunList {
     pub count: usize,
     /// Newest first.
     pub runs: Vec<RunSummary>,
+    /// How many runs match in all, across pages (statuses as last folded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<usize>,
+    /// The cursor of the next page (pass it as `after`: the last run listed), absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// One message of `GET /v1/read` (dq-only extension of the v1 protocol: a non-consuming read).

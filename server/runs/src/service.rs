@@ -584,6 +584,17 @@ impl RunsService {
         status: Option<RunStatus>,
         limit: usize,
     ) -> Result<Vec<RunSummary>, RunsError> {
+        Ok(self.list_runs_page(status, None, limit).await?.0)
+    }
+
+    /// Like [`Self::list_runs`], only runs listed after the run `after` (a page's cursor), with how many runs
+    /// match in all (the statuses of runs past the page as last folded, not refreshed).
+    pub async fn list_runs_page(
+        &self,
+        status: Option<RunStatus>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<RunSummary>, usize), RunsError> {
         self.catch_up_if_supported().await?;
         let ids: Vec<String> = self
             .registry()
@@ -591,11 +602,15 @@ impl RunsService {
             .into_iter()
             .map(|entry| entry.run_id.clone())
             .collect();
+        let start = after
+            .and_then(|after| ids.iter().position(|id| id == after))
+            .map_or(0, |i| i + 1);
         let mut out = Vec::new();
-        for id in ids {
+        for id in &ids[start..] {
             if out.len() >= limit {
                 break;
             }
+            let id = id.clone();
             match self.refresh(&id).await {
                 // A forged index record, forgotten just now.
                 Err(RunsError::RunNotFound) => continue,
@@ -608,7 +623,13 @@ impl RunsService {
                 out.push(entry.summary());
             }
         }
-        Ok(out)
+        let registry = self.registry();
+        let total = registry
+            .runs
+            .values()
+            .filter(|entry| status.is_none_or(|s| s == entry.fold.state.status))
+            .count();
+        Ok((out, total))
     }
 
     /// DLQ records, newest first, that `filter` accepts, at most `limit` (`GET /dlq` and its filters): only the

@@ -67,6 +67,8 @@ pub async fn emit(
 pub struct ListRunsQuery {
     status: Option<String>,
     limit: Option<usize>,
+    /// A page's cursor (`next`): list the runs after this one.
+    after: Option<String>,
 }
 
 /// `GET /runs`: newest first.
@@ -80,13 +82,23 @@ pub async fn list_runs(
         .map(str::parse::<RunStatus>)
         .transpose()
         .map_err(|e| DetailError::validation("value_error", &["query", "status"], e))?;
-    let runs = state
+    let limit = clamp(query.limit, DEFAULT_LIMIT);
+    // One more than asked: whether there is a next page.
+    let (mut runs, total) = state
         .service
-        .list_runs(status, clamp(query.limit, DEFAULT_LIMIT))
+        .list_runs_page(status, query.after.as_deref(), limit.saturating_add(1))
         .await?;
+    let next = if runs.len() > limit {
+        runs.truncate(limit);
+        runs.last().map(|run| run.run_id.clone())
+    } else {
+        None
+    };
     Ok(Json(RunList {
         count: runs.len(),
         runs,
+        total: Some(total),
+        next,
     }))
 }
 
@@ -131,6 +143,8 @@ pub struct ListDlqQuery {
     error: Option<String>,
     since: Option<u64>,
     limit: Option<usize>,
+    /// A page's cursor (`next`): list the records after this run's.
+    after: Option<String>,
 }
 
 /// `GET /dlq`: DLQ records, newest first.
@@ -148,13 +162,26 @@ pub async fn list_dlq(
         error: query.error.filter(|text| !text.is_empty()),
         since_ms: query.since,
     };
-    let items = state
-        .service
-        .dlq_list(&filter, clamp(query.limit, DEFAULT_LIMIT))
-        .await?;
+    let limit = clamp(query.limit, DEFAULT_LIMIT);
+    // One record per run dead-lettered now: the run id is the cursor.
+    let all = state.service.dlq_list(&filter, usize::MAX).await?;
+    let total = all.len();
+    let start = query
+        .after
+        .as_deref()
+        .and_then(|after| all.iter().position(|r| r.run_id == after))
+        .map_or(0, |i| i + 1);
+    let items: Vec<DlqRecord> = all.into_iter().skip(start).take(limit).collect();
+    let next = if start + items.len() < total {
+        items.last().map(|r| r.run_id.clone())
+    } else {
+        None
+    };
     Ok(Json(DlqList {
         count: items.len(),
         items,
+        total: Some(total),
+        next,
     }))
 }
 
@@ -185,5 +212,7 @@ pub async fn peek_dlq(
     Ok(Json(DlqList {
         count: items.len(),
         items,
+        total: None,
+        next: None,
     }))
 }

@@ -406,6 +406,36 @@ async fn runs_list_is_newest_first_and_filters_by_status() {
 }
 
 #[tokio::test]
+async fn runs_and_dlq_pages_say_the_total_and_the_next_cursor() {
+    let server = TestServer::start();
+    let first = server.create(failing("transform")).await;
+    server.wait_status(&first, 0, "dead_lettered").await;
+    let second = server.create(failing("tool_call")).await;
+    server.wait_status(&second, 0, "dead_lettered").await;
+
+    let (_, page) = server.get("/runs?limit=1").await;
+    assert_eq!(
+        (page["count"].clone(), page["total"].clone()),
+        (json!(1), json!(2))
+    );
+    assert_eq!(page["runs"][0]["run_id"], second.as_str());
+    assert_eq!(page["next"], second.as_str());
+    let (_, rest) = server.get(&format!("/runs?limit=1&after={second}")).await;
+    assert_eq!(rest["runs"][0]["run_id"], first.as_str());
+    assert!(rest.get("next").is_none(), "the last page: {rest}");
+
+    let (_, dlq) = server.get("/dlq?limit=1").await;
+    assert_eq!(dlq["total"], 2);
+    assert_eq!(dlq["next"], second.as_str());
+    let (_, rest) = server.get(&format!("/dlq?limit=1&after={second}")).await;
+    assert_eq!(rest["items"][0]["run_id"], first.as_str());
+    assert!(rest.get("next").is_none(), "the last page: {rest}");
+    // The original starter's peek is unchanged.
+    let (_, peek) = server.get("/debug/dlq/peek").await;
+    assert!(peek.get("total").is_none() && peek.get("next").is_none());
+}
+
+#[tokio::test]
 async fn timeline_since_skips_what_was_seen() {
     let server = TestServer::start();
     let run_id = server.create(json!({})).await;
