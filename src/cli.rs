@@ -301,6 +301,10 @@ pub struct DlqRedriveArgs {
 pub struct DlqShowArgs {
     /// The run
     pub run: Option<String>,
+    /// Print the whole payload on a terminal too (there, long strings and payloads are shortened; a pipe and
+    /// --json always get all of it)
+    #[arg(long)]
+    pub full: bool,
 }
 
 /// `--limit`, shared by the list commands.
