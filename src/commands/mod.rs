@@ -16,7 +16,10 @@ mod run;
 mod runs;
 mod runs_wait;
 mod up;
+mod version;
 mod worker;
+
+pub use version::print_server_version;
 
 use std::future::Future;
 use std::time::Duration;

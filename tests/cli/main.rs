@@ -10,6 +10,7 @@ mod disk_full;
 mod hostile;
 mod kill_storm;
 mod original;
+mod polish;
 mod processes;
 mod pty;
 mod runs;

@@ -1,0 +1,55 @@
+//! `dq --version`: the client's version (printed by clap), then the server's when one answers at `--url` /
+//! `DQ_URL` within a second. Silent when none does: the flag must stay fast and never fail.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use crate::client::Client;
+use crate::settings::DEFAULT_URL;
+
+/// How long `--version` waits for the server.
+const WAIT: Duration = Duration::from_secs(1);
+
+/// Prints `server VERSION at URL` on stdout when the server at `--url` answers `/v1/version` in time.
+pub fn print_server_version(args: &[OsString]) {
+    let url = flag(args, "--url")
+        .or_else(|| env("DQ_URL"))
+        .unwrap_or_else(|| DEFAULT_URL.to_owned());
+    let token = flag(args, "--token").or_else(|| env("DQ_TOKEN"));
+    let Ok(base) = url::Url::parse(&url) else {
+        return;
+    };
+    let Ok(client) = Client::new(base, token.as_deref()) else {
+        return;
+    };
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    let answer = runtime.block_on(async { tokio::time::timeout(WAIT, client.version()).await });
+    if let Ok(Ok(version)) = answer {
+        println!("server {} at {}", version.version, client.base());
+    }
+    runtime.shutdown_timeout(Duration::from_millis(100));
+}
+
+/// The value of `--name VALUE` or `--name=VALUE` (the last one given).
+fn flag(args: &[OsString], name: &str) -> Option<String> {
+    let mut found = None;
+    let mut args = args.iter().filter_map(|a| a.to_str());
+    while let Some(arg) = args.next() {
+        if arg == name {
+            found = args.next().map(str::to_owned);
+        } else if let Some(value) = arg.strip_prefix(name).and_then(|v| v.strip_prefix('=')) {
+            found = Some(value.to_owned());
+        }
+    }
+    found.filter(|v| !v.is_empty())
+}
+
+/// An environment variable; empty means unset.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
