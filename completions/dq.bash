@@ -457,7 +457,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__dlq__subcmd__show)
-            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --token --help --version"
+            opts="-q -y -h -V --full --url --json --color --quiet --timeout --yes --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -164,6 +164,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --color 'When to use colour; NO_COLOR in the environment means never'
             cand --timeout 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124'
             cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --full 'Print the whole payload on a terminal too (there, long strings and payloads are shortened; a pipe and --json always get all of it)'
             cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
             cand -q 'Print only the result: no progress or notes on stderr'
             cand --quiet 'Print only the result: no progress or notes on stderr'

@@ -147,6 +147,7 @@ always\t'Always colour (except with --json)'
 never\t'Never colour'"
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l timeout -d 'Give up waiting after this long (e.g. 30s, 500ms) and exit 124' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l full -d 'Print the whole payload on a terminal too (there, long strings and payloads are shortened; a pipe and --json always get all of it)'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'

@@ -58,6 +58,53 @@ pub struct GlobalArgs {
     pub token: Option<String>,
 }
 
+/// `dq up --help`: examples.
+const UP_EXAMPLES: &str = "\
+Examples:
+  dq up --detach                           # in the background; prints the URL once healthy
+  dq up --detach --data-dir /tmp/dq        # a throw-away server (stop it: dq down --data-dir /tmp/dq)
+  dq up --workers 0                        # no worker: runs wait for `dq worker`
+  dq up --listen 0.0.0.0:8000 --token-file token.txt";
+
+/// `dq run --help`: examples.
+const RUN_EXAMPLES: &str = "\
+Examples:
+  dq run --fail tool_call                  # dead-letters after 3 attempts: exit 3
+  dq run --input '{\"query\":\"hi\"}'          # succeeds: exit 0
+  dq run --detach --fail transform         # prints the run id and returns
+  dq run --max-attempts 1 --json           # one attempt; the run's document at the end";
+
+/// `dq events --help`: examples.
+const EVENTS_EXAMPLES: &str = "\
+Examples:
+  dq events                                # the most recent run's timeline
+  dq events RUN --follow --until-end       # live, until the run ends (exit 0 / 3)
+  dq events RUN --type run.attempt_failed --json
+  dq events RUN --since 12                 # only events after seq 12";
+
+/// `dq dlq --help`: examples.
+const DLQ_EXAMPLES: &str = "\
+Examples:
+  dq dlq list                              # runs dead-lettered now, newest first
+  dq dlq show                              # the latest record and its payload
+  dq dlq show RUN --full                   # the whole payload, even on a terminal
+  dq dlq redrive --error tool_call --fix --dry-run";
+
+/// `dq replay --help`: examples.
+const REPLAY_EXAMPLES: &str = "\
+Examples:
+  dq replay --fix                          # the run dead-lettered last, without the failure
+  dq replay RUN --fail finalize            # again, failing at another step
+  dq replay RUN --fix --set query=hello --detach
+  dq replay RUN --fix --force              # supersede a replay still running";
+
+/// `dq runs --help`: examples.
+const RUNS_EXAMPLES: &str = "\
+Examples:
+  dq runs list --status dead_lettered
+  dq runs show RUN
+  dq runs wait RUN --timeout 2m            # exit 0 succeeded, 3 dead-lettered, 124 timed out";
+
 /// `--color`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
@@ -73,27 +120,30 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start the server: broker, runs API and worker(s) in one process
+    #[command(after_help = UP_EXAMPLES)]
     Up(Box<UpArgs>),
     /// Stop a server started with `dq up --detach`
     Down(DownArgs),
     /// Start a run and follow it until it ends (exit 0 succeeded, 3 dead-lettered)
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// Show a run's timeline, one line per event
-    #[command(alias = "tail")]
+    #[command(alias = "tail", after_help = EVENTS_EXAMPLES)]
     Events(EventsArgs),
     /// Inspect dead-letter records
-    #[command(subcommand)]
+    #[command(subcommand, after_help = DLQ_EXAMPLES)]
     Dlq(DlqCommand),
     /// Replay a run, with the fix applied or a new failure, and follow it until it ends
     #[command(
         long_about = "Replay a run, with the fix applied or a new failure, and follow it until it ends.\n\n\
         Each replay's input is the run's original input + this replay's overrides (--set, --input): \
         overrides of earlier replays are not carried over unless --keep-overrides is given, which starts \
-        from the previous replay's input instead."
+        from the previous replay's input instead.",
+        after_help = REPLAY_EXAMPLES
     )]
     Replay(ReplayArgs),
     /// List runs and show one run's state
-    #[command(subcommand)]
+    #[command(subcommand, after_help = RUNS_EXAMPLES)]
     Runs(RunsCommand),
     /// The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success
     Demo(DemoArgs),
@@ -449,4 +499,37 @@ fn max_abandoned_parser() -> clap::builder::RangedI64ValueParser<u32> {
 /// `--max-attempts`: 1..=100 (the runs API's bound), refused as a usage error otherwise.
 fn max_attempts_parser() -> clap::builder::RangedI64ValueParser<u32> {
     clap::value_parser!(u32).range(1..=i64::from(dq_proto::runs::MAX_ATTEMPTS_LIMIT))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// Every example in the help parses as it is written (RUN stands for a run id).
+    #[test]
+    fn the_help_examples_parse() {
+        for examples in [
+            UP_EXAMPLES,
+            RUN_EXAMPLES,
+            EVENTS_EXAMPLES,
+            DLQ_EXAMPLES,
+            REPLAY_EXAMPLES,
+            RUNS_EXAMPLES,
+        ] {
+            let lines: Vec<&str> = examples
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("dq "))
+                .collect();
+            assert!((2..=4).contains(&lines.len()), "{examples}");
+            for line in lines {
+                let command = line.split(" # ").next().unwrap_or(line);
+                let args = std::iter::once("dq").chain(command.split_whitespace());
+                if let Err(e) = Cli::try_parse_from(args) {
+                    panic!("`dq {command}` does not parse: {e}");
+                }
+            }
+        }
+    }
 }

@@ -153,3 +153,23 @@ fn version_without_a_server_is_the_clients_alone() {
     );
     assert!(out.stderr.is_empty());
 }
+
+#[test]
+fn help_has_examples_for_the_main_commands() {
+    for command in ["run", "replay", "dlq", "runs", "events", "up"] {
+        for flag in ["-h", "--help"] {
+            let out = dq().args([command, flag]).output().unwrap();
+            assert_exit(&out, 0);
+            let text = String::from_utf8_lossy(&out.stdout);
+            let examples = text
+                .split("Examples:")
+                .nth(1)
+                .unwrap_or_else(|| panic!("dq {command} {flag}: no examples\n{text}"));
+            let lines = examples
+                .lines()
+                .filter(|l| l.trim_start().starts_with(&format!("dq {command}")))
+                .count();
+            assert!((2..=4).contains(&lines), "dq {command} {flag}: {examples}");
+        }
+    }
+}
