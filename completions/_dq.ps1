@@ -206,7 +206,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--error', '--error', [CompletionResultType]::ParameterName, 'Only runs whose DLQ error contains this text (case-insensitive)')
             [CompletionResult]::new('--workflow', '--workflow', [CompletionResultType]::ParameterName, 'Only runs of this workflow')
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only runs dead-lettered within this long (e.g. 1h, 30m)')
-            [CompletionResult]::new('--fail', '--fail', [CompletionResultType]::ParameterName, 'Replay with a forced failure at this step instead')
+            [CompletionResult]::new('--fail', '--fail', [CompletionResultType]::ParameterName, 'Replay with a forced failure at this step instead (fetch_input, transform, tool_call, finalize)')
             [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable')
             [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin')
             [CompletionResult]::new('--max-attempts', '--max-attempts', [CompletionResultType]::ParameterName, 'Attempts for this replay, 1 to 100 (the run''s when absent)')
@@ -250,7 +250,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             break
         }
         'dq;replay' {
-            [CompletionResult]::new('--fail', '--fail', [CompletionResultType]::ParameterName, 'Replay with a forced failure at this step instead')
+            [CompletionResult]::new('--fail', '--fail', [CompletionResultType]::ParameterName, 'Replay with a forced failure at this step instead (fetch_input, transform, tool_call, finalize)')
             [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable')
             [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin')
             [CompletionResult]::new('--max-attempts', '--max-attempts', [CompletionResultType]::ParameterName, 'Attempts for this replay, 1 to 100 (the run''s when absent)')

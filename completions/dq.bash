@@ -410,7 +410,7 @@ _dq() {
                     return 0
                     ;;
                 --fail)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fetch_input transform tool_call finalize" -- "${cur}"))
                     return 0
                     ;;
                 --set)
@@ -910,7 +910,7 @@ _dq() {
             fi
             case "${prev}" in
                 --fail)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fetch_input transform tool_call finalize" -- "${cur}"))
                     return 0
                     ;;
                 --set)
@@ -956,7 +956,7 @@ _dq() {
             fi
             case "${prev}" in
                 --fail)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "none fetch_input transform tool_call finalize" -- "${cur}"))
                     return 0
                     ;;
                 --input)
@@ -1102,7 +1102,7 @@ _dq() {
             fi
             case "${prev}" in
                 --status)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "queued running retrying succeeded dead_lettered" -- "${cur}"))
                     return 0
                     ;;
                 --limit)

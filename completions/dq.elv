@@ -195,7 +195,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --error 'Only runs whose DLQ error contains this text (case-insensitive)'
             cand --workflow 'Only runs of this workflow'
             cand --since 'Only runs dead-lettered within this long (e.g. 1h, 30m)'
-            cand --fail 'Replay with a forced failure at this step instead'
+            cand --fail 'Replay with a forced failure at this step instead (fetch_input, transform, tool_call, finalize)'
             cand --set 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable'
             cand --input 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin'
             cand --max-attempts 'Attempts for this replay, 1 to 100 (the run''s when absent)'
@@ -233,7 +233,7 @@ set edit:completion:arg-completer[dq] = {|@words|
         &'dq;dlq;help;help'= {
         }
         &'dq;replay'= {
-            cand --fail 'Replay with a forced failure at this step instead'
+            cand --fail 'Replay with a forced failure at this step instead (fetch_input, transform, tool_call, finalize)'
             cand --set 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable'
             cand --input 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin'
             cand --max-attempts 'Attempts for this replay, 1 to 100 (the run''s when absent)'

@@ -94,7 +94,11 @@ complete -c dq -n "__fish_dq_using_subcommand down" -s q -l quiet -d 'Print only
 complete -c dq -n "__fish_dq_using_subcommand down" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
 complete -c dq -n "__fish_dq_using_subcommand down" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand down" -s V -l version -d 'Print version'
-complete -c dq -n "__fish_dq_using_subcommand run" -l fail -d 'Force a failure when this step starts (none, fetch_input, transform, tool_call, finalize)' -r
+complete -c dq -n "__fish_dq_using_subcommand run" -l fail -d 'Force a failure when this step starts (none, fetch_input, transform, tool_call, finalize)' -r -f -a "none\t''
+fetch_input\t''
+transform\t''
+tool_call\t''
+finalize\t''"
 complete -c dq -n "__fish_dq_using_subcommand run" -l input -d 'The run\'s input: JSON, @FILE, or - for stdin' -r
 complete -c dq -n "__fish_dq_using_subcommand run" -l workflow -d 'The workflow to run' -r
 complete -c dq -n "__fish_dq_using_subcommand run" -l max-attempts -d 'Attempts before dead-lettering, 1 to 100 (the server\'s default when absent)' -r
@@ -168,7 +172,10 @@ complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_fr
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l error -d 'Only runs whose DLQ error contains this text (case-insensitive)' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l workflow -d 'Only runs of this workflow' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l since -d 'Only runs dead-lettered within this long (e.g. 1h, 30m)' -r
-complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l fail -d 'Replay with a forced failure at this step instead' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l fail -d 'Replay with a forced failure at this step instead (fetch_input, transform, tool_call, finalize)' -r -f -a "fetch_input\t''
+transform\t''
+tool_call\t''
+finalize\t''"
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l set -d 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l input -d 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l max-attempts -d 'Attempts for this replay, 1 to 100 (the run\'s when absent)' -r
@@ -192,7 +199,10 @@ complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_fr
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "list" -d 'List DLQ records, newest first'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "redrive" -d 'Replay every matching run that is dead-lettered now, paced; exit 0 only when every replay was accepted'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dq -n "__fish_dq_using_subcommand replay" -l fail -d 'Replay with a forced failure at this step instead' -r
+complete -c dq -n "__fish_dq_using_subcommand replay" -l fail -d 'Replay with a forced failure at this step instead (fetch_input, transform, tool_call, finalize)' -r -f -a "fetch_input\t''
+transform\t''
+tool_call\t''
+finalize\t''"
 complete -c dq -n "__fish_dq_using_subcommand replay" -l set -d 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l input -d 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l max-attempts -d 'Attempts for this replay, 1 to 100 (the run\'s when absent)' -r
@@ -226,7 +236,11 @@ complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcomma
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -f -a "show" -d 'Show one run: state, attempts, last error, replays'
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -f -a "wait" -d 'Wait for a run (or one of its replays) to end: exit 0 succeeded, 3 dead-lettered, 124 on --timeout'
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l status -d 'Only runs in this state (queued, running, retrying, succeeded, dead_lettered)' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l status -d 'Only runs in this state (queued, running, retrying, succeeded, dead_lettered)' -r -f -a "queued\t''
+running\t''
+retrying\t''
+succeeded\t''
+dead_lettered\t''"
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l limit -d 'At most this many' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'

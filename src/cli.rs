@@ -105,6 +105,15 @@ Examples:
   dq runs show RUN
   dq runs wait RUN --timeout 2m            # exit 0 succeeded, 3 dead-lettered, 124 timed out";
 
+/// `dq completions --help`: how to install the scripts.
+const COMPLETIONS_INSTALL: &str = "\
+Install:
+  bash  dq completions bash > ~/.local/share/bash-completion/completions/dq
+  zsh   dq completions zsh > ~/.zfunc/_dq
+        (once, in ~/.zshrc before compinit: fpath=(~/.zfunc $fpath); autoload -U compinit && compinit)
+  fish  dq completions fish > ~/.config/fish/completions/dq.fish
+Open a new shell afterwards. They complete subcommands, flags, --fail steps and --status values.";
+
 /// `--color`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
@@ -154,6 +163,7 @@ pub enum Command {
     /// Run a worker in this process against the broker of the dq server at --url
     Worker(WorkerArgs),
     /// Print a shell completion script
+    #[command(after_help = COMPLETIONS_INSTALL)]
     Completions(CompletionsArgs),
 }
 
@@ -271,7 +281,13 @@ pub struct DownArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Force a failure when this step starts (none, fetch_input, transform, tool_call, finalize)
-    #[arg(long = "fail", value_name = "STEP", default_value = "none")]
+    #[arg(
+        long = "fail",
+        value_name = "STEP",
+        default_value = "none",
+        value_parser = Suggest(&["none", STEPS[0], STEPS[1], STEPS[2], STEPS[3]]),
+        hide_possible_values = true
+    )]
     pub fail: String,
     /// The run's input: JSON, @FILE, or - for stdin
     #[arg(long, value_name = "JSON")]
@@ -388,8 +404,8 @@ pub struct ReplayBody {
     /// Apply the fix: replay without the forced failure
     #[arg(long, conflicts_with = "fail")]
     pub fix: bool,
-    /// Replay with a forced failure at this step instead
-    #[arg(long, value_name = "STEP")]
+    /// Replay with a forced failure at this step instead (fetch_input, transform, tool_call, finalize)
+    #[arg(long, value_name = "STEP", value_parser = Suggest(&STEPS), hide_possible_values = true)]
     pub fail: Option<String>,
     /// Override one input field over the original input (VALUE is JSON, or a string when it is not valid
     /// JSON); repeatable
@@ -431,7 +447,7 @@ pub struct RunsWaitArgs {
 #[derive(Debug, Args)]
 pub struct RunsListArgs {
     /// Only runs in this state (queued, running, retrying, succeeded, dead_lettered)
-    #[arg(long, value_name = "STATUS")]
+    #[arg(long, value_name = "STATUS", value_parser = Suggest(&STATUSES), hide_possible_values = true)]
     pub status: Option<String>,
     /// Paging.
     #[command(flatten)]
@@ -491,6 +507,44 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
+/// The demo workflow's steps, offered by the completions of `--fail`.
+const STEPS: [&str; 4] = ["fetch_input", "transform", "tool_call", "finalize"];
+/// A run's states, offered by the completions of `--status`.
+const STATUSES: [&str; 5] = [
+    "queued",
+    "running",
+    "retrying",
+    "succeeded",
+    "dead_lettered",
+];
+
+/// A value parser that accepts any text but offers `values` to the shell completions: `--fail` takes a custom
+/// workflow's step names too, and the server validates `--status`. (clap_complete's per-argument candidates,
+/// `ArgValueCandidates`, are only in its unstable dynamic API.)
+#[derive(Debug, Clone, Copy)]
+struct Suggest(&'static [&'static str]);
+
+impl clap::builder::TypedValueParser for Suggest {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            self.0.iter().map(|v| clap::builder::PossibleValue::new(*v)),
+        ))
+    }
+}
+
 /// `--max-abandoned`: 1..=1000.
 fn max_abandoned_parser() -> clap::builder::RangedI64ValueParser<u32> {
     clap::value_parser!(u32).range(1..=1000)
@@ -506,6 +560,21 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+
+    /// `--fail` and `--status` offer values to completions but accept others (a custom workflow's steps).
+    #[test]
+    fn suggested_values_are_not_the_only_ones_accepted() {
+        for args in [
+            &["dq", "run", "--fail", "my_step"][..],
+            &["dq", "replay", "R", "--fail", "my_step"],
+            &["dq", "dlq", "redrive", "--fail", "my_step"],
+            &["dq", "runs", "list", "--status", "dlq"],
+        ] {
+            if let Err(e) = Cli::try_parse_from(args) {
+                panic!("{args:?}: {e}");
+            }
+        }
+    }
 
     /// Every example in the help parses as it is written (RUN stands for a run id).
     #[test]

@@ -173,3 +173,41 @@ fn help_has_examples_for_the_main_commands() {
         }
     }
 }
+
+#[test]
+fn completions_offer_fail_steps_and_status_values() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = dq().args(["completions", shell]).output().unwrap();
+        assert_exit(&out, 0);
+        let script = String::from_utf8_lossy(&out.stdout);
+        for value in [
+            "fetch_input",
+            "transform",
+            "tool_call",
+            "finalize",
+            "dead_lettered",
+            "retrying",
+        ] {
+            assert!(script.contains(value), "{shell}: no {value}");
+        }
+    }
+    // bash: the values are offered right after --fail and --status.
+    let out = dq().args(["completions", "bash"]).output().unwrap();
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(script.contains("\"fetch_input transform tool_call finalize\""));
+    assert!(script.contains("\"queued running retrying succeeded dead_lettered\""));
+}
+
+#[test]
+fn completions_help_says_how_to_install_them() {
+    let out = dq().args(["completions", "--help"]).output().unwrap();
+    assert_exit(&out, 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "dq completions bash > ~/.local/share/bash-completion/completions/dq",
+        "dq completions zsh > ~/.zfunc/_dq",
+        "dq completions fish > ~/.config/fish/completions/dq.fish",
+    ] {
+        assert!(text.contains(line), "{text}");
+    }
+}
