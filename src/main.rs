@@ -19,16 +19,10 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let cli = match cli::Cli::try_parse_from(&args) {
-        Ok(cli) => cli,
-        Err(err) if err.kind() == clap::error::ErrorKind::DisplayVersion => {
-            let _ = err.print();
-            commands::print_server_version(&args);
-            return ExitCode::SUCCESS;
-        }
-        Err(err) => err.exit(),
-    };
+    if commands::version::printed() {
+        return ExitCode::SUCCESS;
+    }
+    let cli = cli::Cli::parse();
     init_tracing();
     let code = match commands::main(cli) {
         Ok(status) => status.code(),

@@ -16,10 +16,8 @@ mod run;
 mod runs;
 mod runs_wait;
 mod up;
-mod version;
+pub mod version;
 mod worker;
-
-pub use version::print_server_version;
 
 use std::future::Future;
 use std::time::Duration;

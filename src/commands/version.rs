@@ -4,14 +4,31 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
+use clap::Parser;
+
+use crate::cli::Cli;
 use crate::client::Client;
 use crate::settings::DEFAULT_URL;
 
 /// How long `--version` waits for the server.
 const WAIT: Duration = Duration::from_secs(1);
 
+/// Handles `dq --version` (`-V`, on any subcommand): prints the client's version and the server's, and says
+/// whether it did (then the process exits 0). Any other command line is left to the normal parse.
+pub fn printed() -> bool {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    match Cli::try_parse_from(&args) {
+        Err(err) if err.kind() == clap::error::ErrorKind::DisplayVersion => {
+            let _ = err.print();
+            print_server_version(&args);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Prints `server VERSION at URL` on stdout when the server at `--url` answers `/v1/version` in time.
-pub fn print_server_version(args: &[OsString]) {
+fn print_server_version(args: &[OsString]) {
     let url = flag(args, "--url")
         .or_else(|| env("DQ_URL"))
         .unwrap_or_else(|| DEFAULT_URL.to_owned());
