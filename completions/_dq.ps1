@@ -179,6 +179,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; NO_COLOR in the environment means never')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)')
+            [CompletionResult]::new('--full', '--full', [CompletionResultType]::ParameterName, 'Print the whole payload on a terminal too (there, long strings and payloads are shortened; a pipe and --json always get all of it)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON (one document, or one object per line when streaming)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
@@ -215,7 +216,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--error', '--error', [CompletionResultType]::ParameterName, 'Only runs whose DLQ error contains this text (case-insensitive)')
             [CompletionResult]::new('--workflow', '--workflow', [CompletionResultType]::ParameterName, 'Only runs of this workflow')
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only runs dead-lettered within this long (e.g. 1h, 30m)')
-            [CompletionResult]::new('--fail', '--fail', [CompletionResultType]::ParameterName, 'Replay with a forced failure at this step instead')
+            [CompletionResult]::new('--fail', '--fail', [CompletionResultType]::ParameterName, 'Replay with a forced failure at this step instead (fetch_input, transform, tool_call, finalize)')
             [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable')
             [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin')
             [CompletionResult]::new('--max-attempts', '--max-attempts', [CompletionResultType]::ParameterName, 'Attempts for this replay, 1 to 100 (the run''s when absent)')
@@ -260,7 +261,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             break
         }
         'dq;replay' {
-            [CompletionResult]::new('--fail', '--fail', [CompletionResultType]::ParameterName, 'Replay with a forced failure at this step instead')
+            [CompletionResult]::new('--fail', '--fail', [CompletionResultType]::ParameterName, 'Replay with a forced failure at this step instead (fetch_input, transform, tool_call, finalize)')
             [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable')
             [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin')
             [CompletionResult]::new('--max-attempts', '--max-attempts', [CompletionResultType]::ParameterName, 'Attempts for this replay, 1 to 100 (the run''s when absent)')

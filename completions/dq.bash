@@ -418,7 +418,7 @@ _dq() {
                     return 0
                     ;;
                 --fail)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fetch_input transform tool_call finalize" -- "${cur}"))
                     return 0
                     ;;
                 --set)
@@ -465,7 +465,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__dlq__subcmd__show)
-            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --utc --token --help --version"
+            opts="-q -y -h -V --full --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -918,7 +918,7 @@ _dq() {
             fi
             case "${prev}" in
                 --fail)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fetch_input transform tool_call finalize" -- "${cur}"))
                     return 0
                     ;;
                 --set)
@@ -964,7 +964,7 @@ _dq() {
             fi
             case "${prev}" in
                 --fail)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "none fetch_input transform tool_call finalize" -- "${cur}"))
                     return 0
                     ;;
                 --input)
@@ -1110,7 +1110,7 @@ _dq() {
             fi
             case "${prev}" in
                 --status)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "queued running retrying succeeded dead_lettered" -- "${cur}"))
                     return 0
                     ;;
                 --limit)

@@ -170,6 +170,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --color 'When to use colour; NO_COLOR in the environment means never'
             cand --timeout 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never'
             cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --full 'Print the whole payload on a terminal too (there, long strings and payloads are shortened; a pipe and --json always get all of it)'
             cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
             cand -q 'Print only the result: no progress or notes on stderr'
             cand --quiet 'Print only the result: no progress or notes on stderr'
@@ -204,7 +205,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --error 'Only runs whose DLQ error contains this text (case-insensitive)'
             cand --workflow 'Only runs of this workflow'
             cand --since 'Only runs dead-lettered within this long (e.g. 1h, 30m)'
-            cand --fail 'Replay with a forced failure at this step instead'
+            cand --fail 'Replay with a forced failure at this step instead (fetch_input, transform, tool_call, finalize)'
             cand --set 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable'
             cand --input 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin'
             cand --max-attempts 'Attempts for this replay, 1 to 100 (the run''s when absent)'
@@ -243,7 +244,7 @@ set edit:completion:arg-completer[dq] = {|@words|
         &'dq;dlq;help;help'= {
         }
         &'dq;replay'= {
-            cand --fail 'Replay with a forced failure at this step instead'
+            cand --fail 'Replay with a forced failure at this step instead (fetch_input, transform, tool_call, finalize)'
             cand --set 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable'
             cand --input 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin'
             cand --max-attempts 'Attempts for this replay, 1 to 100 (the run''s when absent)'

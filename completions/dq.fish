@@ -97,7 +97,11 @@ complete -c dq -n "__fish_dq_using_subcommand down" -s y -l yes -d 'Answer yes t
 complete -c dq -n "__fish_dq_using_subcommand down" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand down" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand down" -s V -l version -d 'Print version'
-complete -c dq -n "__fish_dq_using_subcommand run" -l fail -d 'Force a failure when this step starts (none, fetch_input, transform, tool_call, finalize)' -r
+complete -c dq -n "__fish_dq_using_subcommand run" -l fail -d 'Force a failure when this step starts (none, fetch_input, transform, tool_call, finalize)' -r -f -a "none\t''
+fetch_input\t''
+transform\t''
+tool_call\t''
+finalize\t''"
 complete -c dq -n "__fish_dq_using_subcommand run" -l input -d 'The run\'s input: JSON, @FILE, or - for stdin' -r
 complete -c dq -n "__fish_dq_using_subcommand run" -l workflow -d 'The workflow to run' -r
 complete -c dq -n "__fish_dq_using_subcommand run" -l max-attempts -d 'Attempts before dead-lettering, 1 to 100 (the server\'s default when absent)' -r
@@ -153,6 +157,7 @@ always\t'Always colour (except with --json)'
 never\t'Never colour'"
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l full -d 'Print the whole payload on a terminal too (there, long strings and payloads are shortened; a pipe and --json always get all of it)'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
@@ -177,7 +182,10 @@ complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_fr
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l error -d 'Only runs whose DLQ error contains this text (case-insensitive)' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l workflow -d 'Only runs of this workflow' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l since -d 'Only runs dead-lettered within this long (e.g. 1h, 30m)' -r
-complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l fail -d 'Replay with a forced failure at this step instead' -r
+complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l fail -d 'Replay with a forced failure at this step instead (fetch_input, transform, tool_call, finalize)' -r -f -a "fetch_input\t''
+transform\t''
+tool_call\t''
+finalize\t''"
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l set -d 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l input -d 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin' -r
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l max-attempts -d 'Attempts for this replay, 1 to 100 (the run\'s when absent)' -r
@@ -202,7 +210,10 @@ complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_fr
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "list" -d 'List DLQ records, newest first'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "redrive" -d 'Replay every matching run that is dead-lettered now, paced; exit 0 only when every replay was accepted'
 complete -c dq -n "__fish_dq_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dq -n "__fish_dq_using_subcommand replay" -l fail -d 'Replay with a forced failure at this step instead' -r
+complete -c dq -n "__fish_dq_using_subcommand replay" -l fail -d 'Replay with a forced failure at this step instead (fetch_input, transform, tool_call, finalize)' -r -f -a "fetch_input\t''
+transform\t''
+tool_call\t''
+finalize\t''"
 complete -c dq -n "__fish_dq_using_subcommand replay" -l set -d 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l input -d 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l max-attempts -d 'Attempts for this replay, 1 to 100 (the run\'s when absent)' -r
@@ -238,7 +249,11 @@ complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcomma
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -f -a "show" -d 'Show one run: state, attempts, last error, replays'
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -f -a "wait" -d 'Wait for a run (or one of its replays) to end: exit 0 succeeded, 3 dead-lettered, 124 on --timeout'
 complete -c dq -n "__fish_dq_using_subcommand runs; and not __fish_seen_subcommand_from list show wait help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l status -d 'Only runs in this state (queued, running, retrying, succeeded, dead_lettered; dlq, failed and dead-lettered mean dead_lettered)' -r
+complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l status -d 'Only runs in this state (queued, running, retrying, succeeded, dead_lettered; dlq, failed and dead-lettered mean dead_lettered)' -r -f -a "queued\t''
+running\t''
+retrying\t''
+succeeded\t''
+dead_lettered\t''"
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l limit -d 'At most this many' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l after -d 'The next page: list what comes after this run (the `next` of a JSON page)' -r
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from list" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r

@@ -157,6 +157,62 @@ pub struct GlobalArgs {
     pub from_env: Vec<&'static str>,
 }
 
+/// `dq up --help`: examples.
+const UP_EXAMPLES: &str = "\
+Examples:
+  dq up --detach                           # in the background; prints the URL once healthy
+  dq up --detach --data-dir /tmp/dq        # a throw-away server (stop it: dq down --data-dir /tmp/dq)
+  dq up --workers 0                        # no worker: runs wait for `dq worker`
+  dq up --listen 0.0.0.0:8000 --token-file token.txt";
+
+/// `dq run --help`: examples.
+const RUN_EXAMPLES: &str = "\
+Examples:
+  dq run --fail tool_call                  # dead-letters after 3 attempts: exit 3
+  dq run --input '{\"query\":\"hi\"}'          # succeeds: exit 0
+  dq run --detach --fail transform         # prints the run id and returns
+  dq run --max-attempts 1 --json           # one attempt; the run's document at the end";
+
+/// `dq events --help`: examples.
+const EVENTS_EXAMPLES: &str = "\
+Examples:
+  dq events                                # the most recent run's timeline
+  dq events RUN --follow --until-end       # live, until the run ends (exit 0 / 3)
+  dq events RUN --type run.attempt_failed --json
+  dq events RUN --since 12                 # only events after seq 12";
+
+/// `dq dlq --help`: examples.
+const DLQ_EXAMPLES: &str = "\
+Examples:
+  dq dlq list                              # runs dead-lettered now, newest first
+  dq dlq show                              # the latest record and its payload
+  dq dlq show RUN --full                   # the whole payload, even on a terminal
+  dq dlq redrive --error tool_call --fix --dry-run";
+
+/// `dq replay --help`: examples.
+const REPLAY_EXAMPLES: &str = "\
+Examples:
+  dq replay --fix                          # the run dead-lettered last, without the failure
+  dq replay RUN --fail finalize            # again, failing at another step
+  dq replay RUN --fix --set query=hello --detach
+  dq replay RUN --fix --force              # supersede a replay still running";
+
+/// `dq runs --help`: examples.
+const RUNS_EXAMPLES: &str = "\
+Examples:
+  dq runs list --status dead_lettered
+  dq runs show RUN
+  dq runs wait RUN --timeout 2m            # exit 0 succeeded, 3 dead-lettered, 124 timed out";
+
+/// `dq completions --help`: how to install the scripts.
+const COMPLETIONS_INSTALL: &str = "\
+Install:
+  bash  dq completions bash > ~/.local/share/bash-completion/completions/dq
+  zsh   dq completions zsh > ~/.zfunc/_dq
+        (once, in ~/.zshrc before compinit: fpath=(~/.zfunc $fpath); autoload -U compinit && compinit)
+  fish  dq completions fish > ~/.config/fish/completions/dq.fish
+Open a new shell afterwards. They complete subcommands, flags, --fail steps and --status values.";
+
 /// `--color`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
@@ -172,27 +228,30 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start the server: broker, runs API and worker(s) in one process
+    #[command(after_help = UP_EXAMPLES)]
     Up(Box<UpArgs>),
     /// Stop a server started with `dq up --detach`
     Down(DownArgs),
     /// Start a run and follow it until it ends (exit 0 succeeded, 3 dead-lettered)
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// Show a run's timeline, one line per event
-    #[command(alias = "tail")]
+    #[command(alias = "tail", after_help = EVENTS_EXAMPLES)]
     Events(EventsArgs),
     /// Inspect dead-letter records
-    #[command(subcommand)]
+    #[command(subcommand, after_help = DLQ_EXAMPLES)]
     Dlq(DlqCommand),
     /// Replay a run, with the fix applied or a new failure, and follow it until it ends
     #[command(
         long_about = "Replay a run, with the fix applied or a new failure, and follow it until it ends.\n\n\
         Each replay's input is the run's original input + this replay's overrides (--set, --input): \
         overrides of earlier replays are not carried over unless --keep-overrides is given, which starts \
-        from the previous replay's input instead."
+        from the previous replay's input instead.",
+        after_help = REPLAY_EXAMPLES
     )]
     Replay(ReplayArgs),
     /// List runs and show one run's state
-    #[command(subcommand)]
+    #[command(subcommand, after_help = RUNS_EXAMPLES)]
     Runs(RunsCommand),
     /// The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success
     Demo(DemoArgs),
@@ -203,6 +262,7 @@ pub enum Command {
     /// Run a worker in this process against the broker of the dq server at --url
     Worker(WorkerArgs),
     /// Print a shell completion script
+    #[command(after_help = COMPLETIONS_INSTALL)]
     Completions(CompletionsArgs),
 }
 
@@ -321,7 +381,13 @@ pub struct DownArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Force a failure when this step starts (none, fetch_input, transform, tool_call, finalize)
-    #[arg(long = "fail", value_name = "STEP", default_value = "none")]
+    #[arg(
+        long = "fail",
+        value_name = "STEP",
+        default_value = "none",
+        value_parser = Suggest(&["none", STEPS[0], STEPS[1], STEPS[2], STEPS[3]]),
+        hide_possible_values = true
+    )]
     pub fail: String,
     /// The run's input: JSON, @FILE, or - for stdin
     #[arg(long, value_name = "JSON")]
@@ -412,6 +478,10 @@ pub struct DlqListArgs {
 pub struct DlqShowArgs {
     /// The run
     pub run: Option<String>,
+    /// Print the whole payload on a terminal too (there, long strings and payloads are shortened; a pipe and
+    /// --json always get all of it)
+    #[arg(long)]
+    pub full: bool,
 }
 
 /// `--limit`, shared by the list commands.
@@ -448,8 +518,8 @@ pub struct ReplayBody {
     /// Apply the fix: replay without the forced failure
     #[arg(long, conflicts_with = "fail")]
     pub fix: bool,
-    /// Replay with a forced failure at this step instead
-    #[arg(long, value_name = "STEP")]
+    /// Replay with a forced failure at this step instead (fetch_input, transform, tool_call, finalize)
+    #[arg(long, value_name = "STEP", value_parser = Suggest(&STEPS), hide_possible_values = true)]
     pub fail: Option<String>,
     /// Override one input field over the original input (VALUE is JSON, or a string when it is not valid
     /// JSON); repeatable
@@ -492,7 +562,7 @@ pub struct RunsWaitArgs {
 pub struct RunsListArgs {
     /// Only runs in this state (queued, running, retrying, succeeded, dead_lettered; dlq, failed and
     /// dead-lettered mean dead_lettered)
-    #[arg(long, value_name = "STATUS")]
+    #[arg(long, value_name = "STATUS", value_parser = Suggest(&STATUSES), hide_possible_values = true)]
     pub status: Option<String>,
     /// Paging.
     #[command(flatten)]
@@ -552,6 +622,44 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
+/// The demo workflow's steps, offered by the completions of `--fail`.
+const STEPS: [&str; 4] = ["fetch_input", "transform", "tool_call", "finalize"];
+/// A run's states, offered by the completions of `--status`.
+const STATUSES: [&str; 5] = [
+    "queued",
+    "running",
+    "retrying",
+    "succeeded",
+    "dead_lettered",
+];
+
+/// A value parser that accepts any text but offers `values` to the shell completions: `--fail` takes a custom
+/// workflow's step names too, and the server validates `--status`. (clap_complete's per-argument candidates,
+/// `ArgValueCandidates`, are only in its unstable dynamic API.)
+#[derive(Debug, Clone, Copy)]
+struct Suggest(&'static [&'static str]);
+
+impl clap::builder::TypedValueParser for Suggest {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            self.0.iter().map(|v| clap::builder::PossibleValue::new(*v)),
+        ))
+    }
+}
+
 /// `--max-abandoned`: 1..=1000.
 fn max_abandoned_parser() -> clap::builder::RangedI64ValueParser<u32> {
     clap::value_parser!(u32).range(1..=1000)
@@ -560,4 +668,52 @@ fn max_abandoned_parser() -> clap::builder::RangedI64ValueParser<u32> {
 /// `--max-attempts`: 1..=100 (the runs API's bound), refused as a usage error otherwise.
 fn max_attempts_parser() -> clap::builder::RangedI64ValueParser<u32> {
     clap::value_parser!(u32).range(1..=i64::from(dq_proto::runs::MAX_ATTEMPTS_LIMIT))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// `--fail` and `--status` offer values to completions but accept others (a custom workflow's steps).
+    #[test]
+    fn suggested_values_are_not_the_only_ones_accepted() {
+        for args in [
+            &["dq", "run", "--fail", "my_step"][..],
+            &["dq", "replay", "R", "--fail", "my_step"],
+            &["dq", "dlq", "redrive", "--fail", "my_step"],
+            &["dq", "runs", "list", "--status", "dlq"],
+        ] {
+            if let Err(e) = Cli::try_parse_from(args) {
+                panic!("{args:?}: {e}");
+            }
+        }
+    }
+
+    /// Every example in the help parses as it is written (RUN stands for a run id).
+    #[test]
+    fn the_help_examples_parse() {
+        for examples in [
+            UP_EXAMPLES,
+            RUN_EXAMPLES,
+            EVENTS_EXAMPLES,
+            DLQ_EXAMPLES,
+            REPLAY_EXAMPLES,
+            RUNS_EXAMPLES,
+        ] {
+            let lines: Vec<&str> = examples
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("dq "))
+                .collect();
+            assert!((2..=4).contains(&lines.len()), "{examples}");
+            for line in lines {
+                let command = line.split(" # ").next().unwrap_or(line);
+                let args = std::iter::once("dq").chain(command.split_whitespace());
+                if let Err(e) = Cli::try_parse_from(args) {
+                    panic!("`dq {command}` does not parse: {e}");
+                }
+            }
+        }
+    }
 }

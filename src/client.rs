@@ -67,9 +67,29 @@ impl Client {
         &self.base
     }
 
-    /// `GET /healthz`.
+    /// `GET /healthz`. An answer that is not dq's (a 404, a body that is not its health document) is
+    /// [`CliError::NotDq`].
     pub async fn health(&self) -> Result<HealthResponse> {
-        self.get("/healthz", Route::Original).await
+        match self.get("/healthz", Route::Original).await {
+            Err(CliError::Unexpected(why)) => Err(self.not_dq(why)),
+            Err(CliError::Rejected {
+                status: status @ (404 | 405),
+                ..
+            }) => Err(self.not_dq(format!("GET /healthz answered {status}"))),
+            other => other,
+        }
+    }
+
+    /// `GET /v1/version` (the broker protocol's version route): the server's version.
+    pub async fn version(&self) -> Result<dq_proto::broker::Version> {
+        self.get("/v1/version", Route::Addition).await
+    }
+
+    fn not_dq(&self, why: String) -> CliError {
+        CliError::NotDq {
+            url: self.base.to_string(),
+            why,
+        }
     }
 
     /// `POST /runs`.

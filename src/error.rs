@@ -12,7 +12,7 @@ Exit codes:
   1    unexpected error
   2    usage error
   3    the run ended failed / dead-lettered
-  4    not found or rejected by the server (4xx)
+  4    not found or rejected by the server (4xx), or not a dq server
   5    server unreachable or 5xx
   124  timed out (--timeout; one-shot commands after 30s by default)
   130  interrupted (Ctrl-C)";
@@ -63,6 +63,14 @@ pub enum CliError {
         url: String,
         /// Method and path.
         route: String,
+    },
+    /// Something answered at the URL, but not as a dq server does (exit 4).
+    #[error("{url} is not a dq server: {why}")]
+    NotDq {
+        /// The base URL.
+        url: String,
+        /// What it answered instead.
+        why: String,
     },
     /// The server could not be reached (exit 5).
     #[error("cannot reach the server at {url}: {reason}; start one with `dq up --detach`")]
@@ -123,7 +131,7 @@ impl CliError {
             )) => 5,
             Self::Unexpected(_) | Self::Io { .. } | Self::Server(_) | Self::Worker(_) => 1,
             Self::Usage(_) => 2,
-            Self::Rejected { .. } | Self::MissingRoute { .. } => 4,
+            Self::Rejected { .. } | Self::MissingRoute { .. } | Self::NotDq { .. } => 4,
             Self::Unreachable { .. } | Self::ServerFailed { .. } => 5,
             Self::Timeout { .. } => 124,
             Self::Interrupted => 130,

@@ -17,6 +17,9 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    if commands::version::printed() {
+        return ExitCode::SUCCESS;
+    }
     let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -9,25 +9,88 @@ use crate::commands::Ctx;
 use crate::error::{CliError, ExitStatus, Result};
 use crate::output::{Render, Styles, format_age, format_ts_full};
 
+/// On a terminal, strings longer than this are cut (`--full` prints all).
+const MAX_STRING_CHARS: usize = 200;
+/// On a terminal, a payload longer than this many lines is cut (`--full` prints all).
+const MAX_PAYLOAD_LINES: usize = 40;
+
 impl Render for DlqRecord {
     fn human(&self, styles: &Styles) -> String {
         let payload = serde_json::to_string_pretty(&self.command).unwrap_or_default();
-        [
-            format!(
-                "{:<9}{} ({})",
-                "run",
-                styles.accent(&self.run_id),
-                self.workflow
-            ),
-            format!("{:<9}{}/{}", "attempts", self.attempts, self.max_attempts),
-            format!("{:<9}{}", "replay", self.replay_seq),
-            format!("{:<9}{}", "reason", self.reason),
-            format!("{:<9}{}", "error", styles.bad(&self.error)),
-            format!("{:<9}{}", "when", format_ts_full(self.ts)),
-            styles.bold("payload"),
-            payload,
-        ]
-        .join("\n")
+        summary(self, styles, payload)
+    }
+}
+
+/// The summary with the payload shortened for a terminal: long strings cut, at most [`MAX_PAYLOAD_LINES`]
+/// lines, and a note saying what was left out.
+fn human_short(record: &DlqRecord, styles: &Styles) -> String {
+    let mut command = record.command.clone();
+    let cut = shorten_strings(&mut command);
+    let pretty = serde_json::to_string_pretty(&command).unwrap_or_default();
+    let lines: Vec<&str> = pretty.lines().collect();
+    let total = lines.len();
+    let mut payload = if total > MAX_PAYLOAD_LINES {
+        let mut kept = lines[..MAX_PAYLOAD_LINES].join("\n");
+        kept.push_str(&format!(
+            "\n{}",
+            styles.dim(format!(
+                "… ({} more lines; --full prints all)",
+                total - MAX_PAYLOAD_LINES
+            ))
+        ));
+        kept
+    } else {
+        pretty.clone()
+    };
+    if cut > 0 && total <= MAX_PAYLOAD_LINES {
+        payload.push_str(&format!(
+            "\n{}",
+            styles.dim(format!(
+                "… ({cut} long strings shortened; --full prints all)"
+            ))
+        ));
+    }
+    summary(record, styles, payload)
+}
+
+/// The record's summary over `payload`.
+fn summary(record: &DlqRecord, styles: &Styles, payload: String) -> String {
+    [
+        format!(
+            "{:<9}{} ({})",
+            "run",
+            styles.accent(&record.run_id),
+            record.workflow
+        ),
+        format!(
+            "{:<9}{}/{}",
+            "attempts", record.attempts, record.max_attempts
+        ),
+        format!("{:<9}{}", "replay", record.replay_seq),
+        format!("{:<9}{}", "reason", record.reason),
+        format!("{:<9}{}", "error", styles.bad(&record.error)),
+        format!("{:<9}{}", "when", format_ts_full(record.ts)),
+        styles.bold("payload"),
+        payload,
+    ]
+    .join("\n")
+}
+
+/// Cuts every string longer than [`MAX_STRING_CHARS`] in `value`, saying how much was cut; returns how many.
+fn shorten_strings(value: &mut serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::String(text) => {
+            let chars = text.chars().count();
+            if chars <= MAX_STRING_CHARS {
+                return 0;
+            }
+            let kept: String = text.chars().take(MAX_STRING_CHARS).collect();
+            *text = format!("{kept}… ({} more chars)", chars - MAX_STRING_CHARS);
+            1
+        }
+        serde_json::Value::Array(items) => items.iter_mut().map(shorten_strings).sum(),
+        serde_json::Value::Object(map) => map.values_mut().map(shorten_strings).sum(),
+        _ => 0,
     }
 }
 
@@ -65,7 +128,12 @@ async fn show(args: DlqShowArgs, ctx: &Ctx) -> Result<ExitStatus> {
         Some(run) => client.dlq(run).await?,
         None => client.dlq_latest().await?,
     };
-    ctx.printer.result(&record)?;
+    if ctx.printer.json() || args.full || !ctx.settings.terminal.stdout {
+        ctx.printer.result(&record)?;
+    } else {
+        ctx.printer
+            .line(&human_short(&record, ctx.printer.styles()))?;
+    }
     ctx.printer.note(&format!(
         "replay it with the fix: dq replay {} --fix",
         record.run_id

@@ -16,6 +16,7 @@ mod run;
 mod runs;
 mod runs_wait;
 mod up;
+pub mod version;
 mod worker;
 
 use std::future::Future;

@@ -12,6 +12,7 @@ mod hostile;
 mod kill_storm;
 mod logs;
 mod original;
+mod polish;
 mod processes;
 mod pty;
 mod runs;

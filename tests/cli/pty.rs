@@ -281,3 +281,73 @@ fn logs_on_a_terminal_honour_color_never() {
     assert!(run(&[]).contains(&0x1b), "a terminal gets coloured logs");
     assert!(!run(&["--color", "never"]).contains(&0x1b), "--color never");
 }
+
+/// A payload with a 1,000-character string and 100 list items: the terminal gets it shortened.
+fn huge_input() -> String {
+    let items: Vec<u32> = (0..100).collect();
+    serde_json::json!({ "big": "x".repeat(1000), "items": items }).to_string()
+}
+
+#[test]
+fn dlq_show_shortens_a_huge_payload_on_a_terminal() {
+    let server = TestServer::start();
+    let input = huge_input();
+    let run = server.run(&["--fail", "tool_call", "--input", &input]);
+    let id = run["run_id"].as_str().unwrap();
+    let mut dq = on_terminal(&server, &["dlq", "show", id]);
+    dq.expect("more lines; --full prints all").unwrap();
+    dq.expect(expectrl::Eof).unwrap();
+    let status = dq.get_process().wait().unwrap();
+    assert_eq!(
+        status,
+        expectrl::WaitStatus::Exited(dq.get_process().pid(), 0)
+    );
+    // The whole screen: the long string is cut, the payload has at most 40 lines.
+    let mut dq = on_terminal(&server, &["dlq", "show", id]);
+    let all = dq.expect(expectrl::Eof).unwrap();
+    let text = String::from_utf8_lossy(all.as_bytes()).into_owned();
+    assert!(text.contains("… (800 more chars)"), "{text}");
+    assert!(!text.contains(&"x".repeat(201)));
+    let payload_lines = text
+        .lines()
+        .skip_while(|l| !l.contains("payload"))
+        .take_while(|l| !l.contains("more lines"))
+        .count();
+    assert!(payload_lines <= 41, "{payload_lines} lines: {text}");
+    // --full prints all of it on a terminal too.
+    let mut dq = on_terminal(&server, &["dlq", "show", id, "--full"]);
+    let all = dq.expect(expectrl::Eof).unwrap();
+    let text = String::from_utf8_lossy(all.as_bytes()).into_owned();
+    assert!(text.contains(&"x".repeat(1000)));
+    assert!(!text.contains("--full prints all"));
+}
+
+#[test]
+fn dlq_show_in_a_pipe_prints_the_whole_payload() {
+    let server = TestServer::start();
+    let input = huge_input();
+    let run = server.run(&["--fail", "tool_call", "--input", &input]);
+    let id = run["run_id"].as_str().unwrap();
+    let out = server.dq().args(["dlq", "show", id]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&"x".repeat(1000)));
+    assert!(text.lines().count() > 100, "every item: {text}");
+    assert!(!text.contains("--full prints all"));
+    let record = parse(
+        &server
+            .dq()
+            .args(["dlq", "show", id, "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(record["command"]["input"]["big"], "x".repeat(1000));
+    assert_eq!(
+        record["command"]["input"]["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        100
+    );
+}
