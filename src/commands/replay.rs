@@ -159,25 +159,39 @@ async fn pick_run(client: &Client, ctx: &Ctx) -> Result<String> {
         return Ok(latest.run_id.clone());
     }
     let items: Vec<String> = candidates.iter().map(describe).collect();
-    let chosen = dialoguer::Select::new()
-        .with_prompt("replay which dead-lettered run?")
-        .items(&items)
-        .default(0)
-        .interact_opt()
-        .map_err(|e| match e {
-            // Ctrl-C arrives as a key in the picker's raw mode: console reports it as an interrupted read.
-            dialoguer::Error::IO(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                CliError::Interrupted
-            }
-            e => CliError::Unexpected(format!("asking which run: {e}")),
-        });
-    if !matches!(chosen, Ok(Some(_))) {
-        // The picker hid the cursor and returns without showing it again on Ctrl-C or Esc.
-        crate::output::show_cursor();
-    }
+    // Shows the cursor again however the picker ends, this future dropped by Ctrl-C included.
+    let cursor = CursorShown;
+    // On a thread of its own: a Ctrl-C that comes before the picker's raw mode is a SIGINT, which the command's
+    // Ctrl-C handling must be free to take (exit 130) while the picker blocks.
+    let chosen = tokio::task::spawn_blocking(move || {
+        dialoguer::Select::new()
+            .with_prompt("replay which dead-lettered run?")
+            .items(&items)
+            .default(0)
+            .interact_opt()
+    })
+    .await
+    .map_err(|e| CliError::Unexpected(format!("the picker: {e}")))?
+    .map_err(|e| match e {
+        // Ctrl-C arrives as a key in the picker's raw mode: console reports it as an interrupted read.
+        dialoguer::Error::IO(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+            CliError::Interrupted
+        }
+        e => CliError::Unexpected(format!("asking which run: {e}")),
+    });
+    drop(cursor);
     Ok(candidates[chosen?.ok_or(CliError::Interrupted)?]
         .run_id
         .clone())
+}
+
+/// Shows the cursor when dropped: the picker hides it and leaves it hidden on Ctrl-C or Esc.
+struct CursorShown;
+
+impl Drop for CursorShown {
+    fn drop(&mut self) {
+        crate::output::show_cursor();
+    }
 }
 
 fn describe(run: &RunSummary) -> String {
