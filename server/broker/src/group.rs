@@ -23,11 +23,12 @@ use fjall::OwnedWriteBatch;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
+use crate::Error;
+use crate::state::{Shared, now_ms};
 use crate::store::{self, AttemptsRecord, MessageRecord};
 use crate::timers::{TimerEntry, TimerKey};
 use crate::topic::{Counters, Topic};
 use crate::validate::{MAX_DELAY, Policy};
-use crate::{Error, Inner, now_ms};
 
 /// Reason recorded when a lease runs out.
 pub(crate) const ACK_TIMEOUT: &str = "ack_timeout";
@@ -167,7 +168,7 @@ enum Settled {
 
 /// Adds the writes that settle `offset` to `batch`; [`apply_settle`] mirrors them in memory after the commit.
 fn settle_ops(
-    inner: &Inner,
+    inner: &Shared,
     tid: u32,
     group: &str,
     p: u32,
@@ -239,7 +240,7 @@ fn partition_index(p: u32) -> usize {
 /// The next message for a stream of `group` owned by `owner`, leased for `lease`; `None` when nothing is
 /// deliverable now.
 pub(crate) fn take(
-    inner: &Inner,
+    inner: &Shared,
     topic: &Arc<Topic>,
     group: &Arc<Group>,
     owner: &str,
@@ -335,7 +336,7 @@ pub(crate) fn take(
 }
 
 fn read_message(
-    inner: &Inner,
+    inner: &Shared,
     tid: u32,
     p: u32,
     offset: u64,
@@ -348,7 +349,7 @@ fn read_message(
 
 /// The next candidate of one partition: a due retry first, else the next first delivery within the limits.
 fn pick(
-    inner: &Inner,
+    inner: &Shared,
     gp: &mut GroupPart,
     first: u64,
     visible: u64,
@@ -400,7 +401,7 @@ fn pick(
 }
 
 /// Whether [`pick`] refuses first deliveries of this partition for one of the limits a settle can lift.
-fn at_limit(inner: &Inner, gp: &GroupPart) -> bool {
+fn at_limit(inner: &Shared, gp: &GroupPart) -> bool {
     let outstanding = gp.in_flight.len() + gp.retry.len();
     outstanding >= usize::try_from(inner.config.max_in_flight).unwrap_or(usize::MAX)
         // `pick` first skips offsets already acked past `next`: count them in, to never miss a wake-up.
@@ -418,7 +419,7 @@ fn checked<'a>(gp: &'a GroupPart, offset: u64, owner: &str) -> Result<&'a InFlig
 
 /// Acks an in-flight message; returns the group-commit ticket to wait for.
 pub(crate) fn ack(
-    inner: &Inner,
+    inner: &Shared,
     topic: &Topic,
     group: &Group,
     p: u32,
@@ -453,7 +454,7 @@ pub(crate) fn ack(
 /// Nacks an in-flight message: redelivered after the backoff (or `delay`), or dead-lettered when its attempts
 /// are exhausted. Returns the group-commit ticket to wait for.
 pub(crate) fn nack(
-    inner: &Inner,
+    inner: &Shared,
     topic: &Arc<Topic>,
     group: &Group,
     settle: (u32, u64, &str),
@@ -493,7 +494,7 @@ pub(crate) fn nack(
 
 /// A lease ran out: a failure with reason `ack_timeout`, redelivered after [`expiry_backoff`].
 pub(crate) fn expire(
-    inner: &Inner,
+    inner: &Shared,
     topic: &Arc<Topic>,
     group: &Group,
     (p, offset): (u32, u64),
@@ -559,7 +560,7 @@ fn expiry_backoff(lease: Duration, attempts: u32, policy: &Policy) -> Duration {
 /// A delivery failed (nack or expiry) after `attempts` deliveries: dead-letter or park for redelivery.
 #[allow(clippy::too_many_arguments)]
 fn fail(
-    inner: &Inner,
+    inner: &Shared,
     topic: &Arc<Topic>,
     group: &str,
     gp: &mut GroupPart,
@@ -617,7 +618,7 @@ fn fail(
     Ok(inner.ticket())
 }
 
-fn park(inner: &Inner, topic: &Topic, gp: &mut GroupPart, offset: u64, retry: Retry) {
+fn park(inner: &Shared, topic: &Topic, gp: &mut GroupPart, offset: u64, retry: Retry) {
     if retry.ready_at > Instant::now() {
         inner.timers.schedule(
             retry.ready_at,
@@ -630,7 +631,7 @@ fn park(inner: &Inner, topic: &Topic, gp: &mut GroupPart, offset: u64, retry: Re
 }
 
 fn dead_letter_or_park(
-    inner: &Inner,
+    inner: &Shared,
     topic: &Arc<Topic>,
     group: &str,
     gp: &mut GroupPart,
@@ -667,7 +668,7 @@ fn dead_letter_or_park(
 /// Writes the message to `dlq.<topic>` with its DLQ metadata and settles the original, in one atomic batch.
 #[allow(clippy::too_many_arguments)]
 fn dead_letter(
-    inner: &Inner,
+    inner: &Shared,
     topic: &Arc<Topic>,
     group: &str,
     gp: &mut GroupPart,

@@ -1,0 +1,252 @@
+//! Consuming: joining a group ([`Broker::subscribe`]), the [`Subscription`] stream and settling deliveries
+//! ([`Settle`], ack and nack). The delivery and settle logic itself is in `group`; this module finds the topic
+//! and group, writes a new group's first cursors, counts streams and records activity; it must not deliver or
+//! settle by itself.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use dq_proto::broker::ConsumeItem;
+
+use crate::broker::Broker;
+use crate::group::{self, Group, GroupPart};
+use crate::state::{Shared, now_ms};
+use crate::store;
+use crate::topic::Topic;
+use crate::validate;
+use crate::{Error, MIN_LEASE};
+
+/// Identifies one delivered message for ack / nack.
+#[derive(Debug, Clone)]
+pub struct Settle {
+    /// Topic.
+    pub topic: String,
+    /// Consumer group.
+    pub group: String,
+    /// Lease owner named by the request.
+    pub owner: String,
+    /// Partition.
+    pub partition: u32,
+    /// Offset.
+    pub offset: u64,
+}
+
+/// One live consume stream of a group. Dropping it leaves the group (its in-flight messages expire by lease).
+pub struct Subscription {
+    shared: Arc<Shared>,
+    topic: Arc<Topic>,
+    group: Arc<Group>,
+    owner: String,
+    lease: Duration,
+}
+
+impl Broker {
+    /// Joins `group` on `topic` as a new stream whose deliveries are leased to `owner` for `lease`
+    /// (`None` = the configured default).
+    pub fn subscribe(
+        &self,
+        topic: &str,
+        group: &str,
+        owner: &str,
+        lease: Option<Duration>,
+    ) -> Result<Subscription, Error> {
+        let shared = &self.shared;
+        let lease = lease.unwrap_or(shared.config.default_lease);
+        if lease < MIN_LEASE {
+            return Err(Error::InvalidArgument(format!(
+                "lease of {} ms is under the minimum of {} ms",
+                lease.as_millis(),
+                MIN_LEASE.as_millis()
+            )));
+        }
+        if lease > shared.config.max_lease {
+            return Err(Error::InvalidArgument(format!(
+                "lease of {} ms is over the limit of {} ms",
+                lease.as_millis(),
+                shared.config.max_lease.as_millis()
+            )));
+        }
+        validate::topic_ref("topic", topic)?;
+        validate::plain_name("group", group)?;
+        validate::plain_name("owner", owner)?;
+        if shared.shutdown.is_set() {
+            return Err(Error::ShuttingDown);
+        }
+        let topic = shared
+            .topic(topic)
+            .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))?;
+        let group = {
+            let mut groups = topic.groups.lock();
+            // A deletion sets the flag before it takes this lock: a new group's cursors are written before the
+            // deletion removes the topic's keys, or not at all.
+            if topic.is_deleted() {
+                return Err(Error::UnknownTopic(topic.name.clone()));
+            }
+            let joined = match groups.get(group) {
+                Some(existing) => Arc::clone(existing),
+                None => {
+                    // A new group starts at the earliest retained offset. Its cursors are written now (not waited
+                    // for) so that its lag shows in metrics after a restart even before its first ack.
+                    let parts: Vec<GroupPart> = topic
+                        .partitions
+                        .iter()
+                        .map(|p| GroupPart::new(p.first()))
+                        .collect();
+                    let mut batch = shared.store.batch()?;
+                    for (idx, part) in parts.iter().enumerate() {
+                        let p = u32::try_from(idx).unwrap_or(u32::MAX);
+                        batch.insert(
+                            &shared.store.cursors,
+                            store::group_key(topic.id, group, p),
+                            part.lwm.to_be_bytes().to_vec(),
+                        );
+                    }
+                    batch.commit()?;
+                    shared.written();
+                    let created = Arc::new(Group::new(group.to_owned(), parts));
+                    groups.insert(group.to_owned(), Arc::clone(&created));
+                    created
+                }
+            };
+            // Joined while the groups lock is held, so that the idle-group sweep (which takes it first) never
+            // forgets a group between its lookup here and this stream's count.
+            joined.state.lock().streams += 1;
+            touch(&joined);
+            joined
+        };
+        Ok(Subscription {
+            shared: Arc::clone(shared),
+            topic,
+            group,
+            owner: owner.to_owned(),
+            lease,
+        })
+    }
+
+    /// Finds the topic and group of a settle request.
+    fn settle_target(&self, settle: &Settle) -> Result<(Arc<Topic>, Arc<Group>), Error> {
+        validate::topic_ref("topic", &settle.topic)?;
+        validate::plain_name("group", &settle.group)?;
+        validate::plain_name("owner", &settle.owner)?;
+        if self.shared.shutdown.is_set() {
+            return Err(Error::ShuttingDown);
+        }
+        let topic = self
+            .shared
+            .topic(&settle.topic)
+            .ok_or_else(|| Error::UnknownTopic(settle.topic.clone()))?;
+        if settle.partition >= topic.partition_count() {
+            return Err(Error::InvalidArgument(format!(
+                "partition {} is out of range 0..{}",
+                settle.partition,
+                topic.partition_count()
+            )));
+        }
+        let group = topic.group(&settle.group).ok_or(Error::NotInFlight)?;
+        Ok((topic, group))
+    }
+
+    /// Acknowledges a delivered message; returns once the commit is durable.
+    pub async fn ack(&self, settle: Settle) -> Result<(), Error> {
+        let ticket = {
+            let (topic, group) = self.settle_target(&settle)?;
+            let ticket = group::ack(
+                &self.shared,
+                &topic,
+                &group,
+                settle.partition,
+                settle.offset,
+                &settle.owner,
+            )?;
+            touch(&group);
+            ticket
+        };
+        self.shared.wait(ticket).await
+    }
+
+    /// Rejects a delivered message: it is redelivered after the retry policy's backoff (or `delay`), or
+    /// dead-lettered when its attempts are exhausted.
+    pub async fn nack(
+        &self,
+        settle: Settle,
+        reason: Option<String>,
+        delay: Option<Duration>,
+    ) -> Result<(), Error> {
+        let ticket = {
+            let (topic, group) = self.settle_target(&settle)?;
+            let ticket = group::nack(
+                &self.shared,
+                &topic,
+                &group,
+                (settle.partition, settle.offset, &settle.owner),
+                reason.as_deref(),
+                delay,
+            )?;
+            touch(&group);
+            ticket
+        };
+        self.shared.wait(ticket).await
+    }
+}
+
+impl Subscription {
+    /// The next message for this stream, waiting until one is available. `None` once the broker shuts down.
+    pub async fn next(&mut self) -> Option<ConsumeItem> {
+        loop {
+            let notified = self.topic.notify.notified();
+            tokio::pin!(notified);
+            // Registered before looking, so that a message arriving in between still wakes us.
+            notified.as_mut().enable();
+            if self.shared.shutdown.is_set() || self.topic.is_deleted() {
+                return None;
+            }
+            if let Some(item) = self.take() {
+                return Some(item);
+            }
+            notified.await;
+        }
+    }
+
+    /// The next message if one is deliverable right now, without waiting (`None` otherwise, and once the broker
+    /// shuts down): lets a stream send every ready message in one write.
+    pub fn try_next(&mut self) -> Option<ConsumeItem> {
+        if self.shared.shutdown.is_set() || self.topic.is_deleted() {
+            return None;
+        }
+        self.take()
+    }
+
+    fn take(&self) -> Option<ConsumeItem> {
+        group::take(
+            &self.shared,
+            &self.topic,
+            &self.group,
+            &self.owner,
+            self.lease,
+        )
+        .unwrap_or_else(|e| {
+            tracing::warn!(topic = %self.topic.name, group = %self.group.name, error = %e,
+                "delivery failed; waiting for the next change");
+            None
+        })
+    }
+
+    /// The owner this stream leases to.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut st = self.group.state.lock();
+        st.streams = st.streams.saturating_sub(1);
+        touch(&self.group);
+    }
+}
+
+/// Records activity on a group, for the idle-group sweep.
+pub(crate) fn touch(group: &Group) {
+    group.last_active_ms.store(now_ms(), Ordering::Relaxed);
+}
