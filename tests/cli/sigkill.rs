@@ -65,6 +65,20 @@ async fn wait_for(url: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value
     }
 }
 
+/// Waits until the run's worker has started a step (and is in its pretend work).
+async fn wait_for_a_step(base: &str, run_id: &str) {
+    wait_for(
+        &format!("{base}/runs/{run_id}/timeline"),
+        "started a step",
+        |t| {
+            t["events"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|i| i["event"]["type"] == "step.started"))
+        },
+    )
+    .await;
+}
+
 #[test]
 fn a_killed_worker_leaves_its_run_to_a_second_worker() {
     let server = TestServer::with(|c| c.runs.workers = 0);
@@ -72,16 +86,7 @@ fn a_killed_worker_leaves_its_run_to_a_second_worker() {
     let mut slow = Process::spawn(&["worker", "--url", &base, "--step-delay", "2s"]);
     runtime().block_on(async {
         let run_id = create(&base, json!({})).await;
-        wait_for(
-            &format!("{base}/runs/{run_id}/timeline"),
-            "started a step",
-            |t| {
-                t["events"]
-                    .as_array()
-                    .is_some_and(|e| e.iter().any(|i| i["event"]["type"] == "step.started"))
-            },
-        )
-        .await;
+        wait_for_a_step(&base, &run_id).await;
         slow.sigkill();
 
         let mut second = Process::spawn(&["worker", "--url", &base, "--step-delay", "0ms"]);
@@ -123,16 +128,7 @@ fn a_forced_replay_supersedes_a_chain_whose_worker_was_killed_mid_step() {
     let mut slow = Process::spawn(&["worker", "--url", &base, "--step-delay", "2s"]);
     runtime().block_on(async {
         let run_id = create(&base, json!({"fail_at": "tool_call"})).await;
-        wait_for(
-            &format!("{base}/runs/{run_id}/timeline"),
-            "started a step",
-            |t| {
-                t["events"]
-                    .as_array()
-                    .is_some_and(|e| e.iter().any(|i| i["event"]["type"] == "step.started"))
-            },
-        )
-        .await;
+        wait_for_a_step(&base, &run_id).await;
         slow.sigkill();
 
         let answer = reqwest::Client::new()
