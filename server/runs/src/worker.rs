@@ -54,9 +54,6 @@ const RECONNECT_DELAY: Duration = Duration::from_millis(500);
 /// Added to the pretend work of an attempt when sizing the lease.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
-/// Timeline messages read per request when counting a run's failed and abandoned attempts.
-const READ_PAGE: usize = 1000;
-
 /// `run.attempt_abandoned` reasons.
 const ABANDONED_RESTART: &str = "redelivered after a restart";
 const ABANDONED_LEASE: &str = "lease expired";
@@ -74,6 +71,8 @@ const REASON_MAX_ABANDONED: &str = "max_abandoned";
 struct History {
     /// Distinct attempts recorded as failed (`run.attempt_failed`).
     failures: u32,
+    /// Their numbers.
+    failed: std::collections::BTreeSet<u32>,
     /// The error of the last failed attempt.
     last_error: Option<String>,
     /// Attempts recorded as abandoned (`run.attempt_abandoned`).
@@ -88,31 +87,36 @@ struct History {
 
 impl History {
     /// Folds the server-written events of `replay_seq`.
+    #[cfg(test)]
     fn of(events: impl IntoIterator<Item = Event>, replay_seq: u64) -> Self {
         let mut history = Self::default();
-        let mut failed = std::collections::BTreeSet::new();
         for event in events {
-            if !event.is_server_authored() || event.replay_seq != Some(replay_seq) {
-                continue;
-            }
-            match event.body {
-                EventBody::AttemptFailed { attempt, error } => {
-                    failed.insert(attempt);
-                    history.last_error = Some(error);
-                }
-                EventBody::AttemptAbandoned { reason, .. } => {
-                    history.abandoned += 1;
-                    if reason == ABANDONED_LEASE {
-                        history.expired += 1;
-                    }
-                    history.last_abandon = Some(reason);
-                }
-                EventBody::RunSucceeded {} => history.succeeded = true,
-                _ => {}
-            }
+            history.observe(event, replay_seq);
         }
-        history.failures = u32::try_from(failed.len()).unwrap_or(u32::MAX);
         history
+    }
+
+    /// Folds the next event of the timeline in, if it is a server-written one of `replay_seq`.
+    fn observe(&mut self, event: Event, replay_seq: u64) {
+        if !event.is_server_authored() || event.replay_seq != Some(replay_seq) {
+            return;
+        }
+        match event.body {
+            EventBody::AttemptFailed { attempt, error } => {
+                self.failed.insert(attempt);
+                self.failures = u32::try_from(self.failed.len()).unwrap_or(u32::MAX);
+                self.last_error = Some(error);
+            }
+            EventBody::AttemptAbandoned { reason, .. } => {
+                self.abandoned += 1;
+                if reason == ABANDONED_LEASE {
+                    self.expired += 1;
+                }
+                self.last_abandon = Some(reason);
+            }
+            EventBody::RunSucceeded {} => self.succeeded = true,
+            _ => {}
+        }
     }
 }
 
@@ -155,6 +159,17 @@ struct Budget<'a> {
     reason: &'a str,
     attempt: u32,
     max_attempts: u32,
+}
+
+impl Budget<'static> {
+    /// All `max_attempts` attempts failed.
+    fn attempts_spent(max_attempts: u32) -> Self {
+        Self {
+            reason: REASON_MAX_ATTEMPTS,
+            attempt: max_attempts,
+            max_attempts,
+        }
+    }
 }
 
 /// Why an attempt did not succeed.
@@ -298,12 +313,13 @@ impl Worker {
         let history = if delivery == 1 {
             Some(History::default())
         } else {
-            match self.history(&command).await {
-                Ok(history) => history,
+            // The look for a newer replay above has just read the whole timeline.
+            match chain.history() {
+                Ok(history) => history.map(std::mem::take),
                 Err(e) => {
                     tracing::warn!(run_id = %command.run_id, "cannot read the timeline: {e}");
                     let delay = self.backoff(delivery).max(RECONNECT_DELAY);
-                    self.nack(&item, &e.to_string(), delay).await;
+                    self.nack(&item, &e, delay).await;
                     return;
                 }
             }
@@ -313,11 +329,7 @@ impl Worker {
             // A broker without reads: the delivery count is all there is (as the original).
             if delivery > max_attempts {
                 let error = last_reason(&item.last_error);
-                let budget = Budget {
-                    reason: REASON_MAX_ATTEMPTS,
-                    attempt: max_attempts,
-                    max_attempts,
-                };
+                let budget = Budget::attempts_spent(max_attempts);
                 self.finish_dead(&mut writes, &item, &command, &budget, &error)
                     .await;
                 return;
@@ -344,11 +356,7 @@ impl Worker {
                 .last_error
                 .clone()
                 .unwrap_or_else(|| last_reason(&item.last_error));
-            let budget = Budget {
-                reason: REASON_MAX_ATTEMPTS,
-                attempt: max_attempts,
-                max_attempts,
-            };
+            let budget = Budget::attempts_spent(max_attempts);
             self.finish_dead(&mut writes, &item, &command, &budget, &error)
                 .await;
             return;
@@ -464,32 +472,6 @@ impl Worker {
                 }
             }
         }
-    }
-
-    /// The events of this command's replay in the run's timeline, folded; `None` when the broker cannot read.
-    async fn history(&self, command: &RunCommand) -> Result<Option<History>, QueueError> {
-        let topic = events_topic(&command.run_id);
-        let mut events = Vec::new();
-        let mut next = 0;
-        loop {
-            let page = match self.emitter.queue.read(&topic, 0, next, READ_PAGE).await {
-                Ok(page) => page,
-                Err(QueueError::UnknownTopic(_)) => break,
-                Err(QueueError::Unsupported(_)) => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            let Some(last) = page.last() else { break };
-            next = last.offset + 1;
-            let full = page.len() == READ_PAGE;
-            events.extend(
-                page.iter()
-                    .filter_map(|item| serde_json::from_str::<Event>(&item.value).ok()),
-            );
-            if !full {
-                break;
-            }
-        }
-        Ok(Some(History::of(events, command.replay_seq)))
     }
 
     /// Writes `run.attempt_abandoned`: the `abandoned`-th abandon of this replay, during attempt `attempt`,
@@ -678,11 +660,8 @@ impl Worker {
             // The broker holds the backoff (nack delay), so the worker's slot is free meanwhile.
             self.nack(item, error, self.backoff(attempt)).await;
         } else {
-            let budget = Budget {
-                reason: REASON_MAX_ATTEMPTS,
-                attempt,
-                max_attempts,
-            };
+            // The last attempt failed: attempt == max_attempts.
+            let budget = Budget::attempts_spent(max_attempts);
             self.finish_dead(writes, item, command, &budget, error)
                 .await;
         }
@@ -794,7 +773,8 @@ fn last_reason(last_error: &str) -> String {
 }
 
 /// What the worker knows of the timeline of a command's run: whether a newer replay than the command's was
-/// requested since (then the command's chain is superseded). Each look reads only what is new.
+/// requested since (then the command's chain is superseded), and the attempts of the command's replay so far
+/// ([`History`]). Each look reads only what is new, so a delivery reads the timeline once.
 struct Chain {
     topic: String,
     replay_seq: u64,
@@ -802,6 +782,9 @@ struct Chain {
     superseded: bool,
     /// The broker has no non-consuming reads: stop asking.
     blind: bool,
+    /// Why the last look could not read on (what was read may be short of the timeline's end).
+    unread: Option<String>,
+    history: History,
 }
 
 /// Most events one look reads at a time.
@@ -810,17 +793,20 @@ const CHAIN_PAGE: usize = 1000;
 impl Chain {
     fn new(command: &RunCommand) -> Self {
         Self {
-            topic: dq_proto::runs::events_topic(&command.run_id),
+            topic: events_topic(&command.run_id),
             replay_seq: command.replay_seq,
             next: 0,
             superseded: false,
             blind: false,
+            unread: None,
+            history: History::default(),
         }
     }
 
     /// Whether a newer replay of the run was requested. A broker that cannot be read (or fails) cannot tell:
     /// the chain goes on, and the registry still ignores what it writes once superseded.
     async fn superseded(&mut self, emitter: &Emitter) -> bool {
+        self.unread = None;
         while !self.superseded && !self.blind {
             let page = match emitter
                 .queue
@@ -828,26 +814,43 @@ impl Chain {
                 .await
             {
                 Ok(page) => page,
+                // No timeline yet: nothing to know.
+                Err(QueueError::UnknownTopic(_)) => break,
                 Err(e) => {
                     self.blind = matches!(e, QueueError::Unsupported(_));
+                    if !self.blind {
+                        self.unread = Some(e.to_string());
+                    }
                     tracing::debug!(topic = %self.topic, "cannot look for a newer replay: {e}");
                     break;
                 }
             };
             for item in &page {
                 self.next = item.offset + 1;
-                let newer = serde_json::from_str::<Event>(&item.value).is_ok_and(|event| {
-                    event.is_server_authored()
-                        && matches!(event.body,
-                            EventBody::ReplayRequested { seq, .. } if seq > self.replay_seq)
-                });
+                let Ok(event) = serde_json::from_str::<Event>(&item.value) else {
+                    continue;
+                };
+                let newer = event.is_server_authored()
+                    && matches!(event.body,
+                        EventBody::ReplayRequested { seq, .. } if seq > self.replay_seq);
                 self.superseded |= newer;
+                self.history.observe(event, self.replay_seq);
             }
             if page.len() < CHAIN_PAGE {
                 break;
             }
         }
         self.superseded
+    }
+
+    /// The attempts of the command's replay as of the last look; `None` when the broker cannot read, an error
+    /// when the last look could not read to the end.
+    fn history(&mut self) -> Result<Option<&mut History>, String> {
+        match &self.unread {
+            Some(error) => Err(error.clone()),
+            None if self.blind => Ok(None),
+            None => Ok(Some(&mut self.history)),
+        }
     }
 }
 
