@@ -29,11 +29,17 @@ fn fast(workers: usize) -> RunsConfig {
     }
 }
 
+/// Waits until the run has `status` at `replay_seq`; for dead-lettered, until its timeline also has the
+/// `run.failed` that closes it (the status turns at `run.dlq`, written just before).
 async fn wait_status(service: &RunsService, run_id: &str, replay_seq: u64, status: RunStatus) {
     let started = Instant::now();
     loop {
         let run = service.run(run_id).await.expect("run");
-        if run.summary.status == status && run.summary.replay_seq == replay_seq {
+        if run.summary.status == status
+            && run.summary.replay_seq == replay_seq
+            && (status != RunStatus::DeadLettered
+                || kinds(service, run_id).await.last().map(String::as_str) == Some("run.failed"))
+        {
             return;
         }
         assert!(

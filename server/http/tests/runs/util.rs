@@ -91,13 +91,21 @@ impl TestServer {
         answer["run_id"].as_str().expect("run_id").to_owned()
     }
 
-    /// Waits until the run has `status` at `replay_seq`, and returns its detail.
+    /// Waits until the run has `status` at `replay_seq` (dead-lettered: closed by its `run.failed`), and returns its
+    /// detail.
     pub async fn wait_status(&self, run_id: &str, replay_seq: u64, status: &str) -> Value {
         let started = Instant::now();
         loop {
             let (code, run) = self.get(&format!("/runs/{run_id}")).await;
             assert_eq!(code, StatusCode::OK, "{run}");
-            if run["status"] == status && run["replay_seq"] == replay_seq {
+            // Dead-lettered from `run.dlq` on: wait for the `run.failed` that closes it too.
+            let closed = status != "dead_lettered"
+                || self
+                    .events(run_id)
+                    .await
+                    .iter()
+                    .any(|e| e["type"] == "run.failed" && e["replay_seq"] == replay_seq);
+            if run["status"] == status && run["replay_seq"] == replay_seq && closed {
                 return run;
             }
             assert!(
