@@ -510,6 +510,10 @@ pub struct ReplayArgs {
     /// (its worker stops at the next step). Without it, such a replay is refused (exit 4)
     #[arg(long)]
     pub force: bool,
+    /// Run from this step, reusing the outputs the steps before it have in the run's timeline [default: the
+    /// step that failed]
+    #[arg(long, value_name = "STEP")]
+    pub from: Option<String>,
 }
 
 /// What a replay runs with, shared by `dq replay` and `dq dlq redrive`.

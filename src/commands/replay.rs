@@ -4,13 +4,15 @@
 //! replay's input + these). Owns the request body, which `dq dlq redrive` shares ([`request`]).
 //! Without RUN it takes the run dead-lettered last; on a terminal with several candidates, a picker asks.
 //! A run still queued or running is refused by the server (409, exit 4) unless `--force` supersedes it.
+//! A replay runs from the step that failed, reusing the outputs of the steps before it; `--from STEP` picks
+//! the step (the server checks it against the run's workflow).
 
 use dq_proto::runs::{ReplayRequest, ReplayResponse, RunSummary};
 use serde_json::{Map, Value};
 
 use crate::cli::{ReplayArgs, ReplayBody};
 use crate::client::Client;
-use crate::commands::{Ctx, check_fail_step, fail_step, read_object};
+use crate::commands::{Ctx, fail_step, read_object};
 use crate::error::{CliError, ExitStatus, Result};
 use crate::output::{Render, Styles, format_ts_full};
 
@@ -48,6 +50,7 @@ impl Render for Requested<'_> {
 pub async fn run(args: ReplayArgs, ctx: &Ctx) -> Result<ExitStatus> {
     let body = ReplayRequest {
         force: args.force,
+        from: args.from,
         ..request(&args.body)?
     };
     let client = ctx.client()?;
@@ -85,10 +88,7 @@ pub async fn run(args: ReplayArgs, ctx: &Ctx) -> Result<ExitStatus> {
 /// The `POST /runs/{id}/replay` body of `--fix` / `--fail`, the overrides and `--keep-overrides`
 /// (shared with `dq dlq redrive`).
 pub fn request(body: &ReplayBody) -> Result<ReplayRequest> {
-    // Runs are of the workflows the server knows, today only the demo: its steps are the valid ones.
-    if let Some(step) = &body.fail {
-        check_fail_step(step, dq_proto::runs::DEMO_WORKFLOW)?;
-    }
+    // The run's workflow (and so its steps) is the server's to know: it checks `--fail` (422, exit 2).
     Ok(ReplayRequest {
         fail_at: if body.fix {
             Some(None)
@@ -99,6 +99,7 @@ pub fn request(body: &ReplayBody) -> Result<ReplayRequest> {
         max_attempts: body.max_attempts,
         keep_overrides: body.keep_overrides,
         force: false,
+        from: None,
     })
 }
 

@@ -44,15 +44,23 @@ struct Shown<'a> {
 impl<'a> Shown<'a> {
     fn of(event: &'a Event) -> Self {
         match &event.body {
-            EventBody::StepStarted { step } | EventBody::StepCompleted { step } => Self {
+            EventBody::StepStarted { step, attempt }
+            | EventBody::StepCompleted { step, attempt, .. } => Self {
                 step: Some(step),
+                attempt: attempt.map(u64::from),
                 ..Self::default()
             },
             EventBody::WorkerReceived { attempt } => Self {
                 attempt: Some(u64::from(*attempt)),
                 ..Self::default()
             },
-            EventBody::AttemptFailed { attempt, error } => Self {
+            EventBody::AttemptFailed {
+                attempt,
+                error,
+                step,
+                ..
+            } => Self {
+                step: step.as_deref(),
                 attempt: Some(u64::from(*attempt)),
                 error: Some(error),
                 ..Self::default()
@@ -60,7 +68,10 @@ impl<'a> Shown<'a> {
             EventBody::RetryScheduled {
                 attempt,
                 max_attempts,
+                step,
+                ..
             } => Self {
+                step: step.as_deref(),
                 attempt: Some(u64::from(*attempt)),
                 max_attempts: Some(u64::from(*max_attempts)),
                 ..Self::default()
@@ -330,6 +341,8 @@ mod tests {
             EventBody::AttemptFailed {
                 attempt: 2,
                 error: "forced failure at tool_call".into(),
+                step: None,
+                retryable: None,
             },
         );
         assert_eq!(

@@ -100,18 +100,37 @@ vocabulary! {
     "step.started" => StepStarted {
         /// The step.
         step: String,
+        /// dq addition: the step's attempt, from 1 (each step counts its own).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempt: Option<u32>,
     }
     /// A step finished.
     "step.completed" => StepCompleted {
         /// The step.
         step: String,
+        /// dq addition: the step's attempt that succeeded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempt: Option<u32>,
+        /// dq addition: what the step produced (a command's stdout, a response body), reused by its retries
+        /// and replays instead of running the step again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<Value>,
+        /// dq addition: the step did not run in this replay: its output is the one of replay `reused_from`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reused_from: Option<u64>,
     }
     /// An attempt failed.
     "run.attempt_failed" => AttemptFailed {
-        /// The attempt that failed.
+        /// The attempt that failed (dq: the attempt of the step that failed).
         attempt: u32,
         /// Why, e.g. `forced failure at tool_call`.
         error: String,
+        /// dq addition: the step that failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        /// dq addition: `false` when no retry may help (the run is dead-lettered at once).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retryable: Option<bool>,
     }
     /// dq addition: an attempt abandoned by a worker that vanished (a server restart, an expired lease) or shut
     /// down. It counts against the abandoned budget (`max_abandoned`), not `max_attempts`; the same attempt
@@ -128,10 +147,16 @@ vocabulary! {
     }
     /// Another attempt will follow after a backoff.
     "run.retry_scheduled" => RetryScheduled {
-        /// The next attempt.
+        /// The next attempt (dq: of the step named).
         attempt: u32,
-        /// The attempt limit.
+        /// The attempt limit (dq: of the step named).
         max_attempts: u32,
+        /// dq addition: the step retried.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        /// dq addition: the wait before the retry, in ms.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delay_ms: Option<u64>,
     }
     /// The attempts ran out: the DLQ record was written.
     "run.dlq" => RunDlq {
@@ -404,6 +429,10 @@ mod tests {
             r#"{"ts":1,"type":"run.replay_requested","run_id":"r","seq":1,"fail_at":null}"#,
             r#"{"ts":1,"type":"run.replay_requested","run_id":"r","seq":2,"fail_at":"tool_call"}"#,
             r#"{"ts":1,"type":"run.succeeded","run_id":"r"}"#,
+            r#"{"ts":1,"type":"step.started","run_id":"r","step":"t","attempt":2,"replay_seq":0}"#,
+            r#"{"ts":1,"type":"step.completed","run_id":"r","step":"t","attempt":2,"output":{"a":[1]},"reused_from":1}"#,
+            r#"{"ts":1,"type":"run.attempt_failed","run_id":"r","attempt":1,"error":"e","step":"t","retryable":false}"#,
+            r#"{"ts":1,"type":"run.retry_scheduled","run_id":"r","attempt":2,"max_attempts":3,"step":"t","delay_ms":100}"#,
         ];
         for text in cases {
             let event = round_trip(text);
@@ -418,7 +447,9 @@ mod tests {
             failed.body,
             EventBody::AttemptFailed {
                 attempt: 1,
-                error: "boom".into()
+                error: "boom".into(),
+                step: None,
+                retryable: None,
             }
         );
         assert!(failed.extra.is_empty());
@@ -454,6 +485,7 @@ mod tests {
             1,
             EventBody::StepStarted {
                 step: "fetch_input".into(),
+                attempt: None,
             },
         );
         assert_eq!(

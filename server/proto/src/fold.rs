@@ -94,7 +94,7 @@ impl RunState {
                 self.attempts = *attempt;
                 self.status = RunStatus::Running;
             }
-            EventBody::AttemptFailed { attempt, error } if open => {
+            EventBody::AttemptFailed { attempt, error, .. } if open => {
                 self.attempts = self.attempts.max(*attempt);
                 self.last_error = Some(error.clone());
             }
@@ -152,6 +152,8 @@ mod tests {
             EventBody::AttemptFailed {
                 attempt,
                 error: format!("boom {attempt}"),
+                step: None,
+                retryable: None,
             },
         )
     }
@@ -182,6 +184,8 @@ mod tests {
                 EventBody::RetryScheduled {
                     attempt: 2,
                     max_attempts: 2,
+                    step: None,
+                    delay_ms: None,
                 },
             ),
             received(0, 2),
@@ -299,7 +303,13 @@ mod tests {
             Event::new(1, "run.superseded_by_a_newer_server", "r").with("replay_seq", 0),
             Event::new(1, "note", "r"),
             ev(0, EventBody::RunStarted {}),
-            ev(0, EventBody::StepStarted { step: "s".into() }),
+            ev(
+                0,
+                EventBody::StepStarted {
+                    step: "s".into(),
+                    attempt: None,
+                },
+            ),
             ev(0, EventBody::SseConnected {}),
             // A known type whose fields do not decode is not that type.
             serde_json::from_str(

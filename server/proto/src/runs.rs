@@ -74,11 +74,6 @@ pub fn events_topic(run_id: &str) -> String {
     format!("{EVENTS_PREFIX}{run_id}")
 }
 
-/// The steps of a known workflow, or `None` for an unknown one.
-pub fn workflow_steps(workflow: &str) -> Option<&'static [&'static str]> {
-    (workflow == DEMO_WORKFLOW).then_some(&DEMO_STEPS[..])
-}
-
 fn default_workflow() -> String {
     DEMO_WORKFLOW.to_owned()
 }
@@ -156,6 +151,10 @@ pub struct ReplayRequest {
     /// dq addition: start from the previous replay's input (its overrides kept) instead of the original input.
     #[serde(default, skip_serializing_if = "is_false")]
     pub keep_overrides: bool,
+    /// dq addition: run from this step, reusing the outputs the steps before it have in the run's timeline
+    /// (absent: from the step that failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -227,6 +226,9 @@ pub struct RunCommand {
     /// `"replay": true` into the input; dq keeps the user's input as given and marks the command instead.
     #[serde(default, skip_serializing_if = "is_false")]
     pub replay: bool,
+    /// dq addition, on a replay's command: the step to run from (see [`ReplayRequest::from`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -470,6 +472,7 @@ mod tests {
             replay_seq: 0,
             max_attempts: None,
             replay: false,
+            from: None,
         };
         assert_eq!(
             serde_json::to_string(&cmd).unwrap(),
@@ -489,6 +492,7 @@ mod tests {
             replay_seq: 2,
             max_attempts: None,
             replay: true,
+            from: None,
         };
         let json: Value = serde_json::to_value(&cmd).unwrap();
         assert_eq!(json["replay"], true);

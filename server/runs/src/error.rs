@@ -82,6 +82,16 @@ pub enum RunsError {
         /// Its steps, comma-separated.
         steps: String,
     },
+    /// A replay's `from` names no step of the workflow.
+    #[error("from {from:?} is not a step of workflow {workflow:?}; valid steps: {steps}")]
+    InvalidFrom {
+        /// What was asked for.
+        from: String,
+        /// The workflow.
+        workflow: String,
+        /// Its steps, comma-separated.
+        steps: String,
+    },
     /// `max_attempts` is outside 1..=[`dq_proto::runs::MAX_ATTEMPTS_LIMIT`]; the message names the bound.
     #[error("{0}")]
     InvalidMaxAttempts(String),

@@ -7,12 +7,14 @@
 //! broker, for `dq up`), [`RunsRuntime::start`] (the same over any queue, e.g. an external broker) and
 //! [`run_worker`] (one standalone worker against a URL, for `dq worker --url`). HTTP lives in dq-server.
 
+mod chain;
 mod emitter;
 mod error;
 pub mod queue;
 mod registry;
 mod service;
 mod worker;
+pub mod workflow;
 
 pub use emitter::now_ms;
 pub use error::{QueueError, RunsError};
@@ -53,6 +55,8 @@ pub struct RunsConfig {
     pub lease: Duration,
     /// Largest accepted run input (serialised JSON), in bytes; larger answers 413. Default 256 KiB.
     pub max_input_bytes: usize,
+    /// The workflows runs may name: the built-in `demo`, plus those of `--workflows FILE`.
+    pub workflows: workflow::Catalog,
 }
 
 impl Default for RunsConfig {
@@ -67,6 +71,7 @@ impl Default for RunsConfig {
             group: dq_proto::runs::DEFAULT_WORKER_GROUP.to_owned(),
             lease: Duration::from_secs(30),
             max_input_bytes: 256 * 1024,
+            workflows: workflow::Catalog::default(),
         }
     }
 }

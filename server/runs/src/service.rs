@@ -12,7 +12,7 @@ use dq_proto::event::{Event, EventBody, SOURCE_USER, is_reserved};
 use dq_proto::runs::{
     COMMANDS_TOPIC, CreateRun, CreateRunResponse, DLQ_TOPIC, DlqRecord, MAX_ATTEMPTS_LIMIT,
     ReplayRequest, ReplayResponse, RunCommand, RunDetail, RunStatus, RunSummary, TimelineItem,
-    events_topic, validate_max_attempts, validate_run_id, workflow_steps,
+    events_topic, validate_max_attempts, validate_run_id,
 };
 use parking_lot::{Mutex, MutexGuard};
 use serde_json::{Map, Value};
@@ -166,10 +166,15 @@ impl RunsService {
         input: &Map<String, Value>,
         max_attempts: Option<u32>,
     ) -> Result<(), RunsError> {
-        let steps = workflow_steps(workflow).ok_or_else(|| RunsError::UnknownWorkflow {
-            workflow: workflow.to_owned(),
-            known: dq_proto::runs::DEMO_WORKFLOW.to_owned(),
-        })?;
+        let steps = self
+            .config
+            .workflows
+            .get(workflow)
+            .ok_or_else(|| RunsError::UnknownWorkflow {
+                workflow: workflow.to_owned(),
+                known: self.config.workflows.names(),
+            })?
+            .step_names();
         if let Some(step) = fail_at
             && !steps.contains(&step)
         {
@@ -190,6 +195,26 @@ impl RunsService {
             });
         }
         Ok(())
+    }
+
+    /// A replay's `from` must name a step of the run's workflow (known to be valid: [`Self::validate`] ran).
+    fn validate_from(&self, workflow: &str, from: Option<&str>) -> Result<(), RunsError> {
+        let (Some(from), Some(known)) = (from, self.config.workflows.get(workflow)) else {
+            return Ok(());
+        };
+        if known.step(from).is_none() {
+            return Err(RunsError::InvalidFrom {
+                from: from.to_owned(),
+                workflow: workflow.to_owned(),
+                steps: known.step_names().join(", "),
+            });
+        }
+        Ok(())
+    }
+
+    /// The workflows runs may name (`GET /workflows`).
+    pub fn workflows(&self) -> dq_proto::workflow::WorkflowList {
+        self.config.workflows.list()
     }
 
     /// Starts a run: `runs.index` record, `run.created`, then the command.
@@ -233,6 +258,7 @@ impl RunsService {
             replay_seq: 0,
             max_attempts: request.max_attempts,
             replay: false,
+            from: None,
         };
         self.enqueue(writes, record, &created, &command, "created")
             .await?;
@@ -326,6 +352,7 @@ impl RunsService {
             let workflow = entry.workflow.clone();
             // Validate before reserving, so that a rejected replay does not burn a seq.
             self.validate(&workflow, fail_at.as_deref(), &input, max_attempts)?;
+            self.validate_from(&workflow, request.from.as_deref())?;
             let superseded = entry.in_flight();
             if superseded.is_some() && !request.force {
                 return Err(RunsError::ReplayInFlight(
@@ -342,6 +369,7 @@ impl RunsService {
                 max_attempts,
                 overrides,
                 keep_overrides: request.keep_overrides,
+                from: request.from,
             }
         };
         let seq = plan.seq;
@@ -377,6 +405,7 @@ impl RunsService {
             max_attempts,
             overrides,
             keep_overrides,
+            from,
         } = plan;
         self.ensure_topics().await?;
         let ts = now_ms();
@@ -409,6 +438,7 @@ impl RunsService {
             replay_seq: seq,
             max_attempts,
             replay: true,
+            from,
         };
         let mut writes = self.emitter.pipeline();
         if let Some(old) = superseded {
@@ -766,6 +796,8 @@ struct ReplayPlan {
     max_attempts: Option<u32>,
     overrides: Map<String, Value>,
     keep_overrides: bool,
+    /// The step to run from.
+    from: Option<String>,
 }
 
 /// The JSON type of a value, as a client would name it.

@@ -36,17 +36,23 @@ use std::time::Duration;
 use dq_proto::broker::ConsumeItem;
 use dq_proto::event::{Event, EventBody};
 use dq_proto::runs::{
-    COMMANDS_TOPIC, DEMO_STEPS, DLQ_TOPIC, DlqRecord, MAX_ATTEMPTS_LIMIT, POISON_TOPIC, RunCommand,
-    events_topic, validate_run_id, workflow_steps,
+    COMMANDS_TOPIC, DLQ_TOPIC, DlqRecord, MAX_ATTEMPTS_LIMIT, POISON_TOPIC, RunCommand,
+    validate_run_id,
 };
 use futures::StreamExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::chain::{ABANDONED_RESTART, ABANDONED_SHUTDOWN, Chain, History, abandon_reasons};
 use crate::emitter::{Emitter, Pipeline, now_ms};
+use crate::workflow::StepPolicy;
+
+mod steps;
+
 use crate::queue::{ConsumeSpec, Outgoing};
 use crate::{QueueError, RunsConfig, RunsError};
+use steps::{Failure, Plan};
 
 /// Pause before re-joining the group after the consume stream broke.
 const RECONNECT_DELAY: Duration = Duration::from_millis(500);
@@ -54,91 +60,19 @@ const RECONNECT_DELAY: Duration = Duration::from_millis(500);
 /// Added to the pretend work of an attempt when sizing the lease.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
-/// `run.attempt_abandoned` reasons.
-const ABANDONED_RESTART: &str = "redelivered after a restart";
-const ABANDONED_LEASE: &str = "lease expired";
-const ABANDONED_SHUTDOWN: &str = "worker shutting down";
-
-/// The broker's reason for an expired lease, as it appears in a delivery's `last_error`.
-const BROKER_ACK_TIMEOUT: &str = "ack_timeout";
-
-/// DLQ reasons: which budget ran out.
+/// DLQ reasons: which budget ran out, or a failure no retry can help.
 const REASON_MAX_ATTEMPTS: &str = "max_attempts";
 const REASON_MAX_ABANDONED: &str = "max_abandoned";
-
-/// What a run's timeline says about the attempts of one replay.
-#[derive(Debug, Default)]
-struct History {
-    /// Distinct attempts recorded as failed (`run.attempt_failed`).
-    failures: u32,
-    /// Their numbers.
-    failed: std::collections::BTreeSet<u32>,
-    /// The error of the last failed attempt.
-    last_error: Option<String>,
-    /// Attempts recorded as abandoned (`run.attempt_abandoned`).
-    abandoned: u32,
-    /// Of those, the ones whose lease expired.
-    expired: u32,
-    /// The last abandon's reason.
-    last_abandon: Option<String>,
-    /// Whether `run.succeeded` of this replay is there.
-    succeeded: bool,
-}
-
-impl History {
-    /// Folds the server-written events of `replay_seq`.
-    #[cfg(test)]
-    fn of(events: impl IntoIterator<Item = Event>, replay_seq: u64) -> Self {
-        let mut history = Self::default();
-        for event in events {
-            history.observe(event, replay_seq);
-        }
-        history
-    }
-
-    /// Folds the next event of the timeline in, if it is a server-written one of `replay_seq`.
-    fn observe(&mut self, event: Event, replay_seq: u64) {
-        if !event.is_server_authored() || event.replay_seq != Some(replay_seq) {
-            return;
-        }
-        match event.body {
-            EventBody::AttemptFailed { attempt, error } => {
-                self.failed.insert(attempt);
-                self.failures = u32::try_from(self.failed.len()).unwrap_or(u32::MAX);
-                self.last_error = Some(error);
-            }
-            EventBody::AttemptAbandoned { reason, .. } => {
-                self.abandoned += 1;
-                if reason == ABANDONED_LEASE {
-                    self.expired += 1;
-                }
-                self.last_abandon = Some(reason);
-            }
-            EventBody::RunSucceeded {} => self.succeeded = true,
-            _ => {}
-        }
-    }
-}
-
-/// Why each unaccounted delivery of a command was abandoned, oldest first: as many lease expiries as the
-/// broker recorded beyond those already in the timeline (they are the later ones), restarts for the rest.
-fn abandon_reasons(unaccounted: u32, last_error: &str, expired: u32) -> Vec<&'static str> {
-    let expiries = u32::try_from(last_error.matches(BROKER_ACK_TIMEOUT).count())
-        .unwrap_or(u32::MAX)
-        .saturating_sub(expired)
-        .min(unaccounted);
-    let mut reasons = vec![ABANDONED_RESTART; (unaccounted - expiries) as usize];
-    reasons.extend(std::iter::repeat_n(ABANDONED_LEASE, expiries as usize));
-    reasons
-}
+const REASON_NON_RETRYABLE: &str = "non_retryable";
 
 /// The attempt a delivery executes.
 struct Execution {
-    /// The attempt number: 1 + the failed attempts of this replay.
+    /// The attempt of its first step: 1 + that step's failed attempts in this replay.
     attempt: u32,
+    /// 1 + the failed attempts of this replay, of any step: what makes the attempt's keys its own.
+    ordinal: u32,
     /// Abandoned attempts of this replay so far.
     abandoned: u32,
-    max_attempts: u32,
     max_abandoned: u32,
 }
 
@@ -147,9 +81,9 @@ impl Execution {
     /// that each execution of an attempt shows in the timeline.
     fn tag(&self) -> String {
         if self.abandoned == 0 {
-            self.attempt.to_string()
+            self.ordinal.to_string()
         } else {
-            format!("{}.{}", self.attempt, self.abandoned)
+            format!("{}.{}", self.ordinal, self.abandoned)
         }
     }
 }
@@ -174,8 +108,8 @@ impl Budget<'static> {
 
 /// Why an attempt did not succeed.
 enum AttemptError {
-    /// The workflow failed: retry or dead-letter.
-    Failed(String),
+    /// A step failed: retry it or dead-letter.
+    Failed(Failure),
     /// The worker is shutting down: hand the command back.
     Cancelled,
     /// A newer replay of the run was requested: ack the command, write nothing more.
@@ -196,6 +130,8 @@ pub(crate) struct Worker {
     config: RunsConfig,
     spec: ConsumeSpec,
     shutdown: CancellationToken,
+    /// For `http` steps.
+    http: reqwest::Client,
 }
 
 impl Worker {
@@ -206,10 +142,11 @@ impl Worker {
             &uuid::Uuid::new_v4().simple().to_string()[..12]
         );
         // A lease shorter than one attempt would hand a healthy run to another worker mid-way: keep it at least
-        // twice the pretend work of the longest workflow plus a margin for slow writes.
+        // twice the work of the longest workflow (every step at its timeout) plus a margin for slow writes.
         let work = config
-            .step_delay
-            .saturating_mul(u32::try_from(DEMO_STEPS.len() * 2).unwrap_or(u32::MAX));
+            .workflows
+            .longest_attempt(config.step_delay)
+            .saturating_mul(2);
         let spec = ConsumeSpec {
             topic: COMMANDS_TOPIC.to_owned(),
             group: config.group.clone(),
@@ -221,6 +158,7 @@ impl Worker {
             config,
             spec,
             shutdown,
+            http: reqwest::Client::new(),
         }
     }
 
@@ -336,11 +274,17 @@ impl Worker {
             }
             let run = Execution {
                 attempt: delivery,
+                ordinal: delivery,
                 abandoned: 0,
-                max_attempts,
                 max_abandoned,
             };
-            self.execute(writes, &item, &mut chain, &command, &run)
+            let mut plan = Plan::new(
+                &self.config.workflows,
+                &command,
+                &History::default(),
+                &Default::default(),
+            );
+            self.execute(writes, &item, &mut chain, &command, &run, &mut plan)
                 .await;
             return;
         };
@@ -349,15 +293,28 @@ impl Worker {
             self.ack(&item).await;
             return;
         }
-        let attempt = history.failures.saturating_add(1);
-        if history.failures >= max_attempts {
-            // A redelivery after the last failed attempt (a crash before the ack).
-            let error = history
-                .last_error
-                .clone()
-                .unwrap_or_else(|| last_reason(&item.last_error));
-            let budget = Budget::attempts_spent(max_attempts);
-            self.finish_dead(&mut writes, &item, &command, &budget, &error)
+        let mut plan = Plan::new(&self.config.workflows, &command, &history, chain.earlier());
+        let policy = StepPolicy::of(
+            plan.workflow,
+            plan.start,
+            command.max_attempts,
+            &self.config,
+        );
+        let max_attempts = policy.max_attempts;
+        let failures = history.step(plan.next_step());
+        let attempt = failures.count.saturating_add(1);
+        if failures.count > 0 && (!failures.retryable || failures.count >= max_attempts) {
+            // A redelivery after the step's last failed attempt (a crash before the ack).
+            let budget = Budget {
+                reason: if failures.retryable {
+                    REASON_MAX_ATTEMPTS
+                } else {
+                    REASON_NON_RETRYABLE
+                },
+                attempt: failures.count,
+                max_attempts,
+            };
+            self.finish_dead(&mut writes, &item, &command, &budget, &failures.last_error)
                 .await;
             return;
         }
@@ -403,11 +360,11 @@ impl Worker {
         }
         let run = Execution {
             attempt,
+            ordinal: history.failures.saturating_add(1),
             abandoned,
-            max_attempts,
             max_abandoned,
         };
-        self.execute(writes, &item, &mut chain, &command, &run)
+        self.execute(writes, &item, &mut chain, &command, &run, &mut plan)
             .await;
     }
 
@@ -419,9 +376,10 @@ impl Worker {
         chain: &mut Chain,
         command: &RunCommand,
         run: &Execution,
+        plan: &mut Plan<'_>,
     ) {
         let attempt = run.attempt;
-        let outcome = match self.attempt(&mut writes, chain, command, run).await {
+        let outcome = match self.attempt(&mut writes, chain, command, run, plan).await {
             // Acked only once every event of the attempt is durable.
             Ok(()) => writes.flush().await.map_err(AttemptError::Queue),
             Err(e) => Err(e),
@@ -465,10 +423,13 @@ impl Worker {
                 tracing::warn!(run_id = %command.run_id, "attempt {attempt} could not write: {e}");
                 self.nack(item, &e.to_string(), self.backoff(attempt)).await;
             }
-            Err(AttemptError::Failed(error)) => {
-                if let Err(e) = self.failed(&mut writes, item, command, run, &error).await {
+            Err(AttemptError::Failed(failure)) => {
+                let failed = self
+                    .failed(&mut writes, item, command, run, plan, &failure)
+                    .await;
+                if let Err(e) = failed {
                     tracing::warn!(run_id = %command.run_id, "recording failure of attempt {attempt}: {e}");
-                    self.nack(item, &error, self.backoff(attempt)).await;
+                    self.nack(item, &failure.error, self.backoff(attempt)).await;
                 }
             }
         }
@@ -567,7 +528,7 @@ impl Worker {
         body: EventBody,
     ) -> Result<(), RunsError> {
         let step = match &body {
-            EventBody::StepStarted { step } | EventBody::StepCompleted { step } => {
+            EventBody::StepStarted { step, .. } | EventBody::StepCompleted { step, .. } => {
                 format!(":{step}")
             }
             _ => String::new(),
@@ -582,87 +543,54 @@ impl Worker {
         writes.emit(&event, Some(key)).await
     }
 
-    /// One attempt: `worker.received`, `run.started`, the steps, `run.succeeded`. With pretend work, each step's
-    /// `step.started` is made durable (and visible) before the work; without, one flush covers the attempt.
-    async fn attempt(
-        &self,
-        writes: &mut Pipeline<'_>,
-        chain: &mut Chain,
-        command: &RunCommand,
-        run: &Execution,
-    ) -> Result<(), AttemptError> {
-        let tag = &run.tag();
-        let received = EventBody::WorkerReceived {
-            attempt: run.attempt,
-        };
-        Self::emit(writes, command, tag, received).await?;
-        let Some(steps) = workflow_steps(&command.workflow) else {
-            return Err(AttemptError::Failed(format!(
-                "unknown workflow {}",
-                command.workflow
-            )));
-        };
-        Self::emit(writes, command, tag, EventBody::RunStarted {}).await?;
-        for step in steps {
-            if chain.superseded(&self.emitter).await {
-                return Err(AttemptError::Superseded);
-            }
-            let started = EventBody::StepStarted {
-                step: (*step).to_owned(),
-            };
-            Self::emit(writes, command, tag, started).await?;
-            if command.fail_at.as_deref() == Some(step) {
-                return Err(AttemptError::Failed(format!("forced failure at {step}")));
-            }
-            if !self.config.step_delay.is_zero() {
-                writes.flush().await?;
-                tokio::select! {
-                    () = self.shutdown.cancelled() => return Err(AttemptError::Cancelled),
-                    () = tokio::time::sleep(self.config.step_delay) => {}
-                }
-            } else if self.shutdown.is_cancelled() {
-                return Err(AttemptError::Cancelled);
-            }
-            let completed = EventBody::StepCompleted {
-                step: (*step).to_owned(),
-            };
-            Self::emit(writes, command, tag, completed).await?;
-        }
-        if chain.superseded(&self.emitter).await {
-            return Err(AttemptError::Superseded);
-        }
-        Self::emit(writes, command, tag, EventBody::RunSucceeded {}).await?;
-        Ok(())
-    }
-
-    /// After a failed attempt: `run.attempt_failed`, then a retry (nack with backoff) or dead-lettering.
+    /// After a failed attempt of a step: `run.attempt_failed`, then a retry of the step (nack with its
+    /// backoff) or dead-letter (its attempts spent, or a failure no retry can help).
     async fn failed(
         &self,
         writes: &mut Pipeline<'_>,
         item: &ConsumeItem,
         command: &RunCommand,
         run: &Execution,
-        error: &str,
+        plan: &Plan<'_>,
+        failure: &Failure,
     ) -> Result<(), RunsError> {
-        let (attempt, max_attempts, tag) = (run.attempt, run.max_attempts, &run.tag());
+        let policy = StepPolicy::of(
+            plan.workflow,
+            failure.index,
+            command.max_attempts,
+            &self.config,
+        );
+        let (attempt, max_attempts, tag) = (failure.attempt, policy.max_attempts, &run.tag());
         let failed = EventBody::AttemptFailed {
             attempt,
-            error: error.to_owned(),
+            error: failure.error.clone(),
+            step: failure.step.clone(),
+            retryable: (!failure.retryable).then_some(false),
         };
         Self::emit(writes, command, tag, failed).await?;
-        if attempt < max_attempts {
+        if failure.retryable && attempt < max_attempts {
+            let delay = policy.backoff(attempt);
             let scheduled = EventBody::RetryScheduled {
                 attempt: attempt + 1,
                 max_attempts,
+                step: failure.step.clone(),
+                delay_ms: Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
             };
             Self::emit(writes, command, tag, scheduled).await?;
             writes.flush().await?;
             // The broker holds the backoff (nack delay), so the worker's slot is free meanwhile.
-            self.nack(item, error, self.backoff(attempt)).await;
+            self.nack(item, &failure.error, delay).await;
         } else {
-            // The last attempt failed: attempt == max_attempts.
-            let budget = Budget::attempts_spent(max_attempts);
-            self.finish_dead(writes, item, command, &budget, error)
+            let budget = Budget {
+                reason: if failure.retryable {
+                    REASON_MAX_ATTEMPTS
+                } else {
+                    REASON_NON_RETRYABLE
+                },
+                attempt,
+                max_attempts,
+            };
+            self.finish_dead(writes, item, command, &budget, &failure.error)
                 .await;
         }
         Ok(())
@@ -770,162 +698,4 @@ fn last_reason(last_error: &str) -> String {
         .find(|s| !s.is_empty())
         .unwrap_or("attempts exhausted")
         .to_owned()
-}
-
-/// What the worker knows of the timeline of a command's run: whether a newer replay than the command's was
-/// requested since (then the command's chain is superseded), and the attempts of the command's replay so far
-/// ([`History`]). Each look reads only what is new, so a delivery reads the timeline once.
-struct Chain {
-    topic: String,
-    replay_seq: u64,
-    next: u64,
-    superseded: bool,
-    /// The broker has no non-consuming reads: stop asking.
-    blind: bool,
-    /// Why the last look could not read on (what was read may be short of the timeline's end).
-    unread: Option<String>,
-    history: History,
-}
-
-/// Most events one look reads at a time.
-const CHAIN_PAGE: usize = 1000;
-
-impl Chain {
-    fn new(command: &RunCommand) -> Self {
-        Self {
-            topic: events_topic(&command.run_id),
-            replay_seq: command.replay_seq,
-            next: 0,
-            superseded: false,
-            blind: false,
-            unread: None,
-            history: History::default(),
-        }
-    }
-
-    /// Whether a newer replay of the run was requested. A broker that cannot be read (or fails) cannot tell:
-    /// the chain goes on, and the registry still ignores what it writes once superseded.
-    async fn superseded(&mut self, emitter: &Emitter) -> bool {
-        self.unread = None;
-        while !self.superseded && !self.blind {
-            let page = match emitter
-                .queue
-                .read(&self.topic, 0, self.next, CHAIN_PAGE)
-                .await
-            {
-                Ok(page) => page,
-                // No timeline yet: nothing to know.
-                Err(QueueError::UnknownTopic(_)) => break,
-                Err(e) => {
-                    self.blind = matches!(e, QueueError::Unsupported(_));
-                    if !self.blind {
-                        self.unread = Some(e.to_string());
-                    }
-                    tracing::debug!(topic = %self.topic, "cannot look for a newer replay: {e}");
-                    break;
-                }
-            };
-            for item in &page {
-                self.next = item.offset + 1;
-                let Ok(event) = serde_json::from_str::<Event>(&item.value) else {
-                    continue;
-                };
-                let newer = event.is_server_authored()
-                    && matches!(event.body,
-                        EventBody::ReplayRequested { seq, .. } if seq > self.replay_seq);
-                self.superseded |= newer;
-                self.history.observe(event, self.replay_seq);
-            }
-            if page.len() < CHAIN_PAGE {
-                break;
-            }
-        }
-        self.superseded
-    }
-
-    /// The attempts of the command's replay as of the last look; `None` when the broker cannot read, an error
-    /// when the last look could not read to the end.
-    fn history(&mut self) -> Result<Option<&mut History>, String> {
-        match &self.unread {
-            Some(error) => Err(error.clone()),
-            None if self.blind => Ok(None),
-            None => Ok(Some(&mut self.history)),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ev(replay_seq: u64, body: EventBody) -> Event {
-        Event::lifecycle(1, "r", replay_seq, body)
-    }
-
-    fn failed(replay_seq: u64, attempt: u32, error: &str) -> Event {
-        ev(
-            replay_seq,
-            EventBody::AttemptFailed {
-                attempt,
-                error: error.into(),
-            },
-        )
-    }
-
-    fn abandoned(reason: &str) -> Event {
-        ev(
-            0,
-            EventBody::AttemptAbandoned {
-                attempt: 1,
-                reason: reason.into(),
-                abandoned: 1,
-                max_abandoned: 10,
-            },
-        )
-    }
-
-    #[test]
-    fn history_counts_distinct_failures_and_abandons_of_its_replay_only() {
-        let mut user = ev(0, EventBody::RunSucceeded {});
-        user.source = Some(dq_proto::event::SOURCE_USER.to_owned());
-        let mut unnamed = ev(0, EventBody::RunSucceeded {});
-        unnamed.replay_seq = None;
-        let events = [
-            failed(0, 1, "e1"),
-            failed(0, 1, "e1"),
-            abandoned(ABANDONED_LEASE),
-            abandoned(ABANDONED_RESTART),
-            failed(1, 1, "e2"),
-            ev(1, EventBody::RunSucceeded {}),
-            // A success without replay_seq (written before dq added it) is nobody's, a user's is ignored.
-            unnamed,
-            user,
-        ];
-        let history = History::of(events.clone(), 0);
-        assert_eq!(history.failures, 1);
-        assert_eq!(history.last_error.as_deref(), Some("e1"));
-        assert_eq!((history.abandoned, history.expired), (2, 1));
-        assert_eq!(history.last_abandon.as_deref(), Some(ABANDONED_RESTART));
-        assert!(!history.succeeded);
-        let replay = History::of(events, 1);
-        assert_eq!((replay.failures, replay.abandoned), (1, 0));
-        assert!(replay.succeeded);
-    }
-
-    #[test]
-    fn unrecorded_lease_expiries_are_the_latest_abandons() {
-        assert_eq!(abandon_reasons(0, "ack_timeout", 0), Vec::<&str>::new());
-        assert_eq!(abandon_reasons(1, "", 0), [ABANDONED_RESTART]);
-        assert_eq!(abandon_reasons(1, "ack_timeout", 0), [ABANDONED_LEASE]);
-        // The expiry is already in the timeline: this one came from a restart.
-        assert_eq!(abandon_reasons(1, "ack_timeout", 1), [ABANDONED_RESTART]);
-        assert_eq!(
-            abandon_reasons(3, "forced failure at x; ack_timeout; ack_timeout", 1),
-            [ABANDONED_RESTART, ABANDONED_RESTART, ABANDONED_LEASE]
-        );
-        assert_eq!(
-            abandon_reasons(1, "ack_timeout; ack_timeout", 0),
-            [ABANDONED_LEASE]
-        );
-    }
 }

@@ -1,7 +1,7 @@
 //! The runs service and the worker against a real embedded broker in a temporary dir, without HTTP: attempt
 //! counting across a worker restart, no duplicate DLQ record on a redelivery after the last attempt, attempts
 //! abandoned by a vanished worker (an expired lease, a broker restart, a shutdown) counted apart from failures,
-//! and the registry rebuilt from the broker.
+//! and the registry rebuilt from the broker; workflow files with real steps in [`workflows`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -744,3 +744,6 @@ async fn a_worker_shutting_down_mid_attempt_records_an_abandoned_attempt() {
         "attempt 1 ran again, and shows"
     );
 }
+
+#[path = "worker/workflows.rs"]
+mod workflows;

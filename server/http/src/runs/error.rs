@@ -57,6 +57,9 @@ impl From<RunsError> for DetailError {
             RunsError::InvalidFailAt { .. } => {
                 Self::validation("value_error", &["body", "fail_at"], message)
             }
+            RunsError::InvalidFrom { .. } => {
+                Self::validation("value_error", &["body", "from"], message)
+            }
             RunsError::InvalidMaxAttempts(_) => {
                 Self::validation("value_error", &["body", "max_attempts"], message)
             }
