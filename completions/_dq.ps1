@@ -42,6 +42,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('dlq', 'dlq', [CompletionResultType]::ParameterValue, 'Inspect dead-letter records')
             [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Replay a run, with the fix applied or a new failure, and follow it until it ends')
             [CompletionResult]::new('runs', 'runs', [CompletionResultType]::ParameterValue, 'List runs and show one run''s state')
+            [CompletionResult]::new('workflows', 'workflows', [CompletionResultType]::ParameterValue, 'List the workflows the server runs and show one''s steps and retry policies')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success')
             [CompletionResult]::new('health', 'health', [CompletionResultType]::ParameterValue, 'Check that the server and its broker answer')
             [CompletionResult]::new('emit', 'emit', [CompletionResultType]::ParameterValue, 'Push a debug event into a run''s timeline')
@@ -63,6 +64,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--max-attempts', '--max-attempts', [CompletionResultType]::ParameterName, 'Attempts per run before dead-lettering, 1 to 100 [default: 3]')
             [CompletionResult]::new('--max-abandoned', '--max-abandoned', [CompletionResultType]::ParameterName, 'Attempts abandoned by a vanished worker (a server restart, an expired lease) per run before dead-lettering with reason max_abandoned, 1 to 1000; they do not count against --max-attempts [default: 10]')
             [CompletionResult]::new('--backoff', '--backoff', [CompletionResultType]::ParameterName, 'Wait between attempts, multiplied by the attempt number [default: 300ms]')
+            [CompletionResult]::new('--workflows', '--workflows', [CompletionResultType]::ParameterName, 'Also run the workflows of this TOML file (the built-in demo stays); an invalid file is refused with its file, line and key')
             [CompletionResult]::new('--broker', '--broker', [CompletionResultType]::ParameterName, 'Use this external DriftQ v1 broker instead of the embedded one')
             [CompletionResult]::new('--max-in-flight', '--max-in-flight', [CompletionResultType]::ParameterName, 'Messages in flight per topic, group and partition [default: 64]')
             [CompletionResult]::new('--max-topics', '--max-topics', [CompletionResultType]::ParameterName, 'Most topics at once; one more is refused with 429 (each run makes one) [default: 100000]')
@@ -265,6 +267,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable')
             [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin')
             [CompletionResult]::new('--max-attempts', '--max-attempts', [CompletionResultType]::ParameterName, 'Attempts for this replay, 1 to 100 (the run''s when absent)')
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Run from this step, reusing the outputs the steps before it have in the run''s timeline [default: the step that failed]')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The dq server [default: http://127.0.0.1:8000]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; NO_COLOR in the environment means never')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never')
@@ -380,6 +383,75 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
         'dq;runs;help;help' {
             break
         }
+        'dq;workflows' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The dq server [default: http://127.0.0.1:8000]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; NO_COLOR in the environment means never')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON (one document, or one object per line when streaming)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('--utc', '--utc', [CompletionResultType]::ParameterName, 'Show times in UTC instead of the local zone')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the workflows: name, where from, steps')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one workflow''s steps, what each does and how it is retried')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dq;workflows;list' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The dq server [default: http://127.0.0.1:8000]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; NO_COLOR in the environment means never')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON (one document, or one object per line when streaming)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('--utc', '--utc', [CompletionResultType]::ParameterName, 'Show times in UTC instead of the local zone')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dq;workflows;show' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The dq server [default: http://127.0.0.1:8000]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; NO_COLOR in the environment means never')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON (one document, or one object per line when streaming)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('--utc', '--utc', [CompletionResultType]::ParameterName, 'Show times in UTC instead of the local zone')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dq;workflows;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the workflows: name, where from, steps')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one workflow''s steps, what each does and how it is retried')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dq;workflows;help;list' {
+            break
+        }
+        'dq;workflows;help;show' {
+            break
+        }
+        'dq;workflows;help;help' {
+            break
+        }
         'dq;demo' {
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The dq server [default: http://127.0.0.1:8000]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; NO_COLOR in the environment means never')
@@ -438,6 +510,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--max-attempts', '--max-attempts', [CompletionResultType]::ParameterName, 'Attempts per run before dead-lettering, 1 to 100 [default: 3]')
             [CompletionResult]::new('--max-abandoned', '--max-abandoned', [CompletionResultType]::ParameterName, 'Attempts abandoned by a vanished worker (a server restart, an expired lease) per run before dead-lettering with reason max_abandoned, 1 to 1000; they do not count against --max-attempts [default: 10]')
             [CompletionResult]::new('--backoff', '--backoff', [CompletionResultType]::ParameterName, 'Wait between attempts, multiplied by the attempt number [default: 300ms]')
+            [CompletionResult]::new('--workflows', '--workflows', [CompletionResultType]::ParameterName, 'Also run the workflows of this TOML file (the built-in demo stays); an invalid file is refused with its file, line and key')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The dq server [default: http://127.0.0.1:8000]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; NO_COLOR in the environment means never')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never')
@@ -479,6 +552,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('dlq', 'dlq', [CompletionResultType]::ParameterValue, 'Inspect dead-letter records')
             [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Replay a run, with the fix applied or a new failure, and follow it until it ends')
             [CompletionResult]::new('runs', 'runs', [CompletionResultType]::ParameterValue, 'List runs and show one run''s state')
+            [CompletionResult]::new('workflows', 'workflows', [CompletionResultType]::ParameterValue, 'List the workflows the server runs and show one''s steps and retry policies')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success')
             [CompletionResult]::new('health', 'health', [CompletionResultType]::ParameterValue, 'Check that the server and its broker answer')
             [CompletionResult]::new('emit', 'emit', [CompletionResultType]::ParameterValue, 'Push a debug event into a run''s timeline')
@@ -530,6 +604,17 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             break
         }
         'dq;help;runs;wait' {
+            break
+        }
+        'dq;help;workflows' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the workflows: name, where from, steps')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one workflow''s steps, what each does and how it is retried')
+            break
+        }
+        'dq;help;workflows;list' {
+            break
+        }
+        'dq;help;workflows;show' {
             break
         }
         'dq;help;demo' {

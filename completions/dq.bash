@@ -55,6 +55,9 @@ _dq() {
             dq,worker)
                 cmd="dq__subcmd__worker"
                 ;;
+            dq,workflows)
+                cmd="dq__subcmd__workflows"
+                ;;
             dq__subcmd__dlq,help)
                 cmd="dq__subcmd__dlq__subcmd__help"
                 ;;
@@ -118,6 +121,9 @@ _dq() {
             dq__subcmd__help,worker)
                 cmd="dq__subcmd__help__subcmd__worker"
                 ;;
+            dq__subcmd__help,workflows)
+                cmd="dq__subcmd__help__subcmd__workflows"
+                ;;
             dq__subcmd__help__subcmd__dlq,list)
                 cmd="dq__subcmd__help__subcmd__dlq__subcmd__list"
                 ;;
@@ -135,6 +141,12 @@ _dq() {
                 ;;
             dq__subcmd__help__subcmd__runs,wait)
                 cmd="dq__subcmd__help__subcmd__runs__subcmd__wait"
+                ;;
+            dq__subcmd__help__subcmd__workflows,list)
+                cmd="dq__subcmd__help__subcmd__workflows__subcmd__list"
+                ;;
+            dq__subcmd__help__subcmd__workflows,show)
+                cmd="dq__subcmd__help__subcmd__workflows__subcmd__show"
                 ;;
             dq__subcmd__runs,help)
                 cmd="dq__subcmd__runs__subcmd__help"
@@ -160,6 +172,24 @@ _dq() {
             dq__subcmd__runs__subcmd__help,wait)
                 cmd="dq__subcmd__runs__subcmd__help__subcmd__wait"
                 ;;
+            dq__subcmd__workflows,help)
+                cmd="dq__subcmd__workflows__subcmd__help"
+                ;;
+            dq__subcmd__workflows,list)
+                cmd="dq__subcmd__workflows__subcmd__list"
+                ;;
+            dq__subcmd__workflows,show)
+                cmd="dq__subcmd__workflows__subcmd__show"
+                ;;
+            dq__subcmd__workflows__subcmd__help,help)
+                cmd="dq__subcmd__workflows__subcmd__help__subcmd__help"
+                ;;
+            dq__subcmd__workflows__subcmd__help,list)
+                cmd="dq__subcmd__workflows__subcmd__help__subcmd__list"
+                ;;
+            dq__subcmd__workflows__subcmd__help,show)
+                cmd="dq__subcmd__workflows__subcmd__help__subcmd__show"
+                ;;
             *)
                 ;;
         esac
@@ -167,7 +197,7 @@ _dq() {
 
     case "${cmd}" in
         dq)
-            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --utc --token --help --version up down run events dlq replay runs demo health emit worker completions help"
+            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --utc --token --help --version up down run events dlq replay runs workflows demo health emit worker completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -631,7 +661,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__help)
-            opts="up down run events dlq replay runs demo health emit worker completions help"
+            opts="up down run events dlq replay runs workflows demo health emit worker completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -910,8 +940,50 @@ _dq() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dq__subcmd__help__subcmd__workflows)
+            opts="list show"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__help__subcmd__workflows__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__help__subcmd__workflows__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dq__subcmd__replay)
-            opts="-q -y -h -V --fix --fail --set --input --keep-overrides --max-attempts --detach --force --url --json --color --quiet --timeout --yes --utc --token --help --version"
+            opts="-q -y -h -V --fix --fail --set --input --keep-overrides --max-attempts --detach --force --from --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -930,6 +1002,10 @@ _dq() {
                     return 0
                     ;;
                 --max-attempts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1209,7 +1285,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__up)
-            opts="-q -y -h -V --listen --data-dir --detach --header-timeout --idle-timeout --body-timeout --max-connections --workers --concurrency --step-delay --max-attempts --max-abandoned --backoff --broker --max-in-flight --no-fsync --max-topics --max-total-partitions --group-retention --cors-origin --allowed-host --token-file --url --json --color --quiet --timeout --yes --utc --token --help --version"
+            opts="-q -y -h -V --listen --data-dir --detach --header-timeout --idle-timeout --body-timeout --max-connections --workers --concurrency --step-delay --max-attempts --max-abandoned --backoff --workflows --broker --max-in-flight --no-fsync --max-topics --max-total-partitions --group-retention --cors-origin --allowed-host --token-file --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1260,6 +1336,10 @@ _dq() {
                     return 0
                     ;;
                 --backoff)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --workflows)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1319,7 +1399,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__worker)
-            opts="-q -y -h -V --concurrency --step-delay --max-attempts --max-abandoned --backoff --url --json --color --quiet --timeout --yes --utc --token --help --version"
+            opts="-q -y -h -V --concurrency --step-delay --max-attempts --max-abandoned --backoff --workflows --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1345,6 +1425,156 @@ _dq() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --workflows)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__workflows)
+            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --utc --token --help --version list show help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__workflows__subcmd__help)
+            opts="list show help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__workflows__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__workflows__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__workflows__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__workflows__subcmd__list)
+            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --utc --token --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__workflows__subcmd__show)
+            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --utc --token --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

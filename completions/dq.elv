@@ -39,6 +39,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand dlq 'Inspect dead-letter records'
             cand replay 'Replay a run, with the fix applied or a new failure, and follow it until it ends'
             cand runs 'List runs and show one run''s state'
+            cand workflows 'List the workflows the server runs and show one''s steps and retry policies'
             cand demo 'The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success'
             cand health 'Check that the server and its broker answer'
             cand emit 'Push a debug event into a run''s timeline'
@@ -59,6 +60,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --max-attempts 'Attempts per run before dead-lettering, 1 to 100 [default: 3]'
             cand --max-abandoned 'Attempts abandoned by a vanished worker (a server restart, an expired lease) per run before dead-lettering with reason max_abandoned, 1 to 1000; they do not count against --max-attempts [default: 10]'
             cand --backoff 'Wait between attempts, multiplied by the attempt number [default: 300ms]'
+            cand --workflows 'Also run the workflows of this TOML file (the built-in demo stays); an invalid file is refused with its file, line and key'
             cand --broker 'Use this external DriftQ v1 broker instead of the embedded one'
             cand --max-in-flight 'Messages in flight per topic, group and partition [default: 64]'
             cand --max-topics 'Most topics at once; one more is refused with 429 (each run makes one) [default: 100000]'
@@ -248,6 +250,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --set 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable'
             cand --input 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin'
             cand --max-attempts 'Attempts for this replay, 1 to 100 (the run''s when absent)'
+            cand --from 'Run from this step, reusing the outputs the steps before it have in the run''s timeline [default: the step that failed]'
             cand --url 'The dq server [default: http://127.0.0.1:8000]'
             cand --color 'When to use colour; NO_COLOR in the environment means never'
             cand --timeout 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never'
@@ -353,6 +356,68 @@ set edit:completion:arg-completer[dq] = {|@words|
         }
         &'dq;runs;help;help'= {
         }
+        &'dq;workflows'= {
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --utc 'Show times in UTC instead of the local zone'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List the workflows: name, where from, steps'
+            cand show 'Show one workflow''s steps, what each does and how it is retried'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dq;workflows;list'= {
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --utc 'Show times in UTC instead of the local zone'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dq;workflows;show'= {
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --utc 'Show times in UTC instead of the local zone'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dq;workflows;help'= {
+            cand list 'List the workflows: name, where from, steps'
+            cand show 'Show one workflow''s steps, what each does and how it is retried'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dq;workflows;help;list'= {
+        }
+        &'dq;workflows;help;show'= {
+        }
+        &'dq;workflows;help;help'= {
+        }
         &'dq;demo'= {
             cand --url 'The dq server [default: http://127.0.0.1:8000]'
             cand --color 'When to use colour; NO_COLOR in the environment means never'
@@ -408,6 +473,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --max-attempts 'Attempts per run before dead-lettering, 1 to 100 [default: 3]'
             cand --max-abandoned 'Attempts abandoned by a vanished worker (a server restart, an expired lease) per run before dead-lettering with reason max_abandoned, 1 to 1000; they do not count against --max-attempts [default: 10]'
             cand --backoff 'Wait between attempts, multiplied by the attempt number [default: 300ms]'
+            cand --workflows 'Also run the workflows of this TOML file (the built-in demo stays); an invalid file is refused with its file, line and key'
             cand --url 'The dq server [default: http://127.0.0.1:8000]'
             cand --color 'When to use colour; NO_COLOR in the environment means never'
             cand --timeout 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never'
@@ -447,6 +513,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand dlq 'Inspect dead-letter records'
             cand replay 'Replay a run, with the fix applied or a new failure, and follow it until it ends'
             cand runs 'List runs and show one run''s state'
+            cand workflows 'List the workflows the server runs and show one''s steps and retry policies'
             cand demo 'The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success'
             cand health 'Check that the server and its broker answer'
             cand emit 'Push a debug event into a run''s timeline'
@@ -485,6 +552,14 @@ set edit:completion:arg-completer[dq] = {|@words|
         &'dq;help;runs;show'= {
         }
         &'dq;help;runs;wait'= {
+        }
+        &'dq;help;workflows'= {
+            cand list 'List the workflows: name, where from, steps'
+            cand show 'Show one workflow''s steps, what each does and how it is retried'
+        }
+        &'dq;help;workflows;list'= {
+        }
+        &'dq;help;workflows;show'= {
         }
         &'dq;help;demo'= {
         }

@@ -43,6 +43,7 @@ complete -c dq -n "__fish_dq_needs_command" -f -a "events" -d 'Show a run\'s tim
 complete -c dq -n "__fish_dq_needs_command" -f -a "dlq" -d 'Inspect dead-letter records'
 complete -c dq -n "__fish_dq_needs_command" -f -a "replay" -d 'Replay a run, with the fix applied or a new failure, and follow it until it ends'
 complete -c dq -n "__fish_dq_needs_command" -f -a "runs" -d 'List runs and show one run\'s state'
+complete -c dq -n "__fish_dq_needs_command" -f -a "workflows" -d 'List the workflows the server runs and show one\'s steps and retry policies'
 complete -c dq -n "__fish_dq_needs_command" -f -a "demo" -d 'The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success'
 complete -c dq -n "__fish_dq_needs_command" -f -a "health" -d 'Check that the server and its broker answer'
 complete -c dq -n "__fish_dq_needs_command" -f -a "emit" -d 'Push a debug event into a run\'s timeline'
@@ -61,6 +62,7 @@ complete -c dq -n "__fish_dq_using_subcommand up" -l step-delay -d 'Pretend work
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-attempts -d 'Attempts per run before dead-lettering, 1 to 100 [default: 3]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-abandoned -d 'Attempts abandoned by a vanished worker (a server restart, an expired lease) per run before dead-lettering with reason max_abandoned, 1 to 1000; they do not count against --max-attempts [default: 10]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l backoff -d 'Wait between attempts, multiplied by the attempt number [default: 300ms]' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l workflows -d 'Also run the workflows of this TOML file (the built-in demo stays); an invalid file is refused with its file, line and key' -r -F
 complete -c dq -n "__fish_dq_using_subcommand up" -l broker -d 'Use this external DriftQ v1 broker instead of the embedded one' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-in-flight -d 'Messages in flight per topic, group and partition [default: 64]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-topics -d 'Most topics at once; one more is refused with 429 (each run makes one) [default: 100000]' -r
@@ -217,6 +219,7 @@ finalize\t''"
 complete -c dq -n "__fish_dq_using_subcommand replay" -l set -d 'Override one input field over the original input (VALUE is JSON, or a string when it is not valid JSON); repeatable' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l input -d 'Input overrides over the original input, as a JSON object, @FILE, or - for stdin' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l max-attempts -d 'Attempts for this replay, 1 to 100 (the run\'s when absent)' -r
+complete -c dq -n "__fish_dq_using_subcommand replay" -l from -d 'Run from this step, reusing the outputs the steps before it have in the run\'s timeline [default: the step that failed]' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand replay" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
@@ -297,6 +300,48 @@ complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_f
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one run: state, attempts, last error, replays'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "wait" -d 'Wait for a run (or one of its replays) to end: exit 0 succeeded, 3 dead-lettered, 124 on --timeout'
 complete -c dq -n "__fish_dq_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and not __fish_seen_subcommand_from list show help" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand workflows; and not __fish_seen_subcommand_from list show help" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand workflows; and not __fish_seen_subcommand_from list show help" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
+complete -c dq -n "__fish_dq_using_subcommand workflows; and not __fish_seen_subcommand_from list show help" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand workflows; and not __fish_seen_subcommand_from list show help" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and not __fish_seen_subcommand_from list show help" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and not __fish_seen_subcommand_from list show help" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and not __fish_seen_subcommand_from list show help" -l utc -d 'Show times in UTC instead of the local zone'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and not __fish_seen_subcommand_from list show help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and not __fish_seen_subcommand_from list show help" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and not __fish_seen_subcommand_from list show help" -f -a "list" -d 'List the workflows: name, where from, steps'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and not __fish_seen_subcommand_from list show help" -f -a "show" -d 'Show one workflow\'s steps, what each does and how it is retried'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and not __fish_seen_subcommand_from list show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from list" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from list" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from list" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from list" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from list" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from list" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from list" -l utc -d 'Show times in UTC instead of the local zone'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from show" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from show" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from show" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from show" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from show" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from show" -l utc -d 'Show times in UTC instead of the local zone'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the workflows: name, where from, steps'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one workflow\'s steps, what each does and how it is retried'
+complete -c dq -n "__fish_dq_using_subcommand workflows; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dq -n "__fish_dq_using_subcommand demo" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand demo" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
@@ -339,6 +384,7 @@ complete -c dq -n "__fish_dq_using_subcommand worker" -l step-delay -d 'Pretend 
 complete -c dq -n "__fish_dq_using_subcommand worker" -l max-attempts -d 'Attempts per run before dead-lettering, 1 to 100 [default: 3]' -r
 complete -c dq -n "__fish_dq_using_subcommand worker" -l max-abandoned -d 'Attempts abandoned by a vanished worker (a server restart, an expired lease) per run before dead-lettering with reason max_abandoned, 1 to 1000; they do not count against --max-attempts [default: 10]' -r
 complete -c dq -n "__fish_dq_using_subcommand worker" -l backoff -d 'Wait between attempts, multiplied by the attempt number [default: 300ms]' -r
+complete -c dq -n "__fish_dq_using_subcommand worker" -l workflows -d 'Also run the workflows of this TOML file (the built-in demo stays); an invalid file is refused with its file, line and key' -r -F
 complete -c dq -n "__fish_dq_using_subcommand worker" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand worker" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
@@ -363,22 +409,25 @@ complete -c dq -n "__fish_dq_using_subcommand completions" -s y -l yes -d 'Answe
 complete -c dq -n "__fish_dq_using_subcommand completions" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "up" -d 'Start the server: broker, runs API and worker(s) in one process'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "down" -d 'Stop a server started with `dq up --detach`'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "run" -d 'Start a run and follow it until it ends (exit 0 succeeded, 3 dead-lettered)'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "events" -d 'Show a run\'s timeline, one line per event'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "dlq" -d 'Inspect dead-letter records'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "replay" -d 'Replay a run, with the fix applied or a new failure, and follow it until it ends'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "runs" -d 'List runs and show one run\'s state'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "demo" -d 'The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "health" -d 'Check that the server and its broker answer'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "emit" -d 'Push a debug event into a run\'s timeline'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "worker" -d 'Run a worker in this process against the broker of the dq server at --url'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs demo health emit worker completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "up" -d 'Start the server: broker, runs API and worker(s) in one process'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "down" -d 'Stop a server started with `dq up --detach`'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "run" -d 'Start a run and follow it until it ends (exit 0 succeeded, 3 dead-lettered)'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "events" -d 'Show a run\'s timeline, one line per event'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "dlq" -d 'Inspect dead-letter records'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "replay" -d 'Replay a run, with the fix applied or a new failure, and follow it until it ends'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "runs" -d 'List runs and show one run\'s state'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "workflows" -d 'List the workflows the server runs and show one\'s steps and retry policies'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "demo" -d 'The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "health" -d 'Check that the server and its broker answer'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "emit" -d 'Push a debug event into a run\'s timeline'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "worker" -d 'Run a worker in this process against the broker of the dq server at --url'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from dlq" -f -a "show" -d 'Show a run\'s latest DLQ record [default: the latest dead-lettered run]'
 complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from dlq" -f -a "list" -d 'List DLQ records, newest first'
 complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from dlq" -f -a "redrive" -d 'Replay every matching run that is dead-lettered now, paced; exit 0 only when every replay was accepted'
 complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "list" -d 'List runs, newest first'
 complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "show" -d 'Show one run: state, attempts, last error, replays'
 complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "wait" -d 'Wait for a run (or one of its replays) to end: exit 0 succeeded, 3 dead-lettered, 124 on --timeout'
+complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from workflows" -f -a "list" -d 'List the workflows: name, where from, steps'
+complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from workflows" -f -a "show" -d 'Show one workflow\'s steps, what each does and how it is retried'

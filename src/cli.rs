@@ -253,6 +253,9 @@ pub enum Command {
     /// List runs and show one run's state
     #[command(subcommand, after_help = RUNS_EXAMPLES)]
     Runs(RunsCommand),
+    /// List the workflows the server runs and show one's steps and retry policies
+    #[command(subcommand)]
+    Workflows(WorkflowsCommand),
     /// The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success
     Demo(DemoArgs),
     /// Check that the server and its broker answer
@@ -325,6 +328,10 @@ pub struct UpArgs {
     /// Wait between attempts, multiplied by the attempt number [default: 300ms]
     #[arg(long, value_name = "DURATION")]
     pub backoff: Option<String>,
+    /// Also run the workflows of this TOML file (the built-in demo stays); an invalid file is refused with
+    /// its file, line and key
+    #[arg(long, env = "DQ_WORKFLOWS", value_name = "FILE")]
+    pub workflows: Option<std::path::PathBuf>,
     /// Use this external DriftQ v1 broker instead of the embedded one
     #[arg(long, value_name = "URL")]
     pub broker: Option<String>,
@@ -423,6 +430,22 @@ pub struct EventsArgs {
     /// With --follow: stop when the run's current start or replay ends (exit 0 succeeded, 3 dead-lettered)
     #[arg(long, requires = "follow")]
     pub until_end: bool,
+}
+
+/// `dq workflows …`.
+#[derive(Debug, Subcommand)]
+pub enum WorkflowsCommand {
+    /// List the workflows: name, where from, steps
+    List,
+    /// Show one workflow's steps, what each does and how it is retried
+    Show(WorkflowsShowArgs),
+}
+
+/// `dq workflows show`.
+#[derive(Debug, Args)]
+pub struct WorkflowsShowArgs {
+    /// The workflow
+    pub name: String,
 }
 
 /// `dq dlq …`.
@@ -616,6 +639,10 @@ pub struct WorkerArgs {
     /// Wait between attempts, multiplied by the attempt number [default: 300ms]
     #[arg(long, value_name = "DURATION")]
     pub backoff: Option<String>,
+    /// Also run the workflows of this TOML file (the built-in demo stays); an invalid file is refused with
+    /// its file, line and key
+    #[arg(long, env = "DQ_WORKFLOWS", value_name = "FILE")]
+    pub workflows: Option<std::path::PathBuf>,
 }
 
 /// `dq completions`.

@@ -144,6 +144,11 @@ impl Client {
             .await
     }
 
+    /// `GET /workflows` (dq addition).
+    pub async fn workflows(&self) -> Result<dq_proto::workflow::WorkflowList> {
+        self.get("/workflows", Route::Addition).await
+    }
+
     /// `GET /runs/{id}` (dq addition).
     pub async fn run(&self, run: &str) -> Result<RunDetail> {
         self.get(&format!("/runs/{}", segment(run)), Route::Addition)

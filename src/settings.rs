@@ -193,6 +193,7 @@ impl UpSettings {
             args.max_attempts,
             args.backoff.as_deref(),
         )?;
+        apply_workflows(&mut server.runs, args.workflows.as_deref())?;
         if let Some(n) = args.max_abandoned {
             server.runs.max_abandoned = n;
         }
@@ -328,10 +329,22 @@ pub fn worker_config(args: &WorkerArgs) -> Result<dq_runs::RunsConfig> {
         args.max_attempts,
         args.backoff.as_deref(),
     )?;
+    apply_workflows(&mut config, args.workflows.as_deref())?;
     if let Some(n) = args.max_abandoned {
         config.max_abandoned = n;
     }
     Ok(config)
+}
+
+/// `--workflows FILE`: loaded and validated now, so that a bad file stops `dq up` / `dq worker` before they
+/// start (exit 2, naming the file, line and key).
+fn apply_workflows(config: &mut dq_runs::RunsConfig, file: Option<&std::path::Path>) -> Result<()> {
+    if let Some(file) = file {
+        let workflows = dq_runs::workflow::load(file)
+            .map_err(|e| CliError::Usage(format!("--workflows: {e}")))?;
+        config.workflows = dq_runs::workflow::Catalog::new(workflows);
+    }
+    Ok(())
 }
 
 fn apply_runs_flags(

@@ -18,6 +18,7 @@ mod runs_wait;
 mod up;
 pub mod version;
 mod worker;
+mod workflows;
 
 use std::future::Future;
 use std::time::Duration;
@@ -109,6 +110,9 @@ async fn dispatch(command: Command, ctx: &Ctx) -> Result<ExitStatus> {
             guarded(ctx, wait, "the run to end", runs_wait::run(args, ctx)).await
         }
         Command::Runs(args) => guarded(ctx, once, "the server", runs::run(args, ctx)).await,
+        Command::Workflows(args) => {
+            guarded(ctx, once, "the server", workflows::run(args, ctx)).await
+        }
         Command::Demo(args) => demo::run(args, ctx).await,
         Command::Health => guarded(ctx, once, "the server", health::run(ctx)).await,
         Command::Emit(args) => guarded(ctx, once, "the server", emit::run(args, ctx)).await,

@@ -18,3 +18,4 @@ mod pty;
 mod runs;
 mod sigkill;
 mod util;
+mod workflows;

@@ -35,6 +35,11 @@ pub async fn healthz(State(state): State<RunsState>) -> Answer<HealthResponse> {
     }
 }
 
+/// `GET /workflows` (dq addition): the workflows runs may name, with their steps and policies.
+pub async fn workflows(State(state): State<RunsState>) -> Json<dq_proto::workflow::WorkflowList> {
+    Json(state.service.workflows())
+}
+
 /// `POST /runs`.
 pub async fn create_run(
     State(state): State<RunsState>,

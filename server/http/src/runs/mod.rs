@@ -67,6 +67,7 @@ where
     Router::new()
         .route("/healthz", get(handlers::healthz))
         .route("/runs", post(handlers::create_run).get(handlers::list_runs))
+        .route("/workflows", get(handlers::workflows))
         .route("/runs/{run_id}", get(handlers::show_run))
         .route("/runs/{run_id}/replay", post(handlers::replay))
         .route("/runs/{run_id}/events", get(sse::events))

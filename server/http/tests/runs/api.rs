@@ -61,17 +61,14 @@ async fn a_failing_path_stops_at_the_failing_step_and_dead_letters_once() {
     assert_eq!(run["attempts"], 3);
     assert_eq!(run["last_error"], "forced failure at transform");
     let events = server.events(&run_id).await;
-    let one_attempt = [
-        "worker.received",
-        "run.started",
-        "step.started",
-        "step.completed",
-        "step.started",
-        "run.attempt_failed",
-    ];
+    // The first attempt completes fetch_input; the retries start at the failed step, not from the first.
     let mut expected = vec!["run.created"];
     for attempt in 1..=3 {
-        expected.extend(one_attempt);
+        expected.extend(["worker.received", "run.started", "step.started"]);
+        if attempt == 1 {
+            expected.extend(["step.completed", "step.started"]);
+        }
+        expected.push("run.attempt_failed");
         if attempt < 3 {
             expected.push("run.retry_scheduled");
         }
@@ -516,4 +513,22 @@ async fn cors_allows_the_ui_origin_and_configured_ones() {
             .keys()
             .any(|name| name.as_str().starts_with("access-control-"))
     );
+}
+
+#[tokio::test]
+async fn get_workflows_lists_the_built_in_demo_with_its_steps() {
+    let server = TestServer::start();
+    let (status, body) = server.get("/workflows").await;
+    assert_eq!(status, 200);
+    let demo = &body["workflows"][0];
+    assert_eq!(demo["name"], "demo");
+    assert_eq!(demo["source"], "built-in");
+    let steps: Vec<&str> = demo["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, STEPS);
+    assert_eq!(demo["steps"][0]["action"], json!({"kind": "sleep"}));
 }
