@@ -3,14 +3,18 @@
 //! `replay_seq`), and settles the command (ack on success or after dead-lettering, nack with the backoff as
 //! delay between attempts).
 //!
-//! Attempts count failures, not deliveries. The attempt number is 1 + the `run.attempt_failed` events of this
-//! (run, replay_seq) in the run's timeline, read on each redelivery, so it survives a kill -9 and works over
-//! every queue. A delivery the timeline does not account for (the broker delivered the command more often than
-//! attempts failed or were abandoned) is an attempt abandoned by a worker that vanished: a server restart, or
-//! a lease that expired. Each is recorded as `run.attempt_abandoned` {attempt, replay_seq, reason, abandoned,
+//! Attempts count failures, not deliveries, and each step counts its own: a delivery runs the workflow from the
+//! first step without an output ([`steps`]), and its attempt number is 1 + that step's `run.attempt_failed`
+//! events in this (run, replay_seq), read from the run's timeline on each delivery ([`crate::chain`]), so it
+//! survives a kill -9 and works over every queue. The step's policy ([`crate::workflow`]) decides the retry:
+//! nack with the step's backoff, or dead-letter (its attempts spent, or a failure no retry can help).
+//!
+//! A delivery the timeline does not account for (the broker delivered the command more often than attempts
+//! failed or were abandoned) is an attempt abandoned by a worker that vanished: a server restart, or a lease
+//! that expired. Each is recorded as `run.attempt_abandoned` {attempt, replay_seq, reason, abandoned,
 //! max_abandoned} and counts against `max_abandoned`, not `max_attempts`; a worker shutting down records its
-//! own. The DLQ record's `reason` names the budget that ran out: `max_attempts` or `max_abandoned`. A broker
-//! without reads (a real driftqd) falls back to the broker's delivery count.
+//! own. The DLQ record's `reason` names the budget that ran out: `max_attempts` or `max_abandoned` (or says
+//! `non_retryable`). A broker without reads (a real driftqd) falls back to the broker's delivery count.
 //!
 //! Why it is safe to kill at any point:
 //! - The failure and abandon counts live in the timeline, so a restarted worker continues them.

@@ -1,5 +1,5 @@
 //! Workflows the server runs ([`Catalog`]: the built-in `demo` and those of a workflow file), the policy of
-//! each step as resolved for a run ([`StepPolicy`]), and the step executors ([`exec`], [`http`]).
+//! each step as resolved for a run (`StepPolicy`), and the step executors (`exec`, `http`).
 //!
 //! Retries per step: an attempt of a run executes its steps from the first one without an output; a step that
 //! fails ends the attempt, and the next attempt starts at that step again, after the step's backoff, with the
@@ -44,7 +44,7 @@ impl Default for Catalog {
 }
 
 impl Catalog {
-    /// The demo and `loaded` (a file's workflows; they cannot be called `demo`, see [`file`]).
+    /// The demo and `loaded` (a file's workflows; they cannot be called `demo`, see [`mod@file`]).
     pub fn new(loaded: Vec<Workflow>) -> Self {
         let mut workflows = vec![Workflow::demo()];
         workflows.extend(loaded);
