@@ -39,15 +39,27 @@ struct Shown<'a> {
     superseded_by: Option<u64>,
     /// Abandoned attempts so far, of the budget.
     abandoned: Option<(u32, u32)>,
+    /// The step's output was reused from this start (0) or replay.
+    reused_from: Option<u64>,
 }
 
 impl<'a> Shown<'a> {
     fn of(event: &'a Event) -> Self {
         match &event.body {
-            EventBody::StepStarted { step, attempt }
-            | EventBody::StepCompleted { step, attempt, .. } => Self {
+            EventBody::StepStarted { step, attempt } => Self {
                 step: Some(step),
                 attempt: attempt.map(u64::from),
+                ..Self::default()
+            },
+            EventBody::StepCompleted {
+                step,
+                attempt,
+                reused_from,
+                ..
+            } => Self {
+                step: Some(step),
+                attempt: attempt.map(u64::from),
+                reused_from: *reused_from,
                 ..Self::default()
             },
             EventBody::WorkerReceived { attempt } => Self {
@@ -123,6 +135,7 @@ impl<'a> Shown<'a> {
                 fail_at: None,
                 superseded_by: None,
                 abandoned: None,
+                reused_from: None,
             },
         }
     }
@@ -159,6 +172,11 @@ pub fn event_line(event: &Event, styles: &Styles) -> String {
             Some(max) => parts.push(format!("attempt {attempt}/{max}")),
             None => parts.push(format!("attempt {attempt}")),
         }
+    }
+    match shown.reused_from {
+        Some(0) => parts.push(styles.dim("reused from the first start")),
+        Some(seq) => parts.push(styles.dim(format!("reused from replay {seq}"))),
+        None => {}
     }
     if let Some(seq) = event.replay().filter(|&s| s > 0) {
         parts.push(styles.dim(format!("replay {seq}")));
@@ -331,6 +349,25 @@ fn datetime(ts_ms: u64) -> Option<OffsetDateTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reused_step_says_where_its_output_came_from() {
+        let event = Event::lifecycle(
+            1_700_000_000_123,
+            "r",
+            2,
+            EventBody::StepCompleted {
+                step: "llm".into(),
+                attempt: None,
+                output: Some(Value::from("answer")),
+                reused_from: Some(0),
+            },
+        );
+        assert_eq!(
+            event_line(&event, &Styles::plain()),
+            "22:13:20.123 UTC  step.completed        llm  reused from the first start  replay 2"
+        );
+    }
 
     #[test]
     fn a_failed_attempt_reads_as_one_line() {
