@@ -1,10 +1,11 @@
-//! Workflow files through the CLI: `dq up --workflows FILE` refuses an invalid file naming its line and key;
+//! Workflow files through the CLI: `dq up --workflows FILE` (and `dq worker`) refuses an invalid file naming its
+//! line and key;
 //! a real `dq up --workflows FILE` process lists them (`dq workflows list|show`, `GET /workflows`), runs one
 //! (`dq run --workflow`) and replays it `--from` a middle step without running the steps before it again.
 
 use serde_json::Value;
 
-use crate::util::{Printed, Process, dq};
+use crate::util::{Printed, Process, closed_port_url, dq};
 
 /// Two steps that count their runs in files next to the workflow file; `shout` prints what `fetch` produced.
 const FILE: &str = r#"
@@ -49,6 +50,14 @@ fn an_invalid_workflow_file_stops_dq_up_naming_the_file_line_and_key() {
         stderr.contains("bad.toml:4: workflows.etl.steps[0].sleep: bad duration \"soon\""),
         "{stderr}"
     );
+    // `dq worker` checks the same file before it connects.
+    let out = dq()
+        .args(["--url", &closed_port_url(), "worker", "--workflows"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml:4:"));
 }
 
 #[test]
