@@ -288,10 +288,14 @@ fn step(raw: RawStep) -> Result<Step, StepError> {
         if reqwest::Method::from_bytes(method.as_bytes()).is_err() {
             return Err(("http.method", format!("bad method {:?}", http.method), None));
         }
-        if !(http.url.starts_with("http://") || http.url.starts_with("https://")) {
+        // This build's HTTP client has no TLS: an https step could never succeed, so it is refused here.
+        if !http.url.starts_with("http://") {
             return Err((
                 "http.url",
-                format!("url {:?} must start with http:// or https://", http.url),
+                format!(
+                    "url {:?} must start with http:// (no TLS in this build)",
+                    http.url
+                ),
                 None,
             ));
         }
@@ -476,6 +480,15 @@ sleep = "1.5s"
                 .contains("built-in")
         );
         assert!(error("[workflow.a]\n").contains("unknown field `workflow`"));
+        let tls = error(
+            "[workflows.a]\n[[workflows.a.steps]]\nname = \"s\"\nhttp = { url = \"https://x\" }\n",
+        );
+        assert!(
+            tls.contains(
+                "workflows.a.steps[0].http.url: url \"https://x\" must start with http://"
+            ),
+            "{tls}"
+        );
         let top = error(
             "[workflows.a]\nretries = 1\n[[workflows.a.steps]]\nname = \"s\"\nsleep = \"1s\"\n",
         );
