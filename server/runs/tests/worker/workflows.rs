@@ -1,7 +1,8 @@
 //! Workflow files with real steps: commands (`sh` scripts in a temporary dir) and an HTTP step against a
 //! loopback server in the test, each run by the real worker on the embedded broker. Each test asserts the
 //! timeline (which attempt of which step ran), the attempt counts per step and the outcome; side effects are
-//! counted in files, so that a step that ran again shows.
+//! counted in files, so that a step that ran again shows; a worker stopped mid-step kills the step and the next
+//! worker resumes at that step.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -472,4 +473,85 @@ shell = true
         "{refused}"
     );
     stop(runtime, shutdown).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_mid_step_kills_it_and_the_next_one_resumes_at_that_step() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = r#"
+[workflows.resume]
+[[workflows.resume.steps]]
+name = "extract"
+run = "echo x >> {dir}/extract; echo '[1, 2]'"
+shell = true
+
+[[workflows.resume.steps]]
+name = "load"
+shell = true
+timeout = "60s"
+run = """
+echo $$ >> {dir}/load
+if [ -f {dir}/resumed ]; then printf '%s' "$DQ_STEPS"; exit 0; fi
+touch {dir}/resumed
+exec sleep 60
+"""
+"#
+    .replace("{dir}", &dir.path().display().to_string());
+    let workflows = file::parse(&toml, "test.toml").expect("workflow file");
+    let broker = Broker::open(Config::new(dir.path().join("data"))).expect("broker");
+    let config = RunsConfig {
+        workflows: Catalog::new(workflows),
+        ..fast(1)
+    };
+    let first = CancellationToken::new();
+    let runtime = RunsRuntime::start_in_process(broker.clone(), config.clone(), first.clone())
+        .await
+        .expect("runtime");
+    let service = runtime.service();
+    let run = service
+        .create_run(run_of("resume", json!({})))
+        .await
+        .expect("create");
+    // Stop the worker while `load` sleeps.
+    let started = Instant::now();
+    while !dir.path().join("resumed").exists() {
+        assert!(started.elapsed() < GUARD, "load never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.cancel();
+    tokio::time::timeout(GUARD, runtime.join())
+        .await
+        .expect("the worker stops without waiting for the step");
+    let sleeper = std::fs::read_to_string(dir.path().join("load")).expect("pid");
+    let sleeper = nix::unistd::Pid::from_raw(sleeper.trim().parse().expect("pid"));
+    assert!(
+        nix::sys::signal::kill(sleeper, None).is_err(),
+        "the step's process was killed with the worker"
+    );
+
+    let second = CancellationToken::new();
+    let runtime = RunsRuntime::start_in_process(broker.clone(), config, second.clone())
+        .await
+        .expect("runtime");
+    let service = runtime.service();
+    wait_status(&service, &run.run_id, 0, RunStatus::Succeeded).await;
+    // `extract` ran once; `load` ran again with its output.
+    assert_eq!(count(dir.path(), "extract"), 1);
+    assert_eq!(count(dir.path(), "load"), 2);
+    assert_eq!(
+        output_of(&service, &run.run_id, 0, "load").await,
+        Some(json!({"extract": [1, 2]}))
+    );
+    assert_eq!(
+        steps_of(&service, &run.run_id, 0).await,
+        triples(&[
+            ("started", "extract", 1),
+            ("completed", "extract", 1),
+            ("started", "load", 1),
+            ("started", "load", 1),
+            ("completed", "load", 1),
+        ])
+    );
+    stop(runtime, second).await;
+    broker.shutdown();
 }
