@@ -89,7 +89,7 @@ pub enum CliError {
         message: String,
     },
     /// `--timeout` elapsed while waiting (exit 124).
-    #[error("timed out after {} waiting for {what}", crate::settings::format_duration(*.after))]
+    #[error("timed out after {} waiting for {what}", crate::duration::format_duration(*.after))]
     Timeout {
         /// The timeout that elapsed.
         after: Duration,

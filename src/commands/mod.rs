@@ -17,6 +17,7 @@ mod runs;
 mod runs_wait;
 mod up;
 pub mod version;
+mod watch;
 mod worker;
 
 use std::future::Future;

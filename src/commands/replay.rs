@@ -79,7 +79,7 @@ pub async fn run(args: ReplayArgs, ctx: &Ctx) -> Result<ExitStatus> {
         "replay {} of run {run_id} requested ({how})",
         replay.seq
     ));
-    super::run::watch(&client, ctx, &run_id, replay.seq).await
+    super::watch::watch(&client, ctx, &run_id, replay.seq).await
 }
 
 /// The `POST /runs/{id}/replay` body of `--fix` / `--fail`, the overrides and `--keep-overrides`

@@ -3,7 +3,7 @@
 //! answers `/healthz` and printing its URL. A failed write (disk full, too many open files, fsync error) stops
 //! the server: `dq up` then exits 1 with the reason as its last line of stderr, for a supervisor to restart it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -13,8 +13,12 @@ use tokio::sync::oneshot;
 use crate::cli::UpArgs;
 use crate::client::Client;
 use crate::commands::Ctx;
+use crate::daemon::{
+    self, log_file, marker_file, pid_file, recorded_url, shutdown_signal, url_file, url_index_file,
+};
+use crate::duration::format_duration;
 use crate::error::{CliError, ExitStatus, Result};
-use crate::settings::{UpSettings, format_duration};
+use crate::settings::UpSettings;
 
 /// The line the server prints once it listens; `--detach` reads it from the log to learn the URL.
 const LISTENING: &str = "dq listening on ";
@@ -22,55 +26,6 @@ const LISTENING: &str = "dq listening on ";
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// How long `--detach` waits for a healthy server when `--timeout` does not say.
 const DETACH_WAIT: Duration = Duration::from_secs(30);
-
-/// The pid file of a detached server.
-pub fn pid_file(data_dir: &Path) -> PathBuf {
-    data_dir.join("dq.pid")
-}
-
-/// The marker that says a directory is a dq data dir: `dq up` writes it, `dq down --wipe` requires it.
-pub fn marker_file(data_dir: &Path) -> PathBuf {
-    data_dir.join(MARKER)
-}
-
-/// The marker's file name.
-pub const MARKER: &str = "dq-data-dir";
-
-/// Where a detached server listens (its URL), written once it answers: `dq down` and a second `dq up --detach`
-/// read it.
-pub fn url_file(data_dir: &Path) -> PathBuf {
-    data_dir.join("dq.url")
-}
-
-/// The URL a detached server of `data_dir` recorded, if any.
-pub fn recorded_url(data_dir: &Path) -> Option<String> {
-    let url = std::fs::read_to_string(url_file(data_dir)).ok()?;
-    let url = url.trim();
-    (!url.is_empty()).then(|| url.to_owned())
-}
-
-/// A user-wide note of which data dir serves a URL, so that `dq down --url U` finds its server: one file per
-/// host and port under the platform cache dir.
-pub fn url_index_file(url: &url::Url) -> Option<PathBuf> {
-    let host = url.host_str()?;
-    let port = url.port_or_known_default()?;
-    let name: String = format!("{host}_{port}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    dirs::cache_dir().map(|d| d.join("dq").join("detached").join(name))
-}
-
-/// The log of a detached server.
-pub fn log_file(data_dir: &Path) -> PathBuf {
-    data_dir.join("dq.log")
-}
 
 /// `dq up`.
 pub async fn run(args: UpArgs, ctx: &Ctx) -> Result<ExitStatus> {
@@ -157,7 +112,7 @@ fn server_result(
 fn in_use(err: CliError, data_dir: &Path) -> CliError {
     match &err {
         CliError::Server(server) if server.is_data_dir_in_use() => {
-            let pid = super::down::running_pid(&pid_file(data_dir))
+            let pid = daemon::running_pid(&pid_file(data_dir))
                 .map(|pid| format!(" (pid {pid})"))
                 .unwrap_or_default();
             CliError::Unexpected(format!(
@@ -170,22 +125,6 @@ fn in_use(err: CliError, data_dir: &Path) -> CliError {
     }
 }
 
-/// Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-}
-
 /// Starts `dq up` (without `--detach`) in the background and waits until it is healthy.
 async fn detach(up: &UpSettings, dir_given: bool, ctx: &Ctx) -> Result<ExitStatus> {
     let pid_path = pid_file(&up.data_dir);
@@ -194,7 +133,7 @@ async fn detach(up: &UpSettings, dir_given: bool, ctx: &Ctx) -> Result<ExitStatu
     } else {
         "dq down".to_owned()
     };
-    if let Some(pid) = super::down::running_pid(&pid_path) {
+    if let Some(pid) = daemon::running_pid(&pid_path) {
         // The same data dir and address again (a CI re-run): that server is the answer.
         if let Some(url) = recorded_url(&up.data_dir)
             && same_address(&url, up.listen)

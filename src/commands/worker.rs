@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::WorkerArgs;
 use crate::commands::Ctx;
-use crate::commands::up::shutdown_signal;
+use crate::daemon::shutdown_signal;
 use crate::error::{CliError, ExitStatus, Result};
 use crate::settings::worker_config;
 
