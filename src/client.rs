@@ -55,7 +55,7 @@ impl Client {
             .pool_idle_timeout(std::time::Duration::from_secs(15))
             .user_agent(concat!("dq/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| CliError::Unexpected(format!("building the http client: {e}")))?;
+            .map_err(|e| CliError::failed("building the http client", e))?;
         Ok(Self {
             http,
             base,
@@ -72,7 +72,7 @@ impl Client {
     /// [`CliError::NotDq`].
     pub async fn health(&self) -> Result<HealthResponse> {
         match self.get("/healthz", Route::Original).await {
-            Err(CliError::Unexpected(why)) => Err(self.not_dq(why)),
+            Err(undecodable @ CliError::Failed { .. }) => Err(self.not_dq(undecodable.to_string())),
             Err(CliError::Rejected {
                 status: status @ (404 | 405),
                 ..
@@ -250,13 +250,13 @@ impl Client {
         let response = self.execute(request, route).await?;
         let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
         serde_json::from_slice(&bytes)
-            .map_err(|e| CliError::Unexpected(format!("unexpected answer to {what}: {e}")))
+            .map_err(|e| CliError::failed(format!("unexpected answer to {what}"), e))
     }
 
     async fn execute(&self, request: RequestBuilder, route: Route) -> Result<Response> {
         let request = request
             .build()
-            .map_err(|e| CliError::Unexpected(format!("building a request: {e}")))?;
+            .map_err(|e| CliError::failed("building a request", e))?;
         let what = format!("{} {}", request.method(), request.url().path());
         let response = self
             .http
@@ -462,9 +462,7 @@ impl EventStream {
                     });
                 }
                 Some(Err(e)) => {
-                    return Err(CliError::Unexpected(format!(
-                        "unreadable event stream: {e}"
-                    )));
+                    return Err(CliError::failed("unreadable event stream", e));
                 }
                 None => return Ok(None),
             };

@@ -82,7 +82,7 @@ pub fn running_pid(pid_path: &Path) -> Option<i32> {
 pub async fn stop(pid: i32) -> Result<()> {
     let pid = Pid::from_raw(pid);
     kill(pid, Signal::SIGTERM)
-        .map_err(|e| CliError::Unexpected(format!("stopping dq (pid {pid}): {e}")))?;
+        .map_err(|e| CliError::failed(format!("stopping dq (pid {pid})"), e))?;
     let deadline = tokio::time::Instant::now() + STOP_GRACE;
     while kill(pid, None).is_ok() && !is_zombie(pid) {
         if tokio::time::Instant::now() >= deadline {

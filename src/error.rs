@@ -102,9 +102,17 @@ pub enum CliError {
     /// stdout was closed by its reader (`dq events | head`): not a failure, exit 0.
     #[error("broken pipe")]
     BrokenPipe,
-    /// Anything else (exit 1).
+    /// Anything else, said in words (exit 1).
     #[error("{0}")]
     Unexpected(String),
+    /// Anything else, with the error that caused it kept as its source (exit 1).
+    #[error("{context}: {source}")]
+    Failed {
+        /// What was being done.
+        context: String,
+        /// What went wrong.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Local I/O failed (exit 1).
     #[error("{context}: {source}")]
     Io {
@@ -129,7 +137,11 @@ impl CliError {
             Self::Worker(dq_runs::RunsError::Queue(
                 dq_runs::QueueError::Unavailable(_) | dq_runs::QueueError::Storage { .. },
             )) => 5,
-            Self::Unexpected(_) | Self::Io { .. } | Self::Server(_) | Self::Worker(_) => 1,
+            Self::Unexpected(_)
+            | Self::Failed { .. }
+            | Self::Io { .. }
+            | Self::Server(_)
+            | Self::Worker(_) => 1,
             Self::Usage(_) => 2,
             Self::Rejected { .. } | Self::MissingRoute { .. } | Self::NotDq { .. } => 4,
             Self::Unreachable { .. } | Self::ServerFailed { .. } => 5,
@@ -149,6 +161,17 @@ impl CliError {
             error["status"] = serde_json::Value::from(*status);
         }
         serde_json::json!({ "error": error })
+    }
+
+    /// Wraps an error with what was being done, keeping it as the source.
+    pub fn failed(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Failed {
+            context: context.into(),
+            source: source.into(),
+        }
     }
 
     /// Wraps an I/O error with what was being done; a broken pipe becomes [`CliError::BrokenPipe`].

@@ -57,7 +57,11 @@ impl Server {
     /// Stops the server with SIGTERM (a graceful shutdown) or SIGKILL (a crash) and waits for it to exit,
     /// keeping its data dir and flags for [`Stopped::start`].
     pub fn stop(mut self, crash: bool) -> anyhow::Result<Stopped> {
-        let signal = if crash { Signal::SIGKILL } else { Signal::SIGTERM };
+        let signal = if crash {
+            Signal::SIGKILL
+        } else {
+            Signal::SIGTERM
+        };
         let pid = Pid::from_raw(i32::try_from(self.child.id())?);
         kill(pid, signal).with_context(|| format!("sending {signal} to dq up"))?;
         self.child.wait()?;
@@ -133,7 +137,9 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     let stat = Process::new(i32::try_from(pid)?)?.stat()?;
     // The kernel counts both in clock ticks (USER_HZ), which procfs reads from sysconf.
     let ticks = stat.utime + stat.stime;
-    Ok(Duration::from_secs_f64(ticks as f64 / procfs::ticks_per_second() as f64))
+    Ok(Duration::from_secs_f64(
+        ticks as f64 / procfs::ticks_per_second() as f64,
+    ))
 }
 
 impl Drop for Server {

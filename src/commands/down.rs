@@ -171,7 +171,7 @@ fn confirm_wipe(data_dir: &Path) -> Result<bool> {
         ))
         .default(false)
         .interact()
-        .map_err(|e| CliError::Unexpected(format!("asking for confirmation: {e}")))
+        .map_err(|e| CliError::failed("asking for confirmation", e))
 }
 
 #[cfg(test)]

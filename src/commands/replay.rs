@@ -171,13 +171,13 @@ async fn pick_run(client: &Client, ctx: &Ctx) -> Result<String> {
             .interact_opt()
     })
     .await
-    .map_err(|e| CliError::Unexpected(format!("the picker: {e}")))?
+    .map_err(|e| CliError::failed("the picker", e))?
     .map_err(|e| match e {
         // Ctrl-C arrives as a key in the picker's raw mode: console reports it as an interrupted read.
         dialoguer::Error::IO(e) if e.kind() == std::io::ErrorKind::Interrupted => {
             CliError::Interrupted
         }
-        e => CliError::Unexpected(format!("asking which run: {e}")),
+        e => CliError::failed("asking which run", e),
     });
     drop(cursor);
     Ok(candidates[chosen?.ok_or(CliError::Interrupted)?]

@@ -103,7 +103,7 @@ fn server_result(
     match joined {
         Ok(Ok(())) => Ok(ExitStatus::Success),
         Ok(Err(err)) => Err(err.into()),
-        Err(err) => Err(CliError::Unexpected(format!("the server stopped: {err}"))),
+        Err(err) => Err(CliError::failed("the server stopped", err)),
     }
 }
 

@@ -48,6 +48,6 @@ fn worker_result(
     match joined {
         Ok(Ok(())) => Ok(ExitStatus::Success),
         Ok(Err(err)) => Err(err.into()),
-        Err(err) => Err(CliError::Unexpected(format!("the worker stopped: {err}"))),
+        Err(err) => Err(CliError::failed("the worker stopped", err)),
     }
 }
