@@ -52,8 +52,14 @@ pub async fn events(
     tokio::spawn(follow(state.clone(), run_id, after, tx));
     let stream = ReceiverStream::new(rx).map(Ok::<_, Infallible>);
     let sse = Sse::new(stream).keep_alive(KeepAlive::new().interval(state.keepalive));
+    // `no-transform` as the original sends: a compressing proxy in front (Next.js's `/api` rewrite, whose
+    // `compression` honours it) would otherwise gzip the stream and hold events back until its buffer fills.
+    // `X-Accel-Buffering: no` asks nginx not to buffer it either.
     let extra = [
-        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache, no-transform"),
+        ),
         (
             HeaderName::from_static("x-accel-buffering"),
             HeaderValue::from_static("no"),

@@ -106,3 +106,23 @@ async fn sse_resumes_from_last_event_id_or_since_without_duplicates() {
         assert_eq!(ids.len(), timeline.len(), "nothing missing");
     }
 }
+
+/// A compressing proxy (Next.js's `/api` rewrite, nginx) must pass the stream through untouched and unbuffered,
+/// or the live timeline behind it receives nothing until the proxy's buffer fills.
+#[tokio::test]
+async fn sse_asks_proxies_not_to_compress_or_buffer_the_stream() {
+    let server = TestServer::start();
+    let run_id = server.create(json!({})).await;
+    let response = server
+        .client
+        .get(server.url(&format!("/runs/{run_id}/events")))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let headers = response.headers();
+    assert_eq!(headers["cache-control"], "no-cache, no-transform");
+    assert_eq!(headers["x-accel-buffering"], "no");
+    assert!(headers.get("content-encoding").is_none());
+}
