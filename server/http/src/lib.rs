@@ -171,6 +171,7 @@ pub fn router(state: AppState) -> Router {
                 keepalive: state.config.keepalive,
                 timeline_poll: state.config.timeline_poll,
                 max_body_bytes: body_limit,
+                cursors: Arc::default(),
             })
         }))
         // Further route families (the runs API) merge here, above the fallback: `merge` refuses two routers

@@ -4,6 +4,7 @@
 //!
 //! Handlers only translate between HTTP and [`dq_runs::RunsService`]; they hold no state of their own.
 
+mod cursor;
 mod error;
 mod extract;
 mod handlers;
@@ -20,6 +21,7 @@ use dq_runs::RunsService;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 
+pub use cursor::Cursors;
 pub use read::routes as read_routes;
 
 /// The origin of the original starter's UI, always allowed.
@@ -38,6 +40,8 @@ pub struct RunsState {
     pub timeline_poll: Duration,
     /// Largest request body read ([`crate::ServerConfig::max_body_bytes`]).
     pub max_body_bytes: usize,
+    /// The SSE resume points of `client_id`s.
+    pub cursors: Arc<Cursors>,
 }
 
 /// CORS for the UI origin plus `cors_origins`. Meant for outside the whole router (`edge` applies it), so
