@@ -176,6 +176,8 @@ impl UpSettings {
         let mut server = dq_server::ServerConfig::new(&data_dir);
         server.token = token;
         server.cors_origins = non_empty(&args.cors_origins);
+        server.cors_origin_patterns =
+            origin_patterns(&args.cors_origin_patterns, std::env::var("CODESPACES").ok())?;
         server.allowed_hosts = non_empty(&args.allowed_hosts);
         server.broker.durable = !args.no_fsync;
         if let Some(n) = args.max_in_flight {
@@ -316,6 +318,26 @@ fn non_empty(values: &[String]) -> Vec<String> {
         .map(|value| value.trim())
         .filter(|value| !value.is_empty())
         .map(str::to_owned)
+        .collect()
+}
+
+/// The `--cors-origin-regex` patterns, plus the original starter's Codespaces pattern when `codespaces` (the
+/// `CODESPACES` variable GitHub sets in a Codespace) is `true`: only there is the UI served from one.
+fn origin_patterns(
+    raw: &[String],
+    codespaces: Option<String>,
+) -> Result<Vec<dq_server::OriginPattern>> {
+    let codespaces = codespaces.is_some_and(|v| v == "true");
+    let defaults = codespaces.then_some(dq_server::CODESPACES_ORIGIN_PATTERN);
+    non_empty(raw)
+        .iter()
+        .map(String::as_str)
+        .chain(defaults)
+        .map(|pattern| {
+            pattern
+                .parse::<dq_server::OriginPattern>()
+                .map_err(|e| usage("--cors-origin-regex", pattern, &e.to_string()))
+        })
         .collect()
 }
 
@@ -461,6 +483,19 @@ pub fn parse_rate(raw: &str) -> std::result::Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origin_patterns_are_checked_and_the_codespaces_one_is_added_in_a_codespace() {
+        let raw = vec![r"https://[a-z]+\.example".to_owned(), " ".to_owned()];
+        assert_eq!(origin_patterns(&raw, None).unwrap().len(), 1);
+        assert_eq!(
+            origin_patterns(&raw, Some("false".into())).unwrap().len(),
+            1
+        );
+        assert_eq!(origin_patterns(&[], Some("true".into())).unwrap().len(), 1);
+        let err = origin_patterns(&["(unclosed".to_owned()], None).unwrap_err();
+        assert!(err.to_string().contains("--cors-origin-regex"), "{err}");
+    }
 
     #[test]
     fn rates_are_per_second_and_bounded() {

@@ -70,6 +70,8 @@ fn up_reads_its_token_from_a_file_and_its_browser_settings_from_flags() {
         file.to_str().unwrap(),
         "--cors-origin",
         "https://ui.example",
+        "--cors-origin-regex",
+        r"https://[a-z]+-3000\.preview\.example",
         "--allowed-host",
         "dq.internal,dq.other",
     ]);
@@ -95,6 +97,8 @@ fn up_reads_its_token_from_a_file_and_its_browser_settings_from_flags() {
         answer.split(' ').nth(1).unwrap_or_default().to_owned()
     };
     assert_eq!(raw("dq.other:1", "https://ui.example"), "201");
+    assert_eq!(raw("dq.other:1", "https://box-3000.preview.example"), "201");
+    assert_eq!(raw("dq.other:1", "https://box-3001.preview.example"), "403");
     assert_eq!(raw("dq.internal", "https://evil.example"), "403");
     assert_eq!(raw("evil.example", "https://ui.example"), "421");
     assert!(child.terminate().success());

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 /// Variables that must not leak from the developer's shell into a test.
-pub const LEAKY: [&str; 15] = [
+pub const LEAKY: [&str; 17] = [
     "DQ_URL",
     "DQ_TOKEN",
     "DQ_JSON",
@@ -26,6 +26,8 @@ pub const LEAKY: [&str; 15] = [
     "DQ_LISTEN",
     "DQ_TOKEN_FILE",
     "DQ_CORS_ORIGINS",
+    "DQ_CORS_ORIGIN_REGEX",
+    "CODESPACES",
     "DQ_ALLOWED_HOSTS",
     "DQ_LOG",
     "CLICOLOR_FORCE",

@@ -13,14 +13,20 @@
 //!
 //! CORS only concerns browsers, and a browser sends `Origin` on every cross-origin request and preflight. A
 //! request without one (the DriftQ clients, the worker, `dq` itself) gets no CORS headers, as from a server
-//! without CORS.
+//! without CORS. This module also owns the server's CORS set-up ([`cors_layer`]): the origins allowed
+//! ([`AllowedOrigins`]: the original starter's UI, `--cors-origin` values and `--cors-origin-regex` patterns,
+//! the same set `guard` lets write) and how long a browser may reuse a preflight's answer. CORS sits here,
+//! outside the router and the token check, so that a preflight is answered before routing (an `OPTIONS` route
+//! would otherwise be a 405) and without credentials, which browsers never send on one.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::header;
@@ -28,11 +34,90 @@ use axum::response::Response;
 use futures::FutureExt;
 use futures::future::Either;
 use tower::{Layer, Service};
-use tower_http::cors::CorsLayer;
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 use tracing::Instrument;
 
 use crate::guard::Guard;
 use crate::{fallback, request_id};
+
+/// The origin of the original starter's UI, always allowed.
+pub(crate) const UI_ORIGIN: &str = "http://localhost:3000";
+
+/// The origins the original starter allows by default (its `CORS_ALLOW_ORIGIN_REGEX`): pages forwarded by
+/// GitHub Codespaces, its `.*` narrowed to a host name. `dq up` adds it when it runs in a Codespace;
+/// elsewhere it would let any Codespace's public page call a local server.
+pub const CODESPACES_ORIGIN_PATTERN: &str =
+    r"https://[a-z0-9.-]+\.(app\.github\.dev|githubpreview\.dev)";
+
+/// How long a browser may reuse a preflight's answer (`Access-Control-Max-Age`): one preflight per route
+/// every ten minutes instead of one before each of the UI's POSTs. Chromium caps it at two hours.
+const CORS_MAX_AGE: Duration = Duration::from_secs(600);
+
+/// A `--cors-origin-regex`: a regular expression matched against a whole origin (`scheme://host[:port]`),
+/// ignoring case.
+#[derive(Debug, Clone)]
+pub struct OriginPattern(regex::Regex);
+
+impl FromStr for OriginPattern {
+    type Err = regex::Error;
+
+    fn from_str(pattern: &str) -> Result<Self, Self::Err> {
+        // Checked alone first, so that an error shows the pattern as given.
+        regex::Regex::new(pattern)?;
+        // Anchored, so that `https://ui\.example` does not also allow `https://ui.example.evil.test`.
+        regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+            .case_insensitive(true)
+            .build()
+            .map(Self)
+    }
+}
+
+/// The origins that may call the server from a browser besides its own: the original starter's UI
+/// (`http://localhost:3000`), the `--cors-origin` values and the `--cors-origin-regex` patterns. Compared
+/// without case and without a trailing `/`.
+#[derive(Debug, Clone)]
+pub struct AllowedOrigins {
+    exact: Vec<String>,
+    patterns: Vec<OriginPattern>,
+}
+
+impl AllowedOrigins {
+    /// The UI's origin, `origins` and `patterns`.
+    pub fn new(origins: &[String], patterns: &[OriginPattern]) -> Self {
+        let exact = std::iter::once(UI_ORIGIN)
+            .chain(origins.iter().map(String::as_str))
+            .map(normalise_origin)
+            .filter(|origin| !origin.is_empty())
+            .collect();
+        Self {
+            exact,
+            patterns: patterns.to_vec(),
+        }
+    }
+
+    /// Whether `origin` is one of them.
+    pub fn allows(&self, origin: &str) -> bool {
+        let origin = normalise_origin(origin);
+        self.exact.contains(&origin) || self.patterns.iter().any(|p| p.0.is_match(&origin))
+    }
+}
+
+/// An origin as compared: trimmed, lowercased, without a trailing `/`.
+pub(crate) fn normalise_origin(origin: &str) -> String {
+    origin.trim().trim_end_matches('/').to_ascii_lowercase()
+}
+
+/// CORS for `origins`, with credentials (as the original) and any method and header the browser asks for.
+pub fn cors_layer(origins: Arc<AllowedOrigins>) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origin.to_str().is_ok_and(|origin| origins.allows(origin))
+        }))
+        .allow_methods(AllowMethods::mirror_request())
+        .allow_headers(AllowHeaders::mirror_request())
+        .allow_credentials(true)
+        .max_age(CORS_MAX_AGE)
+}
 
 /// The router (or any service answering like it) behind the request id, the host and origin checks, CORS
 /// and the 405 body. Cheap to clone (hyper clones the service for every request): the router is a handle, and
@@ -140,7 +225,11 @@ mod tests {
     use super::*;
 
     fn loopback_guard() -> Guard {
-        Guard::new(([127, 0, 0, 1], 8000).into(), &[], &[])
+        Guard::new(
+            ([127, 0, 0, 1], 8000).into(),
+            &[],
+            Arc::new(AllowedOrigins::new(&[], &[])),
+        )
     }
 
     async fn boom() -> &'static str {
@@ -212,5 +301,64 @@ mod tests {
         assert_eq!(body["error"], "INTERNAL");
         let (status, _, _) = send(&mut edge, "/v1/other", false).await;
         assert_eq!(status, StatusCode::OK);
+    }
+
+    #[test]
+    fn origins_are_the_ui_the_listed_ones_and_whole_matches_of_the_patterns() {
+        let pattern: OriginPattern = CODESPACES_ORIGIN_PATTERN.parse().unwrap();
+        let origins = AllowedOrigins::new(&["https://ui.example/".into()], &[pattern]);
+        for origin in [
+            "http://localhost:3000",
+            "https://UI.example",
+            "https://fluffy-space-guide-x5v-3000.app.github.dev",
+            "https://old-box-3000.githubpreview.dev/",
+        ] {
+            assert!(origins.allows(origin), "{origin}");
+        }
+        for origin in [
+            "http://localhost:3001",
+            "https://ui.example.evil.test",
+            "http://box-3000.app.github.dev",
+            "https://box-3000.app.github.dev.evil.test",
+            "https://app.github.dev",
+            "https://evil.test/?https://box.app.github.dev",
+        ] {
+            assert!(!origins.allows(origin), "{origin}");
+        }
+        assert!("(unclosed".parse::<OriginPattern>().is_err());
+    }
+
+    /// A preflight from an allowed origin is answered before routing (no `OPTIONS` route exists) with the
+    /// origin, credentials and how long to keep the answer; one from another origin gets no CORS headers.
+    #[tokio::test]
+    async fn a_preflight_is_answered_for_allowed_origins_with_a_max_age() {
+        let router = Router::new().route("/runs", axum::routing::post(|| async { "ok" }));
+        let patterns = [r"https://[a-z0-9-]+\.preview\.example".parse().unwrap()];
+        let origins = Arc::new(AllowedOrigins::new(&[], &patterns));
+        let mut edge = Edge::new(router, cors_layer(origins), loopback_guard());
+        for (origin, allowed) in [
+            ("https://box-3000.preview.example", true),
+            ("http://localhost:3000", true),
+            ("https://evil.example", false),
+        ] {
+            let request = Request::options("/runs")
+                .header(header::ORIGIN, origin)
+                .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+                .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "content-type")
+                .body(Body::empty())
+                .unwrap();
+            let Ok(response) = edge.ready().await.unwrap().call(request).await;
+            assert!(response.status().is_success(), "{origin}");
+            let headers = response.headers();
+            let allow = headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN);
+            if allowed {
+                assert_eq!(allow.unwrap(), origin);
+                assert_eq!(headers[header::ACCESS_CONTROL_MAX_AGE], "600");
+                assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+                assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_METHODS], "POST");
+            } else {
+                assert!(allow.is_none(), "{origin}");
+            }
+        }
     }
 }

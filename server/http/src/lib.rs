@@ -34,6 +34,7 @@ use dq_broker::Broker;
 use tokio_util::sync::CancellationToken;
 
 pub use conn::default_max_connections;
+pub use edge::{CODESPACES_ORIGIN_PATTERN, OriginPattern};
 pub use request_id::X_REQUEST_ID;
 
 /// Everything `dq up` can configure.
@@ -69,6 +70,8 @@ pub struct ServerConfig {
     /// CORS origins allowed besides `http://localhost:3000` and the server's own (`--cors-origin`); they may
     /// also change state (see `guard`).
     pub cors_origins: Vec<String>,
+    /// Patterns of further such origins (`--cors-origin-regex`).
+    pub cors_origin_patterns: Vec<OriginPattern>,
     /// Names accepted in the `Host` header besides `localhost`, loopback addresses and the listen address
     /// (`--allowed-host`; `*` accepts any).
     pub allowed_hosts: Vec<String>,
@@ -89,6 +92,7 @@ impl ServerConfig {
             body_timeout: Duration::from_secs(30),
             max_connections: default_max_connections(),
             cors_origins: Vec::new(),
+            cors_origin_patterns: Vec::new(),
             allowed_hosts: Vec::new(),
         }
     }
@@ -229,18 +233,16 @@ pub async fn serve_ready(
         dq_runs::RunsRuntime::start(queue, state.config.runs.clone(), state.shutdown.clone())
             .await?;
     state.runs = Some(runs.service());
-    // CORS outside the router and the token check: a preflight is answered before routing (an `OPTIONS`
-    // route would otherwise be a 405) and without credentials, which browsers never send on one.
+    let origins = Arc::new(edge::AllowedOrigins::new(
+        &state.config.cors_origins,
+        &state.config.cors_origin_patterns,
+    ));
     let guard = guard::Guard::new(
         listener.local_addr()?,
         &state.config.allowed_hosts,
-        &state.config.cors_origins,
+        Arc::clone(&origins),
     );
-    let app = edge::Edge::new(
-        router(state.clone()),
-        runs::cors_layer(&state.config.cors_origins),
-        guard,
-    );
+    let app = edge::Edge::new(router(state.clone()), edge::cors_layer(origins), guard);
 
     // Graceful shutdown waits for open connections, and a consume stream never closes by itself: end the
     // streams as soon as the signal comes, not after the connections have waited for them.
