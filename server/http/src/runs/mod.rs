@@ -1,10 +1,11 @@
 //! The runs API of the original starter (`POST /runs`, replay, SSE events, DLQ, emit, peek, `/healthz`)
 //! plus dq's additions (`GET /runs`, `GET /runs/{id}`, `GET /runs/{id}/timeline`, `GET /dlq`,
-//! `GET /dlq/latest`), and the dq-only `GET /v1/read` extension of the broker protocol.
+//! `GET /dlq/latest`), its OpenAPI document and docs page (`/openapi.json`, `/docs`), and the dq-only `GET /v1/read` extension of the broker protocol.
 //!
 //! Handlers only translate between HTTP and [`dq_runs::RunsService`]; they hold no state of their own.
 
 mod cursor;
+mod docs;
 mod error;
 mod extract;
 mod handlers;
@@ -56,5 +57,7 @@ where
         .route("/dlq", get(handlers::list_dlq))
         .route("/dlq/latest", get(handlers::latest_dlq))
         .route("/debug/dlq/peek", get(handlers::peek_dlq))
+        .route("/openapi.json", get(docs::openapi))
+        .route("/docs", get(docs::page))
         .with_state(state)
 }
