@@ -11,10 +11,11 @@
 //! - **Origin** (cross-site writes). A state-changing request (any method but GET, HEAD, OPTIONS and TRACE)
 //!   that carries an `Origin` is answered only when that origin is allowed: the server's own (the request's
 //!   `Host` with `http` or `https`, `http://localhost:<port>`, `http://127.0.0.1:<port>`,
-//!   `http://[::1]:<port>`, `http://<listen address>`) and those CORS allows (`edge::AllowedOrigins`: the
-//!   original starter's UI, every `--cors-origin` and `--cors-origin-regex`). Browsers send `Origin` on every cross-origin write, "simple" requests
-//!   (`text/plain` bodies, forms, query-string-only POSTs) included; the DriftQ clients, the starter's Python
-//!   client and API, the worker and `dq` send none and are not affected. Refused: 403.
+//!   `http://[::1]:<port>`, `http://<listen address>`) and those CORS allows (`origins::AllowedOrigins`:
+//!   the original starter's UI, every `--cors-origin` and `--cors-origin-regex`). Browsers send `Origin` on
+//!   every cross-origin write, "simple" requests (`text/plain` bodies, forms, query-string-only POSTs)
+//!   included; the DriftQ clients, the starter's Python client and API, the worker and `dq` send none and are
+//!   not affected. Refused: 403.
 //!
 //! Refusals carry the error body of their route family (DriftQ under `/v1`, FastAPI elsewhere), and nothing
 //! behind them runs. The `Content-Type` of bodies is checked where bodies are read (`extract`, the runs
@@ -29,8 +30,8 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use dq_proto::error::{DetailBody, ErrorCode};
 
-use crate::edge::{AllowedOrigins, normalise_origin};
 use crate::error::ApiError;
+use crate::origins::{AllowedOrigins, normalise_origin};
 
 /// The allowed hosts and origins of one listening server.
 #[derive(Debug, Clone)]

@@ -5,8 +5,8 @@
 //! Layout: `v1` holds the broker routes, `extract` the JSON-or-query extractor, `error` the one error type of
 //! the `/v1` handlers, `metrics` the Prometheus exposition, `auth` the token check, `request_id` the
 //! `X-Request-Id` values, `fallback` the JSON 404 / 405 answers and `edge` the wrapper around the whole router
-//! that applies the request id, the `Host` / `Origin` checks of `guard`, CORS and the 405 bodies to every
-//! request; `conn` accepts connections and holds each to its timeouts, under the cap on open connections. A new
+//! that applies the request id, the `Host` / `Origin` checks of `guard`, CORS (for the web origins of
+//! `origins`) and the 405 bodies to every request; `conn` accepts connections and holds each to its timeouts, under the cap on open connections. A new
 //! family of routes (the runs API) gets its own module, its fields in [`AppState`], a `.merge` in [`router`]
 //! and its start-up in [`serve`].
 
@@ -18,6 +18,7 @@ mod extract;
 mod fallback;
 mod guard;
 mod metrics;
+mod origins;
 mod request_id;
 mod runs;
 mod v1;
@@ -34,7 +35,7 @@ use dq_broker::Broker;
 use tokio_util::sync::CancellationToken;
 
 pub use conn::default_max_connections;
-pub use edge::{CODESPACES_ORIGIN_PATTERN, OriginPattern};
+pub use origins::{CODESPACES_ORIGIN_PATTERN, OriginPattern};
 pub use request_id::X_REQUEST_ID;
 
 /// Everything `dq up` can configure.
@@ -233,7 +234,7 @@ pub async fn serve_ready(
         dq_runs::RunsRuntime::start(queue, state.config.runs.clone(), state.shutdown.clone())
             .await?;
     state.runs = Some(runs.service());
-    let origins = Arc::new(edge::AllowedOrigins::new(
+    let origins = Arc::new(origins::AllowedOrigins::new(
         &state.config.cors_origins,
         &state.config.cors_origin_patterns,
     ));
