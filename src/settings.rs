@@ -176,9 +176,21 @@ impl UpSettings {
         let mut server = dq_server::ServerConfig::new(&data_dir);
         server.token = token;
         server.cors_origins = non_empty(&args.cors_origins);
-        server.cors_origin_patterns =
-            origin_patterns(&args.cors_origin_patterns, std::env::var("CODESPACES").ok())?;
+        server.cors_origin_patterns = origin_patterns(&args.cors_origin_patterns)?;
         server.allowed_hosts = non_empty(&args.allowed_hosts);
+        // In a Codespace, as the original starter: its UI's forwarded pages may call dq, through dq's own
+        // forwarded name.
+        if let Some(codespace) = dq_server::Codespace::detect(|var| std::env::var(var).ok()) {
+            // A constant that parses (dq_server's tests parse it).
+            let pattern = dq_server::CODESPACES_ORIGIN_PATTERN.parse();
+            server.cors_origin_patterns.extend(pattern.ok());
+            // Port 0 is known only once bound; such a server is not reached through a forwarded name.
+            if listen.port() != 0 {
+                server
+                    .allowed_hosts
+                    .push(codespace.forwarded_host(listen.port()));
+            }
+        }
         server.broker.durable = !args.no_fsync;
         if let Some(n) = args.max_in_flight {
             server.broker.max_in_flight = n;
@@ -321,18 +333,10 @@ fn non_empty(values: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The `--cors-origin-regex` patterns, plus the original starter's Codespaces pattern when `codespaces` (the
-/// `CODESPACES` variable GitHub sets in a Codespace) is `true`: only there is the UI served from one.
-fn origin_patterns(
-    raw: &[String],
-    codespaces: Option<String>,
-) -> Result<Vec<dq_server::OriginPattern>> {
-    let codespaces = codespaces.is_some_and(|v| v == "true");
-    let defaults = codespaces.then_some(dq_server::CODESPACES_ORIGIN_PATTERN);
+/// The `--cors-origin-regex` patterns.
+fn origin_patterns(raw: &[String]) -> Result<Vec<dq_server::OriginPattern>> {
     non_empty(raw)
         .iter()
-        .map(String::as_str)
-        .chain(defaults)
         .map(|pattern| {
             pattern
                 .parse::<dq_server::OriginPattern>()
@@ -485,15 +489,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn origin_patterns_are_checked_and_the_codespaces_one_is_added_in_a_codespace() {
+    fn origin_patterns_are_checked() {
         let raw = vec![r"https://[a-z]+\.example".to_owned(), " ".to_owned()];
-        assert_eq!(origin_patterns(&raw, None).unwrap().len(), 1);
-        assert_eq!(
-            origin_patterns(&raw, Some("false".into())).unwrap().len(),
-            1
-        );
-        assert_eq!(origin_patterns(&[], Some("true".into())).unwrap().len(), 1);
-        let err = origin_patterns(&["(unclosed".to_owned()], None).unwrap_err();
+        assert_eq!(origin_patterns(&raw).unwrap().len(), 1);
+        let err = origin_patterns(&["(unclosed".to_owned()]).unwrap_err();
         assert!(err.to_string().contains("--cors-origin-regex"), "{err}");
     }
 

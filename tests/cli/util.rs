@@ -190,12 +190,18 @@ pub struct Process(Child);
 impl Process {
     /// Starts `dq <args>`.
     pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_in(args, &[])
+    }
+
+    /// Starts `dq <args>` with the variables `env` set.
+    pub fn spawn_in(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("dq"));
         for var in LEAKY {
             cmd.env_remove(var);
         }
         let child = cmd
             .args(args)
+            .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -213,7 +219,12 @@ impl Process {
 
     /// [`Process::up`], also returning the lines of stderr printed after the URL, collected until it exits.
     pub fn up_with_stderr(args: &[&str]) -> (Self, String, JoinHandle<Vec<String>>) {
-        let mut up = Self::spawn(&[&["up"], args].concat());
+        Self::up_in(args, &[])
+    }
+
+    /// [`Process::up_with_stderr`] with the variables `env` set.
+    pub fn up_in(args: &[&str], env: &[(&str, &str)]) -> (Self, String, JoinHandle<Vec<String>>) {
+        let mut up = Self::spawn_in(&[&["up"], args].concat(), env);
         let mut lines = up.stderr_lines();
         let url = loop {
             let line = lines

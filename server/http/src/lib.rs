@@ -35,7 +35,7 @@ use dq_broker::Broker;
 use tokio_util::sync::CancellationToken;
 
 pub use conn::default_max_connections;
-pub use origins::{CODESPACES_ORIGIN_PATTERN, OriginPattern};
+pub use origins::{CODESPACES_ORIGIN_PATTERN, Codespace, OriginPattern};
 pub use request_id::X_REQUEST_ID;
 
 /// Everything `dq up` can configure.

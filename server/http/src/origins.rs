@@ -13,6 +13,35 @@ pub(crate) const UI_ORIGIN: &str = "http://localhost:3000";
 pub const CODESPACES_ORIGIN_PATTERN: &str =
     r"https://[a-z0-9.-]+\.(app\.github\.dev|githubpreview\.dev)";
 
+/// The GitHub Codespace `dq up` runs in, from the variables GitHub sets there: the original starter's UI is
+/// then served from a forwarded `https://<codespace>-3000.<domain>` page and reaches dq through
+/// `https://<codespace>-<port>.<domain>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Codespace {
+    name: String,
+    domain: String,
+}
+
+impl Codespace {
+    /// The Codespace, when `var` (the environment) says this is one (`CODESPACES=true`, `CODESPACE_NAME`).
+    pub fn detect(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        if var("CODESPACES").as_deref() != Some("true") {
+            return None;
+        }
+        let name = var("CODESPACE_NAME").filter(|name| !name.is_empty())?;
+        let domain = var("GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN")
+            .filter(|domain| !domain.is_empty())
+            .unwrap_or_else(|| "app.github.dev".to_owned());
+        Some(Self { name, domain })
+    }
+
+    /// The name browsers use for `port` of this Codespace: a `Host` to answer (in case GitHub's proxy passes
+    /// it on), which no one else can make resolve to this server.
+    pub fn forwarded_host(&self, port: u16) -> String {
+        format!("{}-{port}.{}", self.name, self.domain)
+    }
+}
+
 /// A `--cors-origin-regex`: a regular expression matched against a whole origin (`scheme://host[:port]`),
 /// ignoring case.
 #[derive(Debug, Clone)]
@@ -94,5 +123,38 @@ mod tests {
             assert!(!origins.allows(origin), "{origin}");
         }
         assert!("(unclosed".parse::<OriginPattern>().is_err());
+    }
+
+    #[test]
+    fn a_codespace_is_detected_from_its_variables() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            }
+        };
+        let codespace = Codespace::detect(env(&[
+            ("CODESPACES", "true"),
+            ("CODESPACE_NAME", "fluffy-x5v"),
+        ]));
+        assert_eq!(
+            codespace.unwrap().forwarded_host(8000),
+            "fluffy-x5v-8000.app.github.dev"
+        );
+        let other = Codespace::detect(env(&[
+            ("CODESPACES", "true"),
+            ("CODESPACE_NAME", "box"),
+            (
+                "GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN",
+                "preview.app.github.dev",
+            ),
+        ]));
+        assert_eq!(
+            other.unwrap().forwarded_host(80),
+            "box-80.preview.app.github.dev"
+        );
+        assert_eq!(Codespace::detect(env(&[("CODESPACE_NAME", "box")])), None);
+        assert_eq!(Codespace::detect(env(&[("CODESPACES", "true")])), None);
     }
 }
