@@ -69,6 +69,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--max-total-partitions', '--max-total-partitions', [CompletionResultType]::ParameterName, 'Most partitions across all topics; a topic over it is refused with 429 [default: 1000000]')
             [CompletionResult]::new('--group-retention', '--group-retention', [CompletionResultType]::ParameterName, 'Forget a consumer group idle this long (no stream, nothing in flight), e.g. 7d, 12h [default: 7d]')
             [CompletionResult]::new('--cors-origin', '--cors-origin', [CompletionResultType]::ParameterName, 'A web origin that may call the API besides the server''s own and http://localhost:3000 (repeatable)')
+            [CompletionResult]::new('--cors-origin-regex', '--cors-origin-regex', [CompletionResultType]::ParameterName, 'A regular expression for web origins that may call the API, matched against the whole origin (repeatable); in a GitHub Codespace, https://*.app.github.dev is allowed too')
             [CompletionResult]::new('--allowed-host', '--allowed-host', [CompletionResultType]::ParameterName, 'A Host name to answer besides localhost, loopback addresses and --listen; * for any (repeatable)')
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Read the token (16 characters or more) from this file instead of --token / DQ_TOKEN')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The dq server [default: http://127.0.0.1:8000]')

@@ -65,6 +65,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --max-total-partitions 'Most partitions across all topics; a topic over it is refused with 429 [default: 1000000]'
             cand --group-retention 'Forget a consumer group idle this long (no stream, nothing in flight), e.g. 7d, 12h [default: 7d]'
             cand --cors-origin 'A web origin that may call the API besides the server''s own and http://localhost:3000 (repeatable)'
+            cand --cors-origin-regex 'A regular expression for web origins that may call the API, matched against the whole origin (repeatable); in a GitHub Codespace, https://*.app.github.dev is allowed too'
             cand --allowed-host 'A Host name to answer besides localhost, loopback addresses and --listen; * for any (repeatable)'
             cand --token-file 'Read the token (16 characters or more) from this file instead of --token / DQ_TOKEN'
             cand --url 'The dq server [default: http://127.0.0.1:8000]'

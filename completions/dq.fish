@@ -67,6 +67,7 @@ complete -c dq -n "__fish_dq_using_subcommand up" -l max-topics -d 'Most topics 
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-total-partitions -d 'Most partitions across all topics; a topic over it is refused with 429 [default: 1000000]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l group-retention -d 'Forget a consumer group idle this long (no stream, nothing in flight), e.g. 7d, 12h [default: 7d]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l cors-origin -d 'A web origin that may call the API besides the server\'s own and http://localhost:3000 (repeatable)' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l cors-origin-regex -d 'A regular expression for web origins that may call the API, matched against the whole origin (repeatable); in a GitHub Codespace, https://*.app.github.dev is allowed too' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l allowed-host -d 'A Host name to answer besides localhost, loopback addresses and --listen; * for any (repeatable)' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l token-file -d 'Read the token (16 characters or more) from this file instead of --token / DQ_TOKEN' -r -F
 complete -c dq -n "__fish_dq_using_subcommand up" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r

@@ -352,6 +352,14 @@ pub struct UpArgs {
         value_name = "ORIGIN"
     )]
     pub cors_origins: Vec<String>,
+    /// A regular expression for web origins that may call the API, matched against the whole origin
+    /// (repeatable); in a GitHub Codespace, https://*.app.github.dev is allowed too
+    #[arg(
+        long = "cors-origin-regex",
+        env = "DQ_CORS_ORIGIN_REGEX",
+        value_name = "REGEX"
+    )]
+    pub cors_origin_patterns: Vec<String>,
     /// A Host name to answer besides localhost, loopback addresses and --listen; * for any (repeatable)
     #[arg(
         long = "allowed-host",

@@ -176,7 +176,21 @@ impl UpSettings {
         let mut server = dq_server::ServerConfig::new(&data_dir);
         server.token = token;
         server.cors_origins = non_empty(&args.cors_origins);
+        server.cors_origin_patterns = origin_patterns(&args.cors_origin_patterns)?;
         server.allowed_hosts = non_empty(&args.allowed_hosts);
+        // In a Codespace, as the original starter: its UI's forwarded pages may call dq, through dq's own
+        // forwarded name.
+        if let Some(codespace) = dq_server::Codespace::detect(|var| std::env::var(var).ok()) {
+            // A constant that parses (dq_server's tests parse it).
+            let pattern = dq_server::CODESPACES_ORIGIN_PATTERN.parse();
+            server.cors_origin_patterns.extend(pattern.ok());
+            // Port 0 is known only once bound; such a server is not reached through a forwarded name.
+            if listen.port() != 0 {
+                server
+                    .allowed_hosts
+                    .push(codespace.forwarded_host(listen.port()));
+            }
+        }
         server.broker.durable = !args.no_fsync;
         if let Some(n) = args.max_in_flight {
             server.broker.max_in_flight = n;
@@ -316,6 +330,18 @@ fn non_empty(values: &[String]) -> Vec<String> {
         .map(|value| value.trim())
         .filter(|value| !value.is_empty())
         .map(str::to_owned)
+        .collect()
+}
+
+/// The `--cors-origin-regex` patterns.
+fn origin_patterns(raw: &[String]) -> Result<Vec<dq_server::OriginPattern>> {
+    non_empty(raw)
+        .iter()
+        .map(|pattern| {
+            pattern
+                .parse::<dq_server::OriginPattern>()
+                .map_err(|e| usage("--cors-origin-regex", pattern, &e.to_string()))
+        })
         .collect()
 }
 
@@ -461,6 +487,14 @@ pub fn parse_rate(raw: &str) -> std::result::Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origin_patterns_are_checked() {
+        let raw = vec![r"https://[a-z]+\.example".to_owned(), " ".to_owned()];
+        assert_eq!(origin_patterns(&raw).unwrap().len(), 1);
+        let err = origin_patterns(&["(unclosed".to_owned()]).unwrap_err();
+        assert!(err.to_string().contains("--cors-origin-regex"), "{err}");
+    }
 
     #[test]
     fn rates_are_per_second_and_bounded() {

@@ -1,6 +1,6 @@
-//! The bearer-token check. When the server has a token, every route but the health checks requires
-//! `Authorization: Bearer <token>`; anything else is answered 401 in the DriftQ error shape. The comparison is
-//! constant-time so that response timing does not reveal how much of a guess was right.
+//! The bearer-token check. When the server has a token, every route but the health checks and the API docs
+//! requires `Authorization: Bearer <token>`; anything else is answered 401 in the DriftQ error shape. The
+//! comparison is constant-time so that response timing does not reveal how much of a guess was right.
 
 use std::sync::Arc;
 
@@ -13,8 +13,9 @@ use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 
-/// Paths answered without a token, so that probes and load balancers need no secret.
-const OPEN_PATHS: [&str; 2] = ["/v1/healthz", "/healthz"];
+/// Paths answered without a token, so that probes and load balancers need no secret, and the API's
+/// description (nothing secret, and a browser opening `/docs` has no way to send the header).
+const OPEN_PATHS: [&str; 4] = ["/v1/healthz", "/healthz", "/openapi.json", "/docs"];
 
 /// Middleware for a server with a token (without one, [`crate::router`] leaves it out): lets the request through
 /// when the route is a health check or the request carries the token.

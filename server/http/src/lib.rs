@@ -5,8 +5,8 @@
 //! Layout: `v1` holds the broker routes, `extract` the JSON-or-query extractor, `error` the one error type of
 //! the `/v1` handlers, `metrics` the Prometheus exposition, `auth` the token check, `request_id` the
 //! `X-Request-Id` values, `fallback` the JSON 404 / 405 answers and `edge` the wrapper around the whole router
-//! that applies the request id, the `Host` / `Origin` checks of `guard`, CORS and the 405 bodies to every
-//! request; `conn` accepts connections and holds each to its timeouts, under the cap on open connections. A new
+//! that applies the request id, the `Host` / `Origin` checks of `guard`, CORS (for the web origins of
+//! `origins`) and the 405 bodies to every request; `conn` accepts connections and holds each to its timeouts, under the cap on open connections. A new
 //! family of routes (the runs API) gets its own module, its fields in [`AppState`], a `.merge` in [`router`]
 //! and its start-up in [`serve`].
 
@@ -18,6 +18,7 @@ mod extract;
 mod fallback;
 mod guard;
 mod metrics;
+mod origins;
 mod request_id;
 mod runs;
 mod v1;
@@ -34,6 +35,7 @@ use dq_broker::Broker;
 use tokio_util::sync::CancellationToken;
 
 pub use conn::default_max_connections;
+pub use origins::{CODESPACES_ORIGIN_PATTERN, Codespace, OriginPattern};
 pub use request_id::X_REQUEST_ID;
 
 /// Everything `dq up` can configure.
@@ -69,6 +71,8 @@ pub struct ServerConfig {
     /// CORS origins allowed besides `http://localhost:3000` and the server's own (`--cors-origin`); they may
     /// also change state (see `guard`).
     pub cors_origins: Vec<String>,
+    /// Patterns of further such origins (`--cors-origin-regex`).
+    pub cors_origin_patterns: Vec<OriginPattern>,
     /// Names accepted in the `Host` header besides `localhost`, loopback addresses and the listen address
     /// (`--allowed-host`; `*` accepts any).
     pub allowed_hosts: Vec<String>,
@@ -89,6 +93,7 @@ impl ServerConfig {
             body_timeout: Duration::from_secs(30),
             max_connections: default_max_connections(),
             cors_origins: Vec::new(),
+            cors_origin_patterns: Vec::new(),
             allowed_hosts: Vec::new(),
         }
     }
@@ -171,6 +176,7 @@ pub fn router(state: AppState) -> Router {
                 keepalive: state.config.keepalive,
                 timeline_poll: state.config.timeline_poll,
                 max_body_bytes: body_limit,
+                cursors: Arc::default(),
             })
         }))
         // Further route families (the runs API) merge here, above the fallback: `merge` refuses two routers
@@ -228,18 +234,16 @@ pub async fn serve_ready(
         dq_runs::RunsRuntime::start(queue, state.config.runs.clone(), state.shutdown.clone())
             .await?;
     state.runs = Some(runs.service());
-    // CORS outside the router and the token check: a preflight is answered before routing (an `OPTIONS`
-    // route would otherwise be a 405) and without credentials, which browsers never send on one.
+    let origins = Arc::new(origins::AllowedOrigins::new(
+        &state.config.cors_origins,
+        &state.config.cors_origin_patterns,
+    ));
     let guard = guard::Guard::new(
         listener.local_addr()?,
         &state.config.allowed_hosts,
-        &state.config.cors_origins,
+        Arc::clone(&origins),
     );
-    let app = edge::Edge::new(
-        router(state.clone()),
-        runs::cors_layer(&state.config.cors_origins),
-        guard,
-    );
+    let app = edge::Edge::new(router(state.clone()), edge::cors_layer(origins), guard);
 
     // Graceful shutdown waits for open connections, and a consume stream never closes by itself: end the
     // streams as soon as the signal comes, not after the connections have waited for them.
