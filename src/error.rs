@@ -134,9 +134,11 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::BrokenPipe => 0,
-            Self::Worker(dq_runs::RunsError::Queue(
-                dq_runs::QueueError::Unavailable(_) | dq_runs::QueueError::Storage { .. },
-            )) => 5,
+            Self::Worker(dq_runs::RunsError::Queue(e))
+                if e.is_unavailable() || matches!(e, dq_runs::QueueError::Storage { .. }) =>
+            {
+                5
+            }
             Self::Unexpected(_)
             | Self::Failed { .. }
             | Self::Io { .. }

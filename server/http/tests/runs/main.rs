@@ -4,6 +4,7 @@
 
 mod api;
 mod bad_input;
+mod driftqd;
 mod durability;
 mod external;
 mod forged;

@@ -1,0 +1,77 @@
+//! dq on the original DriftQ broker: a server whose runs service and worker use, as their external broker, a
+//! stand-in for driftqd (`common/driftqd.rs`: a proxy in front of a real dq `/v1` that lacks `GET /v1/read`
+//! and refuses nack's `delay_ms`, as driftqd does). Reads fall back to consume and ack, and the story
+//! (fail → DLQ → replay with the fix → success) works end to end, through restarts.
+
+use std::sync::atomic::Ordering;
+
+use serde_json::json;
+
+use crate::util::{TestServer, failing, sse_until, types};
+
+#[path = "../common/driftqd.rs"]
+mod stand_in;
+
+use stand_in::Driftqd;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_story_runs_on_a_broker_without_reads_and_survives_a_restart() {
+    let broker = TestServer::with(|c| c.runs.workers = 0);
+    let driftqd = Driftqd::start(&broker.url(""));
+    let url = driftqd.url();
+    let mut server = TestServer::with(move |c| c.external_broker = Some(url));
+
+    let run_id = server.create(failing("tool_call")).await;
+    let run = server.wait_status(&run_id, 0, "dead_lettered").await;
+    assert_eq!(run["attempts"], 3, "{run}");
+    let events = server.events(&run_id).await;
+    let kinds = types(&events);
+    assert_eq!(kinds.first().map(String::as_str), Some("run.created"));
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "run.attempt_failed").count(),
+        3,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "run.retry_scheduled").count(),
+        2,
+        "{kinds:?}"
+    );
+    // Every redelivery was accounted for by the timeline the worker read back: none taken for abandoned.
+    assert!(
+        !kinds.contains(&"run.attempt_abandoned".to_owned()),
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.last().map(String::as_str), Some("run.failed"));
+    let (_, record) = server.get(&format!("/runs/{run_id}/dlq")).await;
+    assert_eq!(record["error"], "forced failure at tool_call");
+    assert_eq!(record["command"]["fail_at"], "tool_call");
+
+    // The broker refused the first nack's delay_ms; every later nack went without it.
+    assert!(driftqd.counts.reads_refused.load(Ordering::Relaxed) >= 1);
+    assert_eq!(driftqd.counts.nacks_with_delay.load(Ordering::Relaxed), 1);
+    assert_eq!(driftqd.counts.nacks.load(Ordering::Relaxed), 2);
+
+    let (status, replay) = server
+        .post(&format!("/runs/{run_id}/replay"), json!({"fail_at": null}))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{replay}");
+    // Live over SSE: the whole timeline, then the replay's success.
+    let frames = sse_until(&server, &format!("/runs/{run_id}/events"), &[], |f| {
+        f.data["type"] == "run.succeeded"
+    })
+    .await;
+    assert_eq!(frames[0].data["type"], "sse.connected");
+    assert_eq!(frames[1].data["type"], "dlq.available");
+    let run = server.wait_status(&run_id, 1, "succeeded").await;
+    assert_eq!(run["attempts"], 1, "{run}");
+
+    // Restarted, the server reads the broker again from the start: the run, its status and its DLQ record.
+    server.restart();
+    let run = server.wait_status(&run_id, 1, "succeeded").await;
+    assert_eq!(run["replays"][0]["outcome"], "succeeded", "{run}");
+    let (_, list) = server.get("/runs").await;
+    assert_eq!(list["runs"][0]["run_id"], run_id.as_str(), "{list}");
+    let (_, record) = server.get(&format!("/runs/{run_id}/dlq")).await;
+    assert_eq!(record["replay_seq"], 0, "{record}");
+}
