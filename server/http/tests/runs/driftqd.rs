@@ -75,3 +75,47 @@ async fn the_story_runs_on_a_broker_without_reads_and_survives_a_restart() {
     let (_, record) = server.get(&format!("/runs/{run_id}/dlq")).await;
     assert_eq!(record["replay_seq"], 0, "{record}");
 }
+
+/// A standalone worker on the original broker (`dq worker --url http://driftqd`), a separate process from the
+/// server: each reads the other's writes once its reader has them delivered.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_standalone_worker_and_the_server_meet_only_on_a_broker_without_reads() {
+    let broker = TestServer::with(|c| c.runs.workers = 0);
+    let driftqd = Driftqd::start(&broker.url(""));
+    let url = driftqd.url();
+    let server = TestServer::with({
+        let url = url.clone();
+        move |c| {
+            c.external_broker = Some(url);
+            c.runs.workers = 0;
+        }
+    });
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let config = dq_runs::RunsConfig {
+        step_delay: std::time::Duration::from_millis(2),
+        backoff: std::time::Duration::from_millis(2),
+        ..dq_runs::RunsConfig::default()
+    };
+    let worker = tokio::spawn(dq_runs::run_worker(&url, None, config, shutdown.clone()));
+
+    let run_id = server.create(failing("transform")).await;
+    let run = server.wait_status(&run_id, 0, "dead_lettered").await;
+    assert_eq!(run["attempts"], 3, "{run}");
+    let kinds = types(&server.events(&run_id).await);
+    assert!(
+        !kinds.contains(&"run.attempt_abandoned".to_owned()),
+        "{kinds:?}"
+    );
+    server
+        .post(&format!("/runs/{run_id}/replay"), json!({"fail_at": null}))
+        .await;
+    server.wait_status(&run_id, 1, "succeeded").await;
+    assert_eq!(driftqd.counts.nacks_with_delay.load(Ordering::Relaxed), 1);
+
+    shutdown.cancel();
+    tokio::time::timeout(crate::util::GUARD, worker)
+        .await
+        .expect("the worker ends promptly on shutdown")
+        .expect("worker task")
+        .expect("worker result");
+}

@@ -449,6 +449,26 @@ impl Queue for HttpQueue {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_transport_failure_keeps_its_source() {
+        // A port nobody listens on: bound, then released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let queue = HttpQueue::new(&format!("http://127.0.0.1:{port}"), None).expect("client");
+        let error = queue.health().await.expect_err("nobody listens");
+        assert!(error.is_unavailable(), "{error}");
+        let source = std::error::Error::source(&error).expect("the transport error is kept");
+        assert!(source.is::<reqwest::Error>(), "{source}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("broker unavailable: GET /v1/healthz"),
+            "{error}"
+        );
+    }
+
     #[test]
     fn errors_are_classified_by_driftq_code_in_context() {
         let bad = StatusCode::BAD_REQUEST;
