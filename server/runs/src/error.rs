@@ -29,7 +29,8 @@ pub enum QueueError {
         /// What the broker said.
         message: String,
     },
-    /// The broker does not offer this operation (e.g. a non-consuming read on a real driftqd).
+    /// The broker does not offer this operation (e.g. `GET /v1/read` on the original driftqd; the HTTP queue
+    /// then reads by consume, so only a queue without a fallback answers this).
     #[error("not supported by this broker: {0}")]
     Unsupported(&'static str),
     /// The broker answered something this client cannot understand.
