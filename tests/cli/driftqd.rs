@@ -64,6 +64,8 @@ fn up_on_the_original_broker_tells_the_whole_story() {
     assert_eq!(record["error"], "forced failure at tool_call");
     assert_eq!(record["command"]["fail_at"], "tool_call");
 
+    // The broker drops every consume stream (the worker's and the server's readers): they join again.
+    driftqd.cut_streams();
     let out = cli()
         .args(["replay", &run_id, "--fix", "--json"])
         .output()

@@ -5,12 +5,13 @@
 //! - a nack with `delay_ms` (a dq extension) answers 400 `INVALID_ARGUMENT` (driftqd refuses unknown fields);
 //! - a produce answers only `{"status": "produced", "topic"}` (no offset, no duplicate flag).
 //!
-//! Everything else is forwarded as is, consume streams streamed. It runs on its own runtime thread (so both
+//! Everything else is forwarded as is, consume streams streamed; [`Driftqd::cut_streams`] ends the open ones, as
+//! a broker restart or a network cut would. It runs on its own runtime thread (so both
 //! async and sync tests can use it) and stops when dropped. Included by test binaries with `#[path]`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use axum::Router;
@@ -18,7 +19,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
 /// What the stand-in counted.
 #[derive(Default)]
@@ -36,6 +39,7 @@ pub struct Driftqd {
     addr: SocketAddr,
     /// What it counted.
     pub counts: Arc<Counts>,
+    cut: Arc<Mutex<CancellationToken>>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -45,6 +49,8 @@ struct Proxy {
     upstream: String,
     client: reqwest::Client,
     counts: Arc<Counts>,
+    /// Cancelled to end the consume streams open now.
+    cut: Arc<Mutex<CancellationToken>>,
 }
 
 impl Driftqd {
@@ -54,10 +60,12 @@ impl Driftqd {
         listener.set_nonblocking(true).expect("non-blocking");
         let addr = listener.local_addr().expect("local addr");
         let counts = Arc::new(Counts::default());
+        let cut = Arc::new(Mutex::new(CancellationToken::new()));
         let proxy = Proxy {
             upstream: upstream.trim_end_matches('/').to_owned(),
             client: reqwest::Client::new(),
             counts: Arc::clone(&counts),
+            cut: Arc::clone(&cut),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -79,6 +87,7 @@ impl Driftqd {
         Self {
             addr,
             counts,
+            cut,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -87,6 +96,13 @@ impl Driftqd {
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Ends every consume stream open now (later ones are not affected).
+    pub fn cut_streams(&self) {
+        let mut cut = self.cut.lock().expect("cut lock");
+        cut.cancel();
+        *cut = CancellationToken::new();
     }
 }
 
@@ -156,7 +172,9 @@ async fn forward(
         let body = serde_json::json!({"status": "produced", "topic": sent["topic"]});
         return (status, axum::Json(body)).into_response();
     }
-    let mut response = Response::new(Body::from_stream(answer.bytes_stream()));
+    let cut = proxy.cut.lock().expect("cut lock").clone();
+    let body = answer.bytes_stream().take_until(cut.cancelled_owned());
+    let mut response = Response::new(Body::from_stream(body));
     *response.status_mut() = status;
     if let Some(value) = content_type {
         response.headers_mut().insert(header::CONTENT_TYPE, value);

@@ -119,3 +119,43 @@ async fn a_standalone_worker_and_the_server_meet_only_on_a_broker_without_reads(
         .expect("worker task")
         .expect("worker result");
 }
+
+/// The server's readers lose their consume streams (a broker restart, a network cut): they join their groups
+/// again, and no write made before or after the cut goes missing.
+#[tokio::test(flavor = "multi_thread")]
+async fn readers_whose_streams_break_join_again_and_miss_nothing() {
+    let broker = TestServer::with(|c| c.runs.workers = 0);
+    let driftqd = Driftqd::start(&broker.url(""));
+    let url = driftqd.url();
+    let server = TestServer::with(move |c| c.external_broker = Some(url));
+    let first = server.create(json!({})).await;
+    server.wait_status(&first, 0, "succeeded").await;
+    let before = server.events(&first).await;
+
+    driftqd.cut_streams();
+    let second = server.create(failing("fetch_input")).await;
+    server.wait_status(&second, 0, "dead_lettered").await;
+    server
+        .post(&format!("/runs/{first}/replay"), json!({}))
+        .await;
+    server.wait_status(&first, 1, "succeeded").await;
+    let after = server.events(&first).await;
+    assert_eq!(
+        after[..before.len()],
+        before[..],
+        "the timeline read before the cut is kept"
+    );
+    let kinds = types(&after[before.len()..]);
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("run.replay_requested"),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("run.succeeded"),
+        "{kinds:?}"
+    );
+    let (_, list) = server.get("/runs").await;
+    assert_eq!(list["total"], 2, "{list}");
+}

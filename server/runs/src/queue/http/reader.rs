@@ -59,8 +59,9 @@ pub(crate) const GAP_WAIT: Duration = Duration::from_secs(1);
 pub(crate) const MAX_FOLLOWERS: usize = 256;
 /// Pause before a follower joins again after its stream failed or its topic did not exist.
 const REJOIN_DELAY: Duration = Duration::from_millis(200);
-/// The readers' lease: they ack at once, so it only matters if an ack is lost.
-const LEASE: Duration = Duration::from_secs(30);
+/// The readers' lease. They ack at once, so it matters only for a delivery lost with a broken stream: the
+/// broker sends it again when the lease ends (a read holds back what follows its gap for [`GAP_WAIT`] only).
+const LEASE: Duration = Duration::from_secs(5);
 
 /// Reads by consume and ack (see the module doc).
 pub(crate) struct ConsumeReader {
