@@ -74,6 +74,30 @@ async fn the_story_runs_on_a_broker_without_reads_and_survives_a_restart() {
     assert_eq!(list["runs"][0]["run_id"], run_id.as_str(), "{list}");
     let (_, record) = server.get(&format!("/runs/{run_id}/dlq")).await;
     assert_eq!(record["replay_seq"], 0, "{record}");
+
+    // The broker gone, a timeline read fails as it would over `/v1/read` (once the reader has seen it go),
+    // rather than pass off what was kept as the whole timeline.
+    drop(driftqd);
+    let deadline = std::time::Instant::now() + crate::util::GUARD;
+    loop {
+        let (status, body) = server.get(&format!("/runs/{run_id}/timeline")).await;
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            assert!(
+                body["detail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("broker unavailable"),
+                "{body}"
+            );
+            break;
+        }
+        assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reads never failed with the broker gone"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// A standalone worker on the original broker (`dq worker --url http://driftqd`), a separate process from the

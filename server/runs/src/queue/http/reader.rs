@@ -110,6 +110,9 @@ struct Log {
     last_activity: Option<Instant>,
     /// The last join answered that the topic does not exist.
     unknown: Option<String>,
+    /// The last join failed otherwise (the broker is down): reads fail as over `/v1/read`, rather than answer
+    /// what was kept as if it were all.
+    down: Option<String>,
     /// A first read has answered: later reads wait only for own writes.
     primed: bool,
 }
@@ -186,6 +189,9 @@ impl ConsumeReader {
                 let quiet = log
                     .last_activity
                     .is_some_and(|at| now.duration_since(at) >= FIRST_QUIET);
+                if let Some(message) = &log.down {
+                    return Err(QueueError::Unavailable(message.clone()));
+                }
                 let first_done = log.primed
                     || quiet
                     || log.unknown.is_some()
@@ -254,6 +260,7 @@ async fn run(link: Link, spec: ConsumeSpec, shared: Arc<Shared>) {
             Ok(mut deliveries) => {
                 shared.update(|log| {
                     log.unknown = None;
+                    log.down = None;
                     log.last_activity = Some(Instant::now());
                 });
                 while let Some(item) = deliveries.next().await {
@@ -275,7 +282,10 @@ async fn run(link: Link, spec: ConsumeSpec, shared: Arc<Shared>) {
             Err(QueueError::UnknownTopic(message)) => {
                 shared.update(|log| log.unknown = Some(message));
             }
-            Err(e) => tracing::debug!(topic = %spec.topic, "reader cannot consume: {e}"),
+            Err(e) => {
+                tracing::debug!(topic = %spec.topic, "reader cannot consume: {e}");
+                shared.update(|log| log.down = Some(e.to_string()));
+            }
         }
         tokio::time::sleep(REJOIN_DELAY).await;
     }
