@@ -33,7 +33,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dq_proto::broker::ConsumeItem;
 use dq_proto::runs::ReadItem;
@@ -44,7 +44,6 @@ use tokio::task::JoinHandle;
 
 use super::Link;
 use crate::QueueError;
-use crate::emitter::now_ms;
 use crate::queue::ConsumeSpec;
 
 /// Longest a read waits for this process's own writes to be delivered.
@@ -330,7 +329,7 @@ impl Log {
                 offset: item.offset,
                 key: item.key,
                 value: item.value,
-                produced_at_ms: now_ms(),
+                produced_at_ms: received_ms(),
             },
         );
     }
@@ -357,6 +356,14 @@ impl Log {
         }
         out
     }
+}
+
+/// Unix time in milliseconds, for a delivery's `produced_at_ms` (kept here: the queue does not reach into the
+/// emitter, which uses the queue).
+fn received_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
