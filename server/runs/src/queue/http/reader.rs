@@ -58,6 +58,9 @@ pub(crate) const GAP_WAIT: Duration = Duration::from_secs(1);
 pub(crate) const MAX_FOLLOWERS: usize = 256;
 /// Pause before a follower joins again after its stream failed or its topic did not exist.
 const REJOIN_DELAY: Duration = Duration::from_millis(200);
+/// Longest pause between joins while the topic does not exist or the broker is down (the pause doubles from
+/// [`REJOIN_DELAY`]), so that followers of topics nobody creates (a forged run's) cost the broker little.
+const MAX_REJOIN_DELAY: Duration = Duration::from_secs(5);
 /// The readers' lease. They ack at once, so it matters only for a delivery lost with a broken stream: the
 /// broker sends it again when the lease ends (a read holds back what follows its gap for [`GAP_WAIT`] only).
 const LEASE: Duration = Duration::from_secs(5);
@@ -92,6 +95,9 @@ struct Shared {
     log: Mutex<Log>,
     /// Notified on every delivery and stream state change.
     changed: Notify,
+    /// Notified when this process is about to write to the topic: a follower waiting to join again (the
+    /// topic did not exist) joins at once.
+    rejoin: Notify,
     started: Instant,
 }
 
@@ -142,12 +148,12 @@ impl ConsumeReader {
         let followers = self.followers.lock();
         let follower = followers.get(topic)?;
         let id = self.next_claim.fetch_add(1, Ordering::Relaxed);
-        follower
-            .shared
-            .log
-            .lock()
-            .expected
-            .push((id, value.to_owned(), Instant::now()));
+        let shared = &follower.shared;
+        let mut log = shared.log.lock();
+        log.expected.push((id, value.to_owned(), Instant::now()));
+        if log.unknown.is_some() {
+            shared.rejoin.notify_one();
+        }
         Some(Claim {
             topic: topic.to_owned(),
             id,
@@ -231,6 +237,7 @@ impl ConsumeReader {
         let shared = Arc::new(Shared {
             log: Mutex::default(),
             changed: Notify::new(),
+            rejoin: Notify::new(),
             started: Instant::now(),
         });
         let spec = ConsumeSpec {
@@ -254,9 +261,11 @@ impl ConsumeReader {
 
 /// A follower's task: consume, keep, ack; join again when the stream ends.
 async fn run(link: Link, spec: ConsumeSpec, shared: Arc<Shared>) {
+    let mut pause = REJOIN_DELAY;
     loop {
         match link.consume(&spec).await {
             Ok(mut deliveries) => {
+                pause = REJOIN_DELAY;
                 shared.update(|log| {
                     log.unknown = None;
                     log.down = None;
@@ -286,7 +295,11 @@ async fn run(link: Link, spec: ConsumeSpec, shared: Arc<Shared>) {
                 shared.update(|log| log.down = Some(e.to_string()));
             }
         }
-        tokio::time::sleep(REJOIN_DELAY).await;
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = shared.rejoin.notified() => {}
+        }
+        pause = (pause * 2).min(MAX_REJOIN_DELAY);
     }
 }
 
