@@ -3,7 +3,8 @@
 //! notes of DriftQ v1):
 //! - `GET /v1/read` (a dq extension) answers 404 with Go's plain-text "404 page not found";
 //! - a nack with `delay_ms` (a dq extension) answers 400 `INVALID_ARGUMENT` (driftqd refuses unknown fields);
-//! - a produce answers only `{"status": "produced", "topic"}` (no offset, no duplicate flag).
+//! - a produce answers only `{"status": "produced", "topic"}` (no offset, no duplicate flag);
+//! - a consume stream sends no headers before its first message and no keep-alives.
 //!
 //! Everything else is forwarded as is, consume streams streamed; [`Driftqd::cut_streams`] ends the open ones, as
 //! a broker restart or a network cut would. It runs on its own runtime thread (so both
@@ -173,7 +174,22 @@ async fn forward(
         return (status, axum::Json(body)).into_response();
     }
     let cut = proxy.cut.lock().expect("cut lock").clone();
-    let body = answer.bytes_stream().take_until(cut.cancelled_owned());
+    let mut body = answer
+        .bytes_stream()
+        .filter(|chunk| {
+            // dq's keep-alives are blank lines: driftqd sends none.
+            let blank = matches!(chunk, Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace));
+            std::future::ready(!blank)
+        })
+        .take_until(cut.cancelled_owned())
+        .boxed();
+    // Nothing, not even the headers, before the first message.
+    let first = if path == "/v1/consume" && status.is_success() {
+        body.next().await
+    } else {
+        None
+    };
+    let body = futures::stream::iter(first).chain(body);
     let mut response = Response::new(Body::from_stream(body));
     *response.status_mut() = status;
     if let Some(value) = content_type {
