@@ -28,7 +28,10 @@
 //! - The broker keeps every reader group it has seen (the original keeps them in memory; a group whose stream
 //!   is closed receives nothing), and a follower holds one connection to it.
 //! - A message's `produced_at_ms` is when this process received it: consume lines carry no time.
-//! - Nothing here is durable, and need not be: after a restart every topic is read again from its start.
+//! - Nothing here is durable, and need not be: after a restart every topic is read again from its start. The
+//!   original broker delivers two messages at a time per partition, so a long `runs.index` takes a while: a
+//!   first read answers after [`FIRST_WAIT`] with what has come, and runs further on are found by later reads
+//!   (until then, such a run is not found).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
