@@ -80,6 +80,17 @@ pub enum CliError {
         /// Why, in a few words.
         reason: String,
     },
+    /// The server ended a run's event stream before the run ended, again and again, though it answers (exit 5):
+    /// it cannot follow the run. `why` is what it answered when asked for the timeline instead, if it failed.
+    #[error("the server at {url} ended the event stream of run {run_id} before the run did{why}")]
+    StreamEnded {
+        /// The base URL.
+        url: String,
+        /// The run followed.
+        run_id: String,
+        /// `"; GET /runs/R/timeline: …"`, or empty.
+        why: String,
+    },
     /// The server answered 5xx (exit 5).
     #[error("server error {status}: {message}")]
     ServerFailed {
@@ -134,9 +145,11 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::BrokenPipe => 0,
-            Self::Worker(dq_runs::RunsError::Queue(
-                dq_runs::QueueError::Unavailable(_) | dq_runs::QueueError::Storage { .. },
-            )) => 5,
+            Self::Worker(dq_runs::RunsError::Queue(e))
+                if e.is_unavailable() || matches!(e, dq_runs::QueueError::Storage { .. }) =>
+            {
+                5
+            }
             Self::Unexpected(_)
             | Self::Failed { .. }
             | Self::Io { .. }
@@ -144,7 +157,7 @@ impl CliError {
             | Self::Worker(_) => 1,
             Self::Usage(_) => 2,
             Self::Rejected { .. } | Self::MissingRoute { .. } | Self::NotDq { .. } => 4,
-            Self::Unreachable { .. } | Self::ServerFailed { .. } => 5,
+            Self::Unreachable { .. } | Self::StreamEnded { .. } | Self::ServerFailed { .. } => 5,
             Self::Timeout { .. } => 124,
             Self::Interrupted => 130,
         }

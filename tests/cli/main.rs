@@ -7,6 +7,7 @@ mod basics;
 mod broker_kill;
 mod demo;
 mod disk_full;
+mod driftqd;
 mod errors;
 mod hostile;
 mod kill_storm;

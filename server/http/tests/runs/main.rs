@@ -5,6 +5,7 @@
 mod api;
 mod bad_input;
 mod docs;
+mod driftqd;
 mod durability;
 mod external;
 mod forged;
