@@ -161,6 +161,7 @@ pub struct GlobalArgs {
 const UP_EXAMPLES: &str = "\
 Examples:
   dq up --detach                           # in the background; prints the URL once healthy
+  dq up --open                             # and opens the dashboard in a browser
   dq up --detach --data-dir /tmp/dq        # a throw-away server (stop it: dq down --data-dir /tmp/dq)
   dq up --workers 0                        # no worker: runs wait for `dq worker`
   dq up --listen 0.0.0.0:8000 --token-file token.txt";
@@ -291,6 +292,9 @@ pub struct UpArgs {
     /// Run in the background (pid and log in the data dir); print the URL once healthy
     #[arg(long)]
     pub detach: bool,
+    /// Open the dashboard in a browser once the server is up ($BROWSER, else xdg-open or open)
+    #[arg(long)]
+    pub open: bool,
     /// Close a connection whose request head is not complete this long after it connects or starts sending
     /// it [default: 10s]
     #[arg(long, env = "DQ_HEADER_TIMEOUT", value_name = "DURATION")]

@@ -188,12 +188,18 @@ pub struct Process(Child);
 impl Process {
     /// Starts `dq <args>`.
     pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_env(args, &[])
+    }
+
+    /// Starts `dq <args>` with `env` set besides.
+    pub fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("dq"));
         for var in LEAKY {
             cmd.env_remove(var);
         }
         let child = cmd
             .args(args)
+            .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
