@@ -134,62 +134,66 @@ pub fn run(detail: &RunDetail, logout: bool) -> Markup {
             div #run-page data-run=(summary.run_id) {
                 h1 { "Run " code { (summary.run_id) } }
                 (live_line())
-                dl.summary {
-                    dt { "Status" } dd #run-status { (status_badge(summary.status)) }
-                    dt { "Workflow" } dd #run-workflow { (summary.workflow) }
-                    dt { "Replay" } dd #run-replay { (summary.replay_seq) }
-                    dt { "Attempts" } dd #run-attempts { (summary.attempts) }
-                    dt { "Fail at" } dd #run-fail-at { (summary.fail_at.as_deref().unwrap_or("none")) }
-                    dt { "Last error" } dd #run-error { (summary.last_error.as_deref().unwrap_or("-")) }
-                }
-                div.actions {
-                    button #replay-fix type="button" { "Replay with fix" }
-                }
-                p #replay-result role="status" aria-live="polite" {}
-                details.panel {
-                    summary { "Replay with options" }
-                    form #replay-form {
-                        label { "Fail step"
-                            select name="fail_at" {
-                                option value="inherit" { "as the run (" (summary.fail_at.as_deref().unwrap_or("none")) ")" }
-                                option value="none" { "none (the fix)" }
-                                @for step in steps { option value=(step) { (step) } }
+                div.run-grid {
+                    div.side {
+                        dl.summary {
+                            dt { "Status" } dd #run-status { (status_badge(summary.status)) }
+                            dt { "Workflow" } dd #run-workflow { (summary.workflow) }
+                            dt { "Replay" } dd #run-replay { (summary.replay_seq) }
+                            dt { "Attempts" } dd #run-attempts { (summary.attempts) }
+                            dt { "Fail at" } dd #run-fail-at { (summary.fail_at.as_deref().unwrap_or("none")) }
+                            dt { "Last error" } dd #run-error { (summary.last_error.as_deref().unwrap_or("-")) }
+                        }
+                        div.actions {
+                            button #replay-fix type="button" { "Replay with fix" }
+                        }
+                        p #replay-result role="status" aria-live="polite" {}
+                        details.panel {
+                            summary { "Replay with options" }
+                            form #replay-form {
+                                label { "Fail step"
+                                    select name="fail_at" {
+                                        option value="inherit" { "as the run (" (summary.fail_at.as_deref().unwrap_or("none")) ")" }
+                                        option value="none" { "none (the fix)" }
+                                        @for step in steps { option value=(step) { (step) } }
+                                    }
+                                }
+                                label { "Overrides (KEY=VALUE, one per line)"
+                                    textarea name="set" rows="3" spellcheck="false" placeholder="attempt_note=retried" {}
+                                }
+                                label { "Max attempts"
+                                    input name="max_attempts" type="number" min="1" max="100" placeholder="as the run";
+                                }
+                                label.check { input name="keep_overrides" type="checkbox"; " Keep the previous replay's overrides" }
+                                label.check { input name="force" type="checkbox"; " Supersede a replay in flight" }
+                                button type="submit" { "Replay" }
                             }
                         }
-                        label { "Overrides (KEY=VALUE, one per line)"
-                            textarea name="set" rows="3" spellcheck="false" placeholder="attempt_note=retried" {}
+                        section aria-labelledby="replays-h" {
+                            h2 #replays-h { "Replays" }
+                            ul #replays { li { "none yet" } }
                         }
-                        label { "Max attempts"
-                            input name="max_attempts" type="number" min="1" max="100" placeholder="as the run";
+                        section #dlq-section aria-labelledby="dlq-h" hidden {
+                            h2 #dlq-h { "Dead-letter record" }
+                            dl.summary #dlq-record {}
+                            div.heading {
+                                h3 { "Payload" }
+                                button #copy-payload type="button" { "Copy payload as JSON" }
+                            }
+                            pre #dlq-payload tabindex="0" {}
                         }
-                        label.check { input name="keep_overrides" type="checkbox"; " Keep the previous replay's overrides" }
-                        label.check { input name="force" type="checkbox"; " Supersede a replay in flight" }
-                        button type="submit" { "Replay" }
                     }
-                }
-                section aria-labelledby="replays-h" {
-                    h2 #replays-h { "Replays" }
-                    ul #replays { li { "none yet" } }
-                }
-                section #dlq-section aria-labelledby="dlq-h" hidden {
-                    h2 #dlq-h { "Dead-letter record" }
-                    dl.summary #dlq-record {}
-                    div.heading {
-                        h3 { "Payload" }
-                        button #copy-payload type="button" { "Copy payload as JSON" }
-                    }
-                    pre #dlq-payload tabindex="0" {}
-                }
-                section aria-labelledby="timeline-h" {
-                    h2 #timeline-h { "Timeline" }
-                    div.scroll {
-                        table #timeline {
-                            caption.visually-hidden { "Events, oldest first" }
-                            thead { tr {
-                                th scope="col" { "Time" } th scope="col" { "Type" } th scope="col" { "Attempt" }
-                                th scope="col" { "Replay" } th scope="col" { "Fields" }
-                            } }
-                            tbody {}
+                    section.timeline aria-labelledby="timeline-h" {
+                        h2 #timeline-h { "Timeline" }
+                        div.scroll {
+                            table #timeline {
+                                caption.visually-hidden { "Events, oldest first" }
+                                thead { tr {
+                                    th scope="col" { "Time" } th scope="col" { "Type" } th scope="col" { "Attempt" }
+                                    th scope="col" { "Replay" } th scope="col" { "Fields" }
+                                } }
+                                tbody {}
+                            }
                         }
                     }
                 }
