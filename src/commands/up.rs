@@ -354,3 +354,17 @@ fn listening_url(log: &str) -> Option<String> {
         .find_map(|line| line.strip_prefix(LISTENING))
         .map(|url| url.trim().to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::dashboard_url;
+
+    #[test]
+    fn the_dashboard_url_is_one_a_browser_can_open() {
+        let url = |addr: &str| dashboard_url(addr.parse().unwrap());
+        assert_eq!(url("127.0.0.1:8000"), "http://127.0.0.1:8000/");
+        assert_eq!(url("0.0.0.0:8000"), "http://127.0.0.1:8000/");
+        assert_eq!(url("[::]:8000"), "http://[::1]:8000/");
+        assert_eq!(url("192.168.1.5:9"), "http://192.168.1.5:9/");
+    }
+}
