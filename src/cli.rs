@@ -161,7 +161,6 @@ pub struct GlobalArgs {
 const UP_EXAMPLES: &str = "\
 Examples:
   dq up --detach                           # in the background; prints the URL once healthy
-  dq up --open                             # and opens the dashboard in a browser
   dq up --detach --data-dir /tmp/dq        # a throw-away server (stop it: dq down --data-dir /tmp/dq)
   dq up --workers 0                        # no worker: runs wait for `dq worker`
   dq up --listen 0.0.0.0:8000 --token-file token.txt";
