@@ -1,8 +1,9 @@
 // The dashboard in a real browser: headless Chromium from the system's packages, driven by playwright-core
 // (never a downloaded browser build), against a real `dq up` started by tests/cli/dashboard.rs.
 //
-//   node dashboard.test.mjs URL SCREENSHOT_DIR
+//   node dashboard.test.mjs URL SCREENSHOT_DIR [TOKEN_URL]
 //
+// TOKEN_URL, when given, is a second `dq up` whose token is in DQ_BROWSER_TOKEN: the script logs in there.
 // URL is a `dq up --workers 0` server: no run executes until this script prints `need-worker` on stdout and
 // the Rust side starts a `dq worker` against it, so the run page is seen "queued" first and reaches
 // dead-lettered live, without a reload. The browser is found at DQ_CHROMIUM (default /usr/bin/chromium).
@@ -14,9 +15,10 @@ import { chromium } from 'playwright-core';
 
 const WAIT = 20_000;
 const OVERALL = 150_000;
-const [url, shots] = process.argv.slice(2);
-if (!url || !shots) {
-  console.error('usage: node dashboard.test.mjs URL SCREENSHOT_DIR');
+const [url, shots, tokenUrl] = process.argv.slice(2);
+const token = process.env.DQ_BROWSER_TOKEN;
+if (!url || !shots || (tokenUrl && !token)) {
+  console.error('usage: node dashboard.test.mjs URL SCREENSHOT_DIR [TOKEN_URL]');
   process.exit(2);
 }
 mkdirSync(shots, { recursive: true });
@@ -26,7 +28,8 @@ const watchdog = setTimeout(() => {
   process.exit(1);
 }, OVERALL);
 
-const step = (text) => console.log(`· ${text}`);
+let current = 'start';
+const step = (text) => { current = text; console.log(`· ${text}`); };
 function check(condition, message) {
   if (!condition) throw new Error(message);
 }
@@ -42,9 +45,10 @@ const browser = await chromium.launch({
 });
 const problems = [];
 let failed = false;
+let page = null;
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
+  page = await context.newPage();
   page.setDefaultTimeout(WAIT);
   page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
@@ -146,11 +150,37 @@ try {
   check(background === 'rgb(21, 24, 27)', `dark mode background, saw ${background}`);
   await shot('runs-phone-dark');
 
+  if (tokenUrl) {
+    step('with a token: log in once, then the pages and their EventSource work through the session cookie');
+    const tokenBase = tokenUrl.replace(/\/$/, '');
+    const context2 = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page2 = await context2.newPage();
+    page2.setDefaultTimeout(WAIT);
+    page2.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
+    page2.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+    await page2.goto(`${tokenBase}/ui/start`);
+    await page2.waitForURL(/\/ui\/login\?next=/);
+    await page2.getByLabel('Token').fill(token);
+    await page2.getByRole('button', { name: 'Log in' }).click();
+    await page2.waitForURL(`${tokenBase}/ui/start`);
+    await page2.getByRole('button', { name: 'Start run' }).click();
+    await page2.waitForURL(/\/ui\/runs\/[0-9a-f]{32}$/);
+    await page2.locator('#run-status').getByText('succeeded').waitFor();
+    await page2.locator('#timeline tr[data-type="run.succeeded"]').waitFor();
+    check((await page2.evaluate(() => document.cookie)) === '', 'the session cookie is HttpOnly');
+    const [cookie] = await context2.cookies();
+    check(cookie && cookie.httpOnly && cookie.sameSite === 'Strict' && cookie.value !== token,
+      `the session cookie: ${JSON.stringify(cookie)}`);
+    await context2.close();
+  }
+
   check(problems.length === 0, `console errors:\n${problems.join('\n')}`);
   step('passed');
 } catch (err) {
   failed = true;
-  console.error(`browser test failed: ${err.message}`);
+  console.error(`browser test failed at "${current}": ${err.message}`);
+  // What the page showed then, next to the other screenshots.
+  if (page) await page.screenshot({ path: join(shots, 'failure.png') }).catch(() => {});
   if (problems.length) console.error(problems.join('\n'));
 } finally {
   await browser.close();

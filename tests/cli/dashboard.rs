@@ -72,8 +72,8 @@ fn up_prints_the_dashboard_url_and_open_hands_it_to_the_browser() {
 ///
 /// Needs what `.ci/run` installs: Debian's `chromium` at `/usr/bin/chromium` (or `DQ_CHROMIUM`), `node` on
 /// `PATH` and `npm ci` done in `tests/browser/`. Without them the test is skipped with a note, except under
-/// `CI=true`, where it fails. Screenshots go to `target/dashboard-screenshots/` (or `DQ_SCREENSHOTS`), printed;
-/// `DQ_UPDATE_SCREENSHOT=1` copies the Run page's (`readme.png`) into `docs/dashboard.png`, the README's.
+/// `CI=true`, where it fails. Screenshots go to `target/dashboard-screenshots/` (or `DQ_SCREENSHOTS`), printed,
+/// with `failure.png` when a step failed; `DQ_UPDATE_SCREENSHOT=1` copies the Run page's (`readme.png`) into `docs/dashboard.png`, the README's.
 #[test]
 fn the_dashboard_in_headless_chromium() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -112,11 +112,25 @@ fn the_dashboard_in_headless_chromium() {
         "--workers",
         "0",
     ]);
+    // A second server with a token, for the login.
+    let token_dir = tempfile::tempdir().unwrap();
+    let (mut guarded, token_url) = Process::up(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        token_dir.path().to_str().unwrap(),
+        "--token",
+        BROWSER_TOKEN,
+        "--step-delay",
+        "20ms",
+    ]);
     let mut node = Command::new("node")
         .arg(script_dir.join("dashboard.test.mjs"))
         .arg(&url)
         .arg(&shots)
+        .arg(&token_url)
         .env("DQ_CHROMIUM", &chromium)
+        .env("DQ_BROWSER_TOKEN", BROWSER_TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -161,6 +175,7 @@ fn the_dashboard_in_headless_chromium() {
     let errors = errors.join().unwrap_or_default();
     drop(worker);
     assert!(up.terminate().success());
+    assert!(guarded.terminate().success());
     assert!(
         status.success(),
         "the browser test failed ({status}):\n{errors}"
@@ -170,6 +185,9 @@ fn the_dashboard_in_headless_chromium() {
         std::fs::copy(shots.join("readme.png"), root.join("docs/dashboard.png")).unwrap();
     }
 }
+
+/// The token of the second server, which the browser logs in to.
+const BROWSER_TOKEN: &str = "browser-test-token-0123";
 
 /// The browser test's own watchdog is shorter; this one only keeps a stuck `node` from hanging the suite.
 const BROWSER_GUARD: Duration = Duration::from_secs(180);

@@ -404,6 +404,7 @@
       };
       let runId;
       let succeeded = null;
+      let replaying = false;
       const succeed = () => {
         if (step !== 4 || succeeded === null) return;
         mark(4, 'done', since(), `replay ${succeeded} succeeded`);
@@ -424,8 +425,8 @@
         if (step === 1 && replay === 0 && event.type === 'run.attempt_failed') {
           mark(1, 'done', since(), event.error);
           next(2);
-        } else if (step === 2 && replay === 0 && event.type === 'run.failed') {
-          step = 2.5; // the DLQ read and the replay are under way: later events must not start them again
+        } else if (step === 2 && !replaying && replay === 0 && event.type === 'run.failed') {
+          replaying = true; // the DLQ read and the replay are under way: later events must not start them again
           try {
             const record = await api('GET', `/runs/${runId}/dlq`);
             mark(2, 'done', since(), `${record.attempts}/${record.max_attempts} attempts · ${record.error}`);
