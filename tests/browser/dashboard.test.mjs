@@ -149,6 +149,11 @@ try {
   const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   check(background === 'rgb(21, 24, 27)', `dark mode background, saw ${background}`);
   await shot('runs-phone-dark');
+  await page.goto(`${base}/ui/runs/${runId}`);
+  await page.locator('#run-status').getByText('succeeded').waitFor();
+  check(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth),
+    'the run page is wider than a phone');
+  await shot('run-phone-dark');
 
   if (tokenUrl) {
     step('with a token: log in once, then the pages and their EventSource work through the session cookie');

@@ -172,7 +172,7 @@
         $('#run-attempts').textContent = run.attempts;
         $('#run-fail-at').textContent = run.fail_at || 'none';
         $('#run-error').textContent = run.last_error || '-';
-        const items = [el('li', {}, el('a', { href: '#replay-0' }, 'Start'), ` · created ${when(run.created_ms)}`)];
+        const items = [el('li', {}, el('a', { href: '#replay-0' }, 'Start'))];
         for (const r of run.replays) {
           const outcome = r.outcome ? (STATUS_TEXT[r.outcome] || r.outcome) : 'in flight';
           items.push(el('li', {}, el('a', { href: `#replay-${r.seq}` }, `Replay ${r.seq}`),

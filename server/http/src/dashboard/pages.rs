@@ -171,7 +171,16 @@ pub fn run(detail: &RunDetail, logout: bool) -> Markup {
                         }
                         section aria-labelledby="replays-h" {
                             h2 #replays-h { "Replays" }
-                            ul #replays { li { "none yet" } }
+                            ul #replays {
+                                li { a href="#replay-0" { "Start" } }
+                                @for replay in &detail.replays {
+                                    li {
+                                        a href={ "#replay-" (replay.seq) } { "Replay " (replay.seq) }
+                                        " · fail at " (replay.fail_at.as_deref().unwrap_or("none"))
+                                        " · " (replay.outcome.map_or("in flight", status_label))
+                                    }
+                                }
+                            }
                         }
                         section #dlq-section aria-labelledby="dlq-h" hidden {
                             h2 #dlq-h { "Dead-letter record" }

@@ -54,6 +54,21 @@ async fn every_page_is_served_with_labelled_controls() {
             assert!(body.contains(needle), "{path} lacks {needle}: {body}");
         }
     }
+    // After a replay with the fix the page says so, and links to it.
+    let (status, _) = server
+        .post(
+            &format!("/runs/{run_id}/replay"),
+            serde_json::json!({"fail_at": null}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    server.wait_status(&run_id, 1, "succeeded").await;
+    let (_, body) = page(&server, &format!("/ui/runs/{run_id}")).await;
+    assert!(
+        body.contains("href=\"#replay-1\">Replay 1</a> · fail at none · succeeded"),
+        "{body}"
+    );
+
     let (status, body) = page(&server, "/ui/runs/0123456789abcdef").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("No run has this id"));
