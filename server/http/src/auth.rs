@@ -7,13 +7,12 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use dq_proto::error::ErrorCode;
 use subtle::ConstantTimeEq;
 
-use crate::dashboard;
 use crate::error::ApiError;
 
 /// Paths answered without a token, so that probes and load balancers need no secret.
@@ -22,6 +21,18 @@ const OPEN_PATHS: [&str; 2] = ["/v1/healthz", "/healthz"];
 /// The name of the dashboard's session cookie.
 pub const SESSION_COOKIE: &str = "dq_session";
 
+/// What web pages behind the token tell the check (the dashboard's, given by the crate root so that this
+/// module names none of them).
+#[derive(Debug, Clone, Copy)]
+pub struct Pages {
+    /// Whether a request needs no credentials (the login form, the assets it uses).
+    pub is_open: fn(&Method, &str) -> bool,
+    /// Whether a path is a page a browser navigates to: without credentials it is sent to the login form.
+    pub is_page: fn(&str) -> bool,
+    /// The login form's address, returning to the page asked for.
+    pub login: fn(&Uri) -> String,
+}
+
 /// What a request may present: the server's token, or the session value the dashboard's login hands out.
 #[derive(Debug)]
 pub struct Credentials {
@@ -29,11 +40,12 @@ pub struct Credentials {
     /// Random per server process, so that the cookie never holds the token itself: a copied cookie is worth
     /// nothing once the server restarts, and the token never reaches the browser's storage.
     session: Box<str>,
+    pages: Pages,
 }
 
 impl Credentials {
-    /// The credentials of a server with `token`.
-    pub fn new(token: &str) -> Self {
+    /// The credentials of a server with `token`, whose login form and pages `pages` describes.
+    pub fn new(token: &str, pages: Pages) -> Self {
         let session = format!(
             "{}{}",
             uuid::Uuid::new_v4().simple(),
@@ -42,6 +54,7 @@ impl Credentials {
         Self {
             token: token.into(),
             session: session.into(),
+            pages,
         }
     }
 
@@ -72,12 +85,13 @@ pub async fn require_token(
 ) -> Response {
     let path = req.uri().path();
     let reading = matches!(*req.method(), Method::GET | Method::HEAD);
-    let open = (reading && OPEN_PATHS.contains(&path)) || dashboard::is_open(req.method(), path);
+    let pages = credentials.pages;
+    let open = (reading && OPEN_PATHS.contains(&path)) || (pages.is_open)(req.method(), path);
     if open || credentials.admits(req.headers()) {
         return next.run(req).await;
     }
-    if reading && dashboard::is_page(path) {
-        return Redirect::to(&dashboard::login_location(req.uri())).into_response();
+    if reading && (pages.is_page)(path) {
+        return Redirect::to(&(pages.login)(req.uri())).into_response();
     }
     let mut response = ApiError::new(
         ErrorCode::Unauthenticated,
@@ -136,7 +150,12 @@ mod tests {
 
     #[test]
     fn the_session_cookie_is_found_among_others() {
-        let credentials = Credentials::new("s3cret-token-0123");
+        let pages = Pages {
+            is_open: |_, _| false,
+            is_page: |_| false,
+            login: |_| String::new(),
+        };
+        let credentials = Credentials::new("s3cret-token-0123", pages);
         let mut headers = HeaderMap::new();
         let cookie = format!("a=1; {SESSION_COOKIE}={}; b=2", credentials.session());
         headers.insert(header::COOKIE, HeaderValue::from_str(&cookie).unwrap());

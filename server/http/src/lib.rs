@@ -152,7 +152,7 @@ impl AppState {
         let credentials = config
             .token
             .as_deref()
-            .map(|token| Arc::new(auth::Credentials::new(token)));
+            .map(|token| Arc::new(auth::Credentials::new(token, dashboard::PAGES)));
         Self {
             credentials,
             broker,

@@ -21,7 +21,7 @@ use axum::routing::get;
 use dq_proto::runs::validate_run_id;
 use dq_runs::RunsError;
 
-use crate::auth::Credentials;
+use crate::auth::{self, Credentials};
 use crate::runs::RunsState;
 
 /// The script and the style sheet, embedded.
@@ -59,9 +59,16 @@ where
         .with_state(Dashboard { runs, credentials })
 }
 
+/// What the token check needs to know of the dashboard.
+pub const PAGES: auth::Pages = auth::Pages {
+    is_open,
+    is_page,
+    login: login_location,
+};
+
 /// Whether the token check lets `method path` through without credentials: the login form and the assets,
 /// which hold nothing secret and which the login page itself needs.
-pub fn is_open(method: &Method, path: &str) -> bool {
+fn is_open(method: &Method, path: &str) -> bool {
     let reading = matches!(*method, Method::GET | Method::HEAD);
     (path == LOGIN_PATH && (reading || method == Method::POST))
         || (reading && matches!(path, "/ui/app.js" | "/ui/app.css"))
@@ -69,12 +76,12 @@ pub fn is_open(method: &Method, path: &str) -> bool {
 
 /// Whether `path` is a page a browser navigates to (answered with a redirect to the login form, not a 401,
 /// when the request has no credentials). The snapshot streams are not: `EventSource` wants a status.
-pub fn is_page(path: &str) -> bool {
+fn is_page(path: &str) -> bool {
     path == "/" || (path.starts_with("/ui/") && !path.starts_with("/ui/live/"))
 }
 
 /// The login form's address, returning to `uri` once logged in.
-pub fn login_location(uri: &Uri) -> String {
+fn login_location(uri: &Uri) -> String {
     let back = uri
         .path_and_query()
         .map_or("/", axum::http::uri::PathAndQuery::as_str);
