@@ -152,7 +152,7 @@ fn the_dashboard_in_headless_chromium() {
     loop {
         match received.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(line) if line == "need-worker" => {
-                worker = Some(Process::spawn(&[
+                let mut started = Process::spawn(&[
                     "--url",
                     &url,
                     "worker",
@@ -160,7 +160,11 @@ fn the_dashboard_in_headless_chromium() {
                     "100ms",
                     "--backoff",
                     "100ms",
-                ]));
+                ]);
+                // Drained, so that the worker never blocks on a full pipe.
+                let lines = started.stderr_lines();
+                std::thread::spawn(move || lines.count());
+                worker = Some(started);
             }
             Ok(line) => println!("{line}"),
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
