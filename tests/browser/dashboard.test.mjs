@@ -109,6 +109,11 @@ try {
   await page.getByLabel('Search run id').fill(runId.slice(0, 8));
   await row.waitFor();
   await page.getByLabel('Search run id').fill('');
+  await page.getByLabel('Status').selectOption('dead_lettered');
+  await page.getByText('No runs match.').waitFor();
+  check(await row.count() === 0, 'a succeeded run is not listed under dead-lettered');
+  await page.getByLabel('Status').selectOption('');
+  await row.waitFor();
 
   step('DLQ: two more dead-lettered runs, selected and replayed with the fix at once');
   const started = await page.evaluate(async () => {

@@ -102,10 +102,11 @@
     search.value = params.get('q') || '';
     let runs = [];
     let loaded = false;
+    let source = null;
 
     function render() {
       const q = search.value.trim().toLowerCase();
-      const status = filter.value;
+      const status = filter.value; // also here: the list in hand may be the previous filter's until the next
       const shown = runs.filter((r) => (!status || r.status === status) && (!q || r.run_id.includes(q)));
       tbody.replaceChildren(...shown.map((r) => el('tr', { 'data-run': r.run_id },
         el('td', {}, runLink(r.run_id)),
@@ -126,9 +127,17 @@
       history.replaceState(null, '', next.toString() ? `?${next}` : location.pathname);
       render();
     }
-    filter.addEventListener('change', filtersChanged);
+    // The server filters by status (the newest runs of one status may be older than the newest of all);
+    // the search is over the runs listed.
+    function follow() {
+      if (source) source.close();
+      loaded = false;
+      const query = filter.value ? `?status=${encodeURIComponent(filter.value)}` : '';
+      source = snapshots(`/ui/live/runs${query}`, (list) => { runs = list.runs; loaded = true; render(); });
+    }
+    filter.addEventListener('change', () => { filtersChanged(); follow(); });
     search.addEventListener('input', filtersChanged);
-    snapshots('/ui/live/runs', (list) => { runs = list.runs; loaded = true; render(); });
+    follow();
     setInterval(render, 5000); // ages move on by themselves
   }
 

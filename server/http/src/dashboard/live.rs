@@ -1,4 +1,4 @@
-//! The snapshot streams of the Runs and DLQ pages: `GET /ui/live/runs` and `GET /ui/live/dlq` answer
+//! The snapshot streams of the Runs and DLQ pages: `GET /ui/live/runs[?status=S]` and `GET /ui/live/dlq` answer
 //! server-sent events whose data is the whole list (`GET /runs` / `GET /dlq` shaped), sent at once and again
 //! whenever it changes. The registry has no change feed across runs (each run's timeline has its own), so a
 //! stream compares a fresh listing every `timeline_poll`; settled runs cost no read, and a stream runs only
@@ -7,13 +7,15 @@
 use std::convert::Infallible;
 use std::future::Future;
 
-use axum::extract::State;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use dq_proto::runs::{DlqList, RunList};
+use dq_proto::runs::{DlqList, RunList, RunStatus};
 use dq_runs::{DlqFilter, RunsError};
 use futures::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -24,10 +26,33 @@ use crate::runs::RunsState;
 /// How many runs (and DLQ records) a page shows: the newest.
 const SHOWN: usize = 200;
 
-/// `GET /ui/live/runs`: the newest runs, as `GET /runs` lists them.
-pub(super) async fn runs(State(dash): State<Dashboard>) -> Response {
-    stream(dash.runs, |runs| async move {
-        let (runs, total) = runs.service.list_runs_page(None, None, SHOWN).await?;
+/// `GET /ui/live/runs` query.
+#[derive(Deserialize)]
+pub(super) struct RunsQuery {
+    /// Only runs with this status (filtered on the server: the newest runs of a status may be older than the
+    /// newest runs of all).
+    status: Option<String>,
+}
+
+/// `GET /ui/live/runs[?status=S]`: the newest runs, as `GET /runs` lists them.
+pub(super) async fn runs(
+    State(dash): State<Dashboard>,
+    Query(query): Query<RunsQuery>,
+) -> Response {
+    let status = match query
+        .status
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(str::parse::<RunStatus>)
+    {
+        None => None,
+        Some(Ok(status)) => Some(status),
+        Some(Err(e)) => {
+            return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"detail": e}))).into_response();
+        }
+    };
+    stream(dash.runs, move |runs| async move {
+        let (runs, total) = runs.service.list_runs_page(status, None, SHOWN).await?;
         Ok(RunList {
             count: runs.len(),
             runs,

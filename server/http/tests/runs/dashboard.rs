@@ -99,6 +99,20 @@ async fn the_runs_stream_shows_a_new_run_and_its_status_as_they_change() {
     })
     .await;
     assert_eq!(frames.last().unwrap().data["runs"][0]["run_id"], run_id);
+    // Filtered by status on the server.
+    let succeeded = server.create(serde_json::json!({})).await;
+    server.wait_status(&succeeded, 0, "succeeded").await;
+    let only = sse_until(&server, "/ui/live/runs?status=succeeded", &[], |_| true).await;
+    assert_eq!(only[0].data["count"], 1, "{:?}", only[0].data);
+    assert_eq!(only[0].data["runs"][0]["run_id"], succeeded);
+    let bad = server
+        .client
+        .get(server.url("/ui/live/runs?status=bogus"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
     let dlq = sse_until(&server, "/ui/live/dlq", &[], |frame| {
         frame.data["count"] == 1
     })
