@@ -107,7 +107,7 @@
     function render() {
       const q = search.value.trim().toLowerCase();
       const status = filter.value; // also here: the list in hand may be the previous filter's until the next
-      const shown = runs.filter((r) => (!status || r.status === status) && (!q || r.run_id.includes(q)));
+      const shown = runs.filter((r) => (!status || r.status === status) && (!q || r.run_id.toLowerCase().includes(q)));
       tbody.replaceChildren(...shown.map((r) => el('tr', { 'data-run': r.run_id },
         el('td', {}, runLink(r.run_id)),
         el('td', {}, statusBadge(r.status)),
@@ -117,7 +117,13 @@
         el('td', { class: 'error-text' }, r.last_error || '-'),
         el('td', { title: when(r.created_ms) }, age(r.created_ms)),
       )));
-      $('#runs-empty').hidden = !loaded || shown.length > 0;
+      const empty = $('#runs-empty');
+      empty.hidden = !loaded || shown.length > 0;
+      // Only the newest runs are listed: a whole run id that is not among them may still be a run.
+      const typed = search.value.trim();
+      empty.replaceChildren(/^[A-Za-z0-9_-]{1,64}$/.test(typed)
+        ? el('span', {}, 'No listed run matches. ', el('a', { href: `/ui/runs/${typed}` }, `Open run ${typed}`))
+        : 'No runs match.');
     }
     // The filters are kept in the address, so that a filtered view can be linked and reloaded.
     function filtersChanged() {
