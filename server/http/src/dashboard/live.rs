@@ -39,15 +39,15 @@ pub(super) async fn runs(
     State(dash): State<Dashboard>,
     Query(query): Query<RunsQuery>,
 ) -> Response {
-    let status = match query
+    let parsed = query
         .status
         .as_deref()
         .filter(|s| !s.is_empty())
         .map(str::parse::<RunStatus>)
-    {
-        None => None,
-        Some(Ok(status)) => Some(status),
-        Some(Err(e)) => {
+        .transpose();
+    let status = match parsed {
+        Ok(status) => status,
+        Err(e) => {
             return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"detail": e}))).into_response();
         }
     };
