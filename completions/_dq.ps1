@@ -77,6 +77,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)')
             [CompletionResult]::new('--detach', '--detach', [CompletionResultType]::ParameterName, 'Run in the background (pid and log in the data dir); print the URL once healthy')
+            [CompletionResult]::new('--open', '--open', [CompletionResultType]::ParameterName, 'Open the dashboard in a browser once the server is up ($BROWSER, else xdg-open or open)')
             [CompletionResult]::new('--no-fsync', '--no-fsync', [CompletionResultType]::ParameterName, 'Answer produces before they reach the disk (faster, loses the last writes on a crash)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON (one document, or one object per line when streaming)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')

@@ -1209,7 +1209,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__up)
-            opts="-q -y -h -V --listen --data-dir --detach --header-timeout --idle-timeout --body-timeout --max-connections --workers --concurrency --step-delay --max-attempts --max-abandoned --backoff --broker --max-in-flight --no-fsync --max-topics --max-total-partitions --group-retention --cors-origin --cors-origin-regex --allowed-host --token-file --url --json --color --quiet --timeout --yes --utc --token --help --version"
+            opts="-q -y -h -V --listen --data-dir --detach --open --header-timeout --idle-timeout --body-timeout --max-connections --workers --concurrency --step-delay --max-attempts --max-abandoned --backoff --broker --max-in-flight --no-fsync --max-topics --max-total-partitions --group-retention --cors-origin --cors-origin-regex --allowed-host --token-file --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

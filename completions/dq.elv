@@ -73,6 +73,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --timeout 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never'
             cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
             cand --detach 'Run in the background (pid and log in the data dir); print the URL once healthy'
+            cand --open 'Open the dashboard in a browser once the server is up ($BROWSER, else xdg-open or open)'
             cand --no-fsync 'Answer produces before they reach the disk (faster, loses the last writes on a crash)'
             cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
             cand -q 'Print only the result: no progress or notes on stderr'

@@ -77,6 +77,7 @@ never\t'Never colour'"
 complete -c dq -n "__fish_dq_using_subcommand up" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l detach -d 'Run in the background (pid and log in the data dir); print the URL once healthy'
+complete -c dq -n "__fish_dq_using_subcommand up" -l open -d 'Open the dashboard in a browser once the server is up ($BROWSER, else xdg-open or open)'
 complete -c dq -n "__fish_dq_using_subcommand up" -l no-fsync -d 'Answer produces before they reach the disk (faster, loses the last writes on a crash)'
 complete -c dq -n "__fish_dq_using_subcommand up" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand up" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'

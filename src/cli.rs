@@ -291,6 +291,9 @@ pub struct UpArgs {
     /// Run in the background (pid and log in the data dir); print the URL once healthy
     #[arg(long)]
     pub detach: bool,
+    /// Open the dashboard in a browser once the server is up ($BROWSER, else xdg-open or open)
+    #[arg(long)]
+    pub open: bool,
     /// Close a connection whose request head is not complete this long after it connects or starts sending
     /// it [default: 10s]
     #[arg(long, env = "DQ_HEADER_TIMEOUT", value_name = "DURATION")]

@@ -158,6 +158,8 @@ pub struct UpSettings {
     pub data_dir: PathBuf,
     /// Run in the background.
     pub detach: bool,
+    /// Open the dashboard in a browser once up.
+    pub open: bool,
     /// The server's configuration.
     pub server: dq_server::ServerConfig,
 }
@@ -215,6 +217,7 @@ impl UpSettings {
             listen,
             data_dir,
             detach: args.detach,
+            open: args.open,
             server,
         })
     }

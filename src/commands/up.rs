@@ -1,8 +1,10 @@
-//! `dq up`: the server, broker and worker(s) in this process until Ctrl-C or SIGTERM; with `--detach`, the same
+//! `dq up`: the server, broker and worker(s) in this process until Ctrl-C or SIGTERM, with the dashboard's URL
+//! on stderr (`--open` opens it in a browser); with `--detach`, the same
 //! in a background process whose pid and log live in the data dir (`dq.pid`, `dq.log`), returning once it
 //! answers `/healthz` and printing its URL. A failed write (disk full, too many open files, fsync error) stops
 //! the server: `dq up` then exits 1 with the reason as its last line of stderr, for a supervisor to restart it.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -72,6 +74,7 @@ pub async fn run(args: UpArgs, ctx: &Ctx) -> Result<ExitStatus> {
     }
     // Always printed, even with -q: `--detach` and scripts read it to learn the port.
     crate::output::stderr_line(&format!("{LISTENING}http://{addr}"));
+    show_dashboard(&dashboard_url(addr), up.open, ctx);
     ctx.printer.note(&format!(
         "data in {} · Ctrl-C to stop",
         up.data_dir.display()
@@ -167,7 +170,10 @@ async fn detach(up: &UpSettings, dir_given: bool, ctx: &Ctx) -> Result<ExitStatu
         .try_clone()
         .map_err(|e| CliError::io(format!("opening {}", log_path.display()), e))?;
     let exe = std::env::current_exe().map_err(|e| CliError::io("finding the dq binary", e))?;
-    let args = std::env::args_os().skip(1).filter(|a| a != "--detach");
+    // This process opens the browser (`--open`) once the server is healthy, also when one already runs.
+    let args = std::env::args_os()
+        .skip(1)
+        .filter(|a| a != "--detach" && a != "--open");
     let mut command = std::process::Command::new(exe);
     command
         .args(args)
@@ -252,6 +258,7 @@ fn same_address(url: &str, listen: std::net::SocketAddr) -> bool {
 }
 
 fn print_detached(url: &str, pid: u32, up: &UpSettings, ctx: &Ctx) -> Result<ExitStatus> {
+    show_dashboard(&format!("{}/", url.trim_end_matches('/')), up.open, ctx);
     if ctx.printer.json() {
         ctx.printer.json_line(&serde_json::json!({
             "url": url,
@@ -263,6 +270,64 @@ fn print_detached(url: &str, pid: u32, up: &UpSettings, ctx: &Ctx) -> Result<Exi
         ctx.printer.line(url)?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// The dashboard's address for a server listening on `addr`: a browser cannot go to an unspecified address
+/// such as `0.0.0.0`, so that becomes loopback.
+fn dashboard_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}/", SocketAddr::new(ip, addr.port()))
+}
+
+/// Says where the dashboard is and, with `--open`, opens it.
+fn show_dashboard(url: &str, open: bool, ctx: &Ctx) {
+    ctx.printer.note(&format!("dashboard {url}"));
+    if open {
+        open_browser(url, ctx);
+    }
+}
+
+/// Opens `url` in the user's browser without waiting for it: the first command of `$BROWSER` when set (as
+/// xdg-open and Python's webbrowser honour it), else the desktop's opener. A failure is only a warning: the
+/// server is up either way.
+fn open_browser(url: &str, ctx: &Ctx) {
+    let opener = std::env::var("BROWSER")
+        .ok()
+        .and_then(|list| {
+            list.split(':')
+                .map(str::trim)
+                .find(|b| !b.is_empty())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| {
+            if cfg!(target_os = "macos") {
+                "open"
+            } else {
+                "xdg-open"
+            }
+            .to_owned()
+        });
+    let spawned = tokio::process::Command::new(&opener)
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    match spawned {
+        // Reaped in the background, so that an opener that exits leaves no zombie behind a long-lived server.
+        Ok(mut child) => {
+            tokio::spawn(async move {
+                let _ = child.wait().await;
+            });
+        }
+        Err(e) => ctx.printer.warn(&format!(
+            "could not open a browser ({opener}: {e}); open {url} yourself"
+        )),
+    }
 }
 
 async fn healthy(url: &str, ctx: &Ctx) -> bool {
@@ -288,4 +353,18 @@ fn listening_url(log: &str) -> Option<String> {
     log.lines()
         .find_map(|line| line.strip_prefix(LISTENING))
         .map(|url| url.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dashboard_url;
+
+    #[test]
+    fn the_dashboard_url_is_one_a_browser_can_open() {
+        let url = |addr: &str| dashboard_url(addr.parse().unwrap());
+        assert_eq!(url("127.0.0.1:8000"), "http://127.0.0.1:8000/");
+        assert_eq!(url("0.0.0.0:8000"), "http://127.0.0.1:8000/");
+        assert_eq!(url("[::]:8000"), "http://[::1]:8000/");
+        assert_eq!(url("192.168.1.5:9"), "http://192.168.1.5:9/");
+    }
 }

@@ -5,6 +5,7 @@
 
 mod basics;
 mod broker_kill;
+mod dashboard;
 mod demo;
 mod disk_full;
 mod driftqd;

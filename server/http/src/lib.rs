@@ -12,6 +12,7 @@
 
 mod auth;
 mod conn;
+mod dashboard;
 mod edge;
 mod error;
 mod extract;
@@ -146,12 +147,19 @@ pub struct AppState {
     edge: Arc<metrics::EdgeCounters>,
     /// The runs service, once started; its routes are served only with it.
     pub runs: Option<Arc<dq_runs::RunsService>>,
+    /// What the token check accepts (the token, the dashboard's session), when the server has a token.
+    credentials: Option<Arc<auth::Credentials>>,
 }
 
 impl AppState {
     /// State over an opened broker.
     pub fn new(broker: Broker, config: ServerConfig) -> Self {
+        let credentials = config
+            .token
+            .as_deref()
+            .map(|token| Arc::new(auth::Credentials::new(token, dashboard::PAGES)));
         Self {
+            credentials,
             broker,
             config: Arc::new(config),
             shutdown: CancellationToken::new(),
@@ -170,14 +178,17 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::handler))
         .merge(runs::read_routes(state.broker.clone()))
         .merge(state.runs.clone().map_or_else(Router::new, |service| {
-            runs::routes(runs::RunsState {
+            let runs_state = runs::RunsState {
                 service,
                 shutdown: state.shutdown.clone(),
                 keepalive: state.config.keepalive,
                 timeline_poll: state.config.timeline_poll,
                 max_body_bytes: body_limit,
                 cursors: Arc::default(),
-            })
+            };
+            // The dashboard's pages live on the runs API: they are served only with it.
+            let pages = dashboard::routes(runs_state.clone(), state.credentials.clone());
+            runs::routes(runs_state).merge(pages)
         }))
         // Further route families (the runs API) merge here, above the fallback: `merge` refuses two routers
         // that both set one, so only this router does.
@@ -186,9 +197,9 @@ pub fn router(state: AppState) -> Router {
         // For axum's own body extractors (the runs API); `JsonOrQuery` applies the same limit itself.
         .layer(DefaultBodyLimit::max(body_limit));
     // Without a token there is nothing to check: no layer, no cost per request.
-    let router = match state.config.token.as_deref() {
-        Some(token) => router.layer(middleware::from_fn_with_state(
-            Arc::<str>::from(token),
+    let router = match state.credentials.clone() {
+        Some(credentials) => router.layer(middleware::from_fn_with_state(
+            credentials,
             auth::require_token,
         )),
         None => router,

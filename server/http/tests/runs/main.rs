@@ -4,6 +4,7 @@
 
 mod api;
 mod bad_input;
+mod dashboard;
 mod docs;
 mod driftqd;
 mod durability;
