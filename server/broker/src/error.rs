@@ -56,6 +56,14 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// A batch (`Broker::produce_batch`, `Broker::ack_batch`) holds more items than the broker takes at once.
+    #[error("a batch of {count} items is over the limit of {limit} per request")]
+    BatchTooLarge {
+        /// Items in the batch.
+        count: usize,
+        /// The limit ([`crate::MAX_BATCH`]).
+        limit: usize,
+    },
     /// A limit was reached.
     #[error("{message}")]
     Exhausted {
@@ -94,7 +102,7 @@ impl Error {
             }
             Self::TopicNotFound(_) => ErrorKind::NotFound,
             Self::NotOwner => ErrorKind::FailedPrecondition,
-            Self::TooLarge { .. } => ErrorKind::TooLarge,
+            Self::TooLarge { .. } | Self::BatchTooLarge { .. } => ErrorKind::TooLarge,
             Self::Exhausted { .. } => ErrorKind::Exhausted,
             Self::ShuttingDown => ErrorKind::Unavailable,
             Self::Storage(_) => ErrorKind::Internal,

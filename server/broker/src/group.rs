@@ -156,64 +156,69 @@ impl Candidate {
     }
 }
 
-/// How a settle moves the marks.
-enum Settled {
-    /// The low-water mark moves to this offset.
-    Advance(u64),
-    /// Recorded as an ack above the low-water mark.
-    Above,
-    /// Already below the low-water mark (deleted by retention).
-    Below,
+/// How a settle moves one partition's marks.
+#[derive(Default)]
+struct Settled {
+    /// The new low-water mark, when it moves.
+    lwm: Option<u64>,
+    /// Offsets recorded as acks above the new low-water mark.
+    above: Vec<u64>,
 }
 
-/// Adds the writes that settle `offset` to `batch`; [`apply_settle`] mirrors them in memory after the commit.
+/// Adds the writes that settle `offsets` (ascending, distinct) of partition `p` to `batch`; [`apply_settle`]
+/// mirrors them in memory after the commit. The whole set is settled at once so that every key is written at
+/// most once per batch (two writes of one key in one fjall batch would be ambiguous): offsets below the
+/// low-water mark (deleted by retention) only lose their attempts, the mark moves over settled offsets, and
+/// settled offsets it does not reach are recorded as acks.
 fn settle_ops(
     inner: &Shared,
     tid: u32,
     group: &str,
     p: u32,
     gp: &GroupPart,
-    offset: u64,
+    offsets: &[u64],
     batch: &mut OwnedWriteBatch,
 ) -> Settled {
     let ks = &inner.store;
-    batch.remove(&ks.attempts, store::group_offset_key(tid, group, p, offset));
-    if offset < gp.lwm {
-        return Settled::Below;
+    for &offset in offsets {
+        batch.remove(&ks.attempts, store::group_offset_key(tid, group, p, offset));
     }
-    if offset > gp.lwm {
+    let mut lwm = gp.lwm;
+    while gp.acked.contains(&lwm) || offsets.binary_search(&lwm).is_ok() {
+        lwm += 1;
+    }
+    for &acked in gp.acked.range(..lwm) {
+        batch.remove(&ks.acks, store::group_offset_key(tid, group, p, acked));
+    }
+    let above: Vec<u64> = offsets.iter().copied().filter(|&o| o >= lwm).collect();
+    for &offset in &above {
         batch.insert(
             &ks.acks,
             store::group_offset_key(tid, group, p, offset),
             Vec::new(),
         );
-        return Settled::Above;
     }
-    let mut lwm = offset + 1;
-    while gp.acked.contains(&lwm) {
-        batch.remove(&ks.acks, store::group_offset_key(tid, group, p, lwm));
-        lwm += 1;
+    let moved = lwm != gp.lwm;
+    if moved {
+        batch.insert(
+            &ks.cursors,
+            store::group_key(tid, group, p),
+            lwm.to_be_bytes().to_vec(),
+        );
     }
-    batch.insert(
-        &ks.cursors,
-        store::group_key(tid, group, p),
-        lwm.to_be_bytes().to_vec(),
-    );
-    Settled::Advance(lwm)
+    Settled {
+        lwm: moved.then_some(lwm),
+        above,
+    }
 }
 
-fn apply_settle(gp: &mut GroupPart, offset: u64, settled: Settled) {
-    match settled {
-        Settled::Advance(lwm) => {
-            gp.acked = gp.acked.split_off(&lwm);
-            gp.lwm = lwm;
-            gp.next = gp.next.max(lwm);
-        }
-        Settled::Above => {
-            gp.acked.insert(offset);
-        }
-        Settled::Below => {}
+fn apply_settle(gp: &mut GroupPart, settled: Settled) {
+    if let Some(lwm) = settled.lwm {
+        gp.acked = gp.acked.split_off(&lwm);
+        gp.lwm = lwm;
+        gp.next = gp.next.max(lwm);
     }
+    gp.acked.extend(settled.above);
 }
 
 /// `prev; reason`, keeping the newest [`MAX_LAST_ERROR`] bytes.
@@ -417,34 +422,57 @@ fn checked<'a>(gp: &'a GroupPart, offset: u64, owner: &str) -> Result<&'a InFlig
     Ok(entry)
 }
 
-/// Acks an in-flight message; returns the group-commit ticket to wait for.
+/// Acks in-flight messages of one group at `positions` (partition, offset), all or none: every position is
+/// checked before anything is written, then one batch settles them all. Returns the group-commit ticket to wait
+/// for.
 pub(crate) fn ack(
     inner: &Shared,
     topic: &Topic,
     group: &Group,
-    p: u32,
-    offset: u64,
+    positions: &[(u32, u64)],
     owner: &str,
 ) -> Result<Option<u64>, Error> {
+    let mut sorted = positions.to_vec();
+    sorted.sort_unstable();
+    if let Some(twice) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::InvalidArgument(format!(
+            "partition {} offset {} is listed twice",
+            twice[0].0, twice[0].1
+        )));
+    }
     let mut st = group.lock();
-    let gp = st
-        .parts
-        .get_mut(partition_index(p))
-        .ok_or(Error::NotInFlight)?;
-    checked(gp, offset, owner)?;
+    for &(p, offset) in &sorted {
+        let gp = st.parts.get(partition_index(p)).ok_or(Error::NotInFlight)?;
+        checked(gp, offset, owner)?;
+    }
     // Only an ack that frees room under a limit can make a message deliverable; waking every stream of the
     // topic on each ack would cost more than the ack.
-    let frees_room = at_limit(inner, gp);
+    let mut frees_room = false;
     let mut batch = inner.store.batch()?;
-    let settled = settle_ops(inner, topic.id, &group.name, p, gp, offset, &mut batch);
-    batch.commit()?;
-    if let Some(entry) = gp.in_flight.remove(&offset) {
-        inner.timers.cancel(entry.timer);
+    let mut settles = Vec::new();
+    for run in sorted.chunk_by(|a, b| a.0 == b.0) {
+        let p = run[0].0;
+        let gp = st.parts.get(partition_index(p)).ok_or(Error::NotInFlight)?;
+        frees_room |= at_limit(inner, gp);
+        let offsets: Vec<u64> = run.iter().map(|&(_, offset)| offset).collect();
+        let settled = settle_ops(inner, topic.id, &group.name, p, gp, &offsets, &mut batch);
+        settles.push((p, offsets, settled));
     }
-    apply_settle(gp, offset, settled);
+    batch.commit()?;
+    for (p, offsets, settled) in settles {
+        let Some(gp) = st.parts.get_mut(partition_index(p)) else {
+            continue;
+        };
+        for offset in offsets {
+            if let Some(entry) = gp.in_flight.remove(&offset) {
+                inner.timers.cancel(entry.timer);
+            }
+        }
+        apply_settle(gp, settled);
+    }
     let ticket = inner.ticket();
     drop(st);
-    Counters::bump(&topic.counters.acked);
+    Counters::add(&topic.counters.acked, sorted.len());
     if frees_room {
         topic.notify.notify_waiters();
     }
@@ -680,9 +708,9 @@ fn dead_letter(
     let Some(original) = read_message(inner, topic.id, p, offset)? else {
         // Deleted by retention: nothing to dead-letter, only settle.
         let mut batch = inner.store.batch()?;
-        let settled = settle_ops(inner, topic.id, group, p, gp, offset, &mut batch);
+        let settled = settle_ops(inner, topic.id, group, p, gp, &[offset], &mut batch);
         batch.commit()?;
-        apply_settle(gp, offset, settled);
+        apply_settle(gp, settled);
         return Ok(inner.ticket());
     };
 
@@ -704,11 +732,11 @@ fn dead_letter(
             dead_lettered_at_ms: now,
         }),
     };
-    let mut settled = Settled::Below;
+    let mut settled = Settled::default();
     let (dlq_offset, ticket) = inner.append(&dlq, dp, &record, false, |batch, _| {
-        settled = settle_ops(inner, topic.id, group, p, gp, offset, batch);
+        settled = settle_ops(inner, topic.id, group, p, gp, &[offset], batch);
     })?;
-    apply_settle(gp, offset, settled);
+    apply_settle(gp, settled);
     Counters::bump(&topic.counters.dead_lettered);
     tracing::info!(topic = %topic.name, group, partition = p, offset, attempts, dlq = %dlq.name,
         dlq_partition = dp, dlq_offset, "dead-lettered");
