@@ -52,6 +52,16 @@ impl Broker {
     /// is inside the window (stored before, or earlier in this batch) stores nothing and answers
     /// `duplicate: true` with the first copy's position.
     pub async fn produce_batch(&self, messages: Vec<Produce>) -> Result<Vec<Produced>, Error> {
+        let (answers, ticket) = self.produce_batch_sync(messages)?;
+        self.shared.wait(ticket).await?;
+        Ok(answers)
+    }
+
+    /// Everything of a produce batch but the wait for durability (no lock guard may live across that await).
+    fn produce_batch_sync(
+        &self,
+        messages: Vec<Produce>,
+    ) -> Result<(Vec<Produced>, Option<u64>), Error> {
         check_size(messages.len())?;
         let shared = &*self.shared;
         let prepared = messages
@@ -207,14 +217,21 @@ impl Broker {
             };
             answers.push(answer);
         }
-        shared.wait(ticket).await?;
-        Ok(answers)
+        Ok((answers, ticket))
     }
 
     /// Acks every delivery `batch` names, all or none; returns once durable. Refused as a whole when one
     /// position is not in flight, leased to another owner, out of range or listed twice.
     pub async fn ack_batch(&self, batch: AckBatch) -> Result<(), Error> {
         check_size(batch.positions.len())?;
+        let mut sorted = batch.positions.clone();
+        sorted.sort_unstable();
+        if let Some(twice) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::InvalidArgument(format!(
+                "partition {} offset {} is listed twice",
+                twice[0].0, twice[0].1
+            )));
+        }
         let ticket = {
             let names = (
                 batch.topic.as_str(),

@@ -422,7 +422,7 @@ fn checked<'a>(gp: &'a GroupPart, offset: u64, owner: &str) -> Result<&'a InFlig
     Ok(entry)
 }
 
-/// Acks in-flight messages of one group at `positions` (partition, offset), all or none: every position is
+/// Acks in-flight messages of one group at `positions` (partition, offset; distinct), all or none: every position is
 /// checked before anything is written, then one batch settles them all. Returns the group-commit ticket to wait
 /// for.
 pub(crate) fn ack(
@@ -434,12 +434,6 @@ pub(crate) fn ack(
 ) -> Result<Option<u64>, Error> {
     let mut sorted = positions.to_vec();
     sorted.sort_unstable();
-    if let Some(twice) = sorted.windows(2).find(|w| w[0] == w[1]) {
-        return Err(Error::InvalidArgument(format!(
-            "partition {} offset {} is listed twice",
-            twice[0].0, twice[0].1
-        )));
-    }
     let mut st = group.lock();
     for &(p, offset) in &sorted {
         let gp = st.parts.get(partition_index(p)).ok_or(Error::NotInFlight)?;

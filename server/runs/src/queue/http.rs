@@ -110,6 +110,7 @@ fn ack_body(spec: &ConsumeSpec, partition: u32, offset: u64) -> AckRequest {
         offset: i64::try_from(offset).ok(),
         reason: None,
         delay_ms: None,
+        offsets: None,
     }
 }
 
@@ -148,6 +149,7 @@ impl Queue for HttpQueue {
                 idempotency_key: Some(key),
                 ..Envelope::default()
             }),
+            messages: None,
         };
         let response = self
             .send(
