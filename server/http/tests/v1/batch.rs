@@ -1,11 +1,17 @@
 //! The batch forms (dq additions): `POST /v1/produce` with `messages` and `POST /v1/ack` with `offsets`, all
-//! or none, with their 400 / 413 errors, and `/v1/version` announcing them.
+//! or none, with their 400 / 413 errors, `/v1/version` announcing them, and dq's HTTP queue using them.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use dq_proto::broker::{FEATURE_BATCH, ProducedBatch, Version};
+use dq_runs::queue::ConsumeSpec;
+use dq_runs::{HttpQueue, Queue};
+use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::util::TestServer;
+use crate::util::{GUARD, TestServer, client};
 
 #[tokio::test]
 async fn version_announces_the_batch_forms() {
@@ -177,4 +183,93 @@ async fn malformed_batches_get_clear_400s_and_oversized_ones_413s() {
         nack.error(400, "INVALID_ARGUMENT"),
         "offsets is for ack only: nack one message at a time"
     );
+}
+
+/// A loopback proxy in front of the server that records, per `POST /v1/ack` it forwards, how many acks it
+/// carried.
+struct AckCounter {
+    url: String,
+    acks_per_request: Arc<Mutex<Vec<usize>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AckCounter {
+    async fn start(upstream: String) -> Self {
+        let acks_per_request: Arc<Mutex<Vec<usize>>> = Arc::default();
+        let seen = Arc::clone(&acks_per_request);
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let (upstream, seen) = (upstream.clone(), Arc::clone(&seen));
+            async move {
+                let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                if parts.uri.path() == "/v1/ack" {
+                    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    let n = json["offsets"].as_array().map_or(1, Vec::len);
+                    seen.lock().unwrap().push(n);
+                }
+                let answer = client()
+                    .request(parts.method, format!("{upstream}{}", parts.uri))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = answer.status();
+                (status, answer.bytes().await.unwrap())
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            url,
+            acks_per_request,
+            task,
+        }
+    }
+}
+
+/// dq's HTTP queue (a remote `dq worker`) sends acks made while another is under way as one batch request.
+#[tokio::test]
+async fn the_http_queue_sends_acks_made_together_as_one_batch() {
+    let server = TestServer::start();
+    server.create_topic("t", 1).await;
+    for i in 0..40 {
+        server.produce("t", &format!("v{i}"), None).await;
+    }
+    let base = server.url("");
+    let base = base.trim_end_matches('/');
+    let spec = ConsumeSpec {
+        topic: "t".into(),
+        group: "g".into(),
+        owner: "o".into(),
+        lease: Duration::from_secs(30),
+    };
+    let direct = HttpQueue::new(base, None).unwrap();
+    let mut stream = direct.consume(&spec).await.unwrap();
+    let mut items = Vec::new();
+    for _ in 0..40 {
+        let item = tokio::time::timeout(GUARD, stream.next()).await.unwrap();
+        items.push(item.unwrap().unwrap());
+    }
+    let proxy = AckCounter::start(base.to_owned()).await;
+    let queue = HttpQueue::new(&proxy.url, None).unwrap();
+    // The first ack learns from /v1/version that the server takes batches; the 39 made together (before this
+    // current-thread test yields to the task that sends them) go out in one request.
+    queue
+        .ack(&spec, items[0].partition, items[0].offset)
+        .await
+        .unwrap();
+    let acks = items[1..]
+        .iter()
+        .map(|item| queue.ack(&spec, item.partition, item.offset));
+    for result in futures::future::join_all(acks).await {
+        result.unwrap();
+    }
+    assert_eq!(*proxy.acks_per_request.lock().unwrap(), [1, 39]);
+    let again = direct.ack(&spec, items[5].partition, items[5].offset).await;
+    assert!(again.is_err(), "every message is acked: {again:?}");
+    proxy.task.abort();
 }

@@ -5,6 +5,8 @@
 //! [`QueueError::Unsupported`] there (timelines and the run registry then need a dq server as broker). Nack
 //! sends dq's `delay_ms`; when a broker refuses it, the worker's backoff is slept here and the nack is sent
 //! without it.
+//!
+//! Against a dq server, acks made while another is under way go out together as one batch (`acks`).
 
 use std::time::Duration;
 
@@ -18,6 +20,8 @@ use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use super::{ConsumeSpec, Deliveries, Outgoing, ProduceOutcome, Queue};
 use crate::QueueError;
 
+mod acks;
+
 /// How long an ordinary (non-streaming) request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -27,6 +31,8 @@ pub struct HttpQueue {
     client: Client,
     base: String,
     token: Option<String>,
+    /// Acks go out in batches against a dq server (see `acks`).
+    acks: std::sync::Arc<acks::Acks>,
 }
 
 impl HttpQueue {
@@ -44,6 +50,7 @@ impl HttpQueue {
             client,
             base: base_url.trim_end_matches('/').to_owned(),
             token,
+            acks: std::sync::Arc::default(),
         })
     }
 
@@ -212,8 +219,7 @@ impl Queue for HttpQueue {
     }
 
     async fn ack(&self, spec: &ConsumeSpec, partition: u32, offset: u64) -> Result<(), QueueError> {
-        self.settle("/v1/ack", &ack_body(spec, partition, offset))
-            .await
+        self.acks.ack(self, spec, partition, offset).await
     }
 
     async fn nack(
