@@ -66,7 +66,17 @@ impl Broker {
         let shared = &*self.shared;
         let prepared = messages
             .into_iter()
-            .map(|m| self.prepare(m))
+            .enumerate()
+            .map(|(index, m)| {
+                self.prepare(m).map_err(|e| match e {
+                    // About the broker, not the message.
+                    Error::ShuttingDown | Error::StorageFailed(_) => e,
+                    e => Error::InBatch {
+                        index,
+                        source: Box::new(e),
+                    },
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let keyed = prepared.iter().any(|m| m.idem_key.is_some());
         let idem_guard = keyed.then(|| shared.idem_lock.lock());

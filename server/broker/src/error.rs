@@ -64,6 +64,14 @@ pub enum Error {
         /// The limit ([`crate::MAX_BATCH`]).
         limit: usize,
     },
+    /// One message of a produce batch was refused (and with it the batch): `index` is its place in the batch.
+    #[error("messages[{index}]: {source}")]
+    InBatch {
+        /// The message's index in the batch.
+        index: usize,
+        /// Why it was refused.
+        source: Box<Error>,
+    },
     /// A limit was reached.
     #[error("{message}")]
     Exhausted {
@@ -103,6 +111,7 @@ impl Error {
             Self::TopicNotFound(_) => ErrorKind::NotFound,
             Self::NotOwner => ErrorKind::FailedPrecondition,
             Self::TooLarge { .. } | Self::BatchTooLarge { .. } => ErrorKind::TooLarge,
+            Self::InBatch { source, .. } => source.kind(),
             Self::Exhausted { .. } => ErrorKind::Exhausted,
             Self::ShuttingDown => ErrorKind::Unavailable,
             Self::Storage(_) => ErrorKind::Internal,
@@ -117,6 +126,7 @@ impl Error {
     pub fn storage_failure(&self) -> Option<&StorageFailure> {
         match self {
             Self::StorageFailed(failure) => Some(failure),
+            Self::InBatch { source, .. } => source.storage_failure(),
             _ => None,
         }
     }

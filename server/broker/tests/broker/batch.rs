@@ -1,7 +1,7 @@
 //! Batches (a dq extension): a produce batch and an ack batch are each stored all or none, with one answer per
 //! message in order, idempotency keys honoured inside and across batches, and the size limit enforced.
 
-use dq_broker::{AckBatch, Error, MAX_BATCH, Produce};
+use dq_broker::{AckBatch, Error, ErrorKind, MAX_BATCH, Produce};
 use dq_proto::broker::Envelope;
 use tempfile::TempDir;
 
@@ -72,15 +72,15 @@ async fn one_bad_message_refuses_the_whole_batch() {
     let broker = open(config(&dir));
     broker.create_topic("t", None).await.unwrap();
     let batch = vec![msg("t", "a"), msg("t", ""), msg("t", "c")];
-    assert!(matches!(
-        broker.produce_batch(batch).await,
-        Err(Error::InvalidArgument(_))
-    ));
+    let err = broker.produce_batch(batch).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert_eq!(err.to_string(), "messages[1]: value is required");
     let batch = vec![msg("t", "a"), msg("missing", "b")];
-    assert!(matches!(
-        broker.produce_batch(batch).await,
-        Err(Error::UnknownTopic(_))
-    ));
+    let err = broker.produce_batch(batch).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::InBatch { index: 1, source } if matches!(**source, Error::UnknownTopic(_))),
+        "{err}"
+    );
     assert!(
         broker.read("t", 0, 0, 10).unwrap().is_empty(),
         "nothing stored"

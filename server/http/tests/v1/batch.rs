@@ -113,10 +113,9 @@ async fn malformed_batches_get_clear_400s_and_oversized_ones_413s() {
     let unknown = server
         .post("/v1/produce", json!({"topic": "t", "messages": [{"value": "a"}, {"value": "b", "envelope": {"target_topic": "nope"}}]}))
         .await;
-    assert!(
-        unknown
-            .error(400, "INVALID_ARGUMENT")
-            .contains("topic does not exist")
+    assert_eq!(
+        unknown.error(400, "INVALID_ARGUMENT"),
+        "messages[1]: topic does not exist (create it first)"
     );
     let stored = server
         .get("/v1/read?topic=t&partition=0&from=0&limit=10")
