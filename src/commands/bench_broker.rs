@@ -13,7 +13,7 @@ use futures::StreamExt;
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
-use super::bench::{Latency, Report, Target, Work, fails, locked};
+use super::bench_load::{Latency, Report, Target, Work, fails, locked};
 use crate::cli::BenchBrokerArgs;
 use crate::commands::Ctx;
 use crate::error::{CliError, Result};

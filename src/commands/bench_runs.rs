@@ -10,7 +10,7 @@ use dq_proto::fold::RunState;
 use dq_proto::runs::{CreateRun, RunStatus};
 use serde_json::{Map, Value, json};
 
-use super::bench::{Latency, Report, Target, Work, fails, locked};
+use super::bench_load::{Latency, Report, Target, Work, fails, locked};
 use crate::client::Client;
 use crate::commands::Ctx;
 use crate::error::{CliError, Result};

@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_broker;
+mod bench_load;
 mod bench_runs;
 mod completions;
 mod demo;
