@@ -185,7 +185,7 @@ async fn malformed_batches_get_clear_400s_and_oversized_ones_413s() {
 }
 
 /// A loopback proxy in front of the server that records, per `POST /v1/ack` it forwards, how many acks it
-/// carried.
+/// carried; with `as_original`, its `/v1/version` answers without `features`, as the original broker does.
 struct AckCounter {
     url: String,
     acks_per_request: Arc<Mutex<Vec<usize>>>,
@@ -193,7 +193,7 @@ struct AckCounter {
 }
 
 impl AckCounter {
-    async fn start(upstream: String) -> Self {
+    async fn start(upstream: String, as_original: bool) -> Self {
         let acks_per_request: Arc<Mutex<Vec<usize>>> = Arc::default();
         let seen = Arc::clone(&acks_per_request);
         let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
@@ -214,7 +214,13 @@ impl AckCounter {
                     .await
                     .unwrap();
                 let status = answer.status();
-                (status, answer.bytes().await.unwrap())
+                let mut bytes = answer.bytes().await.unwrap().to_vec();
+                if as_original && parts.uri.path() == "/v1/version" {
+                    let mut version: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                    version.as_object_mut().unwrap().remove("features");
+                    bytes = serde_json::to_vec(&version).unwrap();
+                }
+                (status, bytes)
             }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -253,7 +259,7 @@ async fn the_http_queue_sends_acks_made_together_as_one_batch() {
         let item = tokio::time::timeout(GUARD, stream.next()).await.unwrap();
         items.push(item.unwrap().unwrap());
     }
-    let proxy = AckCounter::start(base.to_owned()).await;
+    let proxy = AckCounter::start(base.to_owned(), false).await;
     let queue = HttpQueue::new(&proxy.url, None).unwrap();
     // The first ack learns from /v1/version that the server takes batches; the 39 made together (before this
     // current-thread test yields to the task that sends them) go out in one request.
@@ -270,5 +276,40 @@ async fn the_http_queue_sends_acks_made_together_as_one_batch() {
     assert_eq!(*proxy.acks_per_request.lock().unwrap(), [1, 39]);
     let again = direct.ack(&spec, items[5].partition, items[5].offset).await;
     assert!(again.is_err(), "every message is acked: {again:?}");
+    proxy.task.abort();
+}
+
+/// Against a broker that does not announce the batch forms (the original), every ack stays its own request.
+#[tokio::test]
+async fn the_http_queue_acks_one_by_one_when_the_server_lacks_the_batch_forms() {
+    let server = TestServer::start();
+    server.create_topic("t", 1).await;
+    for i in 0..10 {
+        server.produce("t", &format!("v{i}"), None).await;
+    }
+    let base = server.url("");
+    let base = base.trim_end_matches('/');
+    let spec = ConsumeSpec {
+        topic: "t".into(),
+        group: "g".into(),
+        owner: "o".into(),
+        lease: Duration::from_secs(30),
+    };
+    let direct = HttpQueue::new(base, None).unwrap();
+    let mut stream = direct.consume(&spec).await.unwrap();
+    let mut items = Vec::new();
+    for _ in 0..10 {
+        let item = tokio::time::timeout(GUARD, stream.next()).await.unwrap();
+        items.push(item.unwrap().unwrap());
+    }
+    let proxy = AckCounter::start(base.to_owned(), true).await;
+    let queue = HttpQueue::new(&proxy.url, None).unwrap();
+    let acks = items
+        .iter()
+        .map(|item| queue.ack(&spec, item.partition, item.offset));
+    for result in futures::future::join_all(acks).await {
+        result.unwrap();
+    }
+    assert_eq!(*proxy.acks_per_request.lock().unwrap(), [1; 10]);
     proxy.task.abort();
 }
