@@ -8,6 +8,9 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::error::{CliError, EXIT_CODES_HELP};
 
+mod bench;
+pub use bench::{BenchBrokerArgs, BenchCommand, BenchLoad};
+
 /// Parses the command line. An empty environment value means unset (`DQ_JSON= dq health`); a positional
 /// that names a subcommand of the plural command (`dq run list`) is a usage error with a "did you mean".
 pub fn parse() -> Result<Cli, CliError> {
@@ -261,6 +264,9 @@ pub enum Command {
     Emit(EmitArgs),
     /// Run a worker in this process against the broker of the dq server at --url
     Worker(WorkerArgs),
+    /// Load-test a dq server (--url, else an embedded one): runs or /v1 messages per second and latency
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Print a shell completion script
     #[command(after_help = COMPLETIONS_INSTALL)]
     Completions(CompletionsArgs),

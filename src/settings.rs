@@ -12,6 +12,9 @@ use crate::cli::{ColorChoice, DataDirArgs, GlobalArgs, UpArgs, WorkerArgs};
 use crate::duration::parse_duration;
 use crate::error::{CliError, Result};
 
+mod bench;
+pub use bench::{BenchSettings, Until, check_bench_target};
+
 /// The server dq talks to when neither `--url` nor `DQ_URL` says otherwise.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8000";
 
@@ -34,6 +37,9 @@ pub struct Settings {
     pub timeout: Timeout,
     /// Confirmations are answered yes.
     pub yes: bool,
+    /// `-y` / `DQ_YES` itself was given (not implied by CI or a pipe): what `dq bench` needs against a
+    /// server on another machine.
+    pub yes_given: bool,
     /// Bearer token for the server.
     pub token: Option<String>,
     /// Whether stdin, stdout and stderr are terminals.
@@ -143,6 +149,7 @@ impl Settings {
                 }
             },
             yes: args.yes || ci || !terminal.stdin,
+            yes_given: args.yes,
             token: args.token.clone().filter(|t| !t.is_empty()),
             terminal,
         })

@@ -4,6 +4,7 @@
 //! command (no colour, no `DQ_*` variable leaking in from the environment).
 
 mod basics;
+mod bench;
 mod broker_kill;
 mod dashboard;
 mod demo;

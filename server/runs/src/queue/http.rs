@@ -12,6 +12,9 @@
 //!
 //! Broker errors are classified by their DriftQ error code (and, for an answer without a DriftQ body, by the
 //! HTTP status), in the context of the call: see [`classify`].
+//!
+//! Against a dq server, acks made while another is under way go out together as one batch (`acks`); the
+//! original broker, which lacks the batch forms, gets one request per ack.
 
 mod reader;
 
@@ -30,6 +33,8 @@ use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use super::{ConsumeSpec, Deliveries, Outgoing, ProduceOutcome, Queue};
 use crate::QueueError;
 use reader::ConsumeReader;
+
+mod acks;
 
 /// How long an ordinary (non-streaming) request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -51,6 +56,8 @@ pub(crate) struct Link {
     client: Client,
     base: String,
     token: Option<String>,
+    /// Acks go out in batches against a dq server (see `acks`).
+    acks: Arc<acks::Acks>,
 }
 
 /// What kind of call an answer is to, for reading its error code in context (see [`classify`]).
@@ -82,6 +89,7 @@ impl HttpQueue {
             client,
             base: base_url.trim_end_matches('/').to_owned(),
             token,
+            acks: Arc::default(),
         };
         Ok(Self {
             reader: Arc::new(ConsumeReader::new(link.clone())),
@@ -180,15 +188,14 @@ impl Link {
         Ok(stream.boxed())
     }
 
-    /// Acknowledges a delivery.
+    /// Acknowledges a delivery: in a batch with other acks of its consumer when the broker has the batch form.
     pub(crate) async fn ack(
         &self,
         spec: &ConsumeSpec,
         partition: u32,
         offset: u64,
     ) -> Result<(), QueueError> {
-        self.settle("/v1/ack", &ack_body(spec, partition, offset))
-            .await
+        self.acks.ack(self, spec, partition, offset).await
     }
 }
 
@@ -263,6 +270,7 @@ fn ack_body(spec: &ConsumeSpec, partition: u32, offset: u64) -> AckRequest {
         offset: i64::try_from(offset).ok(),
         reason: None,
         delay_ms: None,
+        offsets: None,
     }
 }
 
@@ -313,6 +321,7 @@ impl Queue for HttpQueue {
                 idempotency_key: Some(key),
                 ..Envelope::default()
             }),
+            messages: None,
         };
         // Expected by this topic's reader before it is sent: its delivery may come before the answer.
         let claim = if self.reads_missing.load(Ordering::Acquire) {
