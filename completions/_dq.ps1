@@ -47,6 +47,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('health', 'health', [CompletionResultType]::ParameterValue, 'Check that the server and its broker answer')
             [CompletionResult]::new('emit', 'emit', [CompletionResultType]::ParameterValue, 'Push a debug event into a run''s timeline')
             [CompletionResult]::new('worker', 'worker', [CompletionResultType]::ParameterValue, 'Run a worker in this process against the broker of the dq server at --url')
+            [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load-test a dq server (--url, else an embedded one): runs or /v1 messages per second and latency')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -71,6 +72,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--max-total-partitions', '--max-total-partitions', [CompletionResultType]::ParameterName, 'Most partitions across all topics; a topic over it is refused with 429 [default: 1000000]')
             [CompletionResult]::new('--group-retention', '--group-retention', [CompletionResultType]::ParameterName, 'Forget a consumer group idle this long (no stream, nothing in flight), e.g. 7d, 12h [default: 7d]')
             [CompletionResult]::new('--cors-origin', '--cors-origin', [CompletionResultType]::ParameterName, 'A web origin that may call the API besides the server''s own and http://localhost:3000 (repeatable)')
+            [CompletionResult]::new('--cors-origin-regex', '--cors-origin-regex', [CompletionResultType]::ParameterName, 'A regular expression for web origins that may call the API, matched against the whole origin (repeatable); in a GitHub Codespace, https://*.app.github.dev is allowed too')
             [CompletionResult]::new('--allowed-host', '--allowed-host', [CompletionResultType]::ParameterName, 'A Host name to answer besides localhost, loopback addresses and --listen; * for any (repeatable)')
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Read the token (16 characters or more) from this file instead of --token / DQ_TOKEN')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The dq server [default: http://127.0.0.1:8000]')
@@ -78,6 +80,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)')
             [CompletionResult]::new('--detach', '--detach', [CompletionResultType]::ParameterName, 'Run in the background (pid and log in the data dir); print the URL once healthy')
+            [CompletionResult]::new('--open', '--open', [CompletionResultType]::ParameterName, 'Open the dashboard in a browser once the server is up ($BROWSER, else xdg-open or open)')
             [CompletionResult]::new('--no-fsync', '--no-fsync', [CompletionResultType]::ParameterName, 'Answer produces before they reach the disk (faster, loses the last writes on a crash)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON (one document, or one object per line when streaming)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
@@ -527,6 +530,93 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'dq;bench' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The dq server [default: http://127.0.0.1:8000]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; NO_COLOR in the environment means never')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON (one document, or one object per line when streaming)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('--utc', '--utc', [CompletionResultType]::ParameterName, 'Show times in UTC instead of the local zone')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('runs', 'runs', [CompletionResultType]::ParameterValue, 'Runs end to end: start runs of the demo workflow and follow each to its end (step delay of the server)')
+            [CompletionResult]::new('broker', 'broker', [CompletionResultType]::ParameterValue, '/v1 messages end to end: produce, consume and ack on a topic of its own, deleted afterwards')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dq;bench;runs' {
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Concurrent clients (producers for `broker`)')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Concurrent clients (producers for `broker`)')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Stop after this many runs or messages [default: 1000 runs, 100000 messages]')
+            [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Stop after this many runs or messages [default: 1000 runs, 100000 messages]')
+            [CompletionResult]::new('-d', '-d', [CompletionResultType]::ParameterName, 'Stop starting new work after this long instead, e.g. 10s')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Stop starting new work after this long instead, e.g. 10s')
+            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Bytes of payload: each run''s input, each message''s value')
+            [CompletionResult]::new('--fail-ratio', '--fail-ratio', [CompletionResultType]::ParameterName, 'Fraction (0 to 1) that fails: runs forced to fail at tool_call (dead-lettered at their first attempt), or messages nacked at their first delivery (acked when redelivered)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The dq server [default: http://127.0.0.1:8000]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; NO_COLOR in the environment means never')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON (one document, or one object per line when streaming)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('--utc', '--utc', [CompletionResultType]::ParameterName, 'Show times in UTC instead of the local zone')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dq;bench;broker' {
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Concurrent clients (producers for `broker`)')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Concurrent clients (producers for `broker`)')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Stop after this many runs or messages [default: 1000 runs, 100000 messages]')
+            [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Stop after this many runs or messages [default: 1000 runs, 100000 messages]')
+            [CompletionResult]::new('-d', '-d', [CompletionResultType]::ParameterName, 'Stop starting new work after this long instead, e.g. 10s')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Stop starting new work after this long instead, e.g. 10s')
+            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Bytes of payload: each run''s input, each message''s value')
+            [CompletionResult]::new('--fail-ratio', '--fail-ratio', [CompletionResultType]::ParameterName, 'Fraction (0 to 1) that fails: runs forced to fail at tool_call (dead-lettered at their first attempt), or messages nacked at their first delivery (acked when redelivered)')
+            [CompletionResult]::new('--batch', '--batch', [CompletionResultType]::ParameterName, 'Messages per produce request and most offsets per ack request, through dq''s batch forms; 1 sends one request per message as DriftQ v1 does')
+            [CompletionResult]::new('--partitions', '--partitions', [CompletionResultType]::ParameterName, 'Partitions of the benchmark topic (one consume stream each)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The dq server [default: http://127.0.0.1:8000]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; NO_COLOR in the environment means never')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON (one document, or one object per line when streaming)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the result: no progress or notes on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('--utc', '--utc', [CompletionResultType]::ParameterName, 'Show times in UTC instead of the local zone')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dq;bench;help' {
+            [CompletionResult]::new('runs', 'runs', [CompletionResultType]::ParameterValue, 'Runs end to end: start runs of the demo workflow and follow each to its end (step delay of the server)')
+            [CompletionResult]::new('broker', 'broker', [CompletionResultType]::ParameterValue, '/v1 messages end to end: produce, consume and ack on a topic of its own, deleted afterwards')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dq;bench;help;runs' {
+            break
+        }
+        'dq;bench;help;broker' {
+            break
+        }
+        'dq;bench;help;help' {
+            break
+        }
         'dq;completions' {
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The dq server [default: http://127.0.0.1:8000]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour; NO_COLOR in the environment means never')
@@ -557,6 +647,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('health', 'health', [CompletionResultType]::ParameterValue, 'Check that the server and its broker answer')
             [CompletionResult]::new('emit', 'emit', [CompletionResultType]::ParameterValue, 'Push a debug event into a run''s timeline')
             [CompletionResult]::new('worker', 'worker', [CompletionResultType]::ParameterValue, 'Run a worker in this process against the broker of the dq server at --url')
+            [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load-test a dq server (--url, else an embedded one): runs or /v1 messages per second and latency')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -627,6 +718,17 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             break
         }
         'dq;help;worker' {
+            break
+        }
+        'dq;help;bench' {
+            [CompletionResult]::new('runs', 'runs', [CompletionResultType]::ParameterValue, 'Runs end to end: start runs of the demo workflow and follow each to its end (step delay of the server)')
+            [CompletionResult]::new('broker', 'broker', [CompletionResultType]::ParameterValue, '/v1 messages end to end: produce, consume and ack on a topic of its own, deleted afterwards')
+            break
+        }
+        'dq;help;bench;runs' {
+            break
+        }
+        'dq;help;bench;broker' {
             break
         }
         'dq;help;completions' {

@@ -16,6 +16,9 @@ _dq() {
             ",$1")
                 cmd="dq"
                 ;;
+            dq,bench)
+                cmd="dq__subcmd__bench"
+                ;;
             dq,completions)
                 cmd="dq__subcmd__completions"
                 ;;
@@ -58,6 +61,24 @@ _dq() {
             dq,workflows)
                 cmd="dq__subcmd__workflows"
                 ;;
+            dq__subcmd__bench,broker)
+                cmd="dq__subcmd__bench__subcmd__broker"
+                ;;
+            dq__subcmd__bench,help)
+                cmd="dq__subcmd__bench__subcmd__help"
+                ;;
+            dq__subcmd__bench,runs)
+                cmd="dq__subcmd__bench__subcmd__runs"
+                ;;
+            dq__subcmd__bench__subcmd__help,broker)
+                cmd="dq__subcmd__bench__subcmd__help__subcmd__broker"
+                ;;
+            dq__subcmd__bench__subcmd__help,help)
+                cmd="dq__subcmd__bench__subcmd__help__subcmd__help"
+                ;;
+            dq__subcmd__bench__subcmd__help,runs)
+                cmd="dq__subcmd__bench__subcmd__help__subcmd__runs"
+                ;;
             dq__subcmd__dlq,help)
                 cmd="dq__subcmd__dlq__subcmd__help"
                 ;;
@@ -81,6 +102,9 @@ _dq() {
                 ;;
             dq__subcmd__dlq__subcmd__help,show)
                 cmd="dq__subcmd__dlq__subcmd__help__subcmd__show"
+                ;;
+            dq__subcmd__help,bench)
+                cmd="dq__subcmd__help__subcmd__bench"
                 ;;
             dq__subcmd__help,completions)
                 cmd="dq__subcmd__help__subcmd__completions"
@@ -123,6 +147,12 @@ _dq() {
                 ;;
             dq__subcmd__help,workflows)
                 cmd="dq__subcmd__help__subcmd__workflows"
+                ;;
+            dq__subcmd__help__subcmd__bench,broker)
+                cmd="dq__subcmd__help__subcmd__bench__subcmd__broker"
+                ;;
+            dq__subcmd__help__subcmd__bench,runs)
+                cmd="dq__subcmd__help__subcmd__bench__subcmd__runs"
                 ;;
             dq__subcmd__help__subcmd__dlq,list)
                 cmd="dq__subcmd__help__subcmd__dlq__subcmd__list"
@@ -197,12 +227,230 @@ _dq() {
 
     case "${cmd}" in
         dq)
-            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --utc --token --help --version up down run events dlq replay runs workflows demo health emit worker completions help"
+            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --utc --token --help --version up down run events dlq replay runs workflows demo health emit worker bench completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__bench)
+            opts="-q -y -h -V --url --json --color --quiet --timeout --yes --utc --token --help --version runs broker help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__bench__subcmd__broker)
+            opts="-c -n -d -q -y -h -V --concurrency --count --duration --size --fail-ratio --batch --partitions --url --json --color --quiet --timeout --yes --utc --token --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fail-ratio)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --partitions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__bench__subcmd__help)
+            opts="runs broker help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__bench__subcmd__help__subcmd__broker)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__bench__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__bench__subcmd__help__subcmd__runs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__bench__subcmd__runs)
+            opts="-c -n -d -q -y -h -V --concurrency --count --duration --size --fail-ratio --url --json --color --quiet --timeout --yes --utc --token --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fail-ratio)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -661,8 +909,50 @@ _dq() {
             return 0
             ;;
         dq__subcmd__help)
-            opts="up down run events dlq replay runs workflows demo health emit worker completions help"
+            opts="up down run events dlq replay runs workflows demo health emit worker bench completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__help__subcmd__bench)
+            opts="runs broker"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__help__subcmd__bench__subcmd__broker)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dq__subcmd__help__subcmd__bench__subcmd__runs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1285,7 +1575,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__up)
-            opts="-q -y -h -V --listen --data-dir --detach --header-timeout --idle-timeout --body-timeout --max-connections --workers --concurrency --step-delay --max-attempts --max-abandoned --backoff --workflows --broker --max-in-flight --no-fsync --max-topics --max-total-partitions --group-retention --cors-origin --allowed-host --token-file --url --json --color --quiet --timeout --yes --utc --token --help --version"
+            opts="-q -y -h -V --listen --data-dir --detach --open --header-timeout --idle-timeout --body-timeout --max-connections --workers --concurrency --step-delay --max-attempts --max-abandoned --backoff --workflows --broker --max-in-flight --no-fsync --max-topics --max-total-partitions --group-retention --cors-origin --cors-origin-regex --allowed-host --token-file --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1364,6 +1654,10 @@ _dq() {
                     return 0
                     ;;
                 --cors-origin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cors-origin-regex)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

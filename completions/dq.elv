@@ -44,6 +44,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand health 'Check that the server and its broker answer'
             cand emit 'Push a debug event into a run''s timeline'
             cand worker 'Run a worker in this process against the broker of the dq server at --url'
+            cand bench 'Load-test a dq server (--url, else an embedded one): runs or /v1 messages per second and latency'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -67,6 +68,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --max-total-partitions 'Most partitions across all topics; a topic over it is refused with 429 [default: 1000000]'
             cand --group-retention 'Forget a consumer group idle this long (no stream, nothing in flight), e.g. 7d, 12h [default: 7d]'
             cand --cors-origin 'A web origin that may call the API besides the server''s own and http://localhost:3000 (repeatable)'
+            cand --cors-origin-regex 'A regular expression for web origins that may call the API, matched against the whole origin (repeatable); in a GitHub Codespace, https://*.app.github.dev is allowed too'
             cand --allowed-host 'A Host name to answer besides localhost, loopback addresses and --listen; * for any (repeatable)'
             cand --token-file 'Read the token (16 characters or more) from this file instead of --token / DQ_TOKEN'
             cand --url 'The dq server [default: http://127.0.0.1:8000]'
@@ -74,6 +76,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --timeout 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never'
             cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
             cand --detach 'Run in the background (pid and log in the data dir); print the URL once healthy'
+            cand --open 'Open the dashboard in a browser once the server is up ($BROWSER, else xdg-open or open)'
             cand --no-fsync 'Answer produces before they reach the disk (faster, loses the last writes on a crash)'
             cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
             cand -q 'Print only the result: no progress or notes on stderr'
@@ -489,6 +492,86 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'dq;bench'= {
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --utc 'Show times in UTC instead of the local zone'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand runs 'Runs end to end: start runs of the demo workflow and follow each to its end (step delay of the server)'
+            cand broker '/v1 messages end to end: produce, consume and ack on a topic of its own, deleted afterwards'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dq;bench;runs'= {
+            cand -c 'Concurrent clients (producers for `broker`)'
+            cand --concurrency 'Concurrent clients (producers for `broker`)'
+            cand -n 'Stop after this many runs or messages [default: 1000 runs, 100000 messages]'
+            cand --count 'Stop after this many runs or messages [default: 1000 runs, 100000 messages]'
+            cand -d 'Stop starting new work after this long instead, e.g. 10s'
+            cand --duration 'Stop starting new work after this long instead, e.g. 10s'
+            cand --size 'Bytes of payload: each run''s input, each message''s value'
+            cand --fail-ratio 'Fraction (0 to 1) that fails: runs forced to fail at tool_call (dead-lettered at their first attempt), or messages nacked at their first delivery (acked when redelivered)'
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --utc 'Show times in UTC instead of the local zone'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dq;bench;broker'= {
+            cand -c 'Concurrent clients (producers for `broker`)'
+            cand --concurrency 'Concurrent clients (producers for `broker`)'
+            cand -n 'Stop after this many runs or messages [default: 1000 runs, 100000 messages]'
+            cand --count 'Stop after this many runs or messages [default: 1000 runs, 100000 messages]'
+            cand -d 'Stop starting new work after this long instead, e.g. 10s'
+            cand --duration 'Stop starting new work after this long instead, e.g. 10s'
+            cand --size 'Bytes of payload: each run''s input, each message''s value'
+            cand --fail-ratio 'Fraction (0 to 1) that fails: runs forced to fail at tool_call (dead-lettered at their first attempt), or messages nacked at their first delivery (acked when redelivered)'
+            cand --batch 'Messages per produce request and most offsets per ack request, through dq''s batch forms; 1 sends one request per message as DriftQ v1 does'
+            cand --partitions 'Partitions of the benchmark topic (one consume stream each)'
+            cand --url 'The dq server [default: http://127.0.0.1:8000]'
+            cand --color 'When to use colour; NO_COLOR in the environment means never'
+            cand --timeout 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never'
+            cand --token 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)'
+            cand --json 'Print the result as JSON (one document, or one object per line when streaming)'
+            cand -q 'Print only the result: no progress or notes on stderr'
+            cand --quiet 'Print only the result: no progress or notes on stderr'
+            cand -y 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --yes 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+            cand --utc 'Show times in UTC instead of the local zone'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dq;bench;help'= {
+            cand runs 'Runs end to end: start runs of the demo workflow and follow each to its end (step delay of the server)'
+            cand broker '/v1 messages end to end: produce, consume and ack on a topic of its own, deleted afterwards'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dq;bench;help;runs'= {
+        }
+        &'dq;bench;help;broker'= {
+        }
+        &'dq;bench;help;help'= {
+        }
         &'dq;completions'= {
             cand --url 'The dq server [default: http://127.0.0.1:8000]'
             cand --color 'When to use colour; NO_COLOR in the environment means never'
@@ -518,6 +601,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand health 'Check that the server and its broker answer'
             cand emit 'Push a debug event into a run''s timeline'
             cand worker 'Run a worker in this process against the broker of the dq server at --url'
+            cand bench 'Load-test a dq server (--url, else an embedded one): runs or /v1 messages per second and latency'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -568,6 +652,14 @@ set edit:completion:arg-completer[dq] = {|@words|
         &'dq;help;emit'= {
         }
         &'dq;help;worker'= {
+        }
+        &'dq;help;bench'= {
+            cand runs 'Runs end to end: start runs of the demo workflow and follow each to its end (step delay of the server)'
+            cand broker '/v1 messages end to end: produce, consume and ack on a topic of its own, deleted afterwards'
+        }
+        &'dq;help;bench;runs'= {
+        }
+        &'dq;help;bench;broker'= {
         }
         &'dq;help;completions'= {
         }

@@ -48,6 +48,7 @@ complete -c dq -n "__fish_dq_needs_command" -f -a "demo" -d 'The 2-minute demo a
 complete -c dq -n "__fish_dq_needs_command" -f -a "health" -d 'Check that the server and its broker answer'
 complete -c dq -n "__fish_dq_needs_command" -f -a "emit" -d 'Push a debug event into a run\'s timeline'
 complete -c dq -n "__fish_dq_needs_command" -f -a "worker" -d 'Run a worker in this process against the broker of the dq server at --url'
+complete -c dq -n "__fish_dq_needs_command" -f -a "bench" -d 'Load-test a dq server (--url, else an embedded one): runs or /v1 messages per second and latency'
 complete -c dq -n "__fish_dq_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c dq -n "__fish_dq_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dq -n "__fish_dq_using_subcommand up" -l listen -d 'Address to listen on; a non-loopback address requires --token' -r
@@ -69,6 +70,7 @@ complete -c dq -n "__fish_dq_using_subcommand up" -l max-topics -d 'Most topics 
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-total-partitions -d 'Most partitions across all topics; a topic over it is refused with 429 [default: 1000000]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l group-retention -d 'Forget a consumer group idle this long (no stream, nothing in flight), e.g. 7d, 12h [default: 7d]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l cors-origin -d 'A web origin that may call the API besides the server\'s own and http://localhost:3000 (repeatable)' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l cors-origin-regex -d 'A regular expression for web origins that may call the API, matched against the whole origin (repeatable); in a GitHub Codespace, https://*.app.github.dev is allowed too' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l allowed-host -d 'A Host name to answer besides localhost, loopback addresses and --listen; * for any (repeatable)' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l token-file -d 'Read the token (16 characters or more) from this file instead of --token / DQ_TOKEN' -r -F
 complete -c dq -n "__fish_dq_using_subcommand up" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
@@ -78,6 +80,7 @@ never\t'Never colour'"
 complete -c dq -n "__fish_dq_using_subcommand up" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l detach -d 'Run in the background (pid and log in the data dir); print the URL once healthy'
+complete -c dq -n "__fish_dq_using_subcommand up" -l open -d 'Open the dashboard in a browser once the server is up ($BROWSER, else xdg-open or open)'
 complete -c dq -n "__fish_dq_using_subcommand up" -l no-fsync -d 'Answer produces before they reach the disk (faster, loses the last writes on a crash)'
 complete -c dq -n "__fish_dq_using_subcommand up" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
 complete -c dq -n "__fish_dq_using_subcommand up" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
@@ -397,6 +400,60 @@ complete -c dq -n "__fish_dq_using_subcommand worker" -s y -l yes -d 'Answer yes
 complete -c dq -n "__fish_dq_using_subcommand worker" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand worker" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand worker" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand bench; and not __fish_seen_subcommand_from runs broker help" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and not __fish_seen_subcommand_from runs broker help" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand bench; and not __fish_seen_subcommand_from runs broker help" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and not __fish_seen_subcommand_from runs broker help" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and not __fish_seen_subcommand_from runs broker help" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand bench; and not __fish_seen_subcommand_from runs broker help" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand bench; and not __fish_seen_subcommand_from runs broker help" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand bench; and not __fish_seen_subcommand_from runs broker help" -l utc -d 'Show times in UTC instead of the local zone'
+complete -c dq -n "__fish_dq_using_subcommand bench; and not __fish_seen_subcommand_from runs broker help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand bench; and not __fish_seen_subcommand_from runs broker help" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand bench; and not __fish_seen_subcommand_from runs broker help" -f -a "runs" -d 'Runs end to end: start runs of the demo workflow and follow each to its end (step delay of the server)'
+complete -c dq -n "__fish_dq_using_subcommand bench; and not __fish_seen_subcommand_from runs broker help" -f -a "broker" -d '/v1 messages end to end: produce, consume and ack on a topic of its own, deleted afterwards'
+complete -c dq -n "__fish_dq_using_subcommand bench; and not __fish_seen_subcommand_from runs broker help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from runs" -s c -l concurrency -d 'Concurrent clients (producers for `broker`)' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from runs" -s n -l count -d 'Stop after this many runs or messages [default: 1000 runs, 100000 messages]' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from runs" -s d -l duration -d 'Stop starting new work after this long instead, e.g. 10s' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from runs" -l size -d 'Bytes of payload: each run\'s input, each message\'s value' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from runs" -l fail-ratio -d 'Fraction (0 to 1) that fails: runs forced to fail at tool_call (dead-lettered at their first attempt), or messages nacked at their first delivery (acked when redelivered)' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from runs" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from runs" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from runs" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from runs" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from runs" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from runs" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from runs" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from runs" -l utc -d 'Show times in UTC instead of the local zone'
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from runs" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from runs" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from broker" -s c -l concurrency -d 'Concurrent clients (producers for `broker`)' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from broker" -s n -l count -d 'Stop after this many runs or messages [default: 1000 runs, 100000 messages]' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from broker" -s d -l duration -d 'Stop starting new work after this long instead, e.g. 10s' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from broker" -l size -d 'Bytes of payload: each run\'s input, each message\'s value' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from broker" -l fail-ratio -d 'Fraction (0 to 1) that fails: runs forced to fail at tool_call (dead-lettered at their first attempt), or messages nacked at their first delivery (acked when redelivered)' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from broker" -l batch -d 'Messages per produce request and most offsets per ack request, through dq\'s batch forms; 1 sends one request per message as DriftQ v1 does' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from broker" -l partitions -d 'Partitions of the benchmark topic (one consume stream each)' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from broker" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from broker" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
+always\t'Always colour (except with --json)'
+never\t'Never colour'"
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from broker" -l timeout -d 'Give up after this long (e.g. 30s, 500ms) and exit 124; one-shot commands stop after 30s by default, following and waiting ones only with --timeout; 0 means never' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from broker" -l token -d 'Bearer token sent to the server (and required by `dq up` on a non-loopback address)' -r
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from broker" -l json -d 'Print the result as JSON (one document, or one object per line when streaming)'
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from broker" -s q -l quiet -d 'Print only the result: no progress or notes on stderr'
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from broker" -s y -l yes -d 'Answer yes to confirmations (implied when CI is set or stdin is not a terminal)'
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from broker" -l utc -d 'Show times in UTC instead of the local zone'
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from broker" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from broker" -s V -l version -d 'Print version'
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "runs" -d 'Runs end to end: start runs of the demo workflow and follow each to its end (step delay of the server)'
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "broker" -d '/v1 messages end to end: produce, consume and ack on a topic of its own, deleted afterwards'
+complete -c dq -n "__fish_dq_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dq -n "__fish_dq_using_subcommand completions" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand completions" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
@@ -409,20 +466,21 @@ complete -c dq -n "__fish_dq_using_subcommand completions" -s y -l yes -d 'Answe
 complete -c dq -n "__fish_dq_using_subcommand completions" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "up" -d 'Start the server: broker, runs API and worker(s) in one process'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "down" -d 'Stop a server started with `dq up --detach`'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "run" -d 'Start a run and follow it until it ends (exit 0 succeeded, 3 dead-lettered)'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "events" -d 'Show a run\'s timeline, one line per event'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "dlq" -d 'Inspect dead-letter records'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "replay" -d 'Replay a run, with the fix applied or a new failure, and follow it until it ends'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "runs" -d 'List runs and show one run\'s state'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "workflows" -d 'List the workflows the server runs and show one\'s steps and retry policies'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "demo" -d 'The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "health" -d 'Check that the server and its broker answer'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "emit" -d 'Push a debug event into a run\'s timeline'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "worker" -d 'Run a worker in this process against the broker of the dq server at --url'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "up" -d 'Start the server: broker, runs API and worker(s) in one process'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "down" -d 'Stop a server started with `dq up --detach`'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "run" -d 'Start a run and follow it until it ends (exit 0 succeeded, 3 dead-lettered)'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "events" -d 'Show a run\'s timeline, one line per event'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "dlq" -d 'Inspect dead-letter records'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "replay" -d 'Replay a run, with the fix applied or a new failure, and follow it until it ends'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "runs" -d 'List runs and show one run\'s state'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "workflows" -d 'List the workflows the server runs and show one\'s steps and retry policies'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "demo" -d 'The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "health" -d 'Check that the server and its broker answer'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "emit" -d 'Push a debug event into a run\'s timeline'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "worker" -d 'Run a worker in this process against the broker of the dq server at --url'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "bench" -d 'Load-test a dq server (--url, else an embedded one): runs or /v1 messages per second and latency'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from dlq" -f -a "show" -d 'Show a run\'s latest DLQ record [default: the latest dead-lettered run]'
 complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from dlq" -f -a "list" -d 'List DLQ records, newest first'
 complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from dlq" -f -a "redrive" -d 'Replay every matching run that is dead-lettered now, paced; exit 0 only when every replay was accepted'
@@ -431,3 +489,5 @@ complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_f
 complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "wait" -d 'Wait for a run (or one of its replays) to end: exit 0 succeeded, 3 dead-lettered, 124 on --timeout'
 complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from workflows" -f -a "list" -d 'List the workflows: name, where from, steps'
 complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from workflows" -f -a "show" -d 'Show one workflow\'s steps, what each does and how it is retried'
+complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "runs" -d 'Runs end to end: start runs of the demo workflow and follow each to its end (step delay of the server)'
+complete -c dq -n "__fish_dq_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "broker" -d '/v1 messages end to end: produce, consume and ack on a topic of its own, deleted afterwards'

@@ -8,6 +8,9 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::error::{CliError, EXIT_CODES_HELP};
 
+mod bench;
+pub use bench::{BenchBrokerArgs, BenchCommand, BenchLoad};
+
 /// Parses the command line. An empty environment value means unset (`DQ_JSON= dq health`); a positional
 /// that names a subcommand of the plural command (`dq run list`) is a usage error with a "did you mean".
 pub fn parse() -> Result<Cli, CliError> {
@@ -264,6 +267,9 @@ pub enum Command {
     Emit(EmitArgs),
     /// Run a worker in this process against the broker of the dq server at --url
     Worker(WorkerArgs),
+    /// Load-test a dq server (--url, else an embedded one): runs or /v1 messages per second and latency
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Print a shell completion script
     #[command(after_help = COMPLETIONS_INSTALL)]
     Completions(CompletionsArgs),
@@ -294,6 +300,9 @@ pub struct UpArgs {
     /// Run in the background (pid and log in the data dir); print the URL once healthy
     #[arg(long)]
     pub detach: bool,
+    /// Open the dashboard in a browser once the server is up ($BROWSER, else xdg-open or open)
+    #[arg(long)]
+    pub open: bool,
     /// Close a connection whose request head is not complete this long after it connects or starts sending
     /// it [default: 10s]
     #[arg(long, env = "DQ_HEADER_TIMEOUT", value_name = "DURATION")]
@@ -359,6 +368,14 @@ pub struct UpArgs {
         value_name = "ORIGIN"
     )]
     pub cors_origins: Vec<String>,
+    /// A regular expression for web origins that may call the API, matched against the whole origin
+    /// (repeatable); in a GitHub Codespace, https://*.app.github.dev is allowed too
+    #[arg(
+        long = "cors-origin-regex",
+        env = "DQ_CORS_ORIGIN_REGEX",
+        value_name = "REGEX"
+    )]
+    pub cors_origin_patterns: Vec<String>,
     /// A Host name to answer besides localhost, loopback addresses and --listen; * for any (repeatable)
     #[arg(
         long = "allowed-host",

@@ -1,6 +1,6 @@
-//! The typed HTTP client of the runs API. It owns requests, the bearer token, the SSE parser and the mapping of
-//! HTTP failures to [`CliError`]: 4xx → `Rejected` (exit 4), 5xx and connection failures → exit 5. It prints
-//! nothing.
+//! The typed HTTP client of the runs API. It owns requests, the bearer token, the event stream (its SSE framing
+//! by eventsource-stream) and the mapping of HTTP failures to [`CliError`]: 4xx → `Rejected` (exit 4), 5xx and
+//! connection failures → exit 5. It prints nothing.
 //!
 //! The original starter's routes (`POST /runs`, replay, events, DLQ of a run, emit, peek, healthz) are all a
 //! command needs to work against the original FastAPI API; a call to one of dq's additions that the server
@@ -13,6 +13,7 @@ use dq_proto::runs::{
     CreateRun, CreateRunResponse, DlqList, DlqRecord, EmitRequest, Event, HealthResponse,
     OkResponse, ReplayRequest, ReplayResponse, RunDetail, RunList, Timeline,
 };
+use eventsource_stream::{EventStreamError, Eventsource};
 use futures::{Stream, StreamExt};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -54,7 +55,7 @@ impl Client {
             .pool_idle_timeout(std::time::Duration::from_secs(15))
             .user_agent(concat!("dq/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| CliError::Unexpected(format!("building the http client: {e}")))?;
+            .map_err(|e| CliError::failed("building the http client", e))?;
         Ok(Self {
             http,
             base,
@@ -71,7 +72,7 @@ impl Client {
     /// [`CliError::NotDq`].
     pub async fn health(&self) -> Result<HealthResponse> {
         match self.get("/healthz", Route::Original).await {
-            Err(CliError::Unexpected(why)) => Err(self.not_dq(why)),
+            Err(undecodable @ CliError::Failed { .. }) => Err(self.not_dq(undecodable.to_string())),
             Err(CliError::Rejected {
                 status: status @ (404 | 405),
                 ..
@@ -219,11 +220,10 @@ impl Client {
             request = request.header("Last-Event-ID", id.to_string());
         }
         let response = self.execute(request, Route::Original).await?;
-        Ok(EventStream {
-            body: Box::pin(response.bytes_stream()),
-            buffer: Vec::new(),
-            base: self.base.to_string(),
-        })
+        Ok(EventStream::new(
+            response.bytes_stream(),
+            self.base.to_string(),
+        ))
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str, route: Route) -> Result<T> {
@@ -255,13 +255,13 @@ impl Client {
         let response = self.execute(request, route).await?;
         let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
         serde_json::from_slice(&bytes)
-            .map_err(|e| CliError::Unexpected(format!("unexpected answer to {what}: {e}")))
+            .map_err(|e| CliError::failed(format!("unexpected answer to {what}"), e))
     }
 
     async fn execute(&self, request: RequestBuilder, route: Route) -> Result<Response> {
         let request = request
             .build()
-            .map_err(|e| CliError::Unexpected(format!("building a request: {e}")))?;
+            .map_err(|e| CliError::failed("building a request", e))?;
         let what = format!("{} {}", request.method(), request.url().path());
         let response = self
             .http
@@ -417,7 +417,8 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 /// One frame of an SSE stream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
-    /// The `id:` field: the event's sequence in the run's timeline (dq sends it; the original does not).
+    /// The stream's last event id (the `id:` field, which carries over to frames without one, as the SSE spec
+    /// says): the event's sequence in the run's timeline (dq sends it with every frame; the original never).
     pub id: Option<u64>,
     /// The event, parsed.
     pub event: Event,
@@ -425,80 +426,63 @@ pub struct Frame {
     pub raw: String,
 }
 
-type Body = Pin<Box<dyn Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+type Events = Pin<
+    Box<
+        dyn Stream<
+                Item = std::result::Result<
+                    eventsource_stream::Event,
+                    EventStreamError<reqwest::Error>,
+                >,
+            > + Send,
+    >,
+>;
 
-/// A live `GET /runs/{id}/events` stream.
+/// A live `GET /runs/{id}/events` stream, framed by eventsource-stream (the SSE spec's line and field rules).
 pub struct EventStream {
-    body: Body,
-    buffer: Vec<u8>,
+    events: Events,
     base: String,
 }
 
 impl EventStream {
-    /// The next event frame; `None` when the server closed the stream. Comments (keep-alives) are skipped.
+    fn new(
+        body: impl Stream<Item = reqwest::Result<bytes::Bytes>> + Send + 'static,
+        base: String,
+    ) -> Self {
+        Self {
+            events: Box::pin(body.eventsource()),
+            base,
+        }
+    }
+
+    /// The next event frame; `None` when the server closed the stream. Comments (keep-alives) and frames
+    /// without data are skipped.
     pub async fn next(&mut self) -> Result<Option<Frame>> {
         loop {
-            if let Some(frame) = self.take_frame()? {
-                return Ok(Some(frame));
-            }
-            match self.body.next().await {
-                Some(Ok(chunk)) => self.buffer.extend_from_slice(&chunk),
-                Some(Err(e)) => {
+            let sse = match self.events.next().await {
+                Some(Ok(sse)) => sse,
+                Some(Err(EventStreamError::Transport(e))) => {
                     return Err(CliError::Unreachable {
                         url: self.base.clone(),
                         reason: format!("event stream broke: {}", root_cause(&e)),
                     });
                 }
-                None => return Ok(None),
-            }
-        }
-    }
-
-    /// Parses one complete frame out of the buffer, if there is one with data.
-    fn take_frame(&mut self) -> Result<Option<Frame>> {
-        loop {
-            let Some((end, sep)) = find_frame_end(&self.buffer) else {
-                return Ok(None);
-            };
-            let block: Vec<u8> = self.buffer.drain(..end + sep).collect();
-            let text = String::from_utf8_lossy(&block[..end]);
-            let mut id = None;
-            let mut data = Vec::new();
-            for line in text.lines() {
-                if let Some(value) = field(line, "data") {
-                    data.push(value);
-                } else if let Some(value) = field(line, "id") {
-                    id = value.trim().parse().ok();
+                Some(Err(e)) => {
+                    return Err(CliError::failed("unreadable event stream", e));
                 }
-            }
-            if data.is_empty() {
+                None => return Ok(None),
+            };
+            if sse.data.is_empty() {
                 continue;
             }
-            let raw = data.join("\n");
-            let event = serde_json::from_str(&raw).map_err(|e| {
-                CliError::Unexpected(format!("unexpected event on the stream: {e}: {raw}"))
+            let event = serde_json::from_str(&sse.data).map_err(|e| {
+                CliError::Unexpected(format!("unexpected event on the stream: {e}: {}", sse.data))
             })?;
-            return Ok(Some(Frame { id, event, raw }));
+            return Ok(Some(Frame {
+                id: sse.id.trim().parse().ok(),
+                event,
+                raw: sse.data,
+            }));
         }
-    }
-}
-
-/// `name: value` (one optional space after the colon), per the SSE spec.
-fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
-    let rest = line.strip_prefix(name)?.strip_prefix(':')?;
-    Some(rest.strip_prefix(' ').unwrap_or(rest))
-}
-
-/// Where the first blank line (`\n\n` or `\r\n\r\n`) ends a frame: (frame length, separator length).
-fn find_frame_end(buffer: &[u8]) -> Option<(usize, usize)> {
-    let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
-    let crlf = buffer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| (i, 4));
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
     }
 }
 
@@ -523,13 +507,27 @@ mod tests {
         assert_eq!(error_message("<html>"), None);
     }
 
-    #[test]
-    fn frames_end_at_the_first_blank_line() {
-        assert_eq!(find_frame_end(b"data: x\n\ndata: y\n\n"), Some((7, 2)));
-        assert_eq!(find_frame_end(b"data: x\r\n\r\n"), Some((7, 4)));
-        assert_eq!(find_frame_end(b"data: x\n"), None);
-        assert_eq!(field("data: {}", "data"), Some("{}"));
-        assert_eq!(field("data:{}", "data"), Some("{}"));
-        assert_eq!(field(": keep-alive", "data"), None);
+    #[tokio::test]
+    async fn frames_are_read_across_chunks_with_their_ids_and_keep_alives_skipped() {
+        let event = r#"{"type":"run.created","ts":1,"run_id":"r"}"#;
+        let wire = format!(": keep-alive\n\nid: 7\r\ndata: {event}\r\n\r\ndata: {event}\n\n");
+        // Split the wire bytes at every third byte, as a slow network might deliver them.
+        let chunks: Vec<reqwest::Result<bytes::Bytes>> = wire
+            .as_bytes()
+            .chunks(3)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        let mut stream = EventStream::new(futures::stream::iter(chunks), "http://x/".into());
+        let first = stream.next().await.unwrap().expect("a first frame");
+        assert_eq!(first.id, Some(7));
+        assert_eq!(first.raw, event);
+        assert_eq!(first.event.kind(), "run.created");
+        let second = stream.next().await.unwrap().expect("a second frame");
+        assert_eq!(
+            second.id,
+            Some(7),
+            "the last event id carries over, as the SSE spec says"
+        );
+        assert!(stream.next().await.unwrap().is_none(), "the stream ended");
     }
 }

@@ -80,6 +80,17 @@ pub enum CliError {
         /// Why, in a few words.
         reason: String,
     },
+    /// The server ended a run's event stream before the run ended, again and again, though it answers (exit 5):
+    /// it cannot follow the run. `why` is what it answered when asked for the timeline instead, if it failed.
+    #[error("the server at {url} ended the event stream of run {run_id} before the run did{why}")]
+    StreamEnded {
+        /// The base URL.
+        url: String,
+        /// The run followed.
+        run_id: String,
+        /// `"; GET /runs/R/timeline: …"`, or empty.
+        why: String,
+    },
     /// The server answered 5xx (exit 5).
     #[error("server error {status}: {message}")]
     ServerFailed {
@@ -89,7 +100,7 @@ pub enum CliError {
         message: String,
     },
     /// `--timeout` elapsed while waiting (exit 124).
-    #[error("timed out after {} waiting for {what}", crate::settings::format_duration(*.after))]
+    #[error("timed out after {} waiting for {what}", crate::duration::format_duration(*.after))]
     Timeout {
         /// The timeout that elapsed.
         after: Duration,
@@ -102,9 +113,17 @@ pub enum CliError {
     /// stdout was closed by its reader (`dq events | head`): not a failure, exit 0.
     #[error("broken pipe")]
     BrokenPipe,
-    /// Anything else (exit 1).
+    /// Anything else, said in words (exit 1).
     #[error("{0}")]
     Unexpected(String),
+    /// Anything else, with the error that caused it kept as its source (exit 1).
+    #[error("{context}: {source}")]
+    Failed {
+        /// What was being done.
+        context: String,
+        /// What went wrong.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Local I/O failed (exit 1).
     #[error("{context}: {source}")]
     Io {
@@ -126,13 +145,19 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::BrokenPipe => 0,
-            Self::Worker(dq_runs::RunsError::Queue(
-                dq_runs::QueueError::Unavailable(_) | dq_runs::QueueError::Storage { .. },
-            )) => 5,
-            Self::Unexpected(_) | Self::Io { .. } | Self::Server(_) | Self::Worker(_) => 1,
+            Self::Worker(dq_runs::RunsError::Queue(e))
+                if e.is_unavailable() || matches!(e, dq_runs::QueueError::Storage { .. }) =>
+            {
+                5
+            }
+            Self::Unexpected(_)
+            | Self::Failed { .. }
+            | Self::Io { .. }
+            | Self::Server(_)
+            | Self::Worker(_) => 1,
             Self::Usage(_) => 2,
             Self::Rejected { .. } | Self::MissingRoute { .. } | Self::NotDq { .. } => 4,
-            Self::Unreachable { .. } | Self::ServerFailed { .. } => 5,
+            Self::Unreachable { .. } | Self::StreamEnded { .. } | Self::ServerFailed { .. } => 5,
             Self::Timeout { .. } => 124,
             Self::Interrupted => 130,
         }
@@ -149,6 +174,17 @@ impl CliError {
             error["status"] = serde_json::Value::from(*status);
         }
         serde_json::json!({ "error": error })
+    }
+
+    /// Wraps an error with what was being done, keeping it as the source.
+    pub fn failed(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Failed {
+            context: context.into(),
+            source: source.into(),
+        }
     }
 
     /// Wraps an I/O error with what was being done; a broken pipe becomes [`CliError::BrokenPipe`].

@@ -52,6 +52,8 @@ pub async fn follow(
     let mut last_id: Option<u64> = None;
     let mut seen = 0usize;
     let mut failures = 0u32;
+    // Whether the last stream broke (a transport failure) rather than ended.
+    let mut broke = false;
     loop {
         let mut stream = match client.events(run_id, last_id).await {
             Ok(stream) => stream,
@@ -71,6 +73,7 @@ pub async fn follow(
                 Ok(None) => break,
                 Err(err) if failures < RECONNECTS => {
                     tracing::debug!(%err, "event stream broke");
+                    broke = true;
                     break;
                 }
                 Err(err) => return Err(err),
@@ -88,6 +91,7 @@ pub async fn follow(
                 continue;
             }
             failures = 0;
+            broke = false;
             seen += 1;
             last_id = frame.id.or(last_id);
             if tracker.observe(&frame.event) {
@@ -99,12 +103,32 @@ pub async fn follow(
         }
         failures += 1;
         if failures > RECONNECTS {
-            return Err(CliError::Unreachable {
-                url: client.base().to_string(),
-                reason: format!("the event stream of run {run_id} ended before the run did"),
+            return Err(if broke {
+                CliError::Unreachable {
+                    url: client.base().to_string(),
+                    reason: format!("the event stream of run {run_id} kept breaking"),
+                }
+            } else {
+                stream_ended(client, run_id).await
             });
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The error for a server that answers but ends a run's event stream before the run ended: it is reachable, so
+/// the error says what it answers for the run's timeline instead (a dq server whose broker cannot be read
+/// says why there), not that it cannot be reached.
+pub async fn stream_ended(client: &Client, run_id: &str) -> CliError {
+    let why = match client.timeline(run_id, None).await {
+        // The original starter has no timeline route: nothing more to say.
+        Ok(_) | Err(CliError::MissingRoute { .. }) => String::new(),
+        Err(err) => format!("; GET /runs/{run_id}/timeline: {err}"),
+    };
+    CliError::StreamEnded {
+        url: client.base().to_string(),
+        run_id: run_id.to_owned(),
+        why,
     }
 }
 

@@ -4,6 +4,8 @@
 mod cli;
 mod client;
 mod commands;
+mod daemon;
+mod duration;
 mod error;
 mod follow;
 mod output;

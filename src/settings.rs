@@ -9,7 +9,11 @@ use std::time::Duration;
 use url::Url;
 
 use crate::cli::{ColorChoice, DataDirArgs, GlobalArgs, UpArgs, WorkerArgs};
+use crate::duration::parse_duration;
 use crate::error::{CliError, Result};
+
+mod bench;
+pub use bench::{BenchSettings, Until, check_bench_target};
 
 /// The server dq talks to when neither `--url` nor `DQ_URL` says otherwise.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8000";
@@ -33,6 +37,9 @@ pub struct Settings {
     pub timeout: Timeout,
     /// Confirmations are answered yes.
     pub yes: bool,
+    /// `-y` / `DQ_YES` itself was given (not implied by CI or a pipe): what `dq bench` needs against a
+    /// server on another machine.
+    pub yes_given: bool,
     /// Bearer token for the server.
     pub token: Option<String>,
     /// Whether stdin, stdout and stderr are terminals.
@@ -142,6 +149,7 @@ impl Settings {
                 }
             },
             yes: args.yes || ci || !terminal.stdin,
+            yes_given: args.yes,
             token: args.token.clone().filter(|t| !t.is_empty()),
             terminal,
         })
@@ -157,6 +165,8 @@ pub struct UpSettings {
     pub data_dir: PathBuf,
     /// Run in the background.
     pub detach: bool,
+    /// Open the dashboard in a browser once up.
+    pub open: bool,
     /// The server's configuration.
     pub server: dq_server::ServerConfig,
 }
@@ -175,7 +185,21 @@ impl UpSettings {
         let mut server = dq_server::ServerConfig::new(&data_dir);
         server.token = token;
         server.cors_origins = non_empty(&args.cors_origins);
+        server.cors_origin_patterns = origin_patterns(&args.cors_origin_patterns)?;
         server.allowed_hosts = non_empty(&args.allowed_hosts);
+        // In a Codespace, as the original starter: its UI's forwarded pages may call dq, through dq's own
+        // forwarded name.
+        if let Some(codespace) = dq_server::Codespace::detect(|var| std::env::var(var).ok()) {
+            // A constant that parses (dq_server's tests parse it).
+            let pattern = dq_server::CODESPACES_ORIGIN_PATTERN.parse();
+            server.cors_origin_patterns.extend(pattern.ok());
+            // Port 0 is known only once bound; such a server is not reached through a forwarded name.
+            if listen.port() != 0 {
+                server
+                    .allowed_hosts
+                    .push(codespace.forwarded_host(listen.port()));
+            }
+        }
         server.broker.durable = !args.no_fsync;
         if let Some(n) = args.max_in_flight {
             server.broker.max_in_flight = n;
@@ -201,6 +225,7 @@ impl UpSettings {
             listen,
             data_dir,
             detach: args.detach,
+            open: args.open,
             server,
         })
     }
@@ -316,6 +341,18 @@ fn non_empty(values: &[String]) -> Vec<String> {
         .map(|value| value.trim())
         .filter(|value| !value.is_empty())
         .map(str::to_owned)
+        .collect()
+}
+
+/// The `--cors-origin-regex` patterns.
+fn origin_patterns(raw: &[String]) -> Result<Vec<dq_server::OriginPattern>> {
+    non_empty(raw)
+        .iter()
+        .map(|pattern| {
+            pattern
+                .parse::<dq_server::OriginPattern>()
+                .map_err(|e| usage("--cors-origin-regex", pattern, &e.to_string()))
+        })
         .collect()
 }
 
@@ -470,40 +507,17 @@ pub fn parse_rate(raw: &str) -> std::result::Result<f64, String> {
     }
 }
 
-/// Parses `200ms`, `1.5s`, `2m`, `1h`, `7d`; a bare number means seconds.
-pub fn parse_duration(raw: &str) -> std::result::Result<Duration, String> {
-    let raw = raw.trim();
-    let split = raw
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(raw.len());
-    let (number, unit) = raw.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| "expected a duration such as 200ms, 1.5s or 2m".to_string())?;
-    let seconds = match unit.trim() {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        "d" => value * 86400.0,
-        other => return Err(format!("unknown unit '{other}' (use ms, s, m, h or d)")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
-}
-
-/// Formats a duration the way [`parse_duration`] reads it back: `200ms`, `1.5s`.
-pub fn format_duration(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{}ms", d.as_millis())
-    } else {
-        let s = format!("{:.2}", d.as_secs_f64());
-        format!("{}s", s.trim_end_matches('0').trim_end_matches('.'))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origin_patterns_are_checked() {
+        let raw = vec![r"https://[a-z]+\.example".to_owned(), " ".to_owned()];
+        assert_eq!(origin_patterns(&raw).unwrap().len(), 1);
+        let err = origin_patterns(&["(unclosed".to_owned()]).unwrap_err();
+        assert!(err.to_string().contains("--cors-origin-regex"), "{err}");
+    }
 
     #[test]
     fn rates_are_per_second_and_bounded() {
@@ -512,17 +526,6 @@ mod tests {
         assert!(parse_rate("0/s").is_err());
         assert!(parse_rate("fast").is_err());
         assert!(parse_rate("5000").is_err());
-    }
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("3 weeks").is_err());
     }
 
     #[test]
@@ -583,13 +586,6 @@ mod tests {
             Some(Duration::from_secs(2))
         );
         assert!(ONE_SHOT_TIMEOUT < Duration::from_secs(60));
-    }
-
-    #[test]
-    fn durations_format_back() {
-        assert_eq!(format_duration(Duration::from_millis(200)), "200ms");
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(format_duration(Duration::from_secs(30)), "30s");
     }
 
     fn up(args: &[&str]) -> Result<UpSettings> {

@@ -1,5 +1,6 @@
-//! Broker scenarios: `/v1` produce → consume → ack throughput with produce latency under load, single-producer
-//! latency, and memory with a large unconsumed backlog.
+//! Broker scenarios: `/v1` produce → consume → ack throughput with produce latency under load (one message per
+//! request, or dq's batch forms with `--batch N`), single-producer latency, and memory with a large unconsumed
+//! backlog.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -36,9 +37,13 @@ pub struct ThroughputArgs {
     /// Bytes per value.
     #[arg(long, default_value_t = 100)]
     value_bytes: usize,
-    /// Acks each stream may have outstanding at once.
+    /// Acks each stream may have outstanding at once (ack requests, with `--batch`).
     #[arg(long, default_value_t = 64)]
     acks_in_flight: usize,
+    /// Messages per produce request and most offsets per ack request, through dq's batch forms (a dq
+    /// addition); 1 sends DriftQ v1's one message per request.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    batch: u64,
     /// Sequential produces for the single-producer latency phase.
     #[arg(long, default_value_t = 2_000)]
     latency_samples: u64,
@@ -88,6 +93,7 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
             addr,
             format!("c{i}"),
             args.acks_in_flight,
+            args.batch,
             args.messages,
             acked.clone(),
             redelivered.clone(),
@@ -96,7 +102,7 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
     }
 
     let value = "x".repeat(args.value_bytes);
-    let latencies = produce_all(addr, args.producers, args.messages, &value).await?;
+    let latencies = produce_all(addr, args.producers, args.messages, args.batch, &value).await?;
     let produced_in = started.elapsed();
     let wait = all_acked.notified();
     if acked.load(Ordering::SeqCst) < args.messages {
@@ -112,8 +118,8 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
     let rate = args.messages as f64 / elapsed.as_secs_f64();
     let (rss, peak) = server.memory_mib()?;
     println!(
-        "end to end: {} messages of {} B, {} producers, {} streams, {} partitions",
-        args.messages, args.value_bytes, args.producers, args.streams, args.partitions
+        "end to end: {} messages of {} B, {} producers, {} streams, {} partitions, {} per request",
+        args.messages, args.value_bytes, args.producers, args.streams, args.partitions, args.batch
     );
     println!(
         "  produced in {:.2} s, all acked in {:.2} s: {:.0} messages/s end to end",
@@ -127,7 +133,8 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
         server_cpu.as_secs_f64() / elapsed.as_secs_f64()
     );
     println!("  redeliveries: {}", redelivered.load(Ordering::Relaxed));
-    println!("  produce latency under load: {}", latency_line(&latencies));
+    let what = if args.batch > 1 { "batch" } else { "produce" };
+    println!("  {what} latency under load: {}", latency_line(&latencies));
     println!("  server memory: rss {rss:.1} MiB, peak {peak:.1} MiB");
 
     create_topic(&client, &server.url, "latency", 1).await?;
@@ -149,7 +156,7 @@ pub async fn backlog(dq: &Path, args: BacklogArgs) -> anyhow::Result<()> {
     let value = "x".repeat(args.value_bytes);
     let cpu_before = server.cpu_time()?;
     let started = Instant::now();
-    produce_all(addr, args.producers, args.messages, &value).await?;
+    produce_all(addr, args.producers, args.messages, 1, &value).await?;
     let elapsed = started.elapsed();
     let server_cpu = server.cpu_time()? - cpu_before;
     let (rss, peak) = server.memory_mib()?;
@@ -186,12 +193,13 @@ async fn start(
     Ok((server, client))
 }
 
-/// Produces `total` messages to the benchmark topic from `producers` concurrent closed-loop producers;
-/// returns the latency of every produce.
+/// Produces `total` messages to the benchmark topic from `producers` concurrent closed-loop producers, `batch`
+/// messages per request; returns the latency of every request.
 async fn produce_all(
     addr: SocketAddr,
     producers: usize,
     total: u64,
+    batch: u64,
     value: &str,
 ) -> anyhow::Result<Histogram<u64>> {
     let next = Arc::new(AtomicU64::new(0));
@@ -202,12 +210,16 @@ async fn produce_all(
             let mut conn = Conn::connect(addr).await?;
             let mut latencies = histogram();
             loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
+                let i = next.fetch_add(batch, Ordering::Relaxed);
                 if i >= total {
                     break;
                 }
                 let t = Instant::now();
-                produce(&mut conn, TOPIC, &format!("k{i}"), &value).await?;
+                if batch == 1 {
+                    produce(&mut conn, TOPIC, &format!("k{i}"), &value).await?;
+                } else {
+                    produce_batch(&mut conn, i..(i + batch).min(total), &value).await?;
+                }
                 latencies.record(t.elapsed().as_micros() as u64)?;
             }
             anyhow::Ok(latencies)
@@ -268,7 +280,62 @@ async fn produce(conn: &mut Conn, topic: &str, key: &str, value: &str) -> anyhow
     Ok(())
 }
 
-/// One consume stream: acks every message it receives with up to `acks_in_flight` acks outstanding.
+/// The body of a batch `POST /v1/produce` (a dq addition).
+#[derive(serde::Serialize)]
+struct ProduceBatchBody<'a> {
+    topic: &'a str,
+    messages: Vec<BatchMessage<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct BatchMessage<'a> {
+    key: String,
+    value: &'a str,
+}
+
+/// The body of a batch `POST /v1/ack` (a dq addition).
+#[derive(serde::Serialize)]
+struct AckBatchBody<'a> {
+    topic: &'a str,
+    group: &'a str,
+    owner: &'a str,
+    offsets: Vec<AckPosition>,
+}
+
+#[derive(serde::Serialize)]
+struct AckPosition {
+    partition: u32,
+    offset: u64,
+}
+
+async fn produce_batch(
+    conn: &mut Conn,
+    indices: std::ops::Range<u64>,
+    value: &str,
+) -> anyhow::Result<()> {
+    let messages = indices
+        .map(|i| BatchMessage {
+            key: format!("k{i}"),
+            value,
+        })
+        .collect();
+    let body = serde_json::to_vec(&ProduceBatchBody {
+        topic: TOPIC,
+        messages,
+    })?;
+    let answer = conn.post_json("/v1/produce", &body).await?;
+    if answer.status != 200 {
+        bail!(
+            "produce batch: {} {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+    Ok(())
+}
+
+/// One consume stream: acks every message it receives with up to `acks_in_flight` ack requests outstanding,
+/// each for at most `batch` messages (what arrived in one read of the stream, with `batch` > 1).
 #[allow(clippy::too_many_arguments)]
 async fn consume_and_ack(
     client: reqwest::Client,
@@ -276,6 +343,7 @@ async fn consume_and_ack(
     addr: SocketAddr,
     owner: String,
     acks_in_flight: usize,
+    batch: u64,
     total: u64,
     acked: Arc<AtomicU64>,
     redelivered: Arc<AtomicU64>,
@@ -294,16 +362,26 @@ async fn consume_and_ack(
     if !response.status().is_success() {
         bail!("consume: {}", response.status());
     }
-    let permits = Arc::new(Semaphore::new(acks_in_flight));
-    // Idle ack connections: an ack takes one (or connects) and puts it back when answered.
-    let idle: Arc<Mutex<Vec<Conn>>> = Arc::default();
+    let ctx = AckContext {
+        addr,
+        owner,
+        batch: batch > 1,
+        permits: Arc::new(Semaphore::new(acks_in_flight)),
+        idle: Arc::default(),
+        acked,
+        total,
+        all_acked,
+    };
+    let mut pending = Vec::new();
     let mut body = response.bytes_stream();
     let mut buffer: Vec<u8> = Vec::new();
     while let Some(chunk) = body.next().await {
         buffer.extend_from_slice(&chunk?);
-        while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = buffer.drain(..=end).collect();
-            let line = &line[..line.len() - 1];
+        // Lines are parsed in place and the buffer shifted once per read, not once per line.
+        let mut start = 0;
+        while let Some(len) = buffer[start..].iter().position(|&b| b == b'\n') {
+            let line = &buffer[start..start + len];
+            start += len + 1;
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -311,39 +389,84 @@ async fn consume_and_ack(
             if item.attempts > 1 {
                 redelivered.fetch_add(1, Ordering::Relaxed);
             }
-            let permit = permits.clone().acquire_owned().await?;
-            let body = serde_json::to_vec(&AckBody {
-                topic: TOPIC,
-                group: GROUP,
-                owner: &owner,
+            pending.push(AckPosition {
                 partition: item.partition,
                 offset: item.offset,
-            })?;
-            let (idle, acked, all_acked) = (idle.clone(), acked.clone(), all_acked.clone());
-            tokio::spawn(async move {
-                let reused = idle.lock().expect("ack pool lock poisoned").pop();
-                let conn = match reused {
-                    Some(conn) => Ok(conn),
-                    None => Conn::connect(addr).await,
-                };
-                let answered = match conn {
-                    Ok(mut conn) => {
-                        let answer = conn.post_json("/v1/ack", &body).await;
-                        if answer.is_ok() {
-                            idle.lock().expect("ack pool lock poisoned").push(conn);
-                        }
-                        answer.ok()
-                    }
-                    Err(_) => None,
-                };
-                drop(permit);
-                if answered.is_some_and(|a| a.status == 204)
-                    && acked.fetch_add(1, Ordering::SeqCst) + 1 == total
-                {
-                    all_acked.notify_one();
-                }
             });
+            if pending.len() as u64 >= batch {
+                send_acks(&mut pending, &ctx).await?;
+            }
+        }
+        buffer.drain(..start);
+        if !pending.is_empty() {
+            send_acks(&mut pending, &ctx).await?;
         }
     }
+    Ok(())
+}
+
+/// What the ack requests of one consume stream share.
+struct AckContext {
+    addr: SocketAddr,
+    owner: String,
+    /// Use the batch form (else one request per message).
+    batch: bool,
+    permits: Arc<Semaphore>,
+    /// Idle ack connections: an ack takes one (or connects) and puts it back when answered.
+    idle: Arc<Mutex<Vec<Conn>>>,
+    acked: Arc<AtomicU64>,
+    total: u64,
+    all_acked: Arc<Notify>,
+}
+
+/// Sends the acks of `pending` (emptying it) on a connection of its own, without waiting for the answer.
+async fn send_acks(pending: &mut Vec<AckPosition>, ctx: &AckContext) -> anyhow::Result<()> {
+    let permit = ctx.permits.clone().acquire_owned().await?;
+    let count = pending.len() as u64;
+    let body = if ctx.batch {
+        serde_json::to_vec(&AckBatchBody {
+            topic: TOPIC,
+            group: GROUP,
+            owner: &ctx.owner,
+            offsets: std::mem::take(pending),
+        })?
+    } else {
+        let Some(one) = pending.pop() else {
+            return Ok(());
+        };
+        serde_json::to_vec(&AckBody {
+            topic: TOPIC,
+            group: GROUP,
+            owner: &ctx.owner,
+            partition: one.partition,
+            offset: one.offset,
+        })?
+    };
+    let (idle, acked, all_acked) = (ctx.idle.clone(), ctx.acked.clone(), ctx.all_acked.clone());
+    let (addr, total) = (ctx.addr, ctx.total);
+    tokio::spawn(async move {
+        let reused = idle.lock().expect("ack pool lock poisoned").pop();
+        let conn = match reused {
+            Some(conn) => Ok(conn),
+            None => Conn::connect(addr).await,
+        };
+        let answered = match conn {
+            Ok(mut conn) => {
+                let answer = conn.post_json("/v1/ack", &body).await;
+                if answer.is_ok() {
+                    idle.lock().expect("ack pool lock poisoned").push(conn);
+                }
+                answer.ok()
+            }
+            Err(_) => None,
+        };
+        drop(permit);
+        if answered.is_some_and(|a| a.status == 204) {
+            let before = acked.fetch_add(count, Ordering::SeqCst);
+            if before < total && before + count >= total {
+                all_acked.notify_one();
+            }
+        }
+    });
     Ok(())
 }

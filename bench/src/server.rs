@@ -6,6 +6,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use procfs::process::Process;
 
 /// A running `dq up` with its own temporary data dir; killed on drop.
 pub struct Server {
@@ -54,13 +57,13 @@ impl Server {
     /// Stops the server with SIGTERM (a graceful shutdown) or SIGKILL (a crash) and waits for it to exit,
     /// keeping its data dir and flags for [`Stopped::start`].
     pub fn stop(mut self, crash: bool) -> anyhow::Result<Stopped> {
-        let status = Command::new("kill")
-            .arg(if crash { "-KILL" } else { "-TERM" })
-            .arg(self.child.id().to_string())
-            .status()?;
-        if !status.success() {
-            bail!("could not signal dq up");
-        }
+        let signal = if crash {
+            Signal::SIGKILL
+        } else {
+            Signal::SIGTERM
+        };
+        let pid = Pid::from_raw(i32::try_from(self.child.id())?);
+        kill(pid, signal).with_context(|| format!("sending {signal} to dq up"))?;
         self.child.wait()?;
         Ok(Stopped {
             data: std::mem::replace(&mut self.data, tempfile::tempdir()?),
@@ -121,36 +124,22 @@ impl Server {
 
     /// The server's current and peak resident memory, in MiB, from `/proc/<pid>/status`.
     pub fn memory_mib(&self) -> anyhow::Result<(f64, f64)> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let field = |name: &str| -> anyhow::Result<f64> {
-            let line = status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .with_context(|| format!("{name} missing from /proc status"))?;
-            let kib: f64 = line
-                .split_whitespace()
-                .nth(1)
-                .context("malformed /proc status line")?
-                .parse()?;
-            Ok(kib / 1024.0)
+        let status = Process::new(i32::try_from(self.child.id())?)?.status()?;
+        let mib = |kib: Option<u64>, name: &str| -> anyhow::Result<f64> {
+            Ok(kib.with_context(|| format!("{name} missing from /proc status"))? as f64 / 1024.0)
         };
-        Ok((field("VmRSS:")?, field("VmHWM:")?))
+        Ok((mib(status.vmrss, "VmRSS")?, mib(status.vmhwm, "VmHWM")?))
     }
 }
 
 /// CPU time (user + system) used so far by process `pid`, from `/proc/<pid>/stat`.
 pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command name (field 2) may hold spaces; the fields after its closing parenthesis are plain.
-    let after_name = stat.rsplit_once(')').context("malformed /proc stat")?.1;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-    let ticks = |i: usize| -> anyhow::Result<u64> {
-        Ok(fields.get(i).context("short /proc stat")?.parse()?)
-    };
-    let total = ticks(11)? + ticks(12)?;
-    // Linux reports these in clock ticks of USER_HZ, which is 100 on every architecture it runs on.
-    Ok(Duration::from_millis(total * 10))
+    let stat = Process::new(i32::try_from(pid)?)?.stat()?;
+    // The kernel counts both in clock ticks (USER_HZ), which procfs reads from sysconf.
+    let ticks = stat.utime + stat.stime;
+    Ok(Duration::from_secs_f64(
+        ticks as f64 / procfs::ticks_per_second() as f64,
+    ))
 }
 
 impl Drop for Server {

@@ -12,7 +12,7 @@ pub async fn run(args: CompletionsArgs, ctx: &Ctx) -> Result<ExitStatus> {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), "dq", &mut script);
     let script = String::from_utf8(script)
-        .map_err(|e| CliError::Unexpected(format!("completion script is not utf-8: {e}")))?;
+        .map_err(|e| CliError::failed("completion script is not utf-8", e))?;
     ctx.printer.line(script.trim_end())?;
     Ok(ExitStatus::Success)
 }

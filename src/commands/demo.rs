@@ -331,7 +331,7 @@ impl Embedded {
             .local_addr()
             .map_err(|e| CliError::io("reading the listening address", e))?;
         let url = url::Url::parse(&format!("http://{addr}"))
-            .map_err(|e| CliError::Unexpected(format!("embedded server url: {e}")))?;
+            .map_err(|e| CliError::failed("embedded server url", e))?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(dq_server::serve(listener, config, async move {
             let _ = stopped.await;

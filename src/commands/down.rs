@@ -1,32 +1,25 @@
 //! `dq down`: stops the server started by `dq up --detach` (SIGTERM, then SIGKILL if it lingers) and, with
 //! `--wipe`, deletes the data dir after a confirmation on a terminal (skipped with `-y`, in CI or without a
-//! terminal on stdin). Only a directory that `dq up` marked as a data dir ([`up::MARKER`]), and in it only the
+//! terminal on stdin). Only a directory that `dq up` marked as a data dir ([`daemon::MARKER`]), and in it only the
 //! files dq writes: a typo (`--data-dir .`, `DQ_DATA_DIR=$HOME`) deletes nothing and exits 2; anything else
 //! in a real data dir is kept, and so is the directory then.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 
 use crate::cli::DownArgs;
 use crate::commands::Ctx;
-use crate::commands::up::{self, pid_file, recorded_url, url_file, url_index_file};
+use crate::daemon::{self, pid_file, recorded_url, running_pid, stop, url_file, url_index_file};
 use crate::error::{CliError, ExitStatus, Result};
 use crate::settings::resolve_data_dir;
-
-/// How long a stopping server gets before SIGKILL.
-const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// `dq down`.
 pub async fn run(args: DownArgs, ctx: &Ctx) -> Result<ExitStatus> {
     let data_dir = find_data_dir(&args, ctx)?;
-    if args.wipe && data_dir.exists() && !up::marker_file(&data_dir).is_file() {
+    if args.wipe && data_dir.exists() && !daemon::marker_file(&data_dir).is_file() {
         return Err(CliError::Usage(format!(
             "{} is not a dq data dir (no {} file, which `dq up` writes): nothing deleted",
             data_dir.display(),
-            up::MARKER
+            daemon::MARKER
         )));
     }
     let pid_path = pid_file(&data_dir);
@@ -133,7 +126,7 @@ fn is_dq_file(name: &str) -> bool {
             && (rest.is_empty() || rest.starts_with(".corrupt-"))
     });
     journal
-        || matches!(name, "lock" | "version" | "keyspaces" | up::MARKER)
+        || matches!(name, "lock" | "version" | "keyspaces" | daemon::MARKER)
         || name.starts_with("dq.")
 }
 
@@ -149,7 +142,7 @@ fn wipe(data_dir: &Path) -> Result<Vec<String>> {
             kept.push(name);
             continue;
         }
-        if name == up::MARKER {
+        if name == daemon::MARKER {
             // Last: an interrupted wipe can be run again.
             marker = Some(entry.path());
             continue;
@@ -170,47 +163,6 @@ fn wipe(data_dir: &Path) -> Result<Vec<String>> {
     Ok(kept)
 }
 
-/// The pid in `pid_path` if that process is alive and is a dq server.
-pub fn running_pid(pid_path: &Path) -> Option<i32> {
-    let pid: i32 = std::fs::read_to_string(pid_path)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    let alive = kill(Pid::from_raw(pid), None).is_ok();
-    // A stale pid file may name a recycled pid: make sure it is still `dq … up`.
-    let is_dq = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|cmd| cmd.split(|&b| b == 0).any(|arg| arg == b"up"))
-        .unwrap_or(true);
-    (alive && is_dq).then_some(pid)
-}
-
-async fn stop(pid: i32) -> Result<()> {
-    let pid = Pid::from_raw(pid);
-    kill(pid, Signal::SIGTERM)
-        .map_err(|e| CliError::Unexpected(format!("stopping dq (pid {pid}): {e}")))?;
-    let deadline = tokio::time::Instant::now() + STOP_GRACE;
-    while kill(pid, None).is_ok() && !is_zombie(pid) {
-        if tokio::time::Instant::now() >= deadline {
-            let _ = kill(pid, Signal::SIGKILL);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    Ok(())
-}
-
-/// A child of ours that exited but was not reaped still answers `kill(pid, 0)`.
-fn is_zombie(pid: Pid) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            stat.rsplit_once(") ")
-                .map(|(_, rest)| rest.starts_with('Z'))
-        })
-        .unwrap_or(false)
-}
-
 fn confirm_wipe(data_dir: &Path) -> Result<bool> {
     dialoguer::Confirm::new()
         .with_prompt(format!(
@@ -219,7 +171,7 @@ fn confirm_wipe(data_dir: &Path) -> Result<bool> {
         ))
         .default(false)
         .interact()
-        .map_err(|e| CliError::Unexpected(format!("asking for confirmation: {e}")))
+        .map_err(|e| CliError::failed("asking for confirmation", e))
 }
 
 #[cfg(test)]

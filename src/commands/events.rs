@@ -20,7 +20,7 @@ use crate::cli::EventsArgs;
 use crate::client::{Client, Frame};
 use crate::commands::Ctx;
 use crate::error::{CliError, ExitStatus, Result};
-use crate::follow::{Tracker, is_meta};
+use crate::follow::{Tracker, is_meta, stream_ended};
 use crate::output::event_line_at;
 
 /// The original starter's SSE stream never ends: once it has been quiet this long, the backlog is out.
@@ -63,10 +63,7 @@ pub async fn run(args: EventsArgs, ctx: &Ctx) -> Result<ExitStatus> {
             }
         }
         if tracker.is_some() {
-            return Err(CliError::Unreachable {
-                url: client.base().to_string(),
-                reason: format!("the event stream of run {run_id} ended before the run did"),
-            });
+            return Err(stream_ended(&client, &run_id).await);
         }
         return Ok(ExitStatus::Success);
     }

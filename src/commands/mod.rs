@@ -1,8 +1,12 @@
 //! Dispatch only: resolves the global settings, builds the runtime and hands each subcommand its arguments and
 //! the shared [`Ctx`]. Every subcommand lives in its own file with one signature,
 //! `async fn run(args, &Ctx) -> Result<ExitStatus>`. Client commands are wrapped here once with `--timeout`
-//! (exit 124) and Ctrl-C (exit 130); `up`, `down`, `worker` and `completions` manage their own lifetime.
+//! (exit 124) and Ctrl-C (exit 130); `up`, `down`, `worker`, `bench` and `completions` manage their own lifetime.
 
+mod bench;
+mod bench_broker;
+mod bench_load;
+mod bench_runs;
 mod completions;
 mod demo;
 mod dlq;
@@ -17,6 +21,7 @@ mod runs;
 mod runs_wait;
 mod up;
 pub mod version;
+mod watch;
 mod worker;
 mod workflows;
 
@@ -85,6 +90,7 @@ async fn dispatch(command: Command, ctx: &Ctx) -> Result<ExitStatus> {
         Command::Down(args) => down::run(args, ctx).await,
         Command::Worker(args) => worker::run(args, ctx).await,
         Command::Completions(args) => completions::run(args, ctx).await,
+        Command::Bench(args) => bench::run(args, ctx).await,
         Command::Run(args) => {
             let after = if args.detach { once } else { wait };
             guarded(ctx, after, "the run to end", run::run(args, ctx)).await

@@ -82,7 +82,7 @@ pub async fn run(args: ReplayArgs, ctx: &Ctx) -> Result<ExitStatus> {
         "replay {} of run {run_id} requested ({how})",
         replay.seq
     ));
-    super::run::watch(&client, ctx, &run_id, replay.seq).await
+    super::watch::watch(&client, ctx, &run_id, replay.seq).await
 }
 
 /// The `POST /runs/{id}/replay` body of `--fix` / `--fail`, the overrides and `--keep-overrides`
@@ -172,13 +172,13 @@ async fn pick_run(client: &Client, ctx: &Ctx) -> Result<String> {
             .interact_opt()
     })
     .await
-    .map_err(|e| CliError::Unexpected(format!("the picker: {e}")))?
+    .map_err(|e| CliError::failed("the picker", e))?
     .map_err(|e| match e {
         // Ctrl-C arrives as a key in the picker's raw mode: console reports it as an interrupted read.
         dialoguer::Error::IO(e) if e.kind() == std::io::ErrorKind::Interrupted => {
             CliError::Interrupted
         }
-        e => CliError::Unexpected(format!("asking which run: {e}")),
+        e => CliError::failed("asking which run", e),
     });
     drop(cursor);
     Ok(candidates[chosen?.ok_or(CliError::Interrupted)?]

@@ -1,9 +1,11 @@
-//! `dq up`: the server, broker and worker(s) in this process until Ctrl-C or SIGTERM; with `--detach`, the same
+//! `dq up`: the server, broker and worker(s) in this process until Ctrl-C or SIGTERM, with the dashboard's URL
+//! on stderr (`--open` opens it in a browser); with `--detach`, the same
 //! in a background process whose pid and log live in the data dir (`dq.pid`, `dq.log`), returning once it
 //! answers `/healthz` and printing its URL. A failed write (disk full, too many open files, fsync error) stops
 //! the server: `dq up` then exits 1 with the reason as its last line of stderr, for a supervisor to restart it.
 
-use std::path::{Path, PathBuf};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -13,8 +15,12 @@ use tokio::sync::oneshot;
 use crate::cli::UpArgs;
 use crate::client::Client;
 use crate::commands::Ctx;
+use crate::daemon::{
+    self, log_file, marker_file, pid_file, recorded_url, shutdown_signal, url_file, url_index_file,
+};
+use crate::duration::format_duration;
 use crate::error::{CliError, ExitStatus, Result};
-use crate::settings::{UpSettings, format_duration};
+use crate::settings::UpSettings;
 
 /// The line the server prints once it listens; `--detach` reads it from the log to learn the URL.
 const LISTENING: &str = "dq listening on ";
@@ -22,55 +28,6 @@ const LISTENING: &str = "dq listening on ";
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// How long `--detach` waits for a healthy server when `--timeout` does not say.
 const DETACH_WAIT: Duration = Duration::from_secs(30);
-
-/// The pid file of a detached server.
-pub fn pid_file(data_dir: &Path) -> PathBuf {
-    data_dir.join("dq.pid")
-}
-
-/// The marker that says a directory is a dq data dir: `dq up` writes it, `dq down --wipe` requires it.
-pub fn marker_file(data_dir: &Path) -> PathBuf {
-    data_dir.join(MARKER)
-}
-
-/// The marker's file name.
-pub const MARKER: &str = "dq-data-dir";
-
-/// Where a detached server listens (its URL), written once it answers: `dq down` and a second `dq up --detach`
-/// read it.
-pub fn url_file(data_dir: &Path) -> PathBuf {
-    data_dir.join("dq.url")
-}
-
-/// The URL a detached server of `data_dir` recorded, if any.
-pub fn recorded_url(data_dir: &Path) -> Option<String> {
-    let url = std::fs::read_to_string(url_file(data_dir)).ok()?;
-    let url = url.trim();
-    (!url.is_empty()).then(|| url.to_owned())
-}
-
-/// A user-wide note of which data dir serves a URL, so that `dq down --url U` finds its server: one file per
-/// host and port under the platform cache dir.
-pub fn url_index_file(url: &url::Url) -> Option<PathBuf> {
-    let host = url.host_str()?;
-    let port = url.port_or_known_default()?;
-    let name: String = format!("{host}_{port}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    dirs::cache_dir().map(|d| d.join("dq").join("detached").join(name))
-}
-
-/// The log of a detached server.
-pub fn log_file(data_dir: &Path) -> PathBuf {
-    data_dir.join("dq.log")
-}
 
 /// `dq up`.
 pub async fn run(args: UpArgs, ctx: &Ctx) -> Result<ExitStatus> {
@@ -117,6 +74,7 @@ pub async fn run(args: UpArgs, ctx: &Ctx) -> Result<ExitStatus> {
     }
     // Always printed, even with -q: `--detach` and scripts read it to learn the port.
     crate::output::stderr_line(&format!("{LISTENING}http://{addr}"));
+    show_dashboard(&dashboard_url(addr), up.open, ctx);
     ctx.printer.note(&format!(
         "data in {} · Ctrl-C to stop",
         up.data_dir.display()
@@ -148,7 +106,7 @@ fn server_result(
     match joined {
         Ok(Ok(())) => Ok(ExitStatus::Success),
         Ok(Err(err)) => Err(err.into()),
-        Err(err) => Err(CliError::Unexpected(format!("the server stopped: {err}"))),
+        Err(err) => Err(CliError::failed("the server stopped", err)),
     }
 }
 
@@ -157,7 +115,7 @@ fn server_result(
 fn in_use(err: CliError, data_dir: &Path) -> CliError {
     match &err {
         CliError::Server(server) if server.is_data_dir_in_use() => {
-            let pid = super::down::running_pid(&pid_file(data_dir))
+            let pid = daemon::running_pid(&pid_file(data_dir))
                 .map(|pid| format!(" (pid {pid})"))
                 .unwrap_or_default();
             CliError::Unexpected(format!(
@@ -170,22 +128,6 @@ fn in_use(err: CliError, data_dir: &Path) -> CliError {
     }
 }
 
-/// Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-}
-
 /// Starts `dq up` (without `--detach`) in the background and waits until it is healthy.
 async fn detach(up: &UpSettings, dir_given: bool, ctx: &Ctx) -> Result<ExitStatus> {
     let pid_path = pid_file(&up.data_dir);
@@ -194,7 +136,7 @@ async fn detach(up: &UpSettings, dir_given: bool, ctx: &Ctx) -> Result<ExitStatu
     } else {
         "dq down".to_owned()
     };
-    if let Some(pid) = super::down::running_pid(&pid_path) {
+    if let Some(pid) = daemon::running_pid(&pid_path) {
         // The same data dir and address again (a CI re-run): that server is the answer.
         if let Some(url) = recorded_url(&up.data_dir)
             && same_address(&url, up.listen)
@@ -228,7 +170,10 @@ async fn detach(up: &UpSettings, dir_given: bool, ctx: &Ctx) -> Result<ExitStatu
         .try_clone()
         .map_err(|e| CliError::io(format!("opening {}", log_path.display()), e))?;
     let exe = std::env::current_exe().map_err(|e| CliError::io("finding the dq binary", e))?;
-    let args = std::env::args_os().skip(1).filter(|a| a != "--detach");
+    // This process opens the browser (`--open`) once the server is healthy, also when one already runs.
+    let args = std::env::args_os()
+        .skip(1)
+        .filter(|a| a != "--detach" && a != "--open");
     let mut command = std::process::Command::new(exe);
     command
         .args(args)
@@ -313,6 +258,7 @@ fn same_address(url: &str, listen: std::net::SocketAddr) -> bool {
 }
 
 fn print_detached(url: &str, pid: u32, up: &UpSettings, ctx: &Ctx) -> Result<ExitStatus> {
+    show_dashboard(&format!("{}/", url.trim_end_matches('/')), up.open, ctx);
     if ctx.printer.json() {
         ctx.printer.json_line(&serde_json::json!({
             "url": url,
@@ -324,6 +270,64 @@ fn print_detached(url: &str, pid: u32, up: &UpSettings, ctx: &Ctx) -> Result<Exi
         ctx.printer.line(url)?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// The dashboard's address for a server listening on `addr`: a browser cannot go to an unspecified address
+/// such as `0.0.0.0`, so that becomes loopback.
+fn dashboard_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}/", SocketAddr::new(ip, addr.port()))
+}
+
+/// Says where the dashboard is and, with `--open`, opens it.
+fn show_dashboard(url: &str, open: bool, ctx: &Ctx) {
+    ctx.printer.note(&format!("dashboard {url}"));
+    if open {
+        open_browser(url, ctx);
+    }
+}
+
+/// Opens `url` in the user's browser without waiting for it: the first command of `$BROWSER` when set (as
+/// xdg-open and Python's webbrowser honour it), else the desktop's opener. A failure is only a warning: the
+/// server is up either way.
+fn open_browser(url: &str, ctx: &Ctx) {
+    let opener = std::env::var("BROWSER")
+        .ok()
+        .and_then(|list| {
+            list.split(':')
+                .map(str::trim)
+                .find(|b| !b.is_empty())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| {
+            if cfg!(target_os = "macos") {
+                "open"
+            } else {
+                "xdg-open"
+            }
+            .to_owned()
+        });
+    let spawned = tokio::process::Command::new(&opener)
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    match spawned {
+        // Reaped in the background, so that an opener that exits leaves no zombie behind a long-lived server.
+        Ok(mut child) => {
+            tokio::spawn(async move {
+                let _ = child.wait().await;
+            });
+        }
+        Err(e) => ctx.printer.warn(&format!(
+            "could not open a browser ({opener}: {e}); open {url} yourself"
+        )),
+    }
 }
 
 async fn healthy(url: &str, ctx: &Ctx) -> bool {
@@ -349,4 +353,18 @@ fn listening_url(log: &str) -> Option<String> {
     log.lines()
         .find_map(|line| line.strip_prefix(LISTENING))
         .map(|url| url.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dashboard_url;
+
+    #[test]
+    fn the_dashboard_url_is_one_a_browser_can_open() {
+        let url = |addr: &str| dashboard_url(addr.parse().unwrap());
+        assert_eq!(url("127.0.0.1:8000"), "http://127.0.0.1:8000/");
+        assert_eq!(url("0.0.0.0:8000"), "http://127.0.0.1:8000/");
+        assert_eq!(url("[::]:8000"), "http://[::1]:8000/");
+        assert_eq!(url("192.168.1.5:9"), "http://192.168.1.5:9/");
+    }
 }

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::WorkerArgs;
 use crate::commands::Ctx;
-use crate::commands::up::shutdown_signal;
+use crate::daemon::shutdown_signal;
 use crate::error::{CliError, ExitStatus, Result};
 use crate::settings::worker_config;
 
@@ -48,6 +48,6 @@ fn worker_result(
     match joined {
         Ok(Ok(())) => Ok(ExitStatus::Success),
         Ok(Err(err)) => Err(err.into()),
-        Err(err) => Err(CliError::Unexpected(format!("the worker stopped: {err}"))),
+        Err(err) => Err(CliError::failed("the worker stopped", err)),
     }
 }

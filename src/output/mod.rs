@@ -59,11 +59,11 @@ impl Printer {
     /// Prints the result: one JSON document with `--json`, else its human rendering.
     pub fn result<T: Render>(&self, value: &T) -> Result<()> {
         if self.json {
-            let mut doc = serde_json::to_value(value)
-                .map_err(|e| CliError::Unexpected(format!("encoding json: {e}")))?;
+            let mut doc =
+                serde_json::to_value(value).map_err(|e| CliError::failed("encoding json", e))?;
             timeline::add_rfc3339(&mut doc);
             let text = serde_json::to_string_pretty(&doc)
-                .map_err(|e| CliError::Unexpected(format!("encoding json: {e}")))?;
+                .map_err(|e| CliError::failed("encoding json", e))?;
             self.line(&text)
         } else {
             self.line(&value.human(&self.out))
@@ -72,8 +72,8 @@ impl Printer {
 
     /// Prints one NDJSON line (streaming commands).
     pub fn json_line<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
-        let text = serde_json::to_string(value)
-            .map_err(|e| CliError::Unexpected(format!("encoding json: {e}")))?;
+        let text =
+            serde_json::to_string(value).map_err(|e| CliError::failed("encoding json", e))?;
         self.line(&text)
     }
 

@@ -68,6 +68,21 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn an_invalid_cors_origin_regex_is_a_usage_error() {
+    dq().args([
+        "up",
+        "--listen",
+        "127.0.0.1:0",
+        "--cors-origin-regex",
+        "https://(a",
+    ])
+    .assert()
+    .code(2)
+    .stdout("")
+    .stderr(predicates::str::contains("--cors-origin-regex"));
+}
+
+#[test]
 fn max_attempts_over_100_is_a_usage_error() {
     for args in [
         &["run", "--max-attempts", "101"][..],

@@ -4,9 +4,12 @@
 //! command (no colour, no `DQ_*` variable leaking in from the environment).
 
 mod basics;
+mod bench;
 mod broker_kill;
+mod dashboard;
 mod demo;
 mod disk_full;
+mod driftqd;
 mod errors;
 mod hostile;
 mod kill_storm;

@@ -70,6 +70,8 @@ fn up_reads_its_token_from_a_file_and_its_browser_settings_from_flags() {
         file.to_str().unwrap(),
         "--cors-origin",
         "https://ui.example",
+        "--cors-origin-regex",
+        r"https://[a-z]+-3000\.preview\.example",
         "--allowed-host",
         "dq.internal,dq.other",
     ]);
@@ -95,8 +97,59 @@ fn up_reads_its_token_from_a_file_and_its_browser_settings_from_flags() {
         answer.split(' ').nth(1).unwrap_or_default().to_owned()
     };
     assert_eq!(raw("dq.other:1", "https://ui.example"), "201");
+    assert_eq!(raw("dq.other:1", "https://box-3000.preview.example"), "201");
+    assert_eq!(raw("dq.other:1", "https://box-3001.preview.example"), "403");
     assert_eq!(raw("dq.internal", "https://evil.example"), "403");
     assert_eq!(raw("evil.example", "https://ui.example"), "421");
+    assert!(child.terminate().success());
+}
+
+/// The status of `POST /v1/topics?name=t` sent with these `Host` and `Origin` headers.
+fn status_of_a_write(url: &str, host: &str, origin: &str) -> String {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(url.trim_start_matches("http://")).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        tcp,
+        "POST /v1/topics?name=t HTTP/1.1\r\nhost: {host}\r\norigin: {origin}\r\n\
+         content-length: 0\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).unwrap();
+    answer.split(' ').nth(1).unwrap_or_default().to_owned()
+}
+
+/// In a GitHub Codespace (its variables set), `dq up` answers its own forwarded name and lets the forwarded
+/// pages write, as the original starter allows them; elsewhere it does neither.
+#[test]
+fn up_in_a_codespace_answers_its_forwarded_name_and_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let args = ["--listen", &listen, "--data-dir", data];
+    let host = format!("fluffy-x5v-{port}.app.github.dev");
+    let page = "https://fluffy-x5v-3000.app.github.dev";
+    let env = [("CODESPACES", "true"), ("CODESPACE_NAME", "fluffy-x5v")];
+    let (mut child, url, _) = Process::up_in(&args, &env);
+    assert_eq!(status_of_a_write(&url, &host, page), "201");
+    let other = format!("other-box-{port}.app.github.dev");
+    assert_eq!(status_of_a_write(&url, &other, page), "421");
+    assert_eq!(
+        status_of_a_write(&url, &listen, "https://evil.example"),
+        "403"
+    );
+    assert!(child.terminate().success());
+
+    let (mut child, url) = Process::up(&args);
+    assert_eq!(status_of_a_write(&url, &host, page), "421");
+    assert_eq!(status_of_a_write(&url, &listen, page), "403");
     assert!(child.terminate().success());
 }
 

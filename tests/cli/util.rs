@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 /// Variables that must not leak from the developer's shell into a test.
-pub const LEAKY: [&str; 15] = [
+pub const LEAKY: [&str; 17] = [
     "DQ_URL",
     "DQ_TOKEN",
     "DQ_JSON",
@@ -26,6 +26,8 @@ pub const LEAKY: [&str; 15] = [
     "DQ_LISTEN",
     "DQ_TOKEN_FILE",
     "DQ_CORS_ORIGINS",
+    "DQ_CORS_ORIGIN_REGEX",
+    "CODESPACES",
     "DQ_ALLOWED_HOSTS",
     "DQ_LOG",
     "CLICOLOR_FORCE",
@@ -188,12 +190,18 @@ pub struct Process(Child);
 impl Process {
     /// Starts `dq <args>`.
     pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_in(args, &[])
+    }
+
+    /// Starts `dq <args>` with the variables `env` set.
+    pub fn spawn_in(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("dq"));
         for var in LEAKY {
             cmd.env_remove(var);
         }
         let child = cmd
             .args(args)
+            .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -211,7 +219,12 @@ impl Process {
 
     /// [`Process::up`], also returning the lines of stderr printed after the URL, collected until it exits.
     pub fn up_with_stderr(args: &[&str]) -> (Self, String, JoinHandle<Vec<String>>) {
-        let mut up = Self::spawn(&[&["up"], args].concat());
+        Self::up_in(args, &[])
+    }
+
+    /// [`Process::up_with_stderr`] with the variables `env` set.
+    pub fn up_in(args: &[&str], env: &[(&str, &str)]) -> (Self, String, JoinHandle<Vec<String>>) {
+        let mut up = Self::spawn_in(&[&["up"], args].concat(), env);
         let mut lines = up.stderr_lines();
         let url = loop {
             let line = lines

@@ -113,14 +113,12 @@ impl Committer {
         })
     }
 
-    /// Registers a batch that was just committed (without sync); returns its ticket. `visible` is applied once
-    /// the ticket is durable.
-    pub(crate) fn register(&self, visible: Option<Visible>) -> u64 {
+    /// Registers a batch that was just committed (without sync); returns its ticket. Each of `visible` (one per
+    /// partition the batch appended to) is applied once the ticket is durable.
+    pub(crate) fn register(&self, visible: impl IntoIterator<Item = Visible>) -> u64 {
         let mut state = self.shared.state.lock();
         state.issued += 1;
-        if let Some(visible) = visible {
-            state.dirty.push(visible);
-        }
+        state.dirty.extend(visible);
         let ticket = state.issued;
         let wake = state.wake_at.is_some_and(|at| ticket >= at);
         if wake {

@@ -56,6 +56,22 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// A batch (`Broker::produce_batch`, `Broker::ack_batch`) holds more items than the broker takes at once.
+    #[error("a batch of {count} items is over the limit of {limit} per request")]
+    BatchTooLarge {
+        /// Items in the batch.
+        count: usize,
+        /// The limit ([`crate::MAX_BATCH`]).
+        limit: usize,
+    },
+    /// One message of a produce batch was refused (and with it the batch): `index` is its place in the batch.
+    #[error("messages[{index}]: {source}")]
+    InBatch {
+        /// The message's index in the batch.
+        index: usize,
+        /// Why it was refused.
+        source: Box<Error>,
+    },
     /// A limit was reached.
     #[error("{message}")]
     Exhausted {
@@ -94,7 +110,8 @@ impl Error {
             }
             Self::TopicNotFound(_) => ErrorKind::NotFound,
             Self::NotOwner => ErrorKind::FailedPrecondition,
-            Self::TooLarge { .. } => ErrorKind::TooLarge,
+            Self::TooLarge { .. } | Self::BatchTooLarge { .. } => ErrorKind::TooLarge,
+            Self::InBatch { source, .. } => source.kind(),
             Self::Exhausted { .. } => ErrorKind::Exhausted,
             Self::ShuttingDown => ErrorKind::Unavailable,
             Self::Storage(_) => ErrorKind::Internal,
@@ -109,6 +126,7 @@ impl Error {
     pub fn storage_failure(&self) -> Option<&StorageFailure> {
         match self {
             Self::StorageFailed(failure) => Some(failure),
+            Self::InBatch { source, .. } => source.storage_failure(),
             _ => None,
         }
     }

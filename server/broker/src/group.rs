@@ -13,13 +13,14 @@
 //! Invariants: in-memory state changes only after the fjall batch that records it committed; the group lock is
 //! never held across an `.await`; lock order is group → partition head → timers, and group → topic map; a
 //! topic's groups map is taken before a group (joining a stream, forgetting an idle group).
+//!
+//! Settling (moving the marks, acks one by one or in batches) is in `settle`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use dq_proto::broker::{ConsumeItem, DlqInfo};
-use fjall::OwnedWriteBatch;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
@@ -29,6 +30,10 @@ use crate::store::{self, AttemptsRecord, MessageRecord};
 use crate::timers::{TimerEntry, TimerKey};
 use crate::topic::{Counters, Topic};
 use crate::validate::{MAX_DELAY, Policy};
+
+mod settle;
+pub(crate) use settle::ack;
+use settle::{Settled, apply_settle, settle_ops};
 
 /// Reason recorded when a lease runs out.
 pub(crate) const ACK_TIMEOUT: &str = "ack_timeout";
@@ -153,66 +158,6 @@ impl Candidate {
                 last_error: self.last_error,
             },
         );
-    }
-}
-
-/// How a settle moves the marks.
-enum Settled {
-    /// The low-water mark moves to this offset.
-    Advance(u64),
-    /// Recorded as an ack above the low-water mark.
-    Above,
-    /// Already below the low-water mark (deleted by retention).
-    Below,
-}
-
-/// Adds the writes that settle `offset` to `batch`; [`apply_settle`] mirrors them in memory after the commit.
-fn settle_ops(
-    inner: &Shared,
-    tid: u32,
-    group: &str,
-    p: u32,
-    gp: &GroupPart,
-    offset: u64,
-    batch: &mut OwnedWriteBatch,
-) -> Settled {
-    let ks = &inner.store;
-    batch.remove(&ks.attempts, store::group_offset_key(tid, group, p, offset));
-    if offset < gp.lwm {
-        return Settled::Below;
-    }
-    if offset > gp.lwm {
-        batch.insert(
-            &ks.acks,
-            store::group_offset_key(tid, group, p, offset),
-            Vec::new(),
-        );
-        return Settled::Above;
-    }
-    let mut lwm = offset + 1;
-    while gp.acked.contains(&lwm) {
-        batch.remove(&ks.acks, store::group_offset_key(tid, group, p, lwm));
-        lwm += 1;
-    }
-    batch.insert(
-        &ks.cursors,
-        store::group_key(tid, group, p),
-        lwm.to_be_bytes().to_vec(),
-    );
-    Settled::Advance(lwm)
-}
-
-fn apply_settle(gp: &mut GroupPart, offset: u64, settled: Settled) {
-    match settled {
-        Settled::Advance(lwm) => {
-            gp.acked = gp.acked.split_off(&lwm);
-            gp.lwm = lwm;
-            gp.next = gp.next.max(lwm);
-        }
-        Settled::Above => {
-            gp.acked.insert(offset);
-        }
-        Settled::Below => {}
     }
 }
 
@@ -415,40 +360,6 @@ fn checked<'a>(gp: &'a GroupPart, offset: u64, owner: &str) -> Result<&'a InFlig
         return Err(Error::NotOwner);
     }
     Ok(entry)
-}
-
-/// Acks an in-flight message; returns the group-commit ticket to wait for.
-pub(crate) fn ack(
-    inner: &Shared,
-    topic: &Topic,
-    group: &Group,
-    p: u32,
-    offset: u64,
-    owner: &str,
-) -> Result<Option<u64>, Error> {
-    let mut st = group.lock();
-    let gp = st
-        .parts
-        .get_mut(partition_index(p))
-        .ok_or(Error::NotInFlight)?;
-    checked(gp, offset, owner)?;
-    // Only an ack that frees room under a limit can make a message deliverable; waking every stream of the
-    // topic on each ack would cost more than the ack.
-    let frees_room = at_limit(inner, gp);
-    let mut batch = inner.store.batch()?;
-    let settled = settle_ops(inner, topic.id, &group.name, p, gp, offset, &mut batch);
-    batch.commit()?;
-    if let Some(entry) = gp.in_flight.remove(&offset) {
-        inner.timers.cancel(entry.timer);
-    }
-    apply_settle(gp, offset, settled);
-    let ticket = inner.ticket();
-    drop(st);
-    Counters::bump(&topic.counters.acked);
-    if frees_room {
-        topic.notify.notify_waiters();
-    }
-    Ok(ticket)
 }
 
 /// Nacks an in-flight message: redelivered after the backoff (or `delay`), or dead-lettered when its attempts
@@ -680,9 +591,9 @@ fn dead_letter(
     let Some(original) = read_message(inner, topic.id, p, offset)? else {
         // Deleted by retention: nothing to dead-letter, only settle.
         let mut batch = inner.store.batch()?;
-        let settled = settle_ops(inner, topic.id, group, p, gp, offset, &mut batch);
+        let settled = settle_ops(inner, topic.id, group, p, gp, &[offset], &mut batch);
         batch.commit()?;
-        apply_settle(gp, offset, settled);
+        apply_settle(gp, settled);
         return Ok(inner.ticket());
     };
 
@@ -704,11 +615,11 @@ fn dead_letter(
             dead_lettered_at_ms: now,
         }),
     };
-    let mut settled = Settled::Below;
+    let mut settled = Settled::default();
     let (dlq_offset, ticket) = inner.append(&dlq, dp, &record, false, |batch, _| {
-        settled = settle_ops(inner, topic.id, group, p, gp, offset, batch);
+        settled = settle_ops(inner, topic.id, group, p, gp, &[offset], batch);
     })?;
-    apply_settle(gp, offset, settled);
+    apply_settle(gp, settled);
     Counters::bump(&topic.counters.dead_lettered);
     tracing::info!(topic = %topic.name, group, partition = p, offset, attempts, dlq = %dlq.name,
         dlq_partition = dp, dlq_offset, "dead-lettered");

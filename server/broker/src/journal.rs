@@ -189,3 +189,71 @@ pub(crate) fn empty_active(dir: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! This module reads fjall's private journal framing; fjall is pinned to `~3.1` for it. These tests write a
+    //! real batch through fjall and check the framing this module relies on, so that a fjall release that changes
+    //! it fails here, loudly, rather than in a recovery after a crash.
+
+    use fjall::{Database, KeyspaceCreateOptions, PersistMode};
+
+    use super::*;
+
+    /// Writes one batch of `value` and closes the database without emptying its journal.
+    fn journal_with_one_batch(dir: &Path, value: &[u8]) -> PathBuf {
+        let db = Database::builder(dir).open().expect("open");
+        let keyspace = db
+            .keyspace("k", KeyspaceCreateOptions::default)
+            .expect("keyspace");
+        let mut batch = db.batch();
+        batch.insert(&keyspace, b"key", value);
+        batch.commit().expect("commit");
+        db.persist(PersistMode::SyncAll).expect("persist");
+        drop(keyspace);
+        drop(db);
+        active_journal(dir)
+            .expect("read dir")
+            .expect("an active journal")
+            .1
+    }
+
+    #[test]
+    fn a_batch_ends_with_the_end_tag_a_checksum_and_the_magic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = journal_with_one_batch(dir.path(), b"value");
+        let len = data_len(&path).expect("data_len");
+        assert!(
+            len > END_MARKER_LEN,
+            "the journal holds no batch: {len} bytes"
+        );
+        let bytes = std::fs::read(&path).expect("read journal");
+        let data = &bytes[..usize::try_from(len).expect("len")];
+        assert_eq!(&data[data.len() - MAGIC.len()..], MAGIC, "the magic moved");
+        let tag_at = data.len() - usize::try_from(END_MARKER_LEN).expect("len");
+        assert_eq!(data[tag_at], END_TAG, "the End tag moved");
+    }
+
+    #[test]
+    fn cutting_the_last_end_marker_tears_the_batch_and_fjall_drops_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = journal_with_one_batch(dir.path(), b"value");
+        let before = data_len(&path).expect("data_len");
+        assert!(
+            cut_last_end_marker(&path).expect("cut"),
+            "no End marker found"
+        );
+        assert_eq!(data_len(&path).expect("data_len"), before - END_MARKER_LEN);
+        let db = Database::builder(dir.path())
+            .open()
+            .expect("reopen after the cut");
+        let keyspace = db
+            .keyspace("k", KeyspaceCreateOptions::default)
+            .expect("keyspace");
+        assert_eq!(
+            keyspace.get(b"key").expect("get"),
+            None,
+            "the torn batch was replayed"
+        );
+    }
+}

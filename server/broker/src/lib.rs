@@ -18,6 +18,7 @@
 //! - `state`: the state every handle shares, its write path (topic creation, append, group-commit tickets) and
 //!   the shutdown.
 //! - `produce`: [`Produce`] and [`Broker::produce`].
+//! - `batch`: [`Broker::produce_batch`] and [`Broker::ack_batch`], all-or-nothing batches (a dq extension).
 //! - `subscription`: [`Broker::subscribe`], [`Subscription`], [`Settle`], ack and nack.
 //! - `lifecycle`: topic limits, topic deletion, forgetting idle groups.
 //! - `recovery`: rebuilding the state from the store at open.
@@ -27,6 +28,7 @@
 //!   set. `store`, `journal`, `commit`, `health`: storage in fjall, the group commit and its failures.
 //!   `config`, `error`, `validate`: settings, errors, input checks.
 
+mod batch;
 mod broker;
 mod commit;
 mod config;
@@ -46,6 +48,7 @@ mod timers;
 mod topic;
 mod validate;
 
+pub use batch::{AckBatch, MAX_BATCH};
 pub use broker::{Broker, Pending, StoredMessage, TopicInfo};
 pub use config::Config;
 pub use error::{Error, ErrorKind, StorageCause, StorageFailure};

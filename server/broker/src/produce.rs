@@ -1,14 +1,17 @@
 //! Produce: [`Produce`] and the checks, idempotency look-up and append of [`Broker::produce`]. It appends only
 //! through the shared write path and must not touch consumer groups.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use dq_proto::broker::{Envelope, Produced};
+use fjall::OwnedWriteBatch;
 
 use crate::Error;
 use crate::broker::{Broker, Pending};
-use crate::state::now_ms;
+use crate::state::{Shared, now_ms};
 use crate::store::{self, MessageRecord};
+use crate::topic::Topic;
 use crate::validate::{self, Policy};
 
 /// A validated produce: the HTTP layer checks presence of fields, the broker checks everything else.
@@ -42,6 +45,40 @@ impl Broker {
 
     /// Everything of a produce but the wait for durability.
     fn produce_sync(&self, produce: Produce) -> Result<(Produced, Option<u64>), Error> {
+        let shared = &*self.shared;
+        let prepared = self.prepare(produce)?;
+        let _idem_guard = prepared.idem_key.as_ref().map(|_| shared.idem_lock.lock());
+        if let Some(produced) = self.stored_copy(&prepared)? {
+            // The first copy may still be on its way to disk: answer once everything written so far is durable.
+            let ticket = shared.config.durable.then(|| shared.committer.barrier());
+            return Ok((produced, ticket));
+        }
+        let Prepared {
+            topic,
+            partition: p,
+            idem_key,
+            record,
+        } = prepared;
+        let expires = self.idem_expiry();
+        let (offset, ticket) = shared.append(&topic, p, &record, true, |batch, offset| {
+            if let Some(k) = &idem_key {
+                idem_ops(shared, batch, k, (p, offset), expires);
+            }
+        })?;
+        Ok((
+            Produced {
+                status: "produced".into(),
+                topic: topic.name.clone(),
+                partition: p,
+                offset,
+                duplicate: false,
+            },
+            ticket,
+        ))
+    }
+
+    /// Checks a produce and finds where it goes; stores nothing.
+    pub(crate) fn prepare(&self, produce: Produce) -> Result<Prepared, Error> {
         let shared = &*self.shared;
         if shared.shutdown.is_set() {
             return Err(Error::ShuttingDown);
@@ -92,13 +129,12 @@ impl Broker {
         }
         Policy::parse(env.and_then(|e| e.retry_policy.as_ref()))
             .map_err(|e| shared.reject("invalid", e))?;
-        let p = validate::choose_partition(
+        let partition = validate::choose_partition(
             topic.partition_count(),
             key.as_deref(),
             env.and_then(|e| e.partition_override),
         )
         .map_err(|e| shared.reject("invalid", e))?;
-
         let idem_key = env
             .and_then(|e| {
                 e.idempotency_key
@@ -107,62 +143,81 @@ impl Broker {
                     .map(|k| (e.tenant_id.as_deref().unwrap_or(""), k))
             })
             .map(|(tenant, k)| store::idem_key(topic.id, tenant, k));
-        let _idem_guard = idem_key.as_ref().map(|_| shared.idem_lock.lock());
-        let now = now_ms();
-        if let Some(k) = &idem_key
-            && let Some((dp, doff, expires)) = shared
-                .store
-                .idem
-                .get(k)?
-                .as_deref()
-                .and_then(store::parse_idem_value)
-            && expires > now
-        {
-            shared.duplicates.fetch_add(1, Ordering::Relaxed);
-            // The first copy may still be on its way to disk: answer once everything written so far is durable.
-            let ticket = shared.config.durable.then(|| shared.committer.barrier());
-            let produced = Produced {
-                status: "produced".into(),
-                topic: topic.name.clone(),
-                partition: dp,
-                offset: doff,
-                duplicate: true,
-            };
-            return Ok((produced, ticket));
-        }
-        let window_ms =
-            u64::try_from(shared.config.idempotency_window.as_millis()).unwrap_or(u64::MAX);
-        let expires = now.saturating_add(window_ms);
         let record = MessageRecord {
-            produced_at_ms: now,
+            produced_at_ms: now_ms(),
             key: key.unwrap_or_default(),
             value,
             envelope,
             dlq: None,
         };
-        let (offset, ticket) = shared.append(&topic, p, &record, true, |batch, offset| {
-            if let Some(k) = &idem_key {
-                batch.insert(
-                    &shared.store.idem,
-                    k.clone(),
-                    store::idem_value(p, offset, expires).to_vec(),
-                );
-                batch.insert(
-                    &shared.store.idem_exp,
-                    store::idem_exp_key(expires, k),
-                    Vec::new(),
-                );
-            }
-        })?;
-        Ok((
-            Produced {
-                status: "produced".into(),
-                topic: topic.name.clone(),
-                partition: p,
-                offset,
-                duplicate: false,
-            },
-            ticket,
-        ))
+        Ok(Prepared {
+            topic,
+            partition,
+            idem_key,
+            record,
+        })
     }
+
+    /// The answer for a duplicate: where the first copy of a message with the same idempotency key is, while
+    /// its key is inside the window. Call with the idempotency lock held.
+    pub(crate) fn stored_copy(&self, prepared: &Prepared) -> Result<Option<Produced>, Error> {
+        let shared = &*self.shared;
+        let Some(k) = &prepared.idem_key else {
+            return Ok(None);
+        };
+        let Some((partition, offset, expires)) = shared
+            .store
+            .idem
+            .get(k)?
+            .as_deref()
+            .and_then(store::parse_idem_value)
+        else {
+            return Ok(None);
+        };
+        if expires <= now_ms() {
+            return Ok(None);
+        }
+        shared.duplicates.fetch_add(1, Ordering::Relaxed);
+        Ok(Some(Produced {
+            status: "produced".into(),
+            topic: prepared.topic.name.clone(),
+            partition,
+            offset,
+            duplicate: true,
+        }))
+    }
+
+    /// When an idempotency key written now leaves the window.
+    pub(crate) fn idem_expiry(&self) -> u64 {
+        let window = &self.shared.config.idempotency_window;
+        now_ms().saturating_add(u64::try_from(window.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// A checked produce: its topic, partition, idempotency key (as stored) and record.
+pub(crate) struct Prepared {
+    pub(crate) topic: Arc<Topic>,
+    pub(crate) partition: u32,
+    pub(crate) idem_key: Option<Vec<u8>>,
+    pub(crate) record: MessageRecord,
+}
+
+/// Adds the writes that record idempotency key `k` for the message at `(p, offset)` until `expires`.
+pub(crate) fn idem_ops(
+    shared: &Shared,
+    batch: &mut OwnedWriteBatch,
+    k: &[u8],
+    (p, offset): (u32, u64),
+    expires: u64,
+) {
+    batch.insert(
+        &shared.store.idem,
+        k.to_vec(),
+        store::idem_value(p, offset, expires).to_vec(),
+    );
+    batch.insert(
+        &shared.store.idem_exp,
+        store::idem_exp_key(expires, k),
+        Vec::new(),
+    );
 }

@@ -197,7 +197,8 @@ impl Store {
     /// every keyspace has flushed past it).
     ///
     /// fjall 3 exposes memtable rotation only as a `#[doc(hidden)]` method (it flushes by size on its own); the
-    /// Cargo.lock pins the version it was checked against, and the broker's recovery tests check the effect.
+    /// workspace pins fjall to `~3.1` for it and for the journal framing, and the broker's recovery tests check
+    /// the effect.
     fn flush_memtables(&self) -> Result<(), Error> {
         for keyspace in [
             &self.meta,

@@ -32,6 +32,13 @@ pub struct Settle {
     pub offset: u64,
 }
 
+impl Settle {
+    /// Topic, group and owner.
+    fn names(&self) -> (&str, &str, &str) {
+        (&self.topic, &self.group, &self.owner)
+    }
+}
+
 /// One live consume stream of a group. Dropping it leaves the group (its in-flight messages expire by lease).
 pub struct Subscription {
     shared: Arc<Shared>,
@@ -124,39 +131,44 @@ impl Broker {
         })
     }
 
-    /// Finds the topic and group of a settle request.
-    fn settle_target(&self, settle: &Settle) -> Result<(Arc<Topic>, Arc<Group>), Error> {
-        validate::topic_ref("topic", &settle.topic)?;
-        validate::plain_name("group", &settle.group)?;
-        validate::plain_name("owner", &settle.owner)?;
+    /// Finds the topic and group of a settle request naming `partitions`.
+    pub(crate) fn settle_target(
+        &self,
+        (topic, group, owner): (&str, &str, &str),
+        partitions: impl IntoIterator<Item = u32>,
+    ) -> Result<(Arc<Topic>, Arc<Group>), Error> {
+        validate::topic_ref("topic", topic)?;
+        validate::plain_name("group", group)?;
+        validate::plain_name("owner", owner)?;
         if self.shared.shutdown.is_set() {
             return Err(Error::ShuttingDown);
         }
         let topic = self
             .shared
-            .topic(&settle.topic)
-            .ok_or_else(|| Error::UnknownTopic(settle.topic.clone()))?;
-        if settle.partition >= topic.partition_count() {
+            .topic(topic)
+            .ok_or_else(|| Error::UnknownTopic(topic.to_owned()))?;
+        if let Some(p) = partitions
+            .into_iter()
+            .find(|&p| p >= topic.partition_count())
+        {
             return Err(Error::InvalidArgument(format!(
-                "partition {} is out of range 0..{}",
-                settle.partition,
+                "partition {p} is out of range 0..{}",
                 topic.partition_count()
             )));
         }
-        let group = topic.group(&settle.group).ok_or(Error::NotInFlight)?;
+        let group = topic.group(group).ok_or(Error::NotInFlight)?;
         Ok((topic, group))
     }
 
     /// Acknowledges a delivered message; returns once the commit is durable.
     pub async fn ack(&self, settle: Settle) -> Result<(), Error> {
         let ticket = {
-            let (topic, group) = self.settle_target(&settle)?;
+            let (topic, group) = self.settle_target(settle.names(), [settle.partition])?;
             let ticket = group::ack(
                 &self.shared,
                 &topic,
                 &group,
-                settle.partition,
-                settle.offset,
+                &[(settle.partition, settle.offset)],
                 &settle.owner,
             )?;
             touch(&group);
@@ -174,7 +186,7 @@ impl Broker {
         delay: Option<Duration>,
     ) -> Result<(), Error> {
         let ticket = {
-            let (topic, group) = self.settle_target(&settle)?;
+            let (topic, group) = self.settle_target(settle.names(), [settle.partition])?;
             let ticket = group::nack(
                 &self.shared,
                 &topic,

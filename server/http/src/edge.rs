@@ -13,7 +13,11 @@
 //!
 //! CORS only concerns browsers, and a browser sends `Origin` on every cross-origin request and preflight. A
 //! request without one (the DriftQ clients, the worker, `dq` itself) gets no CORS headers, as from a server
-//! without CORS.
+//! without CORS. This module also owns the server's CORS set-up ([`cors_layer`]): the origins `origins`
+//! allows (the same set `guard` lets write), credentials, and how long a browser may reuse a preflight's
+//! answer. CORS sits here,
+//! outside the router and the token check, so that a preflight is answered before routing (an `OPTIONS` route
+//! would otherwise be a 405) and without credentials, which browsers never send on one.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,6 +25,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::header;
@@ -28,11 +33,28 @@ use axum::response::Response;
 use futures::FutureExt;
 use futures::future::Either;
 use tower::{Layer, Service};
-use tower_http::cors::CorsLayer;
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 use tracing::Instrument;
 
 use crate::guard::Guard;
+use crate::origins::AllowedOrigins;
 use crate::{fallback, request_id};
+
+/// How long a browser may reuse a preflight's answer (`Access-Control-Max-Age`): one preflight per route
+/// every ten minutes instead of one before each of the UI's POSTs. Chromium caps it at two hours.
+const CORS_MAX_AGE: Duration = Duration::from_secs(600);
+
+/// CORS for `origins`, with credentials (as the original) and any method and header the browser asks for.
+pub fn cors_layer(origins: Arc<AllowedOrigins>) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origin.to_str().is_ok_and(|origin| origins.allows(origin))
+        }))
+        .allow_methods(AllowMethods::mirror_request())
+        .allow_headers(AllowHeaders::mirror_request())
+        .allow_credentials(true)
+        .max_age(CORS_MAX_AGE)
+}
 
 /// The router (or any service answering like it) behind the request id, the host and origin checks, CORS
 /// and the 405 body. Cheap to clone (hyper clones the service for every request): the router is a handle, and
@@ -140,7 +162,11 @@ mod tests {
     use super::*;
 
     fn loopback_guard() -> Guard {
-        Guard::new(([127, 0, 0, 1], 8000).into(), &[], &[])
+        Guard::new(
+            ([127, 0, 0, 1], 8000).into(),
+            &[],
+            Arc::new(AllowedOrigins::new(&[], &[])),
+        )
     }
 
     async fn boom() -> &'static str {
@@ -212,5 +238,39 @@ mod tests {
         assert_eq!(body["error"], "INTERNAL");
         let (status, _, _) = send(&mut edge, "/v1/other", false).await;
         assert_eq!(status, StatusCode::OK);
+    }
+
+    /// A preflight from an allowed origin is answered before routing (no `OPTIONS` route exists) with the
+    /// origin, credentials and how long to keep the answer; one from another origin gets no CORS headers.
+    #[tokio::test]
+    async fn a_preflight_is_answered_for_allowed_origins_with_a_max_age() {
+        let router = Router::new().route("/runs", axum::routing::post(|| async { "ok" }));
+        let patterns = [r"https://[a-z0-9-]+\.preview\.example".parse().unwrap()];
+        let origins = Arc::new(AllowedOrigins::new(&[], &patterns));
+        let mut edge = Edge::new(router, cors_layer(origins), loopback_guard());
+        for (origin, allowed) in [
+            ("https://box-3000.preview.example", true),
+            ("http://localhost:3000", true),
+            ("https://evil.example", false),
+        ] {
+            let request = Request::options("/runs")
+                .header(header::ORIGIN, origin)
+                .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+                .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "content-type")
+                .body(Body::empty())
+                .unwrap();
+            let Ok(response) = edge.ready().await.unwrap().call(request).await;
+            assert!(response.status().is_success(), "{origin}");
+            let headers = response.headers();
+            let allow = headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN);
+            if allowed {
+                assert_eq!(allow.unwrap(), origin);
+                assert_eq!(headers[header::ACCESS_CONTROL_MAX_AGE], "600");
+                assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+                assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_METHODS], "POST");
+            } else {
+                assert!(allow.is_none(), "{origin}");
+            }
+        }
     }
 }

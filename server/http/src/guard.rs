@@ -11,16 +11,18 @@
 //! - **Origin** (cross-site writes). A state-changing request (any method but GET, HEAD, OPTIONS and TRACE)
 //!   that carries an `Origin` is answered only when that origin is allowed: the server's own (the request's
 //!   `Host` with `http` or `https`, `http://localhost:<port>`, `http://127.0.0.1:<port>`,
-//!   `http://[::1]:<port>`, `http://<listen address>`), the original starter's UI (`http://localhost:3000`)
-//!   and every `--cors-origin`. Browsers send `Origin` on every cross-origin write, "simple" requests
-//!   (`text/plain` bodies, forms, query-string-only POSTs) included; the DriftQ clients, the starter's Python
-//!   client and API, the worker and `dq` send none and are not affected. Refused: 403.
+//!   `http://[::1]:<port>`, `http://<listen address>`) and those CORS allows (`origins::AllowedOrigins`:
+//!   the original starter's UI, every `--cors-origin` and `--cors-origin-regex`). Browsers send `Origin` on
+//!   every cross-origin write, "simple" requests (`text/plain` bodies, forms, query-string-only POSTs)
+//!   included; the DriftQ clients, the starter's Python client and API, the worker and `dq` send none and are
+//!   not affected. Refused: 403.
 //!
 //! Refusals carry the error body of their route family (DriftQ under `/v1`, FastAPI elsewhere), and nothing
 //! behind them runs. The `Content-Type` of bodies is checked where bodies are read (`extract`, the runs
 //! API's extractors), since only there is it known whether a body is empty.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::Request;
@@ -29,7 +31,7 @@ use axum::response::{IntoResponse, Response};
 use dq_proto::error::{DetailBody, ErrorCode};
 
 use crate::error::ApiError;
-use crate::runs::UI_ORIGIN;
+use crate::origins::{AllowedOrigins, normalise_origin};
 
 /// The allowed hosts and origins of one listening server.
 #[derive(Debug, Clone)]
@@ -38,13 +40,16 @@ pub struct Guard {
     /// `--allowed-host` values, lowercased.
     hosts: Vec<String>,
     any_host: bool,
-    /// Allowed origins, lowercased, without a trailing `/`.
-    origins: Vec<String>,
+    /// The server's own origins, lowercased.
+    own: Vec<String>,
+    /// The origins CORS allows.
+    origins: Arc<AllowedOrigins>,
 }
 
 impl Guard {
-    /// The guard of a server listening on `listen`, with the `--allowed-host` and `--cors-origin` values.
-    pub fn new(listen: SocketAddr, allowed_hosts: &[String], cors_origins: &[String]) -> Self {
+    /// The guard of a server listening on `listen`, with the `--allowed-host` values and the origins CORS
+    /// allows.
+    pub fn new(listen: SocketAddr, allowed_hosts: &[String], origins: Arc<AllowedOrigins>) -> Self {
         let hosts: Vec<String> = allowed_hosts
             .iter()
             .map(|host| host.trim().to_ascii_lowercase())
@@ -57,17 +62,11 @@ impl Guard {
             format!("http://127.0.0.1:{port}"),
             format!("http://[::1]:{port}"),
         ];
-        let origins = own
-            .into_iter()
-            .chain(std::iter::once(UI_ORIGIN.to_owned()))
-            .chain(cors_origins.iter().cloned())
-            .map(|origin| normalise_origin(&origin))
-            .filter(|origin| !origin.is_empty())
-            .collect();
         Self {
             listen,
             any_host: hosts.iter().any(|host| host == "*"),
             hosts,
+            own: own.iter().map(|origin| normalise_origin(origin)).collect(),
             origins,
         }
     }
@@ -117,8 +116,11 @@ impl Guard {
     }
 
     fn origin_allowed(&self, origin: &str, authority: Option<&str>) -> bool {
+        if self.origins.allows(origin) {
+            return true;
+        }
         let origin = normalise_origin(origin);
-        if self.origins.contains(&origin) {
+        if self.own.contains(&origin) {
             return true;
         }
         // Same origin: the page was served by this server under the name the request uses (already checked).
@@ -146,10 +148,6 @@ fn host_part(authority: &str) -> &str {
             .map_or(authority, |end| &authority[..=end]);
     }
     authority.split(':').next().unwrap_or(authority)
-}
-
-fn normalise_origin(origin: &str) -> String {
-    origin.trim().trim_end_matches('/').to_ascii_lowercase()
 }
 
 enum Refusal {
@@ -187,11 +185,9 @@ mod tests {
 
     fn guard(listen: &str, hosts: &[&str]) -> Guard {
         let hosts: Vec<String> = hosts.iter().map(|h| (*h).to_owned()).collect();
-        Guard::new(
-            listen.parse().unwrap(),
-            &hosts,
-            &["https://ui.example/".to_owned()],
-        )
+        let patterns = [r"https://[a-z]+-3000\.preview\.example".parse().unwrap()];
+        let origins = AllowedOrigins::new(&["https://ui.example/".to_owned()], &patterns);
+        Guard::new(listen.parse().unwrap(), &hosts, Arc::new(origins))
     }
 
     #[test]
@@ -238,6 +234,8 @@ mod tests {
             "http://127.0.0.1:8000",
             "http://localhost:8000",
             "https://ui.example",
+            "https://box-3000.preview.example",
+            "HTTPS://Box-3000.Preview.Example/",
         ] {
             assert!(g.origin_allowed(origin, None), "{origin}");
         }
@@ -247,6 +245,9 @@ mod tests {
             "null",
             "http://localhost:3001",
             "http://127.0.0.1:8001",
+            "https://box-3000.preview.example.evil.example",
+            "https://evil.example/https://box-3000.preview.example",
+            "http://box-3000.preview.example",
         ] {
             assert!(
                 !g.origin_allowed(origin, Some("127.0.0.1:8000")),

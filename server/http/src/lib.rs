@@ -5,19 +5,21 @@
 //! Layout: `v1` holds the broker routes, `extract` the JSON-or-query extractor, `error` the one error type of
 //! the `/v1` handlers, `metrics` the Prometheus exposition, `auth` the token check, `request_id` the
 //! `X-Request-Id` values, `fallback` the JSON 404 / 405 answers and `edge` the wrapper around the whole router
-//! that applies the request id, the `Host` / `Origin` checks of `guard`, CORS and the 405 bodies to every
-//! request; `conn` accepts connections and holds each to its timeouts, under the cap on open connections. A new
+//! that applies the request id, the `Host` / `Origin` checks of `guard`, CORS (for the web origins of
+//! `origins`) and the 405 bodies to every request; `conn` accepts connections and holds each to its timeouts, under the cap on open connections. A new
 //! family of routes (the runs API) gets its own module, its fields in [`AppState`], a `.merge` in [`router`]
 //! and its start-up in [`serve`].
 
 mod auth;
 mod conn;
+mod dashboard;
 mod edge;
 mod error;
 mod extract;
 mod fallback;
 mod guard;
 mod metrics;
+mod origins;
 mod request_id;
 mod runs;
 mod v1;
@@ -34,6 +36,7 @@ use dq_broker::Broker;
 use tokio_util::sync::CancellationToken;
 
 pub use conn::default_max_connections;
+pub use origins::{CODESPACES_ORIGIN_PATTERN, Codespace, OriginPattern};
 pub use request_id::X_REQUEST_ID;
 
 /// Everything `dq up` can configure.
@@ -69,6 +72,8 @@ pub struct ServerConfig {
     /// CORS origins allowed besides `http://localhost:3000` and the server's own (`--cors-origin`); they may
     /// also change state (see `guard`).
     pub cors_origins: Vec<String>,
+    /// Patterns of further such origins (`--cors-origin-regex`).
+    pub cors_origin_patterns: Vec<OriginPattern>,
     /// Names accepted in the `Host` header besides `localhost`, loopback addresses and the listen address
     /// (`--allowed-host`; `*` accepts any).
     pub allowed_hosts: Vec<String>,
@@ -89,6 +94,7 @@ impl ServerConfig {
             body_timeout: Duration::from_secs(30),
             max_connections: default_max_connections(),
             cors_origins: Vec::new(),
+            cors_origin_patterns: Vec::new(),
             allowed_hosts: Vec::new(),
         }
     }
@@ -141,12 +147,19 @@ pub struct AppState {
     edge: Arc<metrics::EdgeCounters>,
     /// The runs service, once started; its routes are served only with it.
     pub runs: Option<Arc<dq_runs::RunsService>>,
+    /// What the token check accepts (the token, the dashboard's session), when the server has a token.
+    credentials: Option<Arc<auth::Credentials>>,
 }
 
 impl AppState {
     /// State over an opened broker.
     pub fn new(broker: Broker, config: ServerConfig) -> Self {
+        let credentials = config
+            .token
+            .as_deref()
+            .map(|token| Arc::new(auth::Credentials::new(token, dashboard::PAGES)));
         Self {
+            credentials,
             broker,
             config: Arc::new(config),
             shutdown: CancellationToken::new(),
@@ -165,13 +178,17 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::handler))
         .merge(runs::read_routes(state.broker.clone()))
         .merge(state.runs.clone().map_or_else(Router::new, |service| {
-            runs::routes(runs::RunsState {
+            let runs_state = runs::RunsState {
                 service,
                 shutdown: state.shutdown.clone(),
                 keepalive: state.config.keepalive,
                 timeline_poll: state.config.timeline_poll,
                 max_body_bytes: body_limit,
-            })
+                cursors: Arc::default(),
+            };
+            // The dashboard's pages live on the runs API: they are served only with it.
+            let pages = dashboard::routes(runs_state.clone(), state.credentials.clone());
+            runs::routes(runs_state).merge(pages)
         }))
         // Further route families (the runs API) merge here, above the fallback: `merge` refuses two routers
         // that both set one, so only this router does.
@@ -180,9 +197,9 @@ pub fn router(state: AppState) -> Router {
         // For axum's own body extractors (the runs API); `JsonOrQuery` applies the same limit itself.
         .layer(DefaultBodyLimit::max(body_limit));
     // Without a token there is nothing to check: no layer, no cost per request.
-    let router = match state.config.token.as_deref() {
-        Some(token) => router.layer(middleware::from_fn_with_state(
-            Arc::<str>::from(token),
+    let router = match state.credentials.clone() {
+        Some(credentials) => router.layer(middleware::from_fn_with_state(
+            credentials,
             auth::require_token,
         )),
         None => router,
@@ -228,18 +245,16 @@ pub async fn serve_ready(
         dq_runs::RunsRuntime::start(queue, state.config.runs.clone(), state.shutdown.clone())
             .await?;
     state.runs = Some(runs.service());
-    // CORS outside the router and the token check: a preflight is answered before routing (an `OPTIONS`
-    // route would otherwise be a 405) and without credentials, which browsers never send on one.
+    let origins = Arc::new(origins::AllowedOrigins::new(
+        &state.config.cors_origins,
+        &state.config.cors_origin_patterns,
+    ));
     let guard = guard::Guard::new(
         listener.local_addr()?,
         &state.config.allowed_hosts,
-        &state.config.cors_origins,
+        Arc::clone(&origins),
     );
-    let app = edge::Edge::new(
-        router(state.clone()),
-        runs::cors_layer(&state.config.cors_origins),
-        guard,
-    );
+    let app = edge::Edge::new(router(state.clone()), edge::cors_layer(origins), guard);
 
     // Graceful shutdown waits for open connections, and a consume stream never closes by itself: end the
     // streams as soon as the signal comes, not after the connections have waited for them.

@@ -1,5 +1,5 @@
 //! The DriftQ v1 broker routes under `/v1`: health, version, topics (list, create, delete), produce, consume (an NDJSON stream), ack
-//! and nack. Handlers check what the wire protocol makes the edge's job (presence of fields, signs and ranges
+//! and nack; the batch forms of produce and ack (dq additions) are in `batch`. Handlers check what the wire protocol makes the edge's job (presence of fields, signs and ranges
 //! of numbers, the lease) and leave everything else to dq-broker; they never hold a lock across an await.
 
 use std::time::Duration;
@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use dq_broker::{Produce, Settle, Subscription};
 use dq_proto::broker::{
-    AckRequest, ConsumeItem, CreateTopic, Health, ProduceRequest, Produced, TopicCreated,
-    TopicDeleted, TopicList, Version,
+    AckRequest, ConsumeItem, CreateTopic, FEATURE_BATCH, Health, ProduceRequest, Produced,
+    TopicCreated, TopicDeleted, TopicList, Version,
 };
 use dq_proto::error::ErrorCode;
 use serde::Deserialize;
@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::JsonOrQuery;
+
+mod batch;
 
 /// Longest `delay_ms` a nack may ask for: a day. Anything longer is a bug in the client, not a plan.
 const MAX_NACK_DELAY_MS: i64 = 24 * 3600 * 1000;
@@ -57,6 +59,7 @@ async fn version(State(state): State<AppState>) -> Json<Version> {
         // Set by release builds (`DQ_COMMIT=$(git rev-parse HEAD) cargo build`); a dev build has no commit.
         commit: option_env!("DQ_COMMIT").unwrap_or("unknown").to_owned(),
         wal_enabled: state.broker.durable(),
+        features: vec![FEATURE_BATCH.to_owned()],
     })
 }
 
@@ -126,7 +129,13 @@ async fn delete_topic(
 async fn produce(
     State(state): State<AppState>,
     req: Result<JsonOrQuery<ProduceRequest>, ApiError>,
-) -> Result<Json<Produced>, ApiError> {
+) -> Result<Response, ApiError> {
+    let req = match req {
+        Ok(JsonOrQuery(req)) if req.messages.is_some() => {
+            return Ok(batch::produce(&state, req).await?.into_response());
+        }
+        other => other,
+    };
     let checked =
         req.and_then(
             |JsonOrQuery(req)| match (non_empty(req.topic), non_empty(req.value)) {
@@ -143,7 +152,7 @@ async fn produce(
         ErrorCode::PayloadTooLarge => state.edge.produce_body_too_large(),
         _ => state.edge.produce_invalid(),
     })?;
-    Ok(Json(state.broker.produce(produce).await?))
+    Ok(Json::<Produced>(state.broker.produce(produce).await?).into_response())
 }
 
 /// `GET /v1/consume` parameters. `lease_ms` is kept raw so that a non-number gets the same clear message from
@@ -274,6 +283,10 @@ async fn ack(
     State(state): State<AppState>,
     JsonOrQuery(req): JsonOrQuery<AckRequest>,
 ) -> Result<StatusCode, ApiError> {
+    if req.offsets.is_some() {
+        batch::ack(&state, req).await?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
     state.broker.ack(settle(req)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -282,6 +295,11 @@ async fn nack(
     State(state): State<AppState>,
     JsonOrQuery(mut req): JsonOrQuery<AckRequest>,
 ) -> Result<StatusCode, ApiError> {
+    if req.offsets.is_some() {
+        return Err(ApiError::invalid(
+            "offsets is for ack only: nack one message at a time",
+        ));
+    }
     let delay = match req.delay_ms {
         None => None,
         Some(ms) if (0..=MAX_NACK_DELAY_MS).contains(&ms) => {

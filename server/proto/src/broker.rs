@@ -21,7 +21,14 @@ pub struct Version {
     pub commit: String,
     /// Whether produced messages are written durably.
     pub wal_enabled: bool,
+    /// dq additions this server has (a dq addition itself, so absent from the original broker's answer):
+    /// [`FEATURE_BATCH`] when `POST /v1/produce` takes `messages` and `POST /v1/ack` takes `offsets`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
 }
+
+/// The [`Version::features`] entry of the batch forms of produce and ack.
+pub const FEATURE_BATCH: &str = "batch";
 
 /// `GET /v1/topics`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +136,35 @@ pub struct ProduceRequest {
     /// Optional metadata.
     #[serde(default)]
     pub envelope: Option<Envelope>,
+    /// The batch form (a dq addition): these messages, all to `topic` (or their envelope's `target_topic`),
+    /// stored all or none; `key`, `value` and `envelope` are then per message, not at the top. Answered with
+    /// a [`ProducedBatch`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<BatchMessage>>,
+}
+
+/// One message of a produce batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchMessage {
+    /// The partitioning key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The payload; must not be empty.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Optional metadata; its `idempotency_key` works as in a single produce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<Envelope>,
+}
+
+/// `POST /v1/produce` answer (200) to the batch form: one [`Produced`] per message, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducedBatch {
+    /// Always `"produced"`.
+    pub status: String,
+    /// Where each message was stored (for a duplicate: where its first copy was).
+    pub messages: Vec<Produced>,
 }
 
 /// `POST /v1/produce` answer (200). `partition`, `offset` and `duplicate` are dq additions.
@@ -214,4 +250,22 @@ pub struct AckRequest {
     /// Nack only (dq addition): redeliver after this delay instead of the retry policy's backoff.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<i64>,
+    /// Ack only, the batch form (a dq addition): these deliveries instead of `offset`, acked all or none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offsets: Option<Vec<AckPosition>>,
+}
+
+/// One delivery of an ack batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AckPosition {
+    /// An offset in the request's `partition`.
+    Offset(i64),
+    /// A partition and an offset in it.
+    At {
+        /// The message's partition.
+        partition: i64,
+        /// The message's offset.
+        offset: i64,
+    },
 }

@@ -109,8 +109,10 @@ impl Pipeline<'_> {
         value: &T,
         idempotency_key: Option<String>,
     ) -> Result<ProduceOutcome, RunsError> {
-        let value = serde_json::to_string(value)
-            .map_err(|e| QueueError::Protocol(format!("encode: {e}")))?;
+        let value = serde_json::to_string(value).map_err(|source| QueueError::Json {
+            context: format!("encoding a message for {topic}"),
+            source,
+        })?;
         let (outcome, durable) = self
             .emitter
             .queue

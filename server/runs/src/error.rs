@@ -1,5 +1,9 @@
 //! The errors of dq-runs: [`QueueError`] for anything a broker answered or failed to answer, [`RunsError`] for
 //! the runs service and the worker. The HTTP edge maps each [`RunsError`] to one status.
+//!
+//! A failure that has an error of its own underneath (a transport error, a body that does not decode) keeps it
+//! as its `#[source]`, so a caller can look at it; the message names it too, because dq prints an error as one
+//! line.
 
 /// A broker call failed.
 #[derive(Debug, thiserror::Error)]
@@ -25,12 +29,41 @@ pub enum QueueError {
         /// What the broker said.
         message: String,
     },
-    /// The broker does not offer this operation (e.g. a non-consuming read on a real driftqd).
+    /// The broker does not offer this operation (e.g. `GET /v1/read` on the original driftqd; the HTTP queue
+    /// then reads by consume, so only a queue without a fallback answers this).
     #[error("not supported by this broker: {0}")]
     Unsupported(&'static str),
     /// The broker answered something this client cannot understand.
     #[error("unexpected answer from the broker: {0}")]
     Protocol(String),
+    /// The broker could not be reached, or the connection broke mid-answer (like [`QueueError::Unavailable`],
+    /// with the transport's error kept).
+    #[error("broker unavailable: {context}: {source}")]
+    Transport {
+        /// What was being done (e.g. `POST /v1/produce`).
+        context: String,
+        /// The transport's error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A message or an answer did not encode or decode as JSON (like [`QueueError::Protocol`], with serde's
+    /// error kept).
+    #[error("unexpected JSON: {context}: {source}")]
+    Json {
+        /// What was being encoded or decoded.
+        context: String,
+        /// serde's error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl QueueError {
+    /// Whether the broker is unreachable, shutting down, overloaded or failing: worth retrying later, and a 503 /
+    /// exit 5 to whoever asked.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Transport { .. })
+    }
 }
 
 impl From<dq_broker::Error> for QueueError {

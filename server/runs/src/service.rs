@@ -50,8 +50,8 @@ impl RunsService {
             topics_ready: AtomicBool::new(false),
         });
         match service.catch_up().await {
-            // Against a broker without reads (a real driftqd) the registry starts empty and holds what this
-            // process creates; say so once instead of failing every request.
+            // Against a queue without reads the registry starts empty and holds what this process creates; say
+            // so once instead of failing every request. (The HTTP queue reads a driftqd by consume instead.)
             Err(RunsError::Queue(QueueError::Unsupported(what))) => {
                 tracing::warn!("runs registry not rebuilt: broker lacks {what}");
             }

@@ -14,7 +14,8 @@
 //! that expired. Each is recorded as `run.attempt_abandoned` {attempt, replay_seq, reason, abandoned,
 //! max_abandoned} and counts against `max_abandoned`, not `max_attempts`; a worker shutting down records its
 //! own. The DLQ record's `reason` names the budget that ran out: `max_attempts` or `max_abandoned` (or says
-//! `non_retryable`). A broker without reads (a real driftqd) falls back to the broker's delivery count.
+//! `non_retryable`). A queue without reads falls back to the broker's delivery count (the HTTP queue reads a
+//! driftqd by consume).
 //!
 //! Why it is safe to kill at any point:
 //! - The failure and abandon counts live in the timeline, so a restarted worker continues them.

@@ -3,6 +3,7 @@
 
 #![allow(missing_docs)]
 
+mod batch;
 mod bounds;
 mod common;
 mod consume;

@@ -76,7 +76,7 @@ impl From<RunsError> for DetailError {
             RunsError::InputTooLarge { .. } | RunsError::Queue(QueueError::TooLarge(_)) => {
                 Self::message(StatusCode::PAYLOAD_TOO_LARGE, message)
             }
-            RunsError::Queue(QueueError::Unavailable(_)) => {
+            RunsError::Queue(e) if e.is_unavailable() => {
                 Self::message(StatusCode::SERVICE_UNAVAILABLE, message)
             }
             RunsError::Queue(QueueError::Storage { full: true, .. }) => {

@@ -1,9 +1,11 @@
 //! The runs API of the original starter (`POST /runs`, replay, SSE events, DLQ, emit, peek, `/healthz`)
 //! plus dq's additions (`GET /runs`, `GET /runs/{id}`, `GET /runs/{id}/timeline`, `GET /dlq`,
-//! `GET /dlq/latest`), the CORS layer of the server, and the dq-only `GET /v1/read` extension of the broker protocol.
+//! `GET /dlq/latest`), its OpenAPI document and docs page (`/openapi.json`, `/docs`), and the dq-only `GET /v1/read` extension of the broker protocol.
 //!
 //! Handlers only translate between HTTP and [`dq_runs::RunsService`]; they hold no state of their own.
 
+mod cursor;
+mod docs;
 mod error;
 mod extract;
 mod handlers;
@@ -14,16 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::HeaderValue;
 use axum::routing::{get, post};
 use dq_runs::RunsService;
 use tokio_util::sync::CancellationToken;
-use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 
+pub use cursor::Cursors;
 pub use read::routes as read_routes;
-
-/// The origin of the original starter's UI, always allowed.
-pub(crate) const UI_ORIGIN: &str = "http://localhost:3000";
 
 /// What the runs handlers reach.
 #[derive(Clone)]
@@ -38,25 +36,8 @@ pub struct RunsState {
     pub timeline_poll: Duration,
     /// Largest request body read ([`crate::ServerConfig::max_body_bytes`]).
     pub max_body_bytes: usize,
-}
-
-/// CORS for the UI origin plus `cors_origins`. Meant for outside the whole router (`edge` applies it), so
-/// that a preflight is answered before routing (an `OPTIONS` route would otherwise be a 405) and before the
-/// token check (browsers send no credentials on a preflight).
-pub fn cors_layer(cors_origins: &[String]) -> CorsLayer {
-    let origins: Vec<HeaderValue> = std::iter::once(UI_ORIGIN)
-        .chain(cors_origins.iter().map(String::as_str))
-        .filter_map(|origin| {
-            HeaderValue::from_str(origin.trim())
-                .inspect_err(|_| tracing::warn!("ignoring invalid cors origin {origin:?}"))
-                .ok()
-        })
-        .collect();
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
-        .allow_methods(AllowMethods::mirror_request())
-        .allow_headers(AllowHeaders::mirror_request())
-        .allow_credentials(true)
+    /// The SSE resume points of `client_id`s.
+    pub cursors: Arc<Cursors>,
 }
 
 /// The runs routes, ready to merge into any router.
@@ -77,5 +58,7 @@ where
         .route("/dlq", get(handlers::list_dlq))
         .route("/dlq/latest", get(handlers::latest_dlq))
         .route("/debug/dlq/peek", get(handlers::peek_dlq))
+        .route("/openapi.json", get(docs::openapi))
+        .route("/docs", get(docs::page))
         .with_state(state)
 }

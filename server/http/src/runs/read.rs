@@ -1,6 +1,6 @@
 //! `GET /v1/read?topic=&partition=&from=&limit=`: a dq-only extension of DriftQ v1, a non-consuming read of
 //! stored messages. The HTTP queue of dq-runs uses it for timelines and the run registry when its broker is
-//! a dq server; a real driftqd lacks it. Errors use the DriftQ v1 shape, as the rest of `/v1`.
+//! a dq server; the original driftqd lacks it (dq-runs then reads by consume and ack). Errors use the DriftQ v1 shape, as the rest of `/v1`.
 
 use axum::extract::{Query, State};
 use axum::http::Uri;

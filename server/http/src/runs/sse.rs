@@ -1,7 +1,9 @@
 //! `GET /runs/{id}/events`: a run's timeline as server-sent events, as the original: `sse.connected` first,
 //! `dlq.available` when the run has a DLQ record, then every event from the start, live. Each timeline
 //! frame carries `id: <seq>`, so a client resumes with `Last-Event-ID` (or `?since=`) without duplicates;
-//! the two markers carry no id, so they never move a client's resume point.
+//! the two markers carry no id, so they never move a client's resume point. With `?client_id=` the stream
+//! resumes where the last connection with that id stopped, and shares the events with any other connection
+//! open with it, each event going to one (see `cursor`).
 //!
 //! A follower wakes on the service's hub for writes made in this process and polls for writes made
 //! elsewhere (an external worker). It ends when the client goes away or the server shuts down.
@@ -20,17 +22,17 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::RunsState;
+use super::cursor::Cursor;
 use super::error::DetailError;
 use super::extract::Params;
 use dq_runs::RunsError;
 
-/// `GET /runs/{id}/events` query. `client_id` is accepted for compatibility and not needed: dq reads the
-/// timeline without consuming it.
+/// `GET /runs/{id}/events` query.
 #[derive(Deserialize)]
 pub struct EventsQuery {
     since: Option<u64>,
-    #[serde(rename = "client_id")]
-    _client_id: Option<String>,
+    /// The original UI's id of its browser tab (the consumer group of the original).
+    client_id: Option<String>,
 }
 
 /// Opens the stream.
@@ -47,13 +49,32 @@ pub async fn events(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let after = last_event_id.or(query.since);
-    let (tx, rx) = mpsc::channel::<SseEvent>(64);
+    let resume = last_event_id.or(query.since);
+    let cursor = query
+        .client_id
+        .filter(|id| !id.is_empty())
+        .and_then(|id| state.cursors.open(&run_id, &id, resume));
+    let after = cursor.as_ref().map_or(resume, Cursor::sent);
+    let (tx, rx) = mpsc::channel::<Frame>(64);
     tokio::spawn(follow(state.clone(), run_id, after, tx));
-    let stream = ReceiverStream::new(rx).map(Ok::<_, Infallible>);
+    // The client id's point moves as the body takes each frame to write, not as the follower queues it: what
+    // is still queued when the client leaves goes to its next connection.
+    let stream = ReceiverStream::new(rx).filter_map(move |(seq, frame)| {
+        let ours = match (&cursor, seq) {
+            (Some(cursor), Some(seq)) => cursor.take(seq),
+            _ => true,
+        };
+        futures::future::ready(ours.then_some(Ok::<_, Infallible>(frame)))
+    });
     let sse = Sse::new(stream).keep_alive(KeepAlive::new().interval(state.keepalive));
+    // `no-transform` as the original sends: a compressing proxy in front (Next.js's `/api` rewrite, whose
+    // `compression` honours it) would otherwise gzip the stream and hold events back until its buffer fills.
+    // `X-Accel-Buffering: no` asks nginx not to buffer it either.
     let extra = [
-        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache, no-transform"),
+        ),
         (
             HeaderName::from_static("x-accel-buffering"),
             HeaderValue::from_static("no"),
@@ -62,16 +83,14 @@ pub async fn events(
     Ok((extra, sse).into_response())
 }
 
+/// A frame and the timeline seq it carries (`None` for the markers).
+type Frame = (Option<u64>, SseEvent);
+
 /// Feeds one stream until the client leaves or the server stops.
-async fn follow(
-    state: RunsState,
-    run_id: String,
-    mut after: Option<u64>,
-    tx: mpsc::Sender<SseEvent>,
-) {
+async fn follow(state: RunsState, run_id: String, mut after: Option<u64>, tx: mpsc::Sender<Frame>) {
     let connected = json!({"type": "sse.connected", "run_id": run_id});
     if tx
-        .send(SseEvent::default().data(connected.to_string()))
+        .send((None, SseEvent::default().data(connected.to_string())))
         .await
         .is_err()
     {
@@ -85,7 +104,7 @@ async fn follow(
             "hint": "DLQ record exists for this run. Use /runs/{run_id}/dlq",
         });
         if tx
-            .send(SseEvent::default().data(available.to_string()))
+            .send((None, SseEvent::default().data(available.to_string())))
             .await
             .is_err()
         {
@@ -115,7 +134,7 @@ async fn follow(
                 }
             };
             let frame = SseEvent::default().id(item.seq.to_string()).data(data);
-            if tx.send(frame).await.is_err() {
+            if tx.send((Some(item.seq), frame)).await.is_err() {
                 return;
             }
             after = Some(item.seq);

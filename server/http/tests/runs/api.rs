@@ -532,3 +532,45 @@ async fn get_workflows_lists_the_built_in_demo_with_its_steps() {
     assert_eq!(steps, STEPS);
     assert_eq!(demo["steps"][0]["action"], json!({"kind": "sleep"}));
 }
+
+/// `--cors-origin-regex`: a matching origin (a Codespaces-style forwarded UI) gets preflights answered, with
+/// `Access-Control-Max-Age`, and may create runs; one that only contains a match may not.
+#[tokio::test]
+async fn cors_allows_origins_matching_a_pattern_and_lets_them_write() {
+    let server = TestServer::with(|c| {
+        c.cors_origin_patterns = vec![dq_server::CODESPACES_ORIGIN_PATTERN.parse().unwrap()];
+    });
+    let ui = "https://fluffy-guide-5x7-3000.app.github.dev";
+    let evil = "https://fluffy-guide-5x7-3000.app.github.dev.evil.test";
+    for (origin, allowed) in [(ui, true), (evil, false)] {
+        let preflight = server
+            .client
+            .request(reqwest::Method::OPTIONS, server.url("/runs"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+            .await
+            .unwrap();
+        let headers = preflight.headers();
+        if allowed {
+            assert_eq!(headers["access-control-allow-origin"], origin);
+            assert_eq!(headers["access-control-max-age"], "600");
+        } else {
+            assert!(headers.get("access-control-allow-origin").is_none());
+        }
+        let create = server
+            .client
+            .post(server.url("/runs"))
+            .header("origin", origin)
+            .json(&json!({"workflow": "demo"}))
+            .send()
+            .await
+            .unwrap();
+        let expected = if allowed { 200 } else { 403 };
+        assert_eq!(create.status().as_u16(), expected, "{origin}");
+        if allowed {
+            assert_eq!(create.headers()["access-control-allow-origin"], origin);
+        }
+    }
+}

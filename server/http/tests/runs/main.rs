@@ -4,6 +4,9 @@
 
 mod api;
 mod bad_input;
+mod dashboard;
+mod docs;
+mod driftqd;
 mod durability;
 mod external;
 mod forged;

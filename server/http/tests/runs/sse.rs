@@ -1,8 +1,11 @@
-//! SSE: the markers of the original, ids on timeline frames, and resume without duplicates.
+//! SSE: the markers of the original, ids on timeline frames, resume without duplicates (by `Last-Event-ID`,
+//! `?since=` or the original UI's `client_id`), and the headers that keep proxies from holding the stream.
+
+use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::util::{TestServer, failing, sse_until};
+use crate::util::{Frame, GUARD, SseStream, TestServer, failing, sse_until};
 
 #[tokio::test]
 async fn sse_sends_connected_then_dlq_available_then_the_timeline() {
@@ -105,4 +108,86 @@ async fn sse_resumes_from_last_event_id_or_since_without_duplicates() {
         assert_eq!(ids.len(), total, "no duplicates");
         assert_eq!(ids.len(), timeline.len(), "nothing missing");
     }
+}
+
+/// A compressing proxy (Next.js's `/api` rewrite, nginx) must pass the stream through untouched and unbuffered,
+/// or the live timeline behind it receives nothing until the proxy's buffer fills.
+#[tokio::test]
+async fn sse_asks_proxies_not_to_compress_or_buffer_the_stream() {
+    let server = TestServer::start();
+    let run_id = server.create(json!({})).await;
+    let response = server
+        .client
+        .get(server.url(&format!("/runs/{run_id}/events")))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let headers = response.headers();
+    assert_eq!(headers["cache-control"], "no-cache, no-transform");
+    assert_eq!(headers["x-accel-buffering"], "no");
+    assert!(headers.get("content-encoding").is_none());
+}
+
+/// Two connections open at once with one `client_id` (a second "Connect SSE" in the original UI) share the
+/// run's events, each going to one of them; a later connection with the id resumes after them, and another id
+/// still gets the whole history.
+#[tokio::test]
+async fn connections_with_one_client_id_get_each_event_once_and_a_reconnect_resumes() {
+    let server = TestServer::with(|c| c.runs.step_delay = std::time::Duration::from_millis(20));
+    let run_id = server.create(json!({})).await;
+    let path = format!("/runs/{run_id}/events?client_id=tab-1");
+    let mut a = SseStream::open(&server, &path, &[]).await;
+    let mut b = SseStream::open(&server, &path, &[]).await;
+    // A succeeding run has 12 events (seq 0..=11). Read both until every seq has arrived once.
+    let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + GUARD;
+    while seen.len() < 12 {
+        let frame: Frame = tokio::time::timeout_at(deadline, async {
+            tokio::select! {
+                frame = a.next() => frame,
+                frame = b.next() => frame,
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("not every event arrived: {seen:?}"));
+        if let Some(seq) = frame.id {
+            *seen.entry(seq).or_default() += 1;
+            assert_eq!(seen[&seq], 1, "seq {seq} was sent twice: {seen:?}");
+        }
+    }
+    assert_eq!(
+        seen.keys().copied().collect::<Vec<_>>(),
+        (0..12).collect::<Vec<_>>()
+    );
+    drop((a, b));
+
+    // A reconnect: the markers, then only what is new.
+    let mut again = SseStream::open(&server, &path, &[]).await;
+    let first = again.next().await;
+    assert_eq!(first.data["type"], "sse.connected");
+    let (status, _) = server
+        .post(
+            &format!("/runs/{run_id}/emit"),
+            json!({"event": {"type": "demo.ping"}}),
+        )
+        .await;
+    assert!(status.is_success());
+    let next = tokio::time::timeout(GUARD, again.next()).await.unwrap();
+    assert_eq!(
+        (next.id, &next.data["type"]),
+        (Some(12), &json!("demo.ping"))
+    );
+
+    // Another tab starts from the beginning.
+    let other = sse_until(
+        &server,
+        &format!("/runs/{run_id}/events?client_id=tab-2"),
+        &[],
+        |f| f.id == Some(12),
+    )
+    .await;
+    let ids: Vec<u64> = other.iter().filter_map(|f| f.id).collect();
+    assert_eq!(ids, (0..=12).collect::<Vec<_>>());
 }

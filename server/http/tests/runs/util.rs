@@ -153,54 +153,81 @@ pub async fn sse_until(
     headers: &[(&str, &str)],
     done: impl Fn(&Frame) -> bool,
 ) -> Vec<Frame> {
-    let mut request = server.client.get(server.url(path));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = request.send().await.expect("sse");
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
-    let mut body = response.bytes_stream();
-    let mut buffer = String::new();
+    let mut stream = SseStream::open(server, path, headers).await;
     let mut frames = Vec::new();
     let deadline = tokio::time::Instant::now() + GUARD;
     loop {
-        while let Some(end) = buffer.find("\n\n") {
-            let raw: String = buffer.drain(..end + 2).collect();
-            let mut frame = Frame {
-                id: None,
-                data: Value::Null,
-                received: std::time::Instant::now(),
-            };
-            let mut data = String::new();
-            for line in raw.lines() {
-                if let Some(id) = line.strip_prefix("id:") {
-                    frame.id = Some(id.trim().parse().expect("numeric id"));
-                } else if let Some(d) = line.strip_prefix("data:") {
-                    data.push_str(d.trim_start());
-                }
-            }
-            if data.is_empty() {
-                continue;
-            }
-            frame.data = serde_json::from_str(&data).expect("json data");
-            let finished = done(&frame);
-            frames.push(frame);
-            if finished {
-                return frames;
-            }
-        }
-        let chunk = tokio::time::timeout_at(deadline, body.next())
+        let frame = tokio::time::timeout_at(deadline, stream.next())
             .await
-            .unwrap_or_else(|_| panic!("sse frames never satisfied the wait: {frames:?}"))
-            .expect("sse stream ended early")
-            .expect("sse chunk");
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
+            .unwrap_or_else(|_| panic!("sse frames never satisfied the wait: {frames:?}"));
+        let finished = done(&frame);
+        frames.push(frame);
+        if finished {
+            return frames;
+        }
+    }
+}
+
+/// An open SSE response, read one frame at a time (for a test that reads several at once).
+pub struct SseStream {
+    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl SseStream {
+    /// Opens `path` with `headers`; asserts a 200 event stream.
+    pub async fn open(server: &TestServer, path: &str, headers: &[(&str, &str)]) -> Self {
+        let mut request = server.client.get(server.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("sse");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        Self {
+            body: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next frame with data; comments are skipped. Unbounded: callers bound the wait. Cancel-safe: a chunk
+    /// is buffered as soon as it is read.
+    pub async fn next(&mut self) -> Frame {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let raw: String = self.buffer.drain(..end + 2).collect();
+                let mut frame = Frame {
+                    id: None,
+                    data: Value::Null,
+                    received: std::time::Instant::now(),
+                };
+                let mut data = String::new();
+                for line in raw.lines() {
+                    if let Some(id) = line.strip_prefix("id:") {
+                        frame.id = Some(id.trim().parse().expect("numeric id"));
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data.push_str(d.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue;
+                }
+                frame.data = serde_json::from_str(&data).expect("json data");
+                return frame;
+            }
+            let chunk = self
+                .body
+                .next()
+                .await
+                .expect("sse stream ended early")
+                .expect("sse chunk");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
     }
 }
 

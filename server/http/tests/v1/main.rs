@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod batch;
 mod browser;
 mod connections;
 mod delivery;
