@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
+use super::attempt::{RetryRule, StepFailure, human, output};
 use super::http::fill;
 
 /// Most bytes of stdout kept as a step's output: outputs are stored in the run's timeline.
@@ -43,42 +44,6 @@ impl StepContext<'_> {
             "run_id": self.run_id,
             "attempt": self.attempt,
         })
-    }
-}
-
-/// Why an attempt of a step failed.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct StepFailure {
-    pub error: String,
-    /// Whether another attempt may succeed (else the run is dead-lettered at once).
-    pub retryable: bool,
-}
-
-impl StepFailure {
-    fn retryable(error: String) -> Self {
-        Self {
-            error,
-            retryable: true,
-        }
-    }
-}
-
-/// The retry rule of a step for a code (exit code or HTTP status): `non_retryable` wins, then `retry_on`
-/// when set, then the kind's default.
-pub(crate) struct RetryRule<'a> {
-    pub retry_on: Option<&'a [u16]>,
-    pub non_retryable: &'a [u16],
-}
-
-impl RetryRule<'_> {
-    pub fn allows(&self, code: u16, default: bool) -> bool {
-        if self.non_retryable.contains(&code) {
-            false
-        } else if let Some(retry_on) = self.retry_on {
-            retry_on.contains(&code)
-        } else {
-            default
-        }
     }
 }
 
@@ -220,14 +185,6 @@ async fn run(
     Ok(output(&out.0))
 }
 
-/// A step's output from the bytes it wrote: JSON when they parse, else the text without its last newline.
-pub(crate) fn output(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes).unwrap_or_else(|_| {
-        let text = String::from_utf8_lossy(bytes);
-        Value::String(text.strip_suffix('\n').unwrap_or(&text).to_owned())
-    })
-}
-
 /// Reads a pipe to its end, keeping up to [`MAX_OUTPUT`] bytes; true when there was more.
 async fn read_capped(pipe: Option<impl AsyncRead + Unpin>) -> (Vec<u8>, bool) {
     let Some(mut pipe) = pipe else {
@@ -252,15 +209,6 @@ fn stderr_tail(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(&bytes[start..]);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(STDERR_LINES)..].join(" | ")
-}
-
-/// `5s`, `200ms`.
-pub(crate) fn human(d: Duration) -> String {
-    if d.subsec_millis() == 0 && d.as_secs() > 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::exec::{RetryRule, StepFailure, human, output};
+use super::attempt::{RetryRule, StepFailure, human, output};
 
 /// Most bytes of a response body kept as the step's output.
 const MAX_BODY: usize = 256 * 1024;

@@ -14,6 +14,7 @@
 //!   says no (an HTTP 4xx other than 429; a command that cannot start): then the run is dead-lettered at once
 //!   with reason `non_retryable`.
 
+pub(crate) mod attempt;
 pub(crate) mod exec;
 pub mod file;
 pub(crate) mod http;
@@ -107,7 +108,7 @@ const NO_POLICY: &Policy = &Policy {
 pub(crate) struct StepPolicy<'a> {
     pub max_attempts: u32,
     pub timeout: Duration,
-    pub rule: exec::RetryRule<'a>,
+    pub rule: attempt::RetryRule<'a>,
     backoff: Option<&'a dq_proto::workflow::Backoff>,
     server_backoff: Duration,
 }
@@ -138,7 +139,7 @@ impl<'a> StepPolicy<'a> {
                 .and_then(|p| p.timeout_ms)
                 .or(defaults.timeout_ms)
                 .map_or(DEFAULT_TIMEOUT, Duration::from_millis),
-            rule: exec::RetryRule {
+            rule: attempt::RetryRule {
                 retry_on: pick(|p| p.retry_on.as_ref()),
                 non_retryable: pick(|p| p.non_retryable.as_ref()).unwrap_or(&[]),
             },
