@@ -1,6 +1,6 @@
 //! Settling deliveries of a group: the writes that move a partition's marks ([`settle_ops`], mirrored in memory
 //! by [`apply_settle`]) and acks, one or a batch at a time ([`ack`]). Nacks, expiries and dead-letters, which
-//! settle through the same ops, stay in the parent module.
+//! settle through the same ops, are in `fail`.
 
 use fjall::OwnedWriteBatch;
 
