@@ -23,18 +23,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::{Buf, BytesMut};
 use dq_proto::broker::{AckRequest, ConsumeItem, Envelope, ProduceRequest, Produced};
 use dq_proto::error::{ErrorBody, ErrorCode};
 use dq_proto::runs::{ReadItem, ReadResponse};
 use futures::StreamExt;
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+use tokio_util::io::StreamReader;
 
 use super::{ConsumeSpec, Deliveries, Outgoing, ProduceOutcome, Queue};
 use crate::QueueError;
 use reader::ConsumeReader;
 
 mod acks;
+
+/// Longest consume line read: far above what any message can take (a dq server refuses request bodies over
+/// twice its value limit), so only a broken stream reaches it.
+const MAX_CONSUME_LINE: usize = 64 * 1024 * 1024;
 
 /// How long an ordinary (non-streaming) request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -153,36 +158,28 @@ impl Link {
                 context: format!("GET /v1/consume of {}", spec.topic),
                 source,
             })?;
-        let body = check(response, Call::NamesTopic).await?.bytes_stream();
-        let state = (body, BytesMut::new());
-        let stream = futures::stream::unfold(state, |(mut body, mut buffer)| async move {
-            loop {
-                if let Some(newline) = buffer.iter().position(|b| *b == b'\n') {
-                    let line = buffer.split_to(newline + 1);
-                    let line = line.chunk().trim_ascii();
-                    // Blank lines are the broker's keep-alives.
-                    if line.is_empty() {
-                        continue;
-                    }
-                    let item = serde_json::from_slice::<ConsumeItem>(line).map_err(|source| {
-                        QueueError::Json {
-                            context: "a consume line".to_owned(),
-                            source,
-                        }
-                    });
-                    return Some((item, (body, buffer)));
-                }
-                match body.next().await {
-                    Some(Ok(chunk)) => buffer.extend_from_slice(&chunk),
-                    Some(Err(source)) => {
-                        let error = QueueError::Transport {
-                            context: "the consume stream".to_owned(),
-                            source,
-                        };
-                        return Some((Err(error), (body, BytesMut::new())));
-                    }
-                    None => return None,
-                }
+        // NDJSON: tokio-util frames the lines (a blank one is a keep-alive), serde reads each.
+        let body = check(response, Call::NamesTopic)
+            .await?
+            .bytes_stream()
+            .map(|chunk| chunk.map_err(std::io::Error::other));
+        let lines = FramedRead::new(
+            StreamReader::new(body),
+            LinesCodec::new_with_max_length(MAX_CONSUME_LINE),
+        );
+        let stream = lines.filter_map(|line| async move {
+            match line {
+                Ok(line) if line.trim().is_empty() => None,
+                Ok(line) => Some(serde_json::from_str::<ConsumeItem>(line.trim()).map_err(
+                    |source| QueueError::Json {
+                        context: "a consume line".to_owned(),
+                        source,
+                    },
+                )),
+                Err(LinesCodecError::Io(broken)) => Some(Err(stream_broke(broken))),
+                Err(LinesCodecError::MaxLineLengthExceeded) => Some(Err(QueueError::Protocol(
+                    format!("a consume line over {MAX_CONSUME_LINE} bytes"),
+                ))),
             }
         });
         Ok(stream.boxed())
@@ -196,6 +193,21 @@ impl Link {
         offset: u64,
     ) -> Result<(), QueueError> {
         self.acks.ack(self, spec, partition, offset).await
+    }
+}
+
+/// The error of a consume stream that broke: the transport's own error when it was one.
+fn stream_broke(broken: std::io::Error) -> QueueError {
+    match broken
+        .into_inner()
+        .map(|inner| inner.downcast::<reqwest::Error>())
+    {
+        Some(Ok(source)) => QueueError::Transport {
+            context: "the consume stream".to_owned(),
+            source: *source,
+        },
+        Some(Err(other)) => QueueError::Unavailable(format!("the consume stream broke: {other}")),
+        None => QueueError::Unavailable("the consume stream broke".to_owned()),
     }
 }
 
