@@ -73,8 +73,7 @@ pub fn running_pid(pid_path: &Path) -> Option<i32> {
     let alive = kill(Pid::from_raw(pid), None).is_ok();
     // A stale pid file may name a recycled pid: make sure it is still `dq … up`.
     let is_dq = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|cmd| cmd.split(|&b| b == 0).any(|arg| arg == b"up"))
-        .unwrap_or(true);
+        .map_or(true, |cmd| cmd.split(|&b| b == 0).any(|arg| arg == b"up"));
     (alive && is_dq).then_some(pid)
 }
 

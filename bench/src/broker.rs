@@ -111,7 +111,7 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
             .context("not every message was acked within 120 s of the last produce")?;
     }
     let elapsed = started.elapsed();
-    let server_cpu = server.cpu_time()? - cpu_before;
+    let server_cpu = server.cpu_time()?.saturating_sub(cpu_before);
     for c in consumers {
         c.abort();
     }
@@ -158,7 +158,7 @@ pub async fn backlog(dq: &Path, args: BacklogArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     produce_all(addr, args.producers, args.messages, 1, &value).await?;
     let elapsed = started.elapsed();
-    let server_cpu = server.cpu_time()? - cpu_before;
+    let server_cpu = server.cpu_time()?.saturating_sub(cpu_before);
     let (rss, peak) = server.memory_mib()?;
     println!(
         "backlog: {} messages of {} B stored in {:.1} s ({:.0}/s), none consumed",

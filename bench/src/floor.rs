@@ -40,7 +40,10 @@ pub async fn floor(dq: &Path, args: FloorArgs) -> anyhow::Result<()> {
     let bare = BareServer::start()?;
     let cpu_before = cpu_time(bare.child.id())?;
     let bare_rate = round_trips(bare.addr, &args).await?;
-    let bare_cpu = micros_each(cpu_time(bare.child.id())? - cpu_before, args.requests);
+    let bare_cpu = micros_each(
+        cpu_time(bare.child.id())?.saturating_sub(cpu_before),
+        args.requests,
+    );
     drop(bare);
     println!(
         "bare hyper server: {bare_rate:.0} round trips/s, server CPU {bare_cpu:.1} µs per round trip ({} GET over \
@@ -55,7 +58,7 @@ pub async fn floor(dq: &Path, args: FloorArgs) -> anyhow::Result<()> {
     let server = Server::start(dq, &["--workers", "0"]).await?;
     let cpu_before = server.cpu_time()?;
     let dq_rate = round_trips(server.addr, &args).await?;
-    let dq_cpu = micros_each(server.cpu_time()? - cpu_before, args.requests);
+    let dq_cpu = micros_each(server.cpu_time()?.saturating_sub(cpu_before), args.requests);
     println!(
         "dq up, GET /v1/healthz: {dq_rate:.0} round trips/s ({:.0}% of the bare server), server CPU {dq_cpu:.1} µs \
          per round trip",

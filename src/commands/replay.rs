@@ -178,7 +178,7 @@ async fn pick_run(client: &Client, ctx: &Ctx) -> Result<String> {
         dialoguer::Error::IO(e) if e.kind() == std::io::ErrorKind::Interrupted => {
             CliError::Interrupted
         }
-        e => CliError::failed("asking which run", e),
+        e @ dialoguer::Error::IO(_) => CliError::failed("asking which run", e),
     });
     drop(cursor);
     Ok(candidates[chosen?.ok_or(CliError::Interrupted)?]

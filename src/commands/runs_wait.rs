@@ -25,24 +25,23 @@ pub async fn run(args: RunsWaitArgs, ctx: &Ctx) -> Result<ExitStatus> {
             ),
         });
     }
-    let status = match ended(&detail, target) {
-        Some(status) => status,
-        None => {
-            let which = if target == 0 {
-                format!("run {}", args.run)
-            } else {
-                format!("replay {target} of run {}", args.run)
-            };
-            let spinner = ctx.printer.spinner(format!("waiting for {which}"));
-            let outcome = follow(&client, &args.run, target, |frame| {
-                spinner.set_message(format!("waiting for {which} · {}", frame.event.kind()));
-                Ok(())
-            })
-            .await?;
-            drop(spinner);
-            detail = client.run(&args.run).await?;
-            outcome.status
-        }
+    let status = if let Some(status) = ended(&detail, target) {
+        status
+    } else {
+        let which = if target == 0 {
+            format!("run {}", args.run)
+        } else {
+            format!("replay {target} of run {}", args.run)
+        };
+        let spinner = ctx.printer.spinner(format!("waiting for {which}"));
+        let outcome = follow(&client, &args.run, target, |frame| {
+            spinner.set_message(format!("waiting for {which} · {}", frame.event.kind()));
+            Ok(())
+        })
+        .await?;
+        drop(spinner);
+        detail = client.run(&args.run).await?;
+        outcome.status
     };
     ctx.printer.result(&detail)?;
     Ok(if status == RunStatus::Succeeded {

@@ -85,15 +85,14 @@ pub async fn run(args: UpArgs, ctx: &Ctx) -> Result<ExitStatus> {
     }
     ctx.printer.note("dq shutting down");
     let _ = stop.send(());
-    match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
-        Ok(joined) => server_result(joined),
-        Err(_) => {
-            ctx.printer.warn(&format!(
-                "the server did not stop within {}; exiting anyway",
-                format_duration(SHUTDOWN_GRACE)
-            ));
-            Ok(ExitStatus::Success)
-        }
+    if let Ok(joined) = tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+        server_result(joined)
+    } else {
+        ctx.printer.warn(&format!(
+            "the server did not stop within {}; exiting anyway",
+            format_duration(SHUTDOWN_GRACE)
+        ));
+        Ok(ExitStatus::Success)
     }
 }
 

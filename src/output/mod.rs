@@ -77,7 +77,9 @@ impl Printer {
         self.line(&text)
     }
 
-    /// Prints one line of result on stdout and flushes it (a live timeline must show at once).
+    /// Prints one line of result on stdout and flushes it (a live timeline must show at once). A method, though
+    /// stdout is the process's, so that all output goes through the printer.
+    #[allow(clippy::unused_self)]
     pub fn line(&self, text: &str) -> Result<()> {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{text}")

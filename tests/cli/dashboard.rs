@@ -98,8 +98,7 @@ fn the_dashboard_in_headless_chromium() {
         return;
     }
     let shots = std::env::var("DQ_SCREENSHOTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join("target/dashboard-screenshots"));
+        .map_or_else(|_| root.join("target/dashboard-screenshots"), PathBuf::from);
     println!("screenshots in {}", shots.display());
 
     let dir = tempfile::tempdir().unwrap();

@@ -3,6 +3,9 @@
 //! Each module reads as a spec of one area; `util` has the [`util::TestServer`] and the preset [`util::dq`]
 //! command (no colour, no `DQ_*` variable leaking in from the environment).
 
+// Tests may unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod basics;
 mod bench;
 mod broker_kill;

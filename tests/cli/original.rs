@@ -103,7 +103,7 @@ async fn replay(
     let Some(run) = runs.get_mut(&id) else {
         return not_found("run not found");
     };
-    let body = body.map(|Json(b)| b).unwrap_or_else(|| json!({}));
+    let body = body.map_or_else(|| json!({}), |Json(b)| b);
     let fail_at = match body.get("fail_at") {
         None => run.fail_at.clone(),
         Some(value) => value.as_str().map(str::to_owned),

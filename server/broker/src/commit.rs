@@ -104,7 +104,7 @@ impl Committer {
                         open: None,
                     },
                     &thread_shared,
-                )
+                );
             })
             .map_err(|e| Error::Storage(fjall::Error::Io(e)))?;
         Ok(Self {
@@ -184,22 +184,21 @@ impl JournalSync {
     fn sync(&mut self) -> fjall::Result<()> {
         self.db.persist(PersistMode::Buffer)?;
         loop {
-            let (id, file, next) = match &self.open {
-                Some((id, file, next)) => (*id, file, next),
-                None => {
-                    let Some((id, path)) = journal::active_journal(&self.dir)? else {
-                        return self.db.persist(PersistMode::SyncData);
-                    };
-                    match open_journal(&path) {
-                        Ok(file) => {
-                            let next = journal::journal_path(&self.dir, id + 1);
-                            let (id, file, next) = self.open.insert((id, file, next));
-                            (*id, &*file, &*next)
-                        }
-                        // Rotated, flushed and removed since we listed it: look again.
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                        Err(e) => return Err(e.into()),
+            let (id, file, next) = if let Some((id, file, next)) = &self.open {
+                (*id, file, next)
+            } else {
+                let Some((id, path)) = journal::active_journal(&self.dir)? else {
+                    return self.db.persist(PersistMode::SyncData);
+                };
+                match open_journal(&path) {
+                    Ok(file) => {
+                        let next = journal::journal_path(&self.dir, id + 1);
+                        let (id, file, next) = self.open.insert((id, file, next));
+                        (*id, &*file, &*next)
                     }
+                    // Rotated, flushed and removed since we listed it: look again.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e.into()),
                 }
             };
             file.sync_data()?;

@@ -171,7 +171,7 @@ fn backup_path(path: &Path) -> PathBuf {
         .unwrap_or_default();
     let mut name = path
         .file_name()
-        .map(|n| n.to_os_string())
+        .map(std::ffi::OsStr::to_os_string)
         .unwrap_or_default();
     name.push(format!(".corrupt-{ms}"));
     path.with_file_name(name)

@@ -12,7 +12,7 @@ use crate::{Config, Error};
 /// The offset of a partition's first or last stored message, as its prefix iterator yields it.
 fn edge_offset(edge: Option<fjall::Guard>) -> Result<Option<u64>, Error> {
     Ok(edge
-        .map(|g| g.key())
+        .map(fjall::Guard::key)
         .transpose()?
         .and_then(|k| store::msg_key_offset(&k)))
 }

@@ -90,31 +90,30 @@ impl Broker {
             if topic.is_deleted() {
                 return Err(Error::UnknownTopic(topic.name.clone()));
             }
-            let joined = match groups.get(group) {
-                Some(existing) => Arc::clone(existing),
-                None => {
-                    // A new group starts at the earliest retained offset. Its cursors are written now (not waited
-                    // for) so that its lag shows in metrics after a restart even before its first ack.
-                    let parts: Vec<GroupPart> = topic
-                        .partitions
-                        .iter()
-                        .map(|p| GroupPart::new(p.first()))
-                        .collect();
-                    let mut batch = shared.store.batch()?;
-                    for (idx, part) in parts.iter().enumerate() {
-                        let p = u32::try_from(idx).unwrap_or(u32::MAX);
-                        batch.insert(
-                            &shared.store.cursors,
-                            store::group_key(topic.id, group, p),
-                            part.lwm.to_be_bytes().to_vec(),
-                        );
-                    }
-                    batch.commit()?;
-                    shared.written();
-                    let created = Arc::new(Group::new(group.to_owned(), parts));
-                    groups.insert(group.to_owned(), Arc::clone(&created));
-                    created
+            let joined = if let Some(existing) = groups.get(group) {
+                Arc::clone(existing)
+            } else {
+                // A new group starts at the earliest retained offset. Its cursors are written now (not waited
+                // for) so that its lag shows in metrics after a restart even before its first ack.
+                let parts: Vec<GroupPart> = topic
+                    .partitions
+                    .iter()
+                    .map(|p| GroupPart::new(p.first()))
+                    .collect();
+                let mut batch = shared.store.batch()?;
+                for (idx, part) in parts.iter().enumerate() {
+                    let p = u32::try_from(idx).unwrap_or(u32::MAX);
+                    batch.insert(
+                        &shared.store.cursors,
+                        store::group_key(topic.id, group, p),
+                        part.lwm.to_be_bytes().to_vec(),
+                    );
                 }
+                batch.commit()?;
+                shared.written();
+                let created = Arc::new(Group::new(group.to_owned(), parts));
+                groups.insert(group.to_owned(), Arc::clone(&created));
+                created
             };
             // Joined while the groups lock is held, so that the idle-group sweep (which takes it first) never
             // forgets a group between its lookup here and this stream's count.

@@ -73,9 +73,8 @@ impl Guard {
 
     /// The answer to a request this server must not serve, or `None` to let it through.
     pub fn refuse(&self, req: &Request) -> Option<Response> {
-        let authority = match authority(req.headers(), req.uri()) {
-            Ok(authority) => authority,
-            Err(()) => return Some(refusal(req.uri(), Refusal::Host("(not text)".into()))),
+        let Ok(authority) = authority(req.headers(), req.uri()) else {
+            return Some(refusal(req.uri(), Refusal::Host("(not text)".into())));
         };
         if let Some(authority) = authority
             && !self.host_allowed(authority)
@@ -136,7 +135,7 @@ impl Guard {
 fn authority<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Result<Option<&'a str>, ()> {
     match headers.get(header::HOST) {
         Some(host) => host.to_str().map(Some).map_err(|_| ()),
-        None => Ok(uri.authority().map(|authority| authority.as_str())),
+        None => Ok(uri.authority().map(axum::http::uri::Authority::as_str)),
     }
 }
 

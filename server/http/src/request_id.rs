@@ -29,7 +29,7 @@ pub fn assign(req: &mut Request) -> HeaderValue {
 
 fn is_usable(value: &HeaderValue) -> bool {
     let bytes = value.as_bytes();
-    !bytes.is_empty() && bytes.len() <= MAX_LEN && bytes.iter().all(|b| b.is_ascii_graphic())
+    !bytes.is_empty() && bytes.len() <= MAX_LEN && bytes.iter().all(u8::is_ascii_graphic)
 }
 
 /// A fresh id: 16 hex characters drawn at random once per process, then a 16-hex-character counter. Unique

@@ -242,16 +242,17 @@ fn ndjson(
                 return None;
             }
             // A busy stream finds its next message at once: no timer, no wait.
-            let first = match subscription.try_next() {
-                Some(item) => item,
-                None => tokio::select! {
+            let first = if let Some(item) = subscription.try_next() {
+                item
+            } else {
+                tokio::select! {
                     biased;
                     () = shutdown.cancelled() => return None,
                     item = subscription.next() => item?,
                     () = tokio::time::sleep(keepalive) => {
                         return Some((Ok(Bytes::from_static(b"\n")), subscription));
                     }
-                },
+                }
             };
             let chunk = chunk(first, &mut subscription);
             Some((chunk, subscription))

@@ -264,6 +264,7 @@ impl Event {
     }
 
     /// Adds a field (`replay_seq` and `source` go to the envelope when they have the envelope's type).
+    #[must_use]
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         let value = value.into();
         match (key, &value) {

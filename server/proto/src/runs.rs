@@ -157,6 +157,7 @@ pub struct ReplayRequest {
     pub from: Option<String>,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -231,6 +232,7 @@ pub struct RunCommand {
     pub from: Option<String>,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }

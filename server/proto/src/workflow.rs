@@ -97,6 +97,7 @@ pub struct Policy {
 
 impl Policy {
     /// This policy with the unset fields taken from `defaults`.
+    #[must_use]
     pub fn or(&self, defaults: &Policy) -> Policy {
         Policy {
             timeout_ms: self.timeout_ms.or(defaults.timeout_ms),

@@ -413,6 +413,8 @@ impl Registry {
 }
 
 #[cfg(test)]
+// The registry takes records as they come off the queue, decoded or not: the helpers build them so.
+#[allow(clippy::unnecessary_wraps)]
 mod tests {
     use super::*;
     use dq_proto::runs::RunStatus;

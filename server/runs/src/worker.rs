@@ -286,7 +286,7 @@ impl Worker {
                 &self.config.workflows,
                 &command,
                 &History::default(),
-                &Default::default(),
+                &crate::chain::Earlier::default(),
             );
             self.execute(writes, &item, &mut chain, &command, &run, &mut plan)
                 .await;

@@ -3,6 +3,9 @@
 //! abandoned by a vanished worker (an expired lease, a broker restart, a shutdown) counted apart from failures,
 //! and the registry rebuilt from the broker; workflow files with real steps in [`workflows`].
 
+// Tests may unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,12 @@
 //! Failing a delivery: a nack or an expired lease makes the message wait for a retry (after its backoff), or,
 //! once its attempts are spent, go to the topic's DLQ (`dlq.<topic>`) in the same batch that settles it.
 
-use super::*;
+use super::{
+    ACK_TIMEOUT, Arc, AttemptsRecord, Candidate, Counters, DLQ_RETRY, DlqInfo, Duration,
+    EXPIRY_BACKOFF_BASE, EXPIRY_BACKOFF_CAP, Error, Group, GroupPart, Instant, MAX_DELAY,
+    MessageRecord, Policy, Retry, Settled, Shared, TimerEntry, TimerKey, Topic, append_error,
+    apply_settle, checked, now_ms, partition_index, read_message, settle_ops, store,
+};
 
 /// Nacks an in-flight message: redelivered after the backoff (or `delay`), or dead-lettered when its attempts
 /// are exhausted. Returns the group-commit ticket to wait for.

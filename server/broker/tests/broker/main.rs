@@ -2,6 +2,8 @@
 //! restart and recovery. Paused-time tests drive leases and backoff deterministically.
 
 #![allow(missing_docs)]
+// Tests may unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
 
 mod batch;
 mod bounds;

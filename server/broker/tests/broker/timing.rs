@@ -24,7 +24,7 @@ async fn broker_with_topic_t(dir: &TempDir) -> Broker {
 
 /// The next delivery, due `after` from now: nothing until 10 ms before, then it within 20 ms (`why` it is due).
 async fn due_after(sub: &mut Subscription, after: Duration, why: &str) -> ConsumeItem {
-    nothing_within(sub, after - ms(10)).await;
+    nothing_within(sub, after.checked_sub(ms(10)).unwrap()).await;
     tokio::time::timeout(ms(20), sub.next())
         .await
         .expect(why)
@@ -39,7 +39,7 @@ async fn lease_expiry_redelivers_with_one_more_attempt() {
     let mut sub = broker.subscribe("t", "g", "w1", Some(LEASE)).unwrap();
     let first = next(&mut sub).await;
     assert_eq!(first.attempts, 1);
-    nothing_within(&mut sub, LEASE - ms(100)).await;
+    nothing_within(&mut sub, LEASE.checked_sub(ms(100)).unwrap()).await;
 
     let mut other = broker.subscribe("t", "g", "w2", Some(LEASE)).unwrap();
     let second = next(&mut other).await;

@@ -119,29 +119,26 @@ pub async fn serve<S>(
     // of it.
     let mut at_cap = false;
     loop {
-        let permit = match Arc::clone(&permits).try_acquire_owned() {
-            Ok(permit) => {
-                if at_cap && permits.available_permits() >= limits.max_connections / 2 {
-                    at_cap = false;
-                }
-                permit
+        let permit = if let Ok(permit) = Arc::clone(&permits).try_acquire_owned() {
+            if at_cap && permits.available_permits() >= limits.max_connections / 2 {
+                at_cap = false;
             }
-            Err(_) => {
-                if !at_cap {
-                    at_cap = true;
-                    tracing::warn!(
-                        max_connections = limits.max_connections,
-                        "open connections at the cap: not accepting more until one closes"
-                    );
-                }
-                tokio::select! {
-                    permit = Arc::clone(&permits).acquire_owned() => match permit {
-                        Ok(permit) => permit,
-                        // The semaphore is never closed.
-                        Err(_) => break,
-                    },
-                    () = &mut signal => break,
-                }
+            permit
+        } else {
+            if !at_cap {
+                at_cap = true;
+                tracing::warn!(
+                    max_connections = limits.max_connections,
+                    "open connections at the cap: not accepting more until one closes"
+                );
+            }
+            tokio::select! {
+                permit = Arc::clone(&permits).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    // The semaphore is never closed.
+                    Err(_) => break,
+                },
+                () = &mut signal => break,
             }
         };
         let tcp = tokio::select! {

@@ -90,9 +90,10 @@ where
         let mut last = String::new();
         loop {
             let frame = match snapshot(state.clone()).await {
-                Ok(value) => serde_json::to_string(&value)
-                    .map(|data| ("snapshot", data))
-                    .unwrap_or_else(|e| ("problem", json!({"detail": e.to_string()}).to_string())),
+                Ok(value) => serde_json::to_string(&value).map_or_else(
+                    |e| ("problem", json!({"detail": e.to_string()}).to_string()),
+                    |data| ("snapshot", data),
+                ),
                 Err(e) => ("problem", json!({"detail": e.to_string()}).to_string()),
             };
             if frame.1 != last {

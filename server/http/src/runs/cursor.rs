@@ -86,18 +86,15 @@ impl Cursors {
                     .filter(|(_, point)| point.open == 0)
                     .min_by_key(|(_, point)| point.touched)
                     .map(|(key, _)| key.clone());
-                match idle {
-                    Some(oldest) => {
-                        points.remove(&oldest);
-                    }
-                    None => {
-                        tracing::warn!(
-                            run_id,
-                            "{} SSE client ids are streaming; this one streams without a resume point",
-                            points.len()
-                        );
-                        return None;
-                    }
+                if let Some(oldest) = idle {
+                    points.remove(&oldest);
+                } else {
+                    tracing::warn!(
+                        run_id,
+                        "{} SSE client ids are streaming; this one streams without a resume point",
+                        points.len()
+                    );
+                    return None;
                 }
             }
         }

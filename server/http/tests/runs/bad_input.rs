@@ -263,7 +263,7 @@ async fn non_object_bodies_are_422_and_start_no_run() {
     assert_eq!(run_count(&server).await, 0);
     let run_id = server.create(json!({})).await;
     let (status, _) = server
-        .post_raw(&format!("/runs/{run_id}/replay"), r#"[null, {}]"#)
+        .post_raw(&format!("/runs/{run_id}/replay"), r"[null, {}]")
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     // Empty and `null` bodies still read as `{}`, as in the original.

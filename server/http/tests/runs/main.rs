@@ -2,6 +2,9 @@
 //! worker) on 127.0.0.1:0 with a temporary data dir: the original starter's behavioural tests, rewritten
 //! against the real thing, plus dq's additions, SSE resume and restarts.
 
+// Tests may unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod api;
 mod bad_input;
 mod dashboard;

@@ -198,10 +198,11 @@ impl Link {
 
 /// The error of a consume stream that broke: the transport's own error when it was one.
 fn stream_broke(broken: std::io::Error) -> QueueError {
-    match broken
-        .into_inner()
-        .map(|inner| inner.downcast::<reqwest::Error>())
-    {
+    match broken.into_inner().map(
+        <dyn std::error::Error + std::marker::Send + std::marker::Sync + 'static>::downcast::<
+            reqwest::Error,
+        >,
+    ) {
         Some(Ok(source)) => QueueError::Transport {
             context: "the consume stream".to_owned(),
             source: *source,
@@ -373,9 +374,7 @@ impl Queue for HttpQueue {
                 source,
             })?;
         let offset = answer.get("offset").and_then(serde_json::Value::as_u64);
-        let duplicate = serde_json::from_value::<Produced>(answer)
-            .map(|p| p.duplicate)
-            .unwrap_or(false);
+        let duplicate = serde_json::from_value::<Produced>(answer).is_ok_and(|p| p.duplicate);
         if duplicate && let Some(claim) = claim {
             self.reader.forget(claim);
         }

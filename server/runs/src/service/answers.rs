@@ -1,7 +1,7 @@
 //! What the service answers about runs that exist: one run with its replays, pages of the registry, and the
 //! DLQ records of runs dead-lettered now (`GET /dlq` and its filters, the starter's peek, one run's record).
 
-use super::*;
+use super::{DlqRecord, RunDetail, RunStatus, RunSummary, RunsError, RunsService, validate_run_id};
 
 impl RunsService {
     /// One run with its status, input and replays.

@@ -1,7 +1,7 @@
 //! User events: `POST /runs/{id}/emit` pushes any JSON object into a run's timeline, checked so that it can
 //! never pass for one of the lifecycle events that only the service and the worker write.
 
-use super::*;
+use super::{Event, Map, RunsError, RunsService, SOURCE_USER, Value, is_reserved, now_ms};
 
 impl RunsService {
     /// Pushes any JSON object into the run's timeline; `ts`, `run_id` and `type` (`"custom"`) are filled in

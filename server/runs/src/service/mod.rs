@@ -521,7 +521,7 @@ impl RunsService {
             .filter_map(|item| {
                 serde_json::from_str::<Event>(&item.value)
                     .inspect_err(|e| {
-                        tracing::debug!(run_id, offset = item.offset, "skipping non-event: {e}")
+                        tracing::debug!(run_id, offset = item.offset, "skipping non-event: {e}");
                     })
                     .ok()
                     .map(|event| TimelineItem {

@@ -192,7 +192,8 @@ async fn read_capped(pipe: Option<impl AsyncRead + Unpin>) -> (Vec<u8>, bool) {
     };
     let mut kept = Vec::new();
     let mut over = false;
-    let mut buf = [0u8; 8192];
+    // On the heap: on the stack the buffer would make every future awaiting a step 8 KiB larger.
+    let mut buf = vec![0u8; 8192];
     loop {
         match pipe.read(&mut buf).await {
             Ok(0) | Err(_) => break,
@@ -219,7 +220,10 @@ mod tests {
     fn stdout_is_json_or_text_and_stderr_keeps_its_last_lines() {
         assert_eq!(output(b"{\"a\":1}\n"), serde_json::json!({"a": 1}));
         assert_eq!(output(b"hello\n"), Value::String("hello".into()));
-        let err = (1..=8).map(|n| format!("line {n}\n")).collect::<String>();
+        let err = (1..=8)
+            .map(|n| format!("line {n}\n"))
+            .collect::<Vec<_>>()
+            .concat();
         assert_eq!(
             stderr_tail(err.as_bytes()),
             "line 4 | line 5 | line 6 | line 7 | line 8"
