@@ -60,6 +60,7 @@ pub async fn runs(dq: &Path, args: RunsArgs) -> anyhow::Result<()> {
 
     let latencies = Arc::new(Mutex::new(histogram()));
     let next = Arc::new(AtomicU64::new(0));
+    let cpu_before = server.cpu_time()?;
     let started = Instant::now();
     let mut clients = Vec::new();
     for _ in 0..args.clients {
@@ -85,12 +86,17 @@ pub async fn runs(dq: &Path, args: RunsArgs) -> anyhow::Result<()> {
         c.await??;
     }
     let elapsed = started.elapsed();
+    let server_cpu = server.cpu_time()?.saturating_sub(cpu_before);
     println!(
         "throughput: {} runs, {} clients, step delay 0: {:.2} s, {:.0} runs/s",
         args.runs,
         args.clients,
         elapsed.as_secs_f64(),
         args.runs as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  server CPU: {:.0} µs per run",
+        server_cpu.as_secs_f64() * 1e6 / args.runs as f64
     );
     println!(
         "  create → succeeded under that load: {}",
