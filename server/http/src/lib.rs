@@ -222,7 +222,7 @@ pub async fn serve_ready(
         Some(url) => {
             Arc::new(dq_runs::HttpQueue::new(url, None).map_err(dq_runs::RunsError::from)?)
         }
-        None => Arc::new(dq_runs::LocalQueue::new(state.broker.clone())),
+        None => Arc::new(dq_local::LocalQueue::new(state.broker.clone())),
     };
     let runs =
         dq_runs::RunsRuntime::start(queue, state.config.runs.clone(), state.shutdown.clone())

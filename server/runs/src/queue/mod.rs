@@ -1,5 +1,6 @@
-//! The small queue trait through which the runs service and the worker reach a broker, and its two
-//! implementations: [`LocalQueue`] over the embedded dq-broker and [`HttpQueue`] speaking DriftQ v1.
+//! The small queue trait through which the runs service and the worker reach a broker, and [`HttpQueue`],
+//! its implementation speaking DriftQ v1. The other backends (the embedded dq-broker, JetStream) live in their
+//! own crates, chosen by the composition root, so that dq-runs depends on no broker.
 //!
 //! The trait names only what runs need: topics, produce with an idempotency key (also without waiting for
 //! durability, so that a writer making several writes in a row waits once), a consume stream of one group
@@ -7,10 +8,8 @@
 //! the run registry). It must not grow broker administration.
 
 mod http;
-mod local;
 
 pub use http::HttpQueue;
-pub use local::LocalQueue;
 
 use std::time::Duration;
 
