@@ -1,0 +1,132 @@
+//! [`Writes`]: pipelined publishes that keep the queue trait's ordering promise on JetStream.
+//!
+//! A publish is durable once its ack arrives (a quorum of replicas has it; on disk with `sync_interval:
+//! always`). Two rules keep "writes become durable in the order they were made" across four streams that have
+//! no common order:
+//! - each publish's durability also awaits the previous publish to the same stream, because one later ack
+//!   does not prove an earlier one (a leader change can drop a message in flight);
+//! - a barrier at each stream switch: before publishing to a stream, the pending publishes to every other
+//!   stream must be acked. So a command is never visible to a worker before its index record and its event.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+
+use dq_runs::QueueError;
+
+use crate::layout::Route;
+
+/// The header carrying dq's partitioning key (JetStream has none).
+pub(crate) const KEY_HEADER: &str = "Dq-Key";
+/// JetStream's idempotency header.
+pub(crate) const MSG_ID_HEADER: &str = "Nats-Msg-Id";
+
+/// What a publish stored: its stream sequence and whether it was a duplicate.
+pub(crate) type Stored = (u64, bool);
+/// A publish's ack, awaitable by many (its writer, later publishes, barriers).
+pub(crate) type Ack = Shared<BoxFuture<'static, Result<Stored, Arc<QueueError>>>>;
+
+/// The publishes in flight, per stream.
+pub(crate) struct Writes {
+    js: async_nats::jetstream::Context,
+    /// The last publish to each stream (at most four entries).
+    tails: parking_lot::Mutex<HashMap<&'static str, Ack>>,
+    /// Held while a publish is handed to the client, so that the order of the tails is the order on the wire.
+    order: tokio::sync::Mutex<()>,
+}
+
+impl Writes {
+    pub fn new(js: async_nats::jetstream::Context) -> Self {
+        Self {
+            js,
+            tails: parking_lot::Mutex::default(),
+            order: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Publishes `value` to `route` after the barrier; the returned ack resolves once it and every earlier
+    /// publish to its stream are durable.
+    pub async fn publish(
+        &self,
+        route: &Route,
+        key: Option<&str>,
+        value: String,
+        msg_id: Option<&str>,
+    ) -> Result<Ack, QueueError> {
+        let others: Vec<Ack> = self
+            .tails
+            .lock()
+            .iter()
+            .filter(|(stream, ack)| **stream != route.stream && !failed(ack))
+            .map(|(_, ack)| ack.clone())
+            .collect();
+        for ack in others {
+            ack.await.map_err(|e| copy(&e))?;
+        }
+        let mut headers = HeaderMap::new();
+        if let Some(key) = key {
+            headers.insert(KEY_HEADER, key);
+        }
+        if let Some(id) = msg_id {
+            headers.insert(MSG_ID_HEADER, id);
+        }
+        let _order = self.order.lock().await;
+        let pending = self
+            .js
+            .publish_with_headers(route.subject.clone(), headers, Bytes::from(value))
+            .await
+            .map_err(publish_error)?;
+        let mut tails = self.tails.lock();
+        // A failed tail failed its own writer and those chained to it; later writes start afresh.
+        let previous = tails.get(route.stream).filter(|ack| !failed(ack)).cloned();
+        let ack: Ack = async move {
+            let stored = pending.await.map_err(|e| Arc::new(publish_error(e)))?;
+            if let Some(previous) = previous {
+                previous.await?;
+            }
+            Ok((stored.sequence, stored.duplicate))
+        }
+        .boxed()
+        .shared();
+        tails.insert(route.stream, ack.clone());
+        Ok(ack)
+    }
+}
+
+/// Whether `ack` has resolved with an error.
+fn failed(ack: &Ack) -> bool {
+    matches!(ack.peek(), Some(Err(_)))
+}
+
+/// A shared error handed to one more waiter.
+pub(crate) fn copy(error: &QueueError) -> QueueError {
+    match error {
+        QueueError::UnknownTopic(s) => QueueError::UnknownTopic(s.clone()),
+        QueueError::TooLarge(s) => QueueError::TooLarge(s.clone()),
+        QueueError::Rejected(s) => QueueError::Rejected(s.clone()),
+        QueueError::Unavailable(s) => QueueError::Unavailable(s.clone()),
+        QueueError::Storage { full, message } => QueueError::Storage {
+            full: *full,
+            message: message.clone(),
+        },
+        QueueError::Unsupported(s) => QueueError::Unsupported(s),
+        QueueError::Protocol(s) => QueueError::Protocol(s.clone()),
+    }
+}
+
+fn publish_error(error: PublishError) -> QueueError {
+    let message = format!("jetstream publish: {error}");
+    match error.kind() {
+        PublishErrorKind::StreamNotFound => QueueError::UnknownTopic(message),
+        PublishErrorKind::MaxPayloadExceeded => QueueError::TooLarge(message),
+        PublishErrorKind::WrongLastMessageId | PublishErrorKind::WrongLastSequence => {
+            QueueError::Rejected(message)
+        }
+        _ => QueueError::Unavailable(message),
+    }
+}

@@ -1,0 +1,128 @@
+//! Non-consuming reads of one subject from a stream sequence on: the registry's catch-up and timelines.
+//!
+//! A direct get is stateless and answered by any replica (streams are created with `allow_direct`), so reads
+//! need no consumer (filtered consumers on large streams scan for their pending count). On nats-server ≥ 2.11
+//! one batched request answers a whole page, ending with an `EOB` status; older servers answer one message per
+//! request. async-nats has no helper for the batch, hence the request by hand.
+
+use std::time::Duration;
+
+use async_nats::{HeaderMap, StatusCode};
+use dq_proto::runs::ReadItem;
+use futures::StreamExt;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use dq_runs::QueueError;
+
+use crate::layout::Route;
+use crate::publish::KEY_HEADER;
+
+/// How long a read waits for each answer: above a leader election (4–9 s), after which any replica answers.
+const READ_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Reads up to `limit` messages of `route.subject` from sequence `from` on.
+pub(crate) async fn read(
+    client: &async_nats::Client,
+    route: &Route,
+    from: u64,
+    limit: usize,
+    batched: bool,
+) -> Result<Vec<ReadItem>, QueueError> {
+    let mut out = Vec::new();
+    let mut next = from.max(1);
+    while out.len() < limit {
+        let want = if batched { limit - out.len() } else { 1 };
+        let page = get(client, route, next, want, batched).await?;
+        // Only an empty page ends the read: a server may cap a batch below what was asked.
+        let Some(last) = page.last() else { break };
+        next = last.offset + 1;
+        out.extend(page);
+    }
+    Ok(out)
+}
+
+/// One direct-get request: up to `want` messages (one unless `batched`).
+async fn get(
+    client: &async_nats::Client,
+    route: &Route,
+    seq: u64,
+    want: usize,
+    batched: bool,
+) -> Result<Vec<ReadItem>, QueueError> {
+    let mut request = serde_json::json!({"seq": seq, "next_by_subj": route.subject});
+    if batched {
+        request["batch"] = want.into();
+    }
+    let inbox = client.new_inbox();
+    let mut replies = client.subscribe(inbox.clone()).await.map_err(unavailable)?;
+    client
+        .publish_with_reply(
+            format!("$JS.API.DIRECT.GET.{}", route.stream),
+            inbox,
+            request.to_string().into(),
+        )
+        .await
+        .map_err(unavailable)?;
+    let mut out = Vec::new();
+    loop {
+        let reply = match tokio::time::timeout(READ_TIMEOUT, replies.next()).await {
+            Ok(Some(reply)) => reply,
+            Ok(None) => return Err(QueueError::Unavailable("the connection closed".into())),
+            Err(_) => {
+                return Err(QueueError::Unavailable(format!(
+                    "no answer to a read of {} within {READ_TIMEOUT:?}",
+                    route.subject
+                )));
+            }
+        };
+        match reply.status {
+            // End of batch (204 "EOB"), or nothing (more) at or after `seq`.
+            Some(status) if status.as_u16() == 204 || status == StatusCode::NOT_FOUND => break,
+            Some(StatusCode::NO_RESPONDERS) => {
+                return Err(QueueError::Unavailable(format!(
+                    "no server answers direct gets on {}",
+                    route.stream
+                )));
+            }
+            Some(status) if status != StatusCode::OK => {
+                return Err(QueueError::Protocol(format!(
+                    "direct get on {}: status {status} {}",
+                    route.stream,
+                    reply.description.unwrap_or_default()
+                )));
+            }
+            _ => {}
+        }
+        let headers = reply.headers.unwrap_or_default();
+        let offset = header(&headers, "Nats-Sequence")
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| {
+                QueueError::Protocol("direct get answer without Nats-Sequence".into())
+            })?;
+        let produced_at_ms = header(&headers, "Nats-Time-Stamp")
+            .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+            .map_or(0, |t| {
+                u64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+            });
+        out.push(ReadItem {
+            partition: 0,
+            offset,
+            key: header(&headers, KEY_HEADER).unwrap_or_default().to_owned(),
+            value: String::from_utf8_lossy(&reply.payload).into_owned(),
+            produced_at_ms,
+        });
+        if !batched {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).map(|v| v.as_str())
+}
+
+fn unavailable(error: impl std::fmt::Display) -> QueueError {
+    QueueError::Unavailable(format!("nats: {error}"))
+}
