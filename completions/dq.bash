@@ -1209,7 +1209,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__up)
-            opts="-q -y -h -V --listen --data-dir --detach --header-timeout --idle-timeout --body-timeout --max-connections --workers --concurrency --step-delay --max-attempts --max-abandoned --backoff --broker --max-in-flight --no-fsync --max-topics --max-total-partitions --group-retention --cors-origin --allowed-host --token-file --url --json --color --quiet --timeout --yes --utc --token --help --version"
+            opts="-q -y -h -V --listen --data-dir --detach --header-timeout --idle-timeout --body-timeout --max-connections --workers --concurrency --step-delay --max-attempts --max-abandoned --backoff --broker --nats-creds --max-in-flight --no-fsync --max-topics --max-total-partitions --group-retention --cors-origin --allowed-host --token-file --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1267,6 +1267,10 @@ _dq() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --nats-creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --max-in-flight)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1319,7 +1323,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__worker)
-            opts="-q -y -h -V --concurrency --step-delay --max-attempts --max-abandoned --backoff --url --json --color --quiet --timeout --yes --utc --token --help --version"
+            opts="-q -y -h -V --concurrency --step-delay --max-attempts --max-abandoned --backoff --broker --nats-creds --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1342,6 +1346,14 @@ _dq() {
                     return 0
                     ;;
                 --backoff)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-creds)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -259,7 +259,7 @@ pub enum Command {
     Health,
     /// Push a debug event into a run's timeline
     Emit(EmitArgs),
-    /// Run a worker in this process against the broker of the dq server at --url
+    /// Run a worker in this process against the broker of the dq server at --url, or at --broker
     Worker(WorkerArgs),
     /// Print a shell completion script
     #[command(after_help = COMPLETIONS_INSTALL)]
@@ -325,9 +325,13 @@ pub struct UpArgs {
     /// Wait between attempts, multiplied by the attempt number [default: 300ms]
     #[arg(long, value_name = "DURATION")]
     pub backoff: Option<String>,
-    /// Use this external DriftQ v1 broker instead of the embedded one
-    #[arg(long, value_name = "URL")]
+    /// Use this external broker instead of the embedded one: a DriftQ v1 server (http://…) or a NATS
+    /// JetStream cluster (nats://h1:4222,nats://h2:4222; tls:// for TLS; user:password@ or token@ in the URL)
+    #[arg(long, env = "DQ_BROKER", value_name = "URL")]
     pub broker: Option<String>,
+    /// NATS credentials file (JWT and nkey seed) for --broker nats://…
+    #[arg(long, env = "DQ_NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<std::path::PathBuf>,
     /// Messages in flight per topic, group and partition [default: 64]
     #[arg(long, value_name = "N")]
     pub max_in_flight: Option<u32>,
@@ -612,6 +616,13 @@ pub struct WorkerArgs {
     /// Wait between attempts, multiplied by the attempt number [default: 300ms]
     #[arg(long, value_name = "DURATION")]
     pub backoff: Option<String>,
+    /// Consume from this broker instead of the dq server at --url: a DriftQ v1 server (http://…) or a NATS
+    /// JetStream cluster (nats://h1:4222,nats://h2:4222), with no dq server in between
+    #[arg(long, env = "DQ_BROKER", value_name = "URL")]
+    pub broker: Option<String>,
+    /// NATS credentials file (JWT and nkey seed) for --broker nats://…
+    #[arg(long, env = "DQ_NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<std::path::PathBuf>,
 }
 
 /// `dq completions`.

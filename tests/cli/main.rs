@@ -11,6 +11,7 @@ mod errors;
 mod hostile;
 mod kill_storm;
 mod logs;
+mod nats;
 mod original;
 mod polish;
 mod processes;

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 /// Variables that must not leak from the developer's shell into a test.
-pub const LEAKY: [&str; 15] = [
+pub const LEAKY: [&str; 17] = [
     "DQ_URL",
     "DQ_TOKEN",
     "DQ_JSON",
@@ -28,6 +28,8 @@ pub const LEAKY: [&str; 15] = [
     "DQ_CORS_ORIGINS",
     "DQ_ALLOWED_HOSTS",
     "DQ_LOG",
+    "DQ_BROKER",
+    "DQ_NATS_CREDS",
     "CLICOLOR_FORCE",
     "RUST_LOG",
 ];

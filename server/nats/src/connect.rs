@@ -22,6 +22,12 @@ pub struct NatsOptions {
     pub pull_batch: usize,
 }
 
+/// Whether `--broker` names a NATS cluster (`nats://…` or `tls://…`, comma-separated) rather than a DriftQ v1
+/// broker.
+pub fn is_nats_url(url: &str) -> bool {
+    url.starts_with("nats://") || url.starts_with("tls://")
+}
+
 /// How long connecting keeps retrying the stream set-up: a cluster that was just started, or that lost a
 /// node, has no JetStream meta leader for a few seconds.
 const SETUP_DEADLINE: Duration = Duration::from_secs(30);

@@ -21,7 +21,7 @@ mod read;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use connect::NatsOptions;
+pub use connect::{NatsOptions, is_nats_url};
 
 use std::collections::HashMap;
 use std::sync::Arc;
