@@ -82,3 +82,89 @@ fn the_story_runs_on_jetstream_with_the_worker_in_another_process() {
     assert!(worker.terminate().success());
     assert!(up.terminate().success());
 }
+
+/// Starts a run without following it; its id.
+fn start(url: &str) -> String {
+    let out = dq()
+        .args(["--url", url, "run", "--detach"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+}
+
+#[test]
+fn runs_in_flight_survive_the_meta_leader_and_a_new_server_rebuilds_them_from_the_cluster() {
+    let Some(mut cluster) = Cluster::start(3) else {
+        return;
+    };
+    let broker = cluster.url();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("first");
+    let (mut up, url) = Process::up(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--broker",
+        &broker,
+        // Slow enough that most runs are still queued or running when the leader dies.
+        "--step-delay",
+        "500ms",
+        "--backoff",
+        "0ms",
+    ]);
+    let runs: Vec<String> = (0..40).map(|_| start(&url)).collect();
+    let leader = cluster.meta_leader().expect("a meta leader");
+    assert!(cluster.kill(&leader), "{leader} was running");
+    for run in &runs {
+        let out = dq()
+            .args([
+                "--url",
+                &url,
+                "--timeout",
+                "60s",
+                "runs",
+                "wait",
+                run,
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert_exit(&out, 0);
+        assert_eq!(parse(&out.stdout)["status"], "succeeded", "{run}");
+        // Executed to the end once: one success in its timeline.
+        let kinds: Vec<String> = dq()
+            .args(["--url", &url, "events", run, "--json"])
+            .ndjson()
+            .iter()
+            .filter_map(|e| e["type"].as_str().map(str::to_owned))
+            .collect();
+        let succeeded = kinds.iter().filter(|k| *k == "run.succeeded").count();
+        assert_eq!(succeeded, 1, "{run}: {kinds:?}");
+    }
+    up.sigkill();
+
+    // A new server with an empty data dir knows every run, with its final status, from the cluster alone.
+    let empty = dir.path().join("second");
+    let (mut again, url) = Process::up(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        empty.to_str().unwrap(),
+        "--broker",
+        &broker,
+        "--workers",
+        "0",
+    ]);
+    let listed = dq()
+        .args(["--url", &url, "runs", "list", "--limit", "100", "--json"])
+        .json();
+    let items = listed["items"].as_array().expect("items");
+    assert_eq!(items.len(), runs.len(), "{listed}");
+    for item in items {
+        assert_eq!(item["status"], "succeeded", "{item}");
+        assert!(runs.contains(&item["run_id"].as_str().unwrap().to_owned()));
+    }
+    assert!(again.terminate().success());
+}
