@@ -9,7 +9,9 @@
 //! - a consumer group is a durable pull consumer of `RUNS_COMMANDS`: `AckWait` is the lease, the delivery
 //!   count the attempt, a nack a `Nak` with a delay, `MaxDeliver` unlimited (`max_attempts` is per run, the
 //!   worker dead-letters);
-//! - reads are direct gets (`read`), served by any replica.
+//! - reads are direct gets (`read`), served by any replica;
+//! - a run's followers are woken by a core subscription to its timeline subject, so a server sees events
+//!   that workers on other hosts write without polling.
 //!
 //! What JetStream does not keep: a nack's reason (the worker reads failures from the run's timeline), and
 //! the owner of a lease (an ack is matched by stream sequence alone).
@@ -243,6 +245,25 @@ impl Queue for NatsQueue {
             .double_ack_with(AckKind::Nak(Some(delay)))
             .await
             .map_err(|e| QueueError::Unavailable(format!("JetStream nak: {e}")))
+    }
+
+    fn watch(&self, topic: &str) -> Option<futures::stream::BoxStream<'static, ()>> {
+        // A core subscription sees every publish to the subject, from any host, as it happens; the follower
+        // then reads what is stored.
+        let subject = route(topic).ok()?.subject;
+        let client = self.client.clone();
+        let subscription = futures::stream::once(async move { client.subscribe(subject).await });
+        Some(
+            subscription
+                .filter_map(|subscribed| async move {
+                    subscribed
+                        .map_err(|e| tracing::warn!("cannot watch a timeline: {e}"))
+                        .ok()
+                })
+                .flatten()
+                .map(|_| ())
+                .boxed(),
+        )
     }
 
     async fn read(

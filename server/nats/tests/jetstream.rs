@@ -187,3 +187,36 @@ async fn a_run_fails_into_the_dlq_and_a_replay_with_the_fix_succeeds_on_jetstrea
     assert!(fresh.exists(&run_id).await.unwrap());
     wait_status(&fresh, &run_id, 1, RunStatus::Succeeded).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_is_woken_by_an_event_another_host_writes() {
+    let Some(cluster) = Cluster::start(3) else {
+        return;
+    };
+    let queue: Arc<dyn Queue> = Arc::new(connect(&cluster).await);
+    let service = RunsService::open(queue, fast(0)).await.unwrap();
+    // Another host: its own connection, writing to the run's timeline directly.
+    let other = connect(&cluster).await;
+    let follow = service.follow("r7");
+    let started = Instant::now();
+    loop {
+        let woken = follow.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        other
+            .produce(outgoing("runs.events.r7", "{\"type\":\"note\"}", None))
+            .await
+            .unwrap();
+        // The watch subscribes in the background: a write before it is in place wakes nobody.
+        if tokio::time::timeout(Duration::from_millis(500), woken)
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < GUARD,
+            "never woken by the other host's write"
+        );
+    }
+}

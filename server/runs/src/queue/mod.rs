@@ -133,6 +133,12 @@ pub trait Queue: Send + Sync + 'static {
         delay: Duration,
     ) -> Result<(), QueueError>;
 
+    /// Yields after each message any process writes to `topic`, where the broker can tell, so that a run's
+    /// followers see writes made on other hosts at once. `None` (the default): they poll.
+    fn watch(&self, _topic: &str) -> Option<BoxStream<'static, ()>> {
+        None
+    }
+
     /// Up to `limit` stored messages of one partition from offset `from` on, without consuming them.
     async fn read(
         &self,
