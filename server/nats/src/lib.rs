@@ -27,7 +27,7 @@ pub use connect::{NatsOptions, is_nats_url};
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::{AckPolicy, pull};
@@ -43,6 +43,9 @@ use crate::publish::{KEY_HEADER, MSG_ID_HEADER, Writes, copy};
 
 /// Commands a consumer lets be leased at once across all its members.
 const MAX_ACK_PENDING: i64 = 10_000;
+/// Past this many held deliveries, those whose lease ran out long ago are forgotten: JetStream has handed
+/// them to someone else, and a worker that never settles one (it stopped mid-run) would otherwise keep it.
+const LEASED_SWEEP_AT: usize = 4096;
 
 /// The JetStream backend of the runs queue trait.
 pub struct NatsQueue {
@@ -51,8 +54,9 @@ pub struct NatsQueue {
     writes: Writes,
     batched_reads: bool,
     pull_batch: usize,
-    /// The deliveries this process holds, by (group, stream sequence), for their ack or nack.
-    leased: Arc<parking_lot::Mutex<HashMap<(String, u64), Acker>>>,
+    /// The deliveries this process holds, by (group, stream sequence), for their ack or nack, with when they
+    /// arrived.
+    leased: Arc<parking_lot::Mutex<HashMap<(String, u64), (Acker, Instant)>>>,
 }
 
 impl NatsQueue {
@@ -78,6 +82,7 @@ impl NatsQueue {
         self.leased
             .lock()
             .remove(&(spec.group.clone(), offset))
+            .map(|(acker, _)| acker)
             .ok_or_else(|| {
                 QueueError::Rejected(format!(
                     "no delivery of offset {offset} is leased by this process in group {}",
@@ -190,6 +195,7 @@ impl Queue for NatsQueue {
             .map_err(|e| QueueError::Unavailable(format!("JetStream pull: {e}")))?;
         let leased = Arc::clone(&self.leased);
         let group = spec.group.clone();
+        let forget_after = spec.lease.saturating_mul(4);
         let deliveries = messages.map(move |message| {
             let message =
                 message.map_err(|e| QueueError::Unavailable(format!("JetStream pull: {e}")))?;
@@ -201,7 +207,12 @@ impl Queue for NatsQueue {
                 u32::try_from(info.delivered).unwrap_or(u32::MAX),
             );
             let (message, acker) = message.split();
-            leased.lock().insert((group.clone(), offset), acker);
+            let mut held = leased.lock();
+            if held.len() >= LEASED_SWEEP_AT {
+                held.retain(|_, (_, at)| at.elapsed() < forget_after);
+            }
+            held.insert((group.clone(), offset), (acker, Instant::now()));
+            drop(held);
             let headers = message.headers.unwrap_or_default();
             let header = |name: &str| headers.get(name).map(|v| v.as_str().to_owned());
             Ok(ConsumeItem {
