@@ -47,6 +47,9 @@ const MAX_ACK_PENDING: i64 = 10_000;
 /// them to someone else, and a worker that never settles one (it stopped mid-run) would otherwise keep it.
 const LEASED_SWEEP_AT: usize = 4096;
 
+/// Held deliveries by (group, stream sequence): the handle that settles each, and when it arrived.
+type Leased = HashMap<(String, u64), (Acker, Instant)>;
+
 /// The JetStream backend of the runs queue trait.
 pub struct NatsQueue {
     client: async_nats::Client,
@@ -56,7 +59,7 @@ pub struct NatsQueue {
     pull_batch: usize,
     /// The deliveries this process holds, by (group, stream sequence), for their ack or nack, with when they
     /// arrived.
-    leased: Arc<parking_lot::Mutex<HashMap<(String, u64), (Acker, Instant)>>>,
+    leased: Arc<parking_lot::Mutex<Leased>>,
 }
 
 impl NatsQueue {
