@@ -5,7 +5,7 @@
 //! - topics live in four file-backed streams (`layout`); a run's timeline topic is a subject of
 //!   `RUNS_EVENTS`, so creating it is a no-op;
 //! - a produce is a publish with `Nats-Msg-Id` as the idempotency key; its ack is the durability point, with
-//!   the ordering rules of `publish` (a barrier at each stream switch);
+//!   the ordering rules of `publish` (streams have no common order, so writers wait at each topic switch);
 //! - a consumer group is a durable pull consumer of `RUNS_COMMANDS`: `AckWait` is the lease, the delivery
 //!   count the attempt, a nack a `Nak` with a delay, `MaxDeliver` unlimited (`max_attempts` is per run, the
 //!   worker dead-letters);
@@ -160,6 +160,10 @@ impl Queue for NatsQueue {
             outcome,
             Durable::later(async move { ack.await.map(|_| ()).map_err(|e| copy(&e)) }),
         ))
+    }
+
+    fn orders_across_topics(&self) -> bool {
+        false
     }
 
     async fn consume(&self, spec: &ConsumeSpec) -> Result<Deliveries, QueueError> {

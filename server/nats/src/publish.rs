@@ -1,12 +1,11 @@
 //! [`Writes`]: pipelined publishes that keep the queue trait's ordering promise on JetStream.
 //!
 //! A publish is durable once its ack arrives (a quorum of replicas has it; on disk with `sync_interval:
-//! always`). Two rules keep "writes become durable in the order they were made" across four streams that have
-//! no common order:
-//! - each publish's durability also awaits the previous publish to the same stream, because one later ack
-//!   does not prove an earlier one (a leader change can drop a message in flight);
-//! - a barrier at each stream switch: before publishing to a stream, the pending publishes to every other
-//!   stream must be acked. So a command is never visible to a worker before its index record and its event.
+//! always`). Each publish's durability also awaits the previous publish to the same stream, because one later
+//! ack does not prove an earlier one (a leader change can drop a message in flight). The four streams have no
+//! common order, so the queue says so (`orders_across_topics` is false) and each writer of the runs layer
+//! waits for its own pending writes before it switches topics: a barrier per writer, not one that would make
+//! every writer wait for everyone else's writes to other streams.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,8 +48,8 @@ impl Writes {
         }
     }
 
-    /// Publishes `value` to `route` after the barrier; the returned ack resolves once it and every earlier
-    /// publish to its stream are durable.
+    /// Publishes `value` to `route`; the returned ack resolves once it and every earlier publish to its stream
+    /// are durable.
     pub async fn publish(
         &self,
         route: &Route,
@@ -58,16 +57,6 @@ impl Writes {
         value: String,
         msg_id: Option<&str>,
     ) -> Result<Ack, QueueError> {
-        let others: Vec<Ack> = self
-            .tails
-            .lock()
-            .iter()
-            .filter(|(stream, ack)| **stream != route.stream && !failed(ack))
-            .map(|(_, ack)| ack.clone())
-            .collect();
-        for ack in others {
-            ack.await.map_err(|e| copy(&e))?;
-        }
         let mut headers = HeaderMap::new();
         if let Some(key) = key {
             headers.insert(KEY_HEADER, key);

@@ -104,6 +104,7 @@ impl Emitter {
         Pipeline {
             emitter: self,
             last: None,
+            topic: None,
             runs: Vec::new(),
         }
     }
@@ -127,6 +128,8 @@ impl Emitter {
 pub(crate) struct Pipeline<'a> {
     emitter: &'a Emitter,
     last: Option<Durable>,
+    /// The topic of the last write.
+    topic: Option<String>,
     runs: Vec<String>,
 }
 
@@ -141,6 +144,16 @@ impl Pipeline<'_> {
     ) -> Result<ProduceOutcome, RunsError> {
         let value = serde_json::to_string(value)
             .map_err(|e| QueueError::Protocol(format!("encode: {e}")))?;
+        // A barrier at each topic switch where topics have no common order: e.g. a command is never visible
+        // to a worker before its run's index record and first event are durable.
+        if self.topic.as_deref() != Some(topic) {
+            if !self.emitter.queue.orders_across_topics()
+                && let Some(last) = self.last.take()
+            {
+                last.wait().await?;
+            }
+            self.topic = Some(topic.to_owned());
+        }
         let (outcome, durable) = self
             .emitter
             .queue

@@ -44,8 +44,8 @@ pub struct ProduceOutcome {
 }
 
 /// When a write made through [`Queue::produce_pending`] or [`Queue::create_topic_pending`] is durable. Writes
-/// through one queue become durable in the order they were made, so waiting for a later one covers every
-/// earlier one.
+/// through one queue become durable in the order they were made (per topic only, where
+/// [`Queue::orders_across_topics`] is false), so waiting for a later one covers every earlier one.
 #[must_use = "a pending write is not durable until `wait` returns"]
 pub struct Durable(Option<BoxFuture<'static, Result<(), QueueError>>>);
 
@@ -115,6 +115,13 @@ pub trait Queue: Send + Sync + 'static {
     ) -> Result<Durable, QueueError> {
         self.create_topic(name, partitions).await?;
         Ok(Durable::now())
+    }
+
+    /// Whether writes to different topics become durable in the order they were made. A broker whose topics
+    /// have no common order (JetStream streams) answers false; a writer then waits for its pending writes
+    /// before it writes to another topic, so that nobody sees a write before the ones made ahead of it.
+    fn orders_across_topics(&self) -> bool {
+        true
     }
 
     /// Joins `spec.group` as `spec.owner` and streams its deliveries.
