@@ -33,23 +33,27 @@ pub(crate) async fn read(
     let mut next = from.max(1);
     while out.len() < limit {
         let want = if batched { limit - out.len() } else { 1 };
-        let page = get(client, route, next, want, batched).await?;
-        // Only an empty page ends the read: a server may cap a batch below what was asked.
+        let (page, more) = get(client, route, next, want, batched).await?;
         let Some(last) = page.last() else { break };
         next = last.offset + 1;
         out.extend(page);
+        if !more {
+            break;
+        }
     }
     Ok(out)
 }
 
-/// One direct-get request: up to `want` messages (one unless `batched`).
+/// One direct-get request: up to `want` messages (one unless `batched`), and whether more may follow. A batch
+/// ends with an `EOB` status whose `Nats-Num-Pending` counts the subject's messages after it; without that
+/// count (a single get), only an empty answer ends the read.
 async fn get(
     client: &async_nats::Client,
     route: &Route,
     seq: u64,
     want: usize,
     batched: bool,
-) -> Result<Vec<ReadItem>, QueueError> {
+) -> Result<(Vec<ReadItem>, bool), QueueError> {
     let mut request = serde_json::json!({"seq": seq, "next_by_subj": route.subject});
     if batched {
         request["batch"] = want.into();
@@ -65,6 +69,7 @@ async fn get(
         .await
         .map_err(unavailable)?;
     let mut out = Vec::new();
+    let mut more = true;
     loop {
         let reply = match tokio::time::timeout(READ_TIMEOUT, replies.next()).await {
             Ok(Some(reply)) => reply,
@@ -77,8 +82,19 @@ async fn get(
             }
         };
         match reply.status {
-            // End of batch (204 "EOB"), or nothing (more) at or after `seq`.
-            Some(status) if status.as_u16() == 204 || status == StatusCode::NOT_FOUND => break,
+            Some(status) if status.as_u16() == 204 => {
+                let pending = reply
+                    .headers
+                    .as_ref()
+                    .and_then(|h| header(h, "Nats-Num-Pending"));
+                more = pending.is_none_or(|n| n != "0");
+                break;
+            }
+            // Nothing (more) at or after `seq`.
+            Some(StatusCode::NOT_FOUND) => {
+                more = false;
+                break;
+            }
             Some(StatusCode::NO_RESPONDERS) => {
                 return Err(QueueError::Unavailable(format!(
                     "no server answers direct gets on {}",
@@ -116,7 +132,7 @@ async fn get(
             break;
         }
     }
-    Ok(out)
+    Ok((out, more))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
