@@ -55,6 +55,7 @@ pub struct NatsQueue {
     client: async_nats::Client,
     js: async_nats::jetstream::Context,
     writes: Writes,
+    inboxes: read::Inboxes,
     batched_reads: bool,
     pull_batch: usize,
     /// The deliveries this process holds, by (group, stream sequence), for their ack or nack, with when they
@@ -69,6 +70,7 @@ impl NatsQueue {
         let connected = connect::connect(options).await?;
         Ok(Self {
             writes: Writes::new(connected.js.clone()),
+            inboxes: read::Inboxes::new(&connected.client).await?,
             client: connected.client,
             js: connected.js,
             batched_reads: connected.batched_reads,
@@ -293,6 +295,7 @@ impl Queue for NatsQueue {
     ) -> Result<Vec<dq_proto::runs::ReadItem>, QueueError> {
         read::read(
             &self.client,
+            &self.inboxes,
             &route(topic)?,
             from,
             limit,

@@ -3,8 +3,13 @@
 //! A direct get is stateless and answered by any replica (streams are created with `allow_direct`), so reads
 //! need no consumer (filtered consumers on large streams scan for their pending count). On nats-server ≥ 2.11
 //! one batched request answers a whole page, ending with an `EOB` status; older servers answer one message per
-//! request. async-nats has no helper for the batch, hence the request by hand.
+//! request. async-nats has no helper for the batch, hence the request by hand, its replies routed from one
+//! wildcard inbox subscription ([`Inboxes`]): a subscription per read would send interest to every server of
+//! the cluster, twice per read.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::{HeaderMap, StatusCode};
@@ -12,6 +17,7 @@ use dq_proto::runs::ReadItem;
 use futures::StreamExt;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tokio::sync::mpsc;
 
 use dq_runs::QueueError;
 
@@ -21,9 +27,76 @@ use crate::publish::KEY_HEADER;
 /// How long a read waits for each answer: above a leader election (4–9 s), after which any replica answers.
 const READ_TIMEOUT: Duration = Duration::from_secs(15);
 
+type Routes = Arc<parking_lot::Mutex<HashMap<u64, mpsc::UnboundedSender<async_nats::Message>>>>;
+
+/// Reply subjects `<prefix>.<n>` under one subscription to `<prefix>.*`, each routed to its reader.
+pub(crate) struct Inboxes {
+    prefix: String,
+    routes: Routes,
+    next: AtomicU64,
+}
+
+/// One reader's reply subject; dropping it stops the routing.
+struct Inbox {
+    subject: String,
+    token: u64,
+    routes: Routes,
+    replies: mpsc::UnboundedReceiver<async_nats::Message>,
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        self.routes.lock().remove(&self.token);
+    }
+}
+
+impl Inboxes {
+    /// Subscribes once; the routing task ends with the connection.
+    pub async fn new(client: &async_nats::Client) -> Result<Self, QueueError> {
+        let prefix = client.new_inbox();
+        let mut replies = client
+            .subscribe(format!("{prefix}.*"))
+            .await
+            .map_err(unavailable)?;
+        let routes = Routes::default();
+        let routing = Arc::clone(&routes);
+        tokio::spawn(async move {
+            while let Some(reply) = replies.next().await {
+                let token = reply
+                    .subject
+                    .rsplit('.')
+                    .next()
+                    .and_then(|t| t.parse().ok());
+                let to = token.and_then(|t| routing.lock().get(&t).cloned());
+                if let Some(to) = to {
+                    let _ = to.send(reply);
+                }
+            }
+        });
+        Ok(Self {
+            prefix,
+            routes,
+            next: AtomicU64::new(0),
+        })
+    }
+
+    fn open(&self) -> Inbox {
+        let token = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, replies) = mpsc::unbounded_channel();
+        self.routes.lock().insert(token, tx);
+        Inbox {
+            subject: format!("{}.{token}", self.prefix),
+            token,
+            routes: Arc::clone(&self.routes),
+            replies,
+        }
+    }
+}
+
 /// Reads up to `limit` messages of `route.subject` from sequence `from` on.
 pub(crate) async fn read(
     client: &async_nats::Client,
+    inboxes: &Inboxes,
     route: &Route,
     from: u64,
     limit: usize,
@@ -33,7 +106,7 @@ pub(crate) async fn read(
     let mut next = from.max(1);
     while out.len() < limit {
         let want = if batched { limit - out.len() } else { 1 };
-        let (page, more) = get(client, route, next, want, batched).await?;
+        let (page, more) = get(client, inboxes, route, next, want, batched).await?;
         let Some(last) = page.last() else { break };
         next = last.offset + 1;
         out.extend(page);
@@ -49,6 +122,7 @@ pub(crate) async fn read(
 /// count (a single get), only an empty answer ends the read.
 async fn get(
     client: &async_nats::Client,
+    inboxes: &Inboxes,
     route: &Route,
     seq: u64,
     want: usize,
@@ -58,12 +132,11 @@ async fn get(
     if batched {
         request["batch"] = want.into();
     }
-    let inbox = client.new_inbox();
-    let mut replies = client.subscribe(inbox.clone()).await.map_err(unavailable)?;
+    let mut inbox = inboxes.open();
     client
         .publish_with_reply(
             format!("$JS.API.DIRECT.GET.{}", route.stream),
-            inbox,
+            inbox.subject.clone(),
             request.to_string().into(),
         )
         .await
@@ -71,7 +144,7 @@ async fn get(
     let mut out = Vec::new();
     let mut more = true;
     loop {
-        let reply = match tokio::time::timeout(READ_TIMEOUT, replies.next()).await {
+        let reply = match tokio::time::timeout(READ_TIMEOUT, inbox.replies.recv()).await {
             Ok(Some(reply)) => reply,
             Ok(None) => return Err(QueueError::Unavailable("the connection closed".into())),
             Err(_) => {
