@@ -9,7 +9,8 @@
 //! - a consumer group is a durable pull consumer of `RUNS_COMMANDS`: `AckWait` is the lease, the delivery
 //!   count the attempt, a nack a `Nak` with a delay, `MaxDeliver` unlimited (`max_attempts` is per run, the
 //!   worker dead-letters);
-//! - reads are direct gets (`read`), served by any replica;
+//! - reads are direct gets (`read`), served by any replica that has every write this process saw acked
+//!   (`min_last_seq`), so a lagging follower never hides one;
 //! - a run's followers are woken by a core subscription to its timeline subject, so a server sees events
 //!   that workers on other hosts write without polling.
 //!
@@ -293,11 +294,16 @@ impl Queue for NatsQueue {
         from: u64,
         limit: usize,
     ) -> Result<Vec<dq_proto::runs::ReadItem>, QueueError> {
+        let route = route(topic)?;
+        let at = read::ReadAt {
+            from,
+            min_last_seq: self.writes.acked(route.stream),
+        };
         read::read(
             &self.client,
             &self.inboxes,
-            &route(topic)?,
-            from,
+            &route,
+            at,
             limit,
             self.batched_reads,
         )

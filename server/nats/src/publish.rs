@@ -35,6 +35,8 @@ pub(crate) struct Writes {
     js: async_nats::jetstream::Context,
     /// The last publish to each stream (at most four entries).
     tails: parking_lot::Mutex<HashMap<&'static str, Ack>>,
+    /// The highest sequence acked per stream: reads ask for a replica that has it (read-your-writes).
+    acked: Arc<parking_lot::Mutex<HashMap<&'static str, u64>>>,
     /// Held while a publish is handed to the client, so that the order of the tails is the order on the wire.
     order: tokio::sync::Mutex<()>,
 }
@@ -44,6 +46,7 @@ impl Writes {
         Self {
             js,
             tails: parking_lot::Mutex::default(),
+            acked: Arc::default(),
             order: tokio::sync::Mutex::new(()),
         }
     }
@@ -73,8 +76,14 @@ impl Writes {
         let mut tails = self.tails.lock();
         // A failed tail failed its own writer and those chained to it; later writes start afresh.
         let previous = tails.get(route.stream).filter(|ack| !failed(ack)).cloned();
+        let (acked, stream) = (Arc::clone(&self.acked), route.stream);
         let ack: Ack = async move {
             let stored = pending.await.map_err(|e| Arc::new(publish_error(e)))?;
+            {
+                let mut highest = acked.lock();
+                let seen = highest.entry(stream).or_default();
+                *seen = (*seen).max(stored.sequence);
+            }
             if let Some(previous) = previous {
                 previous.await?;
             }
@@ -84,6 +93,13 @@ impl Writes {
         .shared();
         tails.insert(route.stream, ack.clone());
         Ok(ack)
+    }
+}
+
+impl Writes {
+    /// The highest sequence of `stream` this queue has seen acked (0: none).
+    pub fn acked(&self, stream: &str) -> u64 {
+        self.acked.lock().get(stream).copied().unwrap_or(0)
     }
 }
 

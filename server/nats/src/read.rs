@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_nats::{HeaderMap, StatusCode};
+use async_nats::HeaderMap;
 use dq_proto::runs::ReadItem;
 use futures::StreamExt;
 use time::OffsetDateTime;
@@ -93,20 +93,48 @@ impl Inboxes {
     }
 }
 
-/// Reads up to `limit` messages of `route.subject` from sequence `from` on.
+/// Where a read starts and what it may be served from.
+pub(crate) struct ReadAt {
+    /// The first stream sequence.
+    pub from: u64,
+    /// Only a replica whose stream reaches this sequence answers (the highest this process wrote), so a
+    /// lagging follower never hides a write the reader already saw acked; 0 for any replica.
+    pub min_last_seq: u64,
+}
+
+/// Reads up to `limit` messages of `route.subject` from `at.from` on.
 pub(crate) async fn read(
     client: &async_nats::Client,
     inboxes: &Inboxes,
     route: &Route,
-    from: u64,
+    at: ReadAt,
     limit: usize,
     batched: bool,
 ) -> Result<Vec<ReadItem>, QueueError> {
+    let started = std::time::Instant::now();
     let mut out = Vec::new();
-    let mut next = from.max(1);
+    let mut next = at.from.max(1);
     while out.len() < limit {
         let want = if batched { limit - out.len() } else { 1 };
-        let (page, more) = get(client, inboxes, route, next, want, batched).await?;
+        let request = Request {
+            seq: next,
+            min_last_seq: at.min_last_seq,
+            want,
+            batched,
+        };
+        let (page, more) = match get(client, inboxes, route, &request).await? {
+            Page::Got(page, more) => (page, more),
+            Page::NotYet if started.elapsed() < READ_TIMEOUT => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+            Page::NotYet => {
+                return Err(QueueError::Unavailable(format!(
+                    "no server of {} answered a read within {READ_TIMEOUT:?}",
+                    route.stream
+                )));
+            }
+        };
         let Some(last) = page.last() else { break };
         next = last.offset + 1;
         out.extend(page);
@@ -117,20 +145,38 @@ pub(crate) async fn read(
     Ok(out)
 }
 
-/// One direct-get request: up to `want` messages (one unless `batched`), and whether more may follow. A batch
-/// ends with an `EOB` status whose `Nats-Num-Pending` counts the subject's messages after it; without that
-/// count (a single get), only an empty answer ends the read.
+/// One direct-get request's answer.
+enum Page {
+    /// Up to `want` messages, and whether more may follow.
+    Got(Vec<ReadItem>, bool),
+    /// Nobody can answer yet: no replica has the stream up to `min_last_seq` (412), or no server answers
+    /// direct gets on the stream yet (503: just created, or its servers are electing a leader).
+    NotYet,
+}
+
+/// One direct-get request.
+struct Request {
+    seq: u64,
+    min_last_seq: u64,
+    /// Messages wanted (one unless `batched`).
+    want: usize,
+    batched: bool,
+}
+
+/// One direct-get request. A batch ends with an `EOB` status whose `Nats-Num-Pending` counts the subject's
+/// messages after it; without that count (a single get), only an empty answer ends the read.
 async fn get(
     client: &async_nats::Client,
     inboxes: &Inboxes,
     route: &Route,
-    seq: u64,
-    want: usize,
-    batched: bool,
-) -> Result<(Vec<ReadItem>, bool), QueueError> {
-    let mut request = serde_json::json!({"seq": seq, "next_by_subj": route.subject});
-    if batched {
-        request["batch"] = want.into();
+    ask: &Request,
+) -> Result<Page, QueueError> {
+    let mut request = serde_json::json!({"seq": ask.seq, "next_by_subj": route.subject});
+    if ask.batched {
+        request["batch"] = ask.want.into();
+    }
+    if ask.min_last_seq > 0 {
+        request["min_last_seq"] = ask.min_last_seq.into();
     }
     let mut inbox = inboxes.open();
     client
@@ -142,7 +188,6 @@ async fn get(
         .await
         .map_err(unavailable)?;
     let mut out = Vec::new();
-    let mut more = true;
     loop {
         let reply = match tokio::time::timeout(READ_TIMEOUT, inbox.replies.recv()).await {
             Ok(Some(reply)) => reply,
@@ -154,27 +199,18 @@ async fn get(
                 )));
             }
         };
-        match reply.status {
-            Some(status) if status.as_u16() == 204 => {
+        match reply.status.map(|s| s.as_u16()) {
+            Some(204) => {
                 let pending = reply
                     .headers
                     .as_ref()
                     .and_then(|h| header(h, "Nats-Num-Pending"));
-                more = pending.is_none_or(|n| n != "0");
-                break;
+                return Ok(Page::Got(out, pending.is_none_or(|n| n != "0")));
             }
             // Nothing (more) at or after `seq`.
-            Some(StatusCode::NOT_FOUND) => {
-                more = false;
-                break;
-            }
-            Some(StatusCode::NO_RESPONDERS) => {
-                return Err(QueueError::Unavailable(format!(
-                    "no server answers direct gets on {}",
-                    route.stream
-                )));
-            }
-            Some(status) if status != StatusCode::OK => {
+            Some(404) => return Ok(Page::Got(out, false)),
+            Some(412 | 503) => return Ok(Page::NotYet),
+            Some(status) if status != 200 => {
                 return Err(QueueError::Protocol(format!(
                     "direct get on {}: status {status} {}",
                     route.stream,
@@ -201,11 +237,11 @@ async fn get(
             value: String::from_utf8_lossy(&reply.payload).into_owned(),
             produced_at_ms,
         });
-        if !batched {
-            break;
+        if !ask.batched {
+            // A single get: more may follow until one answers 404.
+            return Ok(Page::Got(out, true));
         }
     }
-    Ok((out, more))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
