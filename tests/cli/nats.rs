@@ -131,8 +131,14 @@ fn runs_in_flight_survive_the_meta_leader_and_a_new_server_rebuilds_them_from_th
             ])
             .output()
             .unwrap();
-        assert_exit(&out, 0);
-        assert_eq!(parse(&out.stdout)["status"], "succeeded", "{run}");
+        if out.status.code() != Some(0) {
+            let events = dq().args(["--url", &url, "events", run]).output().unwrap();
+            panic!(
+                "{run} did not succeed: {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&events.stdout)
+            );
+        }
         // Executed to the end once: one success in its timeline.
         let kinds: Vec<String> = dq()
             .args(["--url", &url, "events", run, "--json"])

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
@@ -67,18 +68,39 @@ impl Writes {
         if let Some(id) = msg_id {
             headers.insert(MSG_ID_HEADER, id);
         }
+        let payload = Bytes::from(value);
         let _order = self.order.lock().await;
         let pending = self
             .js
-            .publish_with_headers(route.subject.clone(), headers, Bytes::from(value))
+            .publish_with_headers(route.subject.clone(), headers.clone(), payload.clone())
             .await
             .map_err(publish_error)?;
         let mut tails = self.tails.lock();
         // A failed tail failed its own writer and those chained to it; later writes start afresh.
         let previous = tails.get(route.stream).filter(|ack| !failed(ack)).cloned();
         let (acked, stream) = (Arc::clone(&self.acked), route.stream);
+        let (js, subject) = (self.js.clone(), route.subject.clone());
         let ack: Ack = async move {
-            let stored = pending.await.map_err(|e| Arc::new(publish_error(e)))?;
+            let mut pending = pending;
+            let deadline = Instant::now() + RETRY_FOR;
+            let stored = loop {
+                match pending.await {
+                    Ok(stored) => break stored,
+                    Err(e) if not_stored(&e) && Instant::now() < deadline => {
+                        tracing::debug!("publish to {subject} not stored ({e}); again");
+                        // Retried writes keep the stream's order: the write before settles first.
+                        if let Some(previous) = &previous {
+                            let _ = previous.clone().await;
+                        }
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                        pending = js
+                            .publish_with_headers(subject.clone(), headers.clone(), payload.clone())
+                            .await
+                            .map_err(|e| Arc::new(publish_error(e)))?;
+                    }
+                    Err(e) => return Err(Arc::new(publish_error(e))),
+                }
+            };
             {
                 let mut highest = acked.lock();
                 let seen = highest.entry(stream).or_default();
@@ -101,6 +123,22 @@ impl Writes {
     pub fn acked(&self, stream: &str) -> u64 {
         self.acked.lock().get(stream).copied().unwrap_or(0)
     }
+}
+
+/// How long a publish the cluster did not store is tried again: past a leader election (4–9 s measured),
+/// during which a stream has no leader to answer. The same `Nats-Msg-Id` goes with each try.
+const RETRY_FOR: Duration = Duration::from_secs(20);
+/// The pause between tries.
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
+
+/// Whether a failed publish was certainly not stored (no stream answered, or JetStream refused it for now),
+/// so that publishing it again cannot store it twice. A timeout or a broken connection is not: the message
+/// may have been stored.
+fn not_stored(error: &PublishError) -> bool {
+    matches!(
+        error.kind(),
+        PublishErrorKind::StreamNotFound | PublishErrorKind::Other
+    )
 }
 
 /// Whether `ack` has resolved with an error.
