@@ -9,8 +9,8 @@
 //! - a consumer group is a durable pull consumer of `RUNS_COMMANDS`: `AckWait` is the lease, the delivery
 //!   count the attempt, a nack a `Nak` with a delay, `MaxDeliver` unlimited (`max_attempts` is per run, the
 //!   worker dead-letters);
-//! - reads are direct gets (`read`), served by any replica that has every write this process saw acked
-//!   (`min_last_seq`), so a lagging follower never hides one;
+//! - reads are direct gets (`read`), served by any replica; a read that a lagging follower answered short of
+//!   this process's own acked writes is asked again;
 //! - a run's followers are woken by a core subscription to its timeline subject, so a server sees events
 //!   that workers on other hosts write without polling.
 //!
@@ -297,7 +297,7 @@ impl Queue for NatsQueue {
         let route = route(topic)?;
         let at = read::ReadAt {
             from,
-            min_last_seq: self.writes.acked(route.stream),
+            min_last_seq: self.writes.acked(&route.subject),
         };
         read::read(
             &self.client,

@@ -36,8 +36,8 @@ pub(crate) struct Writes {
     js: async_nats::jetstream::Context,
     /// The last publish to each stream (at most four entries).
     tails: parking_lot::Mutex<HashMap<&'static str, Ack>>,
-    /// The highest sequence acked per stream: reads ask for a replica that has it (read-your-writes).
-    acked: Arc<parking_lot::Mutex<HashMap<&'static str, u64>>>,
+    /// The highest sequence acked per subject, for reads of this process's own writes (read-your-writes).
+    acked: Arc<parking_lot::Mutex<HashMap<String, u64>>>,
     /// Held while a publish is handed to the client, so that the order of the tails is the order on the wire.
     order: tokio::sync::Mutex<()>,
 }
@@ -78,7 +78,7 @@ impl Writes {
         let mut tails = self.tails.lock();
         // A failed tail failed its own writer and those chained to it; later writes start afresh.
         let previous = tails.get(route.stream).filter(|ack| !failed(ack)).cloned();
-        let (acked, stream) = (Arc::clone(&self.acked), route.stream);
+        let acked = Arc::clone(&self.acked);
         let (js, subject) = (self.js.clone(), route.subject.clone());
         let ack: Ack = async move {
             let mut pending = pending;
@@ -103,7 +103,12 @@ impl Writes {
             };
             {
                 let mut highest = acked.lock();
-                let seen = highest.entry(stream).or_default();
+                // One entry per run written to: forgetting them all now and then bounds the memory; a read
+                // of a forgotten subject just loses the staleness check.
+                if highest.len() >= ACKED_SUBJECTS && !highest.contains_key(&subject) {
+                    highest.clear();
+                }
+                let seen = highest.entry(subject.clone()).or_default();
                 *seen = (*seen).max(stored.sequence);
             }
             if let Some(previous) = previous {
@@ -119,11 +124,14 @@ impl Writes {
 }
 
 impl Writes {
-    /// The highest sequence of `stream` this queue has seen acked (0: none).
-    pub fn acked(&self, stream: &str) -> u64 {
-        self.acked.lock().get(stream).copied().unwrap_or(0)
+    /// The highest sequence of `subject` this queue has seen acked (0: none known).
+    pub fn acked(&self, subject: &str) -> u64 {
+        self.acked.lock().get(subject).copied().unwrap_or(0)
     }
 }
+
+/// Subjects whose last acked sequence is remembered.
+const ACKED_SUBJECTS: usize = 65_536;
 
 /// How long a publish the cluster did not store is tried again: past a leader election (4–9 s measured),
 /// during which a stream has no leader to answer. The same `Nats-Msg-Id` goes with each try.

@@ -97,10 +97,15 @@ impl Inboxes {
 pub(crate) struct ReadAt {
     /// The first stream sequence.
     pub from: u64,
-    /// Only a replica whose stream reaches this sequence answers (the highest this process wrote), so a
-    /// lagging follower never hides a write the reader already saw acked; 0 for any replica.
+    /// The highest sequence of the subject this process saw acked (0: none known). A follower answers direct
+    /// gets as soon as it has applied a message, which can be after the leader acked it: a read that ends
+    /// below this sequence came from a lagging follower and is asked again. (The request also carries it as
+    /// `min_last_seq`, which servers implementing that option honour; 2.15.1 ignores it.)
     pub min_last_seq: u64,
 }
+
+/// How long a read is asked again while it stays behind this process's own writes.
+const STALE_GUARD: Duration = Duration::from_secs(2);
 
 /// Reads up to `limit` messages of `route.subject` from `at.from` on.
 pub(crate) async fn read(
@@ -108,6 +113,31 @@ pub(crate) async fn read(
     inboxes: &Inboxes,
     route: &Route,
     at: ReadAt,
+    limit: usize,
+    batched: bool,
+) -> Result<Vec<ReadItem>, QueueError> {
+    let started = std::time::Instant::now();
+    loop {
+        let out = read_once(client, inboxes, route, &at, limit, batched).await?;
+        let reached = out.last().map_or(0, |item| item.offset);
+        let stale = out.len() < limit && at.min_last_seq >= at.from && reached < at.min_last_seq;
+        if !stale {
+            return Ok(out);
+        }
+        if started.elapsed() >= STALE_GUARD {
+            tracing::debug!(subject = %route.subject, "a follower stayed behind this process's writes");
+            return Ok(out);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// [`read`] from whichever replica answers.
+async fn read_once(
+    client: &async_nats::Client,
+    inboxes: &Inboxes,
+    route: &Route,
+    at: &ReadAt,
     limit: usize,
     batched: bool,
 ) -> Result<Vec<ReadItem>, QueueError> {
