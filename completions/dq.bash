@@ -1575,7 +1575,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__up)
-            opts="-q -y -h -V --listen --data-dir --detach --open --header-timeout --idle-timeout --body-timeout --max-connections --workers --concurrency --step-delay --max-attempts --max-abandoned --backoff --workflows --broker --max-in-flight --no-fsync --max-topics --max-total-partitions --group-retention --cors-origin --cors-origin-regex --allowed-host --token-file --url --json --color --quiet --timeout --yes --utc --token --help --version"
+            opts="-q -y -h -V --listen --data-dir --detach --open --header-timeout --idle-timeout --body-timeout --max-connections --workers --concurrency --step-delay --max-attempts --max-abandoned --backoff --workflows --broker --nats-creds --max-in-flight --no-fsync --max-topics --max-total-partitions --group-retention --cors-origin --cors-origin-regex --allowed-host --token-file --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1637,6 +1637,10 @@ _dq() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --nats-creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --max-in-flight)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1693,7 +1697,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__worker)
-            opts="-q -y -h -V --concurrency --step-delay --max-attempts --max-abandoned --backoff --workflows --url --json --color --quiet --timeout --yes --utc --token --help --version"
+            opts="-q -y -h -V --concurrency --step-delay --max-attempts --max-abandoned --backoff --workflows --broker --nats-creds --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1720,6 +1724,14 @@ _dq() {
                     return 0
                     ;;
                 --workflows)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-creds)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -47,7 +47,7 @@ complete -c dq -n "__fish_dq_needs_command" -f -a "workflows" -d 'List the workf
 complete -c dq -n "__fish_dq_needs_command" -f -a "demo" -d 'The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success'
 complete -c dq -n "__fish_dq_needs_command" -f -a "health" -d 'Check that the server and its broker answer'
 complete -c dq -n "__fish_dq_needs_command" -f -a "emit" -d 'Push a debug event into a run\'s timeline'
-complete -c dq -n "__fish_dq_needs_command" -f -a "worker" -d 'Run a worker in this process against the broker of the dq server at --url'
+complete -c dq -n "__fish_dq_needs_command" -f -a "worker" -d 'Run a worker in this process against the broker of the dq server at --url, or at --broker'
 complete -c dq -n "__fish_dq_needs_command" -f -a "bench" -d 'Load-test a dq server (--url, else an embedded one): runs or /v1 messages per second and latency'
 complete -c dq -n "__fish_dq_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c dq -n "__fish_dq_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -64,7 +64,8 @@ complete -c dq -n "__fish_dq_using_subcommand up" -l max-attempts -d 'Attempts p
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-abandoned -d 'Attempts abandoned by a vanished worker (a server restart, an expired lease) per run before dead-lettering with reason max_abandoned, 1 to 1000; they do not count against --max-attempts [default: 10]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l backoff -d 'Wait between attempts, multiplied by the attempt number [default: 300ms]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l workflows -d 'Also run the workflows of this TOML file (the built-in demo stays); an invalid file is refused with its file, line and key' -r -F
-complete -c dq -n "__fish_dq_using_subcommand up" -l broker -d 'Use this external DriftQ v1 broker instead of the embedded one' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l broker -d 'Use this external broker instead of the embedded one: a DriftQ v1 server (http://…) or a NATS JetStream cluster (nats://h1:4222,nats://h2:4222; tls:// for TLS; user:password@ or token@ in the URL)' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l nats-creds -d 'NATS credentials file (JWT and nkey seed) for --broker nats://…' -r -F
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-in-flight -d 'Messages in flight per topic, group and partition [default: 64]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-topics -d 'Most topics at once; one more is refused with 429 (each run makes one) [default: 100000]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-total-partitions -d 'Most partitions across all topics; a topic over it is refused with 429 [default: 1000000]' -r
@@ -388,6 +389,8 @@ complete -c dq -n "__fish_dq_using_subcommand worker" -l max-attempts -d 'Attemp
 complete -c dq -n "__fish_dq_using_subcommand worker" -l max-abandoned -d 'Attempts abandoned by a vanished worker (a server restart, an expired lease) per run before dead-lettering with reason max_abandoned, 1 to 1000; they do not count against --max-attempts [default: 10]' -r
 complete -c dq -n "__fish_dq_using_subcommand worker" -l backoff -d 'Wait between attempts, multiplied by the attempt number [default: 300ms]' -r
 complete -c dq -n "__fish_dq_using_subcommand worker" -l workflows -d 'Also run the workflows of this TOML file (the built-in demo stays); an invalid file is refused with its file, line and key' -r -F
+complete -c dq -n "__fish_dq_using_subcommand worker" -l broker -d 'Consume from this broker instead of the dq server at --url: a DriftQ v1 server (http://…) or a NATS JetStream cluster (nats://h1:4222,nats://h2:4222), with no dq server in between' -r
+complete -c dq -n "__fish_dq_using_subcommand worker" -l nats-creds -d 'NATS credentials file (JWT and nkey seed) for --broker nats://…' -r -F
 complete -c dq -n "__fish_dq_using_subcommand worker" -l url -d 'The dq server [default: http://127.0.0.1:8000]' -r
 complete -c dq -n "__fish_dq_using_subcommand worker" -l color -d 'When to use colour; NO_COLOR in the environment means never' -r -f -a "auto\t'Colour when writing to a terminal'
 always\t'Always colour (except with --json)'
@@ -477,7 +480,7 @@ complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcomma
 complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "demo" -d 'The 2-minute demo as a checklist: fail, DLQ persisted, replay with the fix, success'
 complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "health" -d 'Check that the server and its broker answer'
 complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "emit" -d 'Push a debug event into a run\'s timeline'
-complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "worker" -d 'Run a worker in this process against the broker of the dq server at --url'
+complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "worker" -d 'Run a worker in this process against the broker of the dq server at --url, or at --broker'
 complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "bench" -d 'Load-test a dq server (--url, else an embedded one): runs or /v1 messages per second and latency'
 complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "completions" -d 'Print a shell completion script'
 complete -c dq -n "__fish_dq_using_subcommand help; and not __fish_seen_subcommand_from up down run events dlq replay runs workflows demo health emit worker bench completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

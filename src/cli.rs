@@ -268,7 +268,7 @@ pub enum Command {
     Health,
     /// Push a debug event into a run's timeline
     Emit(EmitArgs),
-    /// Run a worker in this process against the broker of the dq server at --url
+    /// Run a worker in this process against the broker of the dq server at --url, or at --broker
     Worker(WorkerArgs),
     /// Load-test a dq server (--url, else an embedded one): runs or /v1 messages per second and latency
     #[command(subcommand)]

@@ -206,8 +206,9 @@ impl UpSettings {
         }
         apply_limit_flags(&mut server, args)?;
         if let Some(raw) = &args.broker {
-            server.external_broker = Some(parse_url(raw, "--broker")?.to_string());
+            server.external_broker = Some(parse_broker(raw)?);
         }
+        server.nats_creds.clone_from(&args.nats_creds);
         apply_connection_flags(&mut server, args)?;
         server.runs.workers = args.workers;
         apply_runs_flags(
@@ -429,6 +430,24 @@ fn resolve_listen(raw: &str) -> Result<SocketAddr> {
         .ok_or_else(|| usage("--listen", raw, "resolves to no address"))
 }
 
+/// `--broker`: a DriftQ v1 broker (`http://…`) or a NATS cluster (`nats://h1:4222,nats://h2:4222`, `tls://…`).
+pub fn parse_broker(raw: &str) -> Result<String> {
+    if !dq_nats::is_nats_url(raw) {
+        return Ok(parse_url(raw, "--broker")?.to_string());
+    }
+    for part in raw.split(',').map(str::trim) {
+        let url = Url::parse(part).map_err(|e| usage("--broker", raw, &e.to_string()))?;
+        if !matches!(url.scheme(), "nats" | "tls") || url.host_str().is_none() {
+            return Err(usage(
+                "--broker",
+                raw,
+                "every URL of a NATS cluster is nats://host:port or tls://host:port",
+            ));
+        }
+    }
+    Ok(raw.to_owned())
+}
+
 fn parse_url(raw: &str, flag: &str) -> Result<Url> {
     // `127.0.0.1:8000` parses with the scheme `127.0.0.1` or not at all; `localhost:8000` with `localhost`.
     let no_scheme = !raw.contains("://");
@@ -622,6 +641,34 @@ mod tests {
             unreachable!("parsed as worker")
         };
         assert_eq!(worker_config(worker).unwrap().max_abandoned, 7);
+    }
+
+    #[test]
+    fn up_broker_takes_a_nats_cluster_and_its_credentials_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let cluster = "nats://a:4222,nats://u:p@b:4222,tls://c:4222";
+        let server = up(&[
+            "--data-dir",
+            data,
+            "--broker",
+            cluster,
+            "--nats-creds",
+            "x.creds",
+        ])
+        .unwrap()
+        .server;
+        assert_eq!(server.external_broker.as_deref(), Some(cluster));
+        assert_eq!(server.nats_creds, Some(PathBuf::from("x.creds")));
+        let http = up(&["--data-dir", data, "--broker", "http://h:8000"]).unwrap();
+        assert_eq!(
+            http.server.external_broker.as_deref(),
+            Some("http://h:8000/")
+        );
+        for bad in ["nats://a:4222,http://b:8000", "nats://", "nats://a:4222,"] {
+            let err = up(&["--data-dir", data, "--broker", bad]).unwrap_err();
+            assert!(err.to_string().contains("--broker"), "{bad}: {err}");
+        }
     }
 
     #[test]

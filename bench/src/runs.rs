@@ -15,6 +15,8 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
+use dq_nats::testing::Cluster;
+
 use crate::report::{histogram, latency_line};
 use crate::server::Server;
 
@@ -37,12 +39,28 @@ pub struct RunsArgs {
     /// Extra flags for `dq up` (repeat), e.g. `--server-arg=--concurrency=64`.
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     server_args: Vec<String>,
+    /// Run `dq up --broker URL`, e.g. a NATS JetStream cluster (`nats://h1:4222,nats://h2:4222`), or `nats`
+    /// for a 3-node cluster on loopback started here (`nats-server` from `DQ_NATS_SERVER` or PATH, each node
+    /// with `sync_interval: always`).
+    #[arg(long, value_name = "URL")]
+    broker: Option<String>,
 }
 
 /// Runs the scenario and prints its figures.
 pub async fn runs(dq: &Path, args: RunsArgs) -> anyhow::Result<()> {
+    let cluster = match args.broker.as_deref() {
+        Some("nats") => {
+            Some(Cluster::start(3).context("no nats-server >= 2.10: set DQ_NATS_SERVER")?)
+        }
+        _ => None,
+    };
+    let broker = match (&cluster, &args.broker) {
+        (Some(cluster), _) => Some(cluster.url()),
+        (None, broker) => broker.clone(),
+    };
     let extra: Vec<&str> = ["--step-delay", "0ms"]
         .into_iter()
+        .chain(broker.iter().flat_map(|url| ["--broker", url.as_str()]))
         .chain(args.server_args.iter().map(String::as_str))
         .collect();
     let server = Server::start(dq, &extra).await?;

@@ -73,9 +73,13 @@ pub struct UpArgs {
     /// its file, line and key
     #[arg(long, env = "DQ_WORKFLOWS", value_name = "FILE")]
     pub workflows: Option<std::path::PathBuf>,
-    /// Use this external DriftQ v1 broker instead of the embedded one
-    #[arg(long, value_name = "URL")]
+    /// Use this external broker instead of the embedded one: a DriftQ v1 server (http://…) or a NATS
+    /// JetStream cluster (nats://h1:4222,nats://h2:4222; tls:// for TLS; user:password@ or token@ in the URL)
+    #[arg(long, env = "DQ_BROKER", value_name = "URL")]
     pub broker: Option<String>,
+    /// NATS credentials file (JWT and nkey seed) for --broker nats://…
+    #[arg(long, env = "DQ_NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
     /// Messages in flight per topic, group and partition [default: 64]
     #[arg(long, value_name = "N")]
     pub max_in_flight: Option<u32>,
@@ -156,4 +160,11 @@ pub struct WorkerArgs {
     /// its file, line and key
     #[arg(long, env = "DQ_WORKFLOWS", value_name = "FILE")]
     pub workflows: Option<std::path::PathBuf>,
+    /// Consume from this broker instead of the dq server at --url: a DriftQ v1 server (http://…) or a NATS
+    /// JetStream cluster (nats://h1:4222,nats://h2:4222), with no dq server in between
+    #[arg(long, env = "DQ_BROKER", value_name = "URL")]
+    pub broker: Option<String>,
+    /// NATS credentials file (JWT and nkey seed) for --broker nats://…
+    #[arg(long, env = "DQ_NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
 }

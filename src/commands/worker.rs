@@ -1,6 +1,8 @@
-//! `dq worker`: one standalone worker in this process, consuming run commands from the DriftQ v1 broker of the
-//! dq server at `--url` (dq-runs' `run_worker`) until Ctrl-C or SIGTERM.
+//! `dq worker`: one standalone worker in this process, consuming run commands until Ctrl-C or SIGTERM from the
+//! DriftQ v1 broker of the dq server at `--url` (dq-runs' `run_worker`), or from `--broker`: another DriftQ v1
+//! broker, or a NATS JetStream cluster with no dq server in between.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -9,7 +11,7 @@ use crate::cli::WorkerArgs;
 use crate::commands::Ctx;
 use crate::daemon::shutdown_signal;
 use crate::error::{CliError, ExitStatus, Result};
-use crate::settings::worker_config;
+use crate::settings::{parse_broker, worker_config};
 
 /// How long a stopping worker may take before the process exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -17,16 +19,39 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// `dq worker`.
 pub async fn run(args: WorkerArgs, ctx: &Ctx) -> Result<ExitStatus> {
     let config = worker_config(&args)?;
-    let url = ctx.settings.url.as_str().trim_end_matches('/').to_owned();
+    let url = match &args.broker {
+        Some(raw) => parse_broker(raw)?,
+        None => ctx.settings.url.as_str().trim_end_matches('/').to_owned(),
+    };
     let shutdown = CancellationToken::new();
+    let nats = if dq_nats::is_nats_url(&url) {
+        let options = dq_nats::NatsOptions {
+            urls: url.clone(),
+            creds_file: args.nats_creds.clone(),
+            pull_batch: config.concurrency,
+        };
+        let queue = dq_nats::NatsQueue::connect(&options)
+            .await
+            .map_err(dq_runs::RunsError::from)?;
+        Some(Arc::new(queue) as Arc<dyn dq_runs::Queue>)
+    } else {
+        None
+    };
     ctx.printer.note(&format!(
-        "dq worker on {url} (group {}, {} at a time) · Ctrl-C to stop",
-        config.group, config.concurrency
+        "dq worker on {} (group {}, {} at a time) · Ctrl-C to stop",
+        shown(&url),
+        config.group,
+        config.concurrency
     ));
     let mut worker = tokio::spawn({
         let shutdown = shutdown.clone();
         let token = ctx.settings.token.clone();
-        async move { dq_runs::run_worker(&url, token, config, shutdown).await }
+        async move {
+            match nats {
+                Some(queue) => dq_runs::run_worker_on(queue, config, shutdown).await,
+                None => dq_runs::run_worker(&url, token, config, shutdown).await,
+            }
+        }
     });
     tokio::select! {
         joined = &mut worker => return worker_result(joined),
@@ -37,6 +62,17 @@ pub async fn run(args: WorkerArgs, ctx: &Ctx) -> Result<ExitStatus> {
         Ok(joined) => worker_result(joined),
         Err(_) => Ok(ExitStatus::Success),
     }
+}
+
+/// The broker URLs without the credentials they may carry (`nats://user:pass@host`).
+fn shown(urls: &str) -> String {
+    urls.split(',')
+        .map(|u| match (u.split_once("://"), u.rsplit_once('@')) {
+            (Some((scheme, _)), Some((_, host))) => format!("{scheme}://{host}"),
+            _ => u.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn worker_result(

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 /// Variables that must not leak from the developer's shell into a test.
-pub const LEAKY: [&str; 17] = [
+pub const LEAKY: [&str; 20] = [
     "DQ_URL",
     "DQ_TOKEN",
     "DQ_JSON",
@@ -30,6 +30,9 @@ pub const LEAKY: [&str; 17] = [
     "CODESPACES",
     "DQ_ALLOWED_HOSTS",
     "DQ_LOG",
+    "DQ_BROKER",
+    "DQ_NATS_CREDS",
+    "DQ_WORKFLOWS",
     "CLICOLOR_FORCE",
     "RUST_LOG",
 ];

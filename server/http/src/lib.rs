@@ -44,8 +44,11 @@ pub use request_id::X_REQUEST_ID;
 pub struct ServerConfig {
     /// The embedded broker's settings (its data dir included).
     pub broker: dq_broker::Config,
-    /// Use this external DriftQ v1 broker instead of the embedded one (`dq up --broker URL`).
+    /// Use this external broker instead of the embedded one (`dq up --broker URL`): a DriftQ v1 server
+    /// (`http://…`) or a NATS JetStream cluster (`nats://h1:4222,nats://h2:4222`).
     pub external_broker: Option<String>,
+    /// The NATS credentials file for a `nats://` broker (`--nats-creds`).
+    pub nats_creds: Option<std::path::PathBuf>,
     /// The runs service and in-process workers.
     pub runs: dq_runs::RunsConfig,
     /// When set, every route but the health checks requires `Authorization: Bearer <token>`.
@@ -85,6 +88,7 @@ impl ServerConfig {
         Self {
             broker: dq_broker::Config::new(data_dir),
             external_broker: None,
+            nats_creds: None,
             runs: dq_runs::RunsConfig::default(),
             token: None,
             keepalive: Duration::from_secs(5),
@@ -236,10 +240,22 @@ pub async fn serve_ready(
     let mut state = AppState::new(broker, config);
     // The runs service and its workers use the embedded broker, or the external one (`dq up --broker`).
     let queue: Arc<dyn dq_runs::Queue> = match &state.config.external_broker {
+        Some(urls) if dq_nats::is_nats_url(urls) => {
+            let options = dq_nats::NatsOptions {
+                urls: urls.clone(),
+                creds_file: state.config.nats_creds.clone(),
+                pull_batch: state.config.runs.concurrency,
+            };
+            Arc::new(
+                dq_nats::NatsQueue::connect(&options)
+                    .await
+                    .map_err(dq_runs::RunsError::from)?,
+            )
+        }
         Some(url) => {
             Arc::new(dq_runs::HttpQueue::new(url, None).map_err(dq_runs::RunsError::from)?)
         }
-        None => Arc::new(dq_runs::LocalQueue::new(state.broker.clone())),
+        None => Arc::new(dq_local::LocalQueue::new(state.broker.clone())),
     };
     let runs =
         dq_runs::RunsRuntime::start(queue, state.config.runs.clone(), state.shutdown.clone())

@@ -1,13 +1,15 @@
 //! [`Emitter`]: writes JSON messages through a [`Queue`], creating a run's timeline topic on first use, and
-//! wakes timeline followers in this process once a write is durable (followers of writes made by another
-//! process fall back to polling). Several writes in a row go through a [`Pipeline`], which waits for
+//! wakes timeline followers in this process once a write is durable. Writes made by another process wake them
+//! where the queue can watch a topic ([`Queue::watch`]); elsewhere followers fall back to polling. Several writes in a row go through a [`Pipeline`], which waits for
 //! durability once for all of them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dq_proto::runs::{Event, events_topic};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -32,24 +34,42 @@ pub(crate) struct Hub {
 const HUB_SWEEP_AT: usize = 1024;
 
 impl Hub {
-    /// The wake-up of `run_id`; it lives as long as a follower holds it.
-    pub fn follow(&self, run_id: &str) -> Arc<Notify> {
+    /// The wake-up of `run_id`; it lives as long as a follower holds it. True when it was made now.
+    fn follow(&self, run_id: &str) -> (Arc<Notify>, bool) {
         let mut runs = self.runs.lock();
         if let Some(notify) = runs.get(run_id).and_then(Weak::upgrade) {
-            return notify;
+            return (notify, false);
         }
         if runs.len() >= HUB_SWEEP_AT {
             runs.retain(|_, notify| notify.strong_count() > 0);
         }
         let notify = Arc::new(Notify::new());
         runs.insert(run_id.to_owned(), Arc::downgrade(&notify));
-        notify
+        (notify, true)
     }
 
     fn notify(&self, run_id: &str) {
         let notify = self.runs.lock().get(run_id).and_then(Weak::upgrade);
         if let Some(notify) = notify {
             notify.notify_waiters();
+        }
+    }
+}
+
+/// How often a relay with no writes to report looks whether anyone still follows.
+const RELAY_CHECK: Duration = Duration::from_secs(5);
+
+/// Wakes a run's followers after each write `writes` reports, until nobody follows or the watch ends.
+async fn relay(mut writes: BoxStream<'static, ()>, notify: Weak<Notify>) {
+    loop {
+        let next = tokio::time::timeout(RELAY_CHECK, writes.next()).await;
+        let Some(notify) = notify.upgrade() else {
+            return;
+        };
+        match next {
+            Ok(Some(())) => notify.notify_waiters(),
+            Ok(None) => return,
+            Err(_) => {}
         }
     }
 }
@@ -69,11 +89,22 @@ impl Emitter {
         }
     }
 
+    /// The wake-up of `run_id`'s followers: after this process's writes, and where the queue can watch the
+    /// run's timeline, after anyone's (relayed by a task that ends once nobody follows).
+    pub fn follow(&self, run_id: &str) -> Arc<Notify> {
+        let (notify, fresh) = self.hub.follow(run_id);
+        if fresh && let Some(writes) = self.queue.watch(&events_topic(run_id)) {
+            tokio::spawn(relay(writes, Arc::downgrade(&notify)));
+        }
+        notify
+    }
+
     /// Writes made in a row and waited for once (see [`Pipeline`]).
     pub fn pipeline(&self) -> Pipeline<'_> {
         Pipeline {
             emitter: self,
             last: None,
+            topic: None,
             runs: Vec::new(),
         }
     }
@@ -97,6 +128,8 @@ impl Emitter {
 pub(crate) struct Pipeline<'a> {
     emitter: &'a Emitter,
     last: Option<Durable>,
+    /// The topic of the last write.
+    topic: Option<String>,
     runs: Vec<String>,
 }
 
@@ -113,6 +146,16 @@ impl Pipeline<'_> {
             context: format!("encoding a message for {topic}"),
             source,
         })?;
+        // A barrier at each topic switch where topics have no common order: e.g. a command is never visible
+        // to a worker before its run's index record and first event are durable.
+        if self.topic.as_deref() != Some(topic) {
+            if !self.emitter.queue.orders_across_topics()
+                && let Some(last) = self.last.take()
+            {
+                last.wait().await?;
+            }
+            self.topic = Some(topic.to_owned());
+        }
         let (outcome, durable) = self
             .emitter
             .queue

@@ -66,28 +66,6 @@ impl QueueError {
     }
 }
 
-impl From<dq_broker::Error> for QueueError {
-    fn from(error: dq_broker::Error) -> Self {
-        use dq_broker::ErrorKind;
-        match error {
-            dq_broker::Error::UnknownTopic(topic) => Self::UnknownTopic(topic),
-            other => match other.kind() {
-                ErrorKind::TooLarge => Self::TooLarge(other.to_string()),
-                ErrorKind::StorageFull | ErrorKind::StorageFailed => Self::Storage {
-                    full: other.kind() == ErrorKind::StorageFull,
-                    message: other.to_string(),
-                },
-                ErrorKind::InvalidArgument
-                | ErrorKind::NotFound
-                | ErrorKind::FailedPrecondition => Self::Rejected(other.to_string()),
-                ErrorKind::Exhausted | ErrorKind::Unavailable | ErrorKind::Internal => {
-                    Self::Unavailable(other.to_string())
-                }
-            },
-        }
-    }
-}
-
 /// A runs-service or worker operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RunsError {

@@ -1,10 +1,10 @@
 //! dq-runs: the runs service (start, replay, timelines, DLQ records, the run registry) and the worker that
-//! executes runs. Both reach a broker only through the small [`Queue`] trait, which has an in-process
-//! implementation over the embedded dq-broker ([`LocalQueue`]) and an HTTP implementation speaking DriftQ v1
-//! ([`HttpQueue`]).
+//! executes runs. Both reach a broker only through the small [`Queue`] trait; this crate holds the HTTP
+//! implementation speaking DriftQ v1 ([`HttpQueue`]), and other crates the embedded broker (dq-local) and
+//! JetStream (dq-nats), so that dq-runs depends on no broker.
 //!
-//! Entry points: [`RunsRuntime::start_in_process`] (the service and `config.workers` workers on the embedded
-//! broker, for `dq up`), [`RunsRuntime::start`] (the same over any queue, e.g. an external broker) and
+//! Entry points: [`RunsRuntime::start`] (the service and `config.workers` workers over any queue, for
+//! `dq up`), [`run_worker_on`] (one standalone worker over any queue) and
 //! [`run_worker`] (one standalone worker against a URL, for `dq worker --url`). HTTP lives in dq-server.
 
 mod chain;
@@ -18,7 +18,7 @@ pub mod workflow;
 
 pub use emitter::now_ms;
 pub use error::{QueueError, RunsError};
-pub use queue::{HttpQueue, LocalQueue, Queue};
+pub use queue::{HttpQueue, Queue};
 pub use service::{DlqFilter, INDEX_TOPIC, RunsService};
 
 use std::sync::Arc;
@@ -103,15 +103,6 @@ impl RunsRuntime {
         Ok(Self { service, workers })
     }
 
-    /// [`RunsRuntime::start`] on the embedded broker.
-    pub async fn start_in_process(
-        broker: dq_broker::Broker,
-        config: RunsConfig,
-        shutdown: CancellationToken,
-    ) -> Result<Self, RunsError> {
-        Self::start(Arc::new(LocalQueue::new(broker)), config, shutdown).await
-    }
-
     /// The runs service.
     pub fn service(&self) -> Arc<RunsService> {
         Arc::clone(&self.service)
@@ -134,8 +125,18 @@ pub fn run_worker(
     let queue = HttpQueue::new(url, token);
     async move {
         let queue: Arc<dyn Queue> = Arc::new(queue?);
-        Worker::new(Emitter::new(queue), config, shutdown)
-            .run()
-            .await
+        run_worker_on(queue, config, shutdown).await
     }
+}
+
+/// Runs one worker (with `config.concurrency` slots) over `queue` until `shutdown` is cancelled: `dq worker
+/// --broker nats://…`.
+pub async fn run_worker_on(
+    queue: Arc<dyn Queue>,
+    config: RunsConfig,
+    shutdown: CancellationToken,
+) -> Result<(), RunsError> {
+    Worker::new(Emitter::new(queue), config, shutdown)
+        .run()
+        .await
 }

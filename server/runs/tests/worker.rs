@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dq_broker::{Broker, Config};
+use dq_local::{LocalQueue, start_in_process};
 use dq_proto::event::EventBody;
 use dq_proto::runs::{
     COMMANDS_TOPIC, CreateRun, DEFAULT_WORKER_GROUP, DlqRecord, Event, ReplayRequest, RunStatus,
 };
 use dq_runs::queue::{ConsumeSpec, Outgoing};
-use dq_runs::{DlqFilter, LocalQueue, Queue, RunsConfig, RunsRuntime, RunsService};
+use dq_runs::{DlqFilter, Queue, RunsConfig, RunsRuntime, RunsService};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -89,7 +90,7 @@ async fn a_worker_restart_mid_retry_keeps_the_attempt_count() {
         ..fast(1)
     };
     let first = CancellationToken::new();
-    let runtime = RunsRuntime::start_in_process(broker.clone(), config.clone(), first.clone())
+    let runtime = start_in_process(broker.clone(), config.clone(), first.clone())
         .await
         .unwrap();
     let service = runtime.service();
@@ -110,7 +111,7 @@ async fn a_worker_restart_mid_retry_keeps_the_attempt_count() {
     runtime.join().await;
 
     let second = CancellationToken::new();
-    let runtime = RunsRuntime::start_in_process(broker.clone(), config, second.clone())
+    let runtime = start_in_process(broker.clone(), config, second.clone())
         .await
         .unwrap();
     let service = runtime.service();
@@ -353,7 +354,7 @@ async fn throughput_in_process() {
         concurrency: 128,
         ..fast(2)
     };
-    let runtime = RunsRuntime::start_in_process(broker.clone(), config, shutdown.clone())
+    let runtime = start_in_process(broker.clone(), config, shutdown.clone())
         .await
         .unwrap();
     let service = runtime.service();
@@ -633,7 +634,7 @@ async fn a_redelivery_after_a_broker_restart_is_abandoned_not_failed() {
     };
     let broker = Broker::open(Config::new(dir.path())).unwrap();
     let shutdown = CancellationToken::new();
-    let runtime = RunsRuntime::start_in_process(broker.clone(), fast(1), shutdown.clone())
+    let runtime = start_in_process(broker.clone(), fast(1), shutdown.clone())
         .await
         .unwrap();
     let run = Outcome::of(&runtime.service(), &run_id, RunStatus::Succeeded).await;
@@ -704,7 +705,7 @@ async fn a_worker_shutting_down_mid_attempt_records_an_abandoned_attempt() {
         ..fast(1)
     };
     let first = CancellationToken::new();
-    let runtime = RunsRuntime::start_in_process(broker.clone(), config, first.clone())
+    let runtime = start_in_process(broker.clone(), config, first.clone())
         .await
         .unwrap();
     let service = runtime.service();
@@ -728,7 +729,7 @@ async fn a_worker_shutting_down_mid_attempt_records_an_abandoned_attempt() {
     runtime.join().await;
 
     let second = CancellationToken::new();
-    let runtime = RunsRuntime::start_in_process(broker.clone(), fast(1), second.clone())
+    let runtime = start_in_process(broker.clone(), fast(1), second.clone())
         .await
         .unwrap();
     let run = Outcome::of(&runtime.service(), &run_id, RunStatus::Succeeded).await;

@@ -121,7 +121,7 @@ mod tests {
             dir: PathBuf::from("/data"),
             detail: "os error".into(),
         });
-        DetailError::from(RunsError::Queue(QueueError::from(broker))).into_response()
+        DetailError::from(RunsError::Queue(dq_local::queue_error(broker))).into_response()
     }
 
     #[test]

@@ -33,7 +33,7 @@ fn a_full_disk_answers_507_and_makes_both_health_checks_503() {
         config.runs.workers = 0;
         let broker = Broker::open(config.broker.clone()).expect("broker");
         let mut state = AppState::new(broker.clone(), config.clone());
-        let queue: Arc<dyn dq_runs::Queue> = Arc::new(dq_runs::LocalQueue::new(broker.clone()));
+        let queue: Arc<dyn dq_runs::Queue> = Arc::new(dq_local::LocalQueue::new(broker.clone()));
         let runs = dq_runs::RunsRuntime::start(queue, config.runs.clone(), state.shutdown.clone())
             .await
             .expect("runs");

@@ -1,5 +1,6 @@
-//! The small queue trait through which the runs service and the worker reach a broker, and its two
-//! implementations: [`LocalQueue`] over the embedded dq-broker and [`HttpQueue`] speaking DriftQ v1.
+//! The small queue trait through which the runs service and the worker reach a broker, and [`HttpQueue`],
+//! its implementation speaking DriftQ v1. The other backends (the embedded dq-broker, JetStream) live in their
+//! own crates, chosen by the composition root, so that dq-runs depends on no broker.
 //!
 //! The trait names only what runs need: topics, produce with an idempotency key (also without waiting for
 //! durability, so that a writer making several writes in a row waits once), a consume stream of one group
@@ -7,10 +8,8 @@
 //! the run registry). It must not grow broker administration.
 
 mod http;
-mod local;
 
 pub use http::HttpQueue;
-pub use local::LocalQueue;
 
 use std::time::Duration;
 
@@ -45,8 +44,8 @@ pub struct ProduceOutcome {
 }
 
 /// When a write made through [`Queue::produce_pending`] or [`Queue::create_topic_pending`] is durable. Writes
-/// through one queue become durable in the order they were made, so waiting for a later one covers every
-/// earlier one.
+/// through one queue become durable in the order they were made (per topic only, where
+/// [`Queue::orders_across_topics`] is false), so waiting for a later one covers every earlier one.
 #[must_use = "a pending write is not durable until `wait` returns"]
 pub struct Durable(Option<BoxFuture<'static, Result<(), QueueError>>>);
 
@@ -118,6 +117,13 @@ pub trait Queue: Send + Sync + 'static {
         Ok(Durable::now())
     }
 
+    /// Whether writes to different topics become durable in the order they were made. A broker whose topics
+    /// have no common order (JetStream streams) answers false; a writer then waits for its pending writes
+    /// before it writes to another topic, so that nobody sees a write before the ones made ahead of it.
+    fn orders_across_topics(&self) -> bool {
+        true
+    }
+
     /// Joins `spec.group` as `spec.owner` and streams its deliveries.
     async fn consume(&self, spec: &ConsumeSpec) -> Result<Deliveries, QueueError>;
 
@@ -133,6 +139,12 @@ pub trait Queue: Send + Sync + 'static {
         reason: &str,
         delay: Duration,
     ) -> Result<(), QueueError>;
+
+    /// Yields after each message any process writes to `topic`, where the broker can tell, so that a run's
+    /// followers see writes made on other hosts at once. `None` (the default): they poll.
+    fn watch(&self, _topic: &str) -> Option<BoxStream<'static, ()>> {
+        None
+    }
 
     /// Up to `limit` stored messages of one partition from offset `from` on, without consuming them.
     async fn read(

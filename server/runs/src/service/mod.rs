@@ -77,9 +77,10 @@ impl RunsService {
         &self.config
     }
 
-    /// Notified after every event this process writes to `run_id`'s timeline; its followers wait on it.
+    /// Notified after every event this process writes to `run_id`'s timeline (and, where the queue can watch
+    /// it, after every event any process writes); its followers wait on it.
     pub fn follow(&self, run_id: &str) -> Arc<Notify> {
-        self.emitter.hub.follow(run_id)
+        self.emitter.follow(run_id)
     }
 
     /// The broker's health answer.

@@ -26,7 +26,7 @@ async fn start(dir: &Path, toml: &str) -> (RunsRuntime, CancellationToken) {
         workflows: Catalog::new(workflows),
         ..fast(1)
     };
-    let runtime = RunsRuntime::start_in_process(broker, config, shutdown.clone())
+    let runtime = start_in_process(broker, config, shutdown.clone())
         .await
         .expect("runtime");
     (runtime, shutdown)
@@ -504,7 +504,7 @@ exec sleep 60
         ..fast(1)
     };
     let first = CancellationToken::new();
-    let runtime = RunsRuntime::start_in_process(broker.clone(), config.clone(), first.clone())
+    let runtime = start_in_process(broker.clone(), config.clone(), first.clone())
         .await
         .expect("runtime");
     let service = runtime.service();
@@ -530,7 +530,7 @@ exec sleep 60
     );
 
     let second = CancellationToken::new();
-    let runtime = RunsRuntime::start_in_process(broker.clone(), config, second.clone())
+    let runtime = start_in_process(broker.clone(), config, second.clone())
         .await
         .expect("runtime");
     let service = runtime.service();

@@ -1,5 +1,7 @@
-//! [`LocalQueue`]: the queue trait over the embedded broker, in the same process (no HTTP, no copies beyond
-//! the broker's own).
+//! dq-local: [`LocalQueue`], the runs queue trait over the embedded broker in the same process (no HTTP, no
+//! copies beyond the broker's own), and the mapping of broker errors onto [`QueueError`]. It lives outside
+//! dq-runs so that dq-runs reaches every broker through its trait alone; the composition root (`dq up`) picks
+//! this backend, the DriftQ HTTP client or JetStream.
 
 use std::time::Duration;
 
@@ -9,8 +11,10 @@ use dq_proto::broker::Envelope;
 use dq_proto::runs::ReadItem;
 use futures::StreamExt;
 
-use super::{ConsumeSpec, Deliveries, Durable, Outgoing, ProduceOutcome, Queue};
-use crate::QueueError;
+use dq_runs::queue::{ConsumeSpec, Deliveries, Durable, Outgoing, ProduceOutcome, Queue};
+use dq_runs::{QueueError, RunsConfig, RunsError, RunsRuntime};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 /// The embedded broker as a [`Queue`].
 #[derive(Clone)]
@@ -51,7 +55,10 @@ impl Queue for LocalQueue {
     }
 
     async fn create_topic(&self, name: &str, partitions: u32) -> Result<(), QueueError> {
-        self.broker.create_topic(name, Some(partitions)).await?;
+        self.broker
+            .create_topic(name, Some(partitions))
+            .await
+            .map_err(queue_error)?;
         Ok(())
     }
 
@@ -69,12 +76,15 @@ impl Queue for LocalQueue {
             idempotency_key: Some(key),
             ..Envelope::default()
         });
-        let (produced, pending) = self.broker.produce_pending(Produce {
-            topic: message.topic,
-            key: message.key,
-            value: message.value,
-            envelope,
-        })?;
+        let (produced, pending) = self
+            .broker
+            .produce_pending(Produce {
+                topic: message.topic,
+                key: message.key,
+                value: message.value,
+                envelope,
+            })
+            .map_err(queue_error)?;
         let outcome = ProduceOutcome {
             offset: Some(produced.offset),
             duplicate: produced.duplicate,
@@ -87,14 +97,18 @@ impl Queue for LocalQueue {
         name: &str,
         partitions: u32,
     ) -> Result<Durable, QueueError> {
-        let (_, pending) = self.broker.create_topic_pending(name, Some(partitions))?;
+        let (_, pending) = self
+            .broker
+            .create_topic_pending(name, Some(partitions))
+            .map_err(queue_error)?;
         Ok(durable(pending))
     }
 
     async fn consume(&self, spec: &ConsumeSpec) -> Result<Deliveries, QueueError> {
-        let subscription =
-            self.broker
-                .subscribe(&spec.topic, &spec.group, &spec.owner, Some(spec.lease))?;
+        let subscription = self
+            .broker
+            .subscribe(&spec.topic, &spec.group, &spec.owner, Some(spec.lease))
+            .map_err(queue_error)?;
         let stream = futures::stream::unfold(subscription, |mut subscription| async move {
             subscription
                 .next()
@@ -105,10 +119,10 @@ impl Queue for LocalQueue {
     }
 
     async fn ack(&self, spec: &ConsumeSpec, partition: u32, offset: u64) -> Result<(), QueueError> {
-        Ok(self
-            .broker
+        self.broker
             .ack(Self::settle(spec, partition, offset))
-            .await?)
+            .await
+            .map_err(queue_error)
     }
 
     async fn nack(
@@ -119,14 +133,14 @@ impl Queue for LocalQueue {
         reason: &str,
         delay: Duration,
     ) -> Result<(), QueueError> {
-        Ok(self
-            .broker
+        self.broker
             .nack(
                 Self::settle(spec, partition, offset),
                 Some(reason.to_owned()),
                 Some(delay),
             )
-            .await?)
+            .await
+            .map_err(queue_error)
     }
 
     async fn read(
@@ -136,7 +150,10 @@ impl Queue for LocalQueue {
         from: u64,
         limit: usize,
     ) -> Result<Vec<ReadItem>, QueueError> {
-        let messages = self.broker.read(topic, partition, from, limit)?;
+        let messages = self
+            .broker
+            .read(topic, partition, from, limit)
+            .map_err(queue_error)?;
         Ok(messages
             .into_iter()
             .map(|m| ReadItem {
@@ -151,5 +168,35 @@ impl Queue for LocalQueue {
 }
 
 fn durable(pending: Pending) -> Durable {
-    Durable::later(async move { Ok(pending.durable().await?) })
+    Durable::later(async move { pending.durable().await.map_err(queue_error) })
+}
+
+/// A broker error as the runs layer classifies it.
+pub fn queue_error(error: dq_broker::Error) -> QueueError {
+    use dq_broker::ErrorKind;
+    match error {
+        dq_broker::Error::UnknownTopic(topic) => QueueError::UnknownTopic(topic),
+        other => match other.kind() {
+            ErrorKind::TooLarge => QueueError::TooLarge(other.to_string()),
+            ErrorKind::StorageFull | ErrorKind::StorageFailed => QueueError::Storage {
+                full: other.kind() == ErrorKind::StorageFull,
+                message: other.to_string(),
+            },
+            ErrorKind::InvalidArgument | ErrorKind::NotFound | ErrorKind::FailedPrecondition => {
+                QueueError::Rejected(other.to_string())
+            }
+            ErrorKind::Exhausted | ErrorKind::Unavailable | ErrorKind::Internal => {
+                QueueError::Unavailable(other.to_string())
+            }
+        },
+    }
+}
+
+/// [`RunsRuntime::start`] on the embedded broker: the runs service and `config.workers` workers of `dq up`.
+pub async fn start_in_process(
+    broker: Broker,
+    config: RunsConfig,
+    shutdown: CancellationToken,
+) -> Result<RunsRuntime, RunsError> {
+    RunsRuntime::start(Arc::new(LocalQueue::new(broker)), config, shutdown).await
 }
