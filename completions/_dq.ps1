@@ -61,7 +61,7 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Open connections at most; past it new ones wait to be accepted [default: half the open-file limit, at most 1024]')
             [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'In-process workers (0: none, runs wait for `dq worker`)')
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Commands each worker executes in parallel [default: 16]')
-            [CompletionResult]::new('--step-delay', '--step-delay', [CompletionResultType]::ParameterName, 'Pretend work per step, e.g. 200ms [default: 200ms]')
+            [CompletionResult]::new('--step-delay', '--step-delay', [CompletionResultType]::ParameterName, 'Pretend work per step of the built-in demo, e.g. 200ms [default: 200ms]')
             [CompletionResult]::new('--max-attempts', '--max-attempts', [CompletionResultType]::ParameterName, 'Attempts per run before dead-lettering, 1 to 100 [default: 3]')
             [CompletionResult]::new('--max-abandoned', '--max-abandoned', [CompletionResultType]::ParameterName, 'Attempts abandoned by a vanished worker (a server restart, an expired lease) per run before dead-lettering with reason max_abandoned, 1 to 1000; they do not count against --max-attempts [default: 10]')
             [CompletionResult]::new('--backoff', '--backoff', [CompletionResultType]::ParameterName, 'Wait between attempts, multiplied by the attempt number [default: 300ms]')
@@ -509,8 +509,8 @@ Register-ArgumentCompleter -Native -CommandName 'dq' -ScriptBlock {
             break
         }
         'dq;worker' {
-            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Commands executed in parallel [default: 16]')
-            [CompletionResult]::new('--step-delay', '--step-delay', [CompletionResultType]::ParameterName, 'Pretend work per step [default: 200ms]')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Commands each worker executes in parallel [default: 16]')
+            [CompletionResult]::new('--step-delay', '--step-delay', [CompletionResultType]::ParameterName, 'Pretend work per step of the built-in demo, e.g. 200ms [default: 200ms]')
             [CompletionResult]::new('--max-attempts', '--max-attempts', [CompletionResultType]::ParameterName, 'Attempts per run before dead-lettering, 1 to 100 [default: 3]')
             [CompletionResult]::new('--max-abandoned', '--max-abandoned', [CompletionResultType]::ParameterName, 'Attempts abandoned by a vanished worker (a server restart, an expired lease) per run before dead-lettering with reason max_abandoned, 1 to 1000; they do not count against --max-attempts [default: 10]')
             [CompletionResult]::new('--backoff', '--backoff', [CompletionResultType]::ParameterName, 'Wait between attempts, multiplied by the attempt number [default: 300ms]')

@@ -57,7 +57,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --max-connections 'Open connections at most; past it new ones wait to be accepted [default: half the open-file limit, at most 1024]'
             cand --workers 'In-process workers (0: none, runs wait for `dq worker`)'
             cand --concurrency 'Commands each worker executes in parallel [default: 16]'
-            cand --step-delay 'Pretend work per step, e.g. 200ms [default: 200ms]'
+            cand --step-delay 'Pretend work per step of the built-in demo, e.g. 200ms [default: 200ms]'
             cand --max-attempts 'Attempts per run before dead-lettering, 1 to 100 [default: 3]'
             cand --max-abandoned 'Attempts abandoned by a vanished worker (a server restart, an expired lease) per run before dead-lettering with reason max_abandoned, 1 to 1000; they do not count against --max-attempts [default: 10]'
             cand --backoff 'Wait between attempts, multiplied by the attempt number [default: 300ms]'
@@ -472,8 +472,8 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --version 'Print version'
         }
         &'dq;worker'= {
-            cand --concurrency 'Commands executed in parallel [default: 16]'
-            cand --step-delay 'Pretend work per step [default: 200ms]'
+            cand --concurrency 'Commands each worker executes in parallel [default: 16]'
+            cand --step-delay 'Pretend work per step of the built-in demo, e.g. 200ms [default: 200ms]'
             cand --max-attempts 'Attempts per run before dead-lettering, 1 to 100 [default: 3]'
             cand --max-abandoned 'Attempts abandoned by a vanished worker (a server restart, an expired lease) per run before dead-lettering with reason max_abandoned, 1 to 1000; they do not count against --max-attempts [default: 10]'
             cand --backoff 'Wait between attempts, multiplied by the attempt number [default: 300ms]'

@@ -59,7 +59,7 @@ complete -c dq -n "__fish_dq_using_subcommand up" -l body-timeout -d 'Answer 408
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-connections -d 'Open connections at most; past it new ones wait to be accepted [default: half the open-file limit, at most 1024]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l workers -d 'In-process workers (0: none, runs wait for `dq worker`)' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l concurrency -d 'Commands each worker executes in parallel [default: 16]' -r
-complete -c dq -n "__fish_dq_using_subcommand up" -l step-delay -d 'Pretend work per step, e.g. 200ms [default: 200ms]' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l step-delay -d 'Pretend work per step of the built-in demo, e.g. 200ms [default: 200ms]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-attempts -d 'Attempts per run before dead-lettering, 1 to 100 [default: 3]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-abandoned -d 'Attempts abandoned by a vanished worker (a server restart, an expired lease) per run before dead-lettering with reason max_abandoned, 1 to 1000; they do not count against --max-attempts [default: 10]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l backoff -d 'Wait between attempts, multiplied by the attempt number [default: 300ms]' -r
@@ -383,8 +383,8 @@ complete -c dq -n "__fish_dq_using_subcommand emit" -s y -l yes -d 'Answer yes t
 complete -c dq -n "__fish_dq_using_subcommand emit" -l utc -d 'Show times in UTC instead of the local zone'
 complete -c dq -n "__fish_dq_using_subcommand emit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dq -n "__fish_dq_using_subcommand emit" -s V -l version -d 'Print version'
-complete -c dq -n "__fish_dq_using_subcommand worker" -l concurrency -d 'Commands executed in parallel [default: 16]' -r
-complete -c dq -n "__fish_dq_using_subcommand worker" -l step-delay -d 'Pretend work per step [default: 200ms]' -r
+complete -c dq -n "__fish_dq_using_subcommand worker" -l concurrency -d 'Commands each worker executes in parallel [default: 16]' -r
+complete -c dq -n "__fish_dq_using_subcommand worker" -l step-delay -d 'Pretend work per step of the built-in demo, e.g. 200ms [default: 200ms]' -r
 complete -c dq -n "__fish_dq_using_subcommand worker" -l max-attempts -d 'Attempts per run before dead-lettering, 1 to 100 [default: 3]' -r
 complete -c dq -n "__fish_dq_using_subcommand worker" -l max-abandoned -d 'Attempts abandoned by a vanished worker (a server restart, an expired lease) per run before dead-lettering with reason max_abandoned, 1 to 1000; they do not count against --max-attempts [default: 10]' -r
 complete -c dq -n "__fish_dq_using_subcommand worker" -l backoff -d 'Wait between attempts, multiplied by the attempt number [default: 300ms]' -r

@@ -11,7 +11,7 @@ mod server;
 mod values;
 
 pub use bench::{BenchBrokerArgs, BenchCommand, BenchLoad};
-pub use server::{DataDirArgs, DownArgs, UpArgs, WorkerArgs};
+pub use server::{DataDirArgs, DownArgs, UpArgs, WorkerArgs, WorkerFlags};
 use values::{STATUSES, STEPS, Suggest, max_attempts_parser};
 
 /// Parses the command line. An empty environment value means unset (`DQ_JSON= dq health`); a positional

@@ -53,26 +53,9 @@ pub struct UpArgs {
     /// In-process workers (0: none, runs wait for `dq worker`)
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub workers: usize,
-    /// Commands each worker executes in parallel [default: 16]
-    #[arg(long, value_name = "N")]
-    pub concurrency: Option<usize>,
-    /// Pretend work per step, e.g. 200ms [default: 200ms]
-    #[arg(long, value_name = "DURATION")]
-    pub step_delay: Option<String>,
-    /// Attempts per run before dead-lettering, 1 to 100 [default: 3]
-    #[arg(long, value_name = "N", value_parser = max_attempts_parser())]
-    pub max_attempts: Option<u32>,
-    /// Attempts abandoned by a vanished worker (a server restart, an expired lease) per run before
-    /// dead-lettering with reason max_abandoned, 1 to 1000; they do not count against --max-attempts [default: 10]
-    #[arg(long, value_name = "N", value_parser = max_abandoned_parser())]
-    pub max_abandoned: Option<u32>,
-    /// Wait between attempts, multiplied by the attempt number [default: 300ms]
-    #[arg(long, value_name = "DURATION")]
-    pub backoff: Option<String>,
-    /// Also run the workflows of this TOML file (the built-in demo stays); an invalid file is refused with
-    /// its file, line and key
-    #[arg(long, env = "DQ_WORKFLOWS", value_name = "FILE")]
-    pub workflows: Option<std::path::PathBuf>,
+    /// How the workers run.
+    #[command(flatten)]
+    pub run: WorkerFlags,
     /// Use this external broker instead of the embedded one: a DriftQ v1 server (http://…) or a NATS
     /// JetStream cluster (nats://h1:4222,nats://h2:4222; tls:// for TLS; user:password@ or token@ in the URL)
     #[arg(long, env = "DQ_BROKER", value_name = "URL")]
@@ -140,10 +123,25 @@ pub struct DownArgs {
 /// `dq worker`.
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
-    /// Commands executed in parallel [default: 16]
+    /// How the worker runs.
+    #[command(flatten)]
+    pub run: WorkerFlags,
+    /// Consume from this broker instead of the dq server at --url: a DriftQ v1 server (http://…) or a NATS
+    /// JetStream cluster (nats://h1:4222,nats://h2:4222), with no dq server in between
+    #[arg(long, env = "DQ_BROKER", value_name = "URL")]
+    pub broker: Option<String>,
+    /// NATS credentials file (JWT and nkey seed) for --broker nats://…
+    #[arg(long, env = "DQ_NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+}
+
+/// How workers run, the same for `dq up`'s in-process workers and `dq worker`.
+#[derive(Debug, Args)]
+pub struct WorkerFlags {
+    /// Commands each worker executes in parallel [default: 16]
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
-    /// Pretend work per step [default: 200ms]
+    /// Pretend work per step of the built-in demo, e.g. 200ms [default: 200ms]
     #[arg(long, value_name = "DURATION")]
     pub step_delay: Option<String>,
     /// Attempts per run before dead-lettering, 1 to 100 [default: 3]
@@ -159,12 +157,5 @@ pub struct WorkerArgs {
     /// Also run the workflows of this TOML file (the built-in demo stays); an invalid file is refused with
     /// its file, line and key
     #[arg(long, env = "DQ_WORKFLOWS", value_name = "FILE")]
-    pub workflows: Option<std::path::PathBuf>,
-    /// Consume from this broker instead of the dq server at --url: a DriftQ v1 server (http://…) or a NATS
-    /// JetStream cluster (nats://h1:4222,nats://h2:4222), with no dq server in between
-    #[arg(long, env = "DQ_BROKER", value_name = "URL")]
-    pub broker: Option<String>,
-    /// NATS credentials file (JWT and nkey seed) for --broker nats://…
-    #[arg(long, env = "DQ_NATS_CREDS", value_name = "FILE")]
-    pub nats_creds: Option<PathBuf>,
+    pub workflows: Option<PathBuf>,
 }

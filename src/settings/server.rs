@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use url::Url;
 
 use super::{Settings, parse_url, usage};
-use crate::cli::{DataDirArgs, UpArgs, WorkerArgs};
+use crate::cli::{DataDirArgs, UpArgs, WorkerArgs, WorkerFlags};
 use crate::duration::parse_duration;
 use crate::error::{CliError, Result};
 
@@ -67,17 +67,7 @@ impl UpSettings {
         server.nats_creds.clone_from(&args.nats_creds);
         apply_connection_flags(&mut server, args)?;
         server.runs.workers = args.workers;
-        apply_runs_flags(
-            &mut server.runs,
-            args.concurrency,
-            args.step_delay.as_deref(),
-            args.max_attempts,
-            args.backoff.as_deref(),
-        )?;
-        apply_workflows(&mut server.runs, args.workflows.as_deref())?;
-        if let Some(n) = args.max_abandoned {
-            server.runs.max_abandoned = n;
-        }
+        apply_worker_flags(&mut server.runs, &args.run)?;
         Ok(Self {
             listen,
             data_dir,
@@ -219,26 +209,13 @@ pub(super) fn origin_patterns(raw: &[String]) -> Result<Vec<dq_server::OriginPat
 /// Resolves `dq worker`'s flags into the runs configuration it executes with.
 pub fn worker_config(args: &WorkerArgs) -> Result<dq_runs::RunsConfig> {
     let mut config = dq_runs::RunsConfig::default();
-    apply_runs_flags(
-        &mut config,
-        args.concurrency,
-        args.step_delay.as_deref(),
-        args.max_attempts,
-        args.backoff.as_deref(),
-    )?;
-    apply_workflows(&mut config, args.workflows.as_deref())?;
-    if let Some(n) = args.max_abandoned {
-        config.max_abandoned = n;
-    }
+    apply_worker_flags(&mut config, &args.run)?;
     Ok(config)
 }
 
 /// `--workflows FILE`: loaded and validated now, so that a bad file stops `dq up` / `dq worker` before they
 /// start (exit 2, naming the file, line and key).
-pub(super) fn apply_workflows(
-    config: &mut dq_runs::RunsConfig,
-    file: Option<&std::path::Path>,
-) -> Result<()> {
+fn apply_workflows(config: &mut dq_runs::RunsConfig, file: Option<&std::path::Path>) -> Result<()> {
     if let Some(file) = file {
         let workflows = dq_runs::workflow::load(file)
             .map_err(|e| CliError::Usage(format!("--workflows: {e}")))?;
@@ -247,13 +224,22 @@ pub(super) fn apply_workflows(
     Ok(())
 }
 
-pub(super) fn apply_runs_flags(
-    config: &mut dq_runs::RunsConfig,
-    concurrency: Option<usize>,
-    step_delay: Option<&str>,
-    max_attempts: Option<u32>,
-    backoff: Option<&str>,
-) -> Result<()> {
+/// The flags of [`WorkerFlags`], the same for `dq up` and `dq worker`.
+fn apply_worker_flags(config: &mut dq_runs::RunsConfig, flags: &WorkerFlags) -> Result<()> {
+    let WorkerFlags {
+        concurrency,
+        step_delay,
+        max_attempts,
+        max_abandoned,
+        backoff,
+        workflows,
+    } = flags;
+    apply_workflows(config, workflows.as_deref())?;
+    if let Some(n) = *max_abandoned {
+        config.max_abandoned = n;
+    }
+    let (concurrency, max_attempts) = (*concurrency, *max_attempts);
+    let (step_delay, backoff) = (step_delay.as_deref(), backoff.as_deref());
     if let Some(n) = concurrency {
         if n == 0 {
             return Err(CliError::Usage("--concurrency must be at least 1".into()));
