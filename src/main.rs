@@ -6,6 +6,7 @@ mod client;
 mod commands;
 mod daemon;
 mod duration;
+mod embedded;
 mod error;
 mod follow;
 mod output;

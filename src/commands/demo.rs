@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use dq_proto::event::EventBody;
 use dq_proto::runs::{CreateRun, DlqRecord, ReplayRequest, RunStatus};
 use serde::Serialize;
-use tokio::sync::oneshot;
 
 use crate::cli::DemoArgs;
 use crate::client::Client;
 use crate::commands::Ctx;
+use crate::embedded::Embedded;
 use crate::error::{CliError, ExitStatus, Result};
 use crate::follow::follow;
 use crate::output::{Printer, Render, Styles};
@@ -80,7 +80,18 @@ pub async fn run(args: DemoArgs, ctx: &Ctx) -> Result<ExitStatus> {
         }
         None
     } else {
-        Some(Embedded::start(args.fast).await?)
+        let fast = args.fast;
+        Some(
+            Embedded::start("dq-demo-", |config| {
+                // The store is thrown away with the temporary dir: waiting for fsync would only slow the story.
+                config.broker.durable = false;
+                if fast {
+                    config.runs.step_delay = Duration::ZERO;
+                    config.runs.backoff = Duration::ZERO;
+                }
+            })
+            .await?,
+        )
     };
     let url = embedded
         .as_ref()
@@ -91,7 +102,7 @@ pub async fn run(args: DemoArgs, ctx: &Ctx) -> Result<ExitStatus> {
         _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted),
     };
     if let Some(server) = embedded {
-        server.stop().await;
+        server.stop(Duration::from_secs(1)).await;
     }
     result
 }
@@ -298,58 +309,5 @@ impl Render for Summary {
             .map(|s| s.human(styles))
             .collect::<Vec<_>>()
             .join("\n")
-    }
-}
-
-/// A dq server in this process, on a free loopback port, storing in a temporary directory.
-struct Embedded {
-    url: url::Url,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::result::Result<(), dq_server::ServerError>>,
-    // Deleted on drop, after the server stopped.
-    _dir: tempfile::TempDir,
-}
-
-impl Embedded {
-    async fn start(fast: bool) -> Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("dq-demo-")
-            .tempdir()
-            .map_err(|e| CliError::io("creating a temporary data dir", e))?;
-        let mut config = dq_server::ServerConfig::new(dir.path());
-        // The store is thrown away with the temporary dir: waiting for fsync would only slow the story down.
-        config.broker.durable = false;
-        config.broker.flush_on_close = false;
-        if fast {
-            config.runs.step_delay = Duration::ZERO;
-            config.runs.backoff = Duration::ZERO;
-        }
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(|e| CliError::io("listening on a free port", e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| CliError::io("reading the listening address", e))?;
-        let url = url::Url::parse(&format!("http://{addr}"))
-            .map_err(|e| CliError::failed("embedded server url", e))?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(dq_server::serve(listener, config, async move {
-            let _ = stopped.await;
-        }));
-        Ok(Self {
-            url,
-            stop,
-            task,
-            _dir: dir,
-        })
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        match tokio::time::timeout(Duration::from_secs(1), self.task).await {
-            Ok(Ok(Err(err))) => tracing::warn!(%err, "the embedded server failed"),
-            Ok(Err(err)) => tracing::warn!(%err, "the embedded server panicked"),
-            Ok(Ok(Ok(()))) | Err(_) => {}
-        }
     }
 }
