@@ -12,10 +12,10 @@ use dq_proto::broker::Produced;
 
 use crate::broker::Broker;
 use crate::commit::Visible;
-use crate::group;
 use crate::produce::{Prepared, idem_ops};
 use crate::store;
 use crate::subscription::touch;
+use crate::topic::group;
 use crate::topic::{Counters, Partition};
 use crate::{Error, Produce};
 
@@ -250,7 +250,13 @@ impl Broker {
             );
             let (topic, group) =
                 self.settle_target(names, batch.positions.iter().map(|&(p, _)| p))?;
-            let ticket = group::ack(&self.shared, &topic, &group, &batch.positions, &batch.owner)?;
+            let ticket = group::ack(
+                &*self.shared,
+                &topic,
+                &group,
+                &batch.positions,
+                &batch.owner,
+            )?;
             touch(&group);
             ticket
         };

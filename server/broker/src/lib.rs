@@ -24,16 +24,16 @@
 //! - `recovery`: rebuilding the state from the store at open.
 //! - `tasks`: the lease/backoff timer task and the sweep thread.
 //! - `metrics`: the [`Metrics`] snapshot.
-//! - `group`, `topic`, `timers`: a consumer group's deliveries and settles, a topic's partitions, the deadline
-//!   set. `store`, `journal`, `commit`, `health`: storage in fjall, the group commit and its failures.
+//! - `topic` (with its consumer groups in `topic::group`: deliveries, settles, failures), `timers`: a topic's
+//!   partitions and groups, the deadline set. `store`, `journal`, `commit`, `health`: storage in fjall, the group commit and its failures.
 //!   `config`, `error`, `validate`: settings, errors, input checks.
 
 mod batch;
 mod broker;
+mod clock;
 mod commit;
 mod config;
 mod error;
-mod group;
 mod health;
 mod journal;
 mod lifecycle;

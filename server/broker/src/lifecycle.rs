@@ -7,10 +7,11 @@ use std::sync::atomic::Ordering;
 
 use crate::Error;
 use crate::broker::{Broker, TopicInfo};
-use crate::group::Group;
-use crate::state::{Shared, now_ms};
+use crate::clock::now_ms;
+use crate::state::Shared;
 use crate::store;
 use crate::topic::Topic;
+use crate::topic::group::Group;
 
 /// How long a client refused by a topic limit is told to wait: a limit frees up only when topics are deleted,
 /// so a retry any sooner would be refused again.

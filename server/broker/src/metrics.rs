@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::broker::Broker;
-use crate::group::{Group, GroupPart};
 use crate::topic::Topic;
+use crate::topic::group::{Group, GroupPart};
 
 /// Counters and gauges for `/metrics`.
 #[derive(Debug, Clone, Default)]

@@ -9,7 +9,8 @@ use fjall::OwnedWriteBatch;
 
 use crate::Error;
 use crate::broker::{Broker, Pending};
-use crate::state::{Shared, now_ms};
+use crate::clock::now_ms;
+use crate::state::Shared;
 use crate::store::{self, MessageRecord};
 use crate::topic::Topic;
 use crate::validate::{self, Policy};

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::group::{Group, GroupPart, Prior};
 use crate::store::{self, AttemptsRecord, Store, TopicRecord};
+use crate::topic::group::{Group, GroupPart, Prior};
 use crate::topic::{Partition, Topic};
 use crate::{Config, Error};
 

@@ -13,9 +13,11 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::clock::now_ms;
 use crate::commit::{Committer, Visible};
 use crate::store::{self, MessageRecord, Store, TopicRecord};
 use crate::timers::Timers;
+use crate::topic::group::{Host, TimerEntry};
 use crate::topic::{Counters, Partition, Topic};
 use crate::{Config, Error};
 
@@ -37,7 +39,7 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) store: Store,
     pub(crate) committer: Committer,
-    pub(crate) timers: Timers,
+    pub(crate) timers: Timers<TimerEntry>,
     /// By name; a hash map because run timelines make thousands of topics that share a long prefix.
     pub(crate) topics: RwLock<HashMap<String, Arc<Topic>>>,
     /// Serialises topic creation and deletion; holds the next topic id.
@@ -51,14 +53,6 @@ pub(crate) struct Shared {
     pub(crate) duplicates: AtomicU64,
     /// The sweep thread, joined on shutdown.
     pub(crate) sweeper: Mutex<Option<std::thread::JoinHandle<()>>>,
-}
-
-/// Unix time in milliseconds.
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or_default()
 }
 
 impl Shared {
@@ -239,6 +233,44 @@ impl Shared {
 impl Drop for Shared {
     fn drop(&mut self) {
         self.shut_down();
+    }
+}
+
+/// The consumer-group logic reaches the rest of the broker through this (see [`Host`]).
+impl Host for Shared {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn timers(&self) -> &Timers<TimerEntry> {
+        &self.timers
+    }
+
+    fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn ticket(&self) -> Option<u64> {
+        Shared::ticket(self)
+    }
+
+    fn written(&self) {
+        Shared::written(self);
+    }
+
+    fn ensure_topic_uncapped(&self, name: &str, partitions: u32) -> Result<Arc<Topic>, Error> {
+        Shared::ensure_topic_uncapped(self, name, partitions)
+    }
+
+    fn append(
+        &self,
+        topic: &Topic,
+        p: u32,
+        record: &MessageRecord,
+        check_backlog: bool,
+        extra: impl FnOnce(&mut OwnedWriteBatch, u64),
+    ) -> Result<(u64, Option<u64>), Error> {
+        Shared::append(self, topic, p, record, check_backlog, extra)
     }
 }
 

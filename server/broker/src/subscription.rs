@@ -10,10 +10,11 @@ use std::time::Duration;
 use dq_proto::broker::ConsumeItem;
 
 use crate::broker::Broker;
-use crate::group::{self, Group, GroupPart};
-use crate::state::{Shared, now_ms};
+use crate::clock::now_ms;
+use crate::state::Shared;
 use crate::store;
 use crate::topic::Topic;
+use crate::topic::group::{self, Group, GroupPart};
 use crate::validate;
 use crate::{Error, MIN_LEASE};
 
@@ -164,7 +165,7 @@ impl Broker {
         let ticket = {
             let (topic, group) = self.settle_target(settle.names(), [settle.partition])?;
             let ticket = group::ack(
-                &self.shared,
+                &*self.shared,
                 &topic,
                 &group,
                 &[(settle.partition, settle.offset)],
@@ -187,7 +188,7 @@ impl Broker {
         let ticket = {
             let (topic, group) = self.settle_target(settle.names(), [settle.partition])?;
             let ticket = group::nack(
-                &self.shared,
+                &*self.shared,
                 &topic,
                 &group,
                 (settle.partition, settle.offset, &settle.owner),
@@ -230,7 +231,7 @@ impl Subscription {
 
     fn take(&self) -> Option<ConsumeItem> {
         group::take(
-            &self.shared,
+            &*self.shared,
             &self.topic,
             &self.group,
             &self.owner,

@@ -11,11 +11,13 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::Error;
-use crate::group;
-use crate::state::{Shared, Shutdown, now_ms};
+use crate::clock::now_ms;
+use crate::state::{Shared, Shutdown};
 use crate::store::{self, MessageRecord};
-use crate::timers::{self, TimerEntry};
+use crate::timers;
 use crate::topic::Topic;
+use crate::topic::group;
+use crate::topic::group::TimerEntry;
 
 /// Expired idempotency keys removed under one hold of the idempotency lock: every produce that carries a key
 /// takes that lock, so a sweep pass of thousands of keys is cut into chunks that hold it for a few ms at most.

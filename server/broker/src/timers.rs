@@ -1,9 +1,9 @@
-//! Deadlines: lease expiries and backoff readiness, ordered by time, on `tokio::time` so that paused-time tests
-//! drive them deterministically.
+//! Deadlines ordered by time, on `tokio::time` so that paused-time tests drive them deterministically.
 //!
-//! This module owns the deadline set only. The background task in `lib.rs` pops due entries and hands them to
-//! the consumer-group logic; nothing here takes a group lock, so a group may schedule and cancel while holding
-//! its own lock.
+//! This module owns the deadline set only, generic over what a deadline means (the broker's entries, lease
+//! expiries and backoff readiness, are `group::TimerEntry`). The timer task (`tasks`) pops due entries and
+//! hands them to the consumer-group logic; nothing here takes a group lock, so a group may schedule and cancel
+//! while holding its own lock.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,9 +13,6 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::group::Group;
-use crate::topic::Topic;
-
 /// Identifies a scheduled deadline; unique even for equal instants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct TimerKey {
@@ -23,30 +20,26 @@ pub(crate) struct TimerKey {
     id: u64,
 }
 
-/// What happens at a deadline.
-pub(crate) enum TimerEntry {
-    /// A lease ends: the message is failed with `ack_timeout` unless it was settled (then the entry is gone).
-    LeaseExpiry {
-        topic: Arc<Topic>,
-        group: Arc<Group>,
-        partition: u32,
-        offset: u64,
-    },
-    /// A backoff ends: wake the topic's streams so that they pick the message up.
-    RetryReady { notify: Arc<Notify> },
-}
-
-/// The deadline set.
-#[derive(Default)]
-pub(crate) struct Timers {
-    map: Mutex<BTreeMap<TimerKey, TimerEntry>>,
+/// The deadline set, over entries of any kind `E` (what happens at a deadline is the caller's business).
+pub(crate) struct Timers<E> {
+    map: Mutex<BTreeMap<TimerKey, E>>,
     next_id: AtomicU64,
     /// Wakes the timer task when an earlier deadline arrives.
     pub(crate) changed: Arc<Notify>,
 }
 
-impl Timers {
-    pub(crate) fn schedule(&self, at: Instant, entry: TimerEntry) -> TimerKey {
+impl<E> Default for Timers<E> {
+    fn default() -> Self {
+        Self {
+            map: Mutex::new(BTreeMap::new()),
+            next_id: AtomicU64::new(0),
+            changed: Arc::new(Notify::new()),
+        }
+    }
+}
+
+impl<E> Timers<E> {
+    pub(crate) fn schedule(&self, at: Instant, entry: E) -> TimerKey {
         let key = TimerKey {
             at,
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
@@ -66,7 +59,7 @@ impl Timers {
     }
 
     /// Removes and returns the entries due at `now`.
-    pub(crate) fn pop_due(&self, now: Instant) -> Vec<(TimerKey, TimerEntry)> {
+    pub(crate) fn pop_due(&self, now: Instant) -> Vec<(TimerKey, E)> {
         let mut map = self.map.lock();
         let mut due = Vec::new();
         while let Some(entry) = map.first_entry() {

@@ -22,15 +22,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dq_proto::broker::{ConsumeItem, DlqInfo};
+use fjall::OwnedWriteBatch;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-use crate::Error;
-use crate::state::{Shared, now_ms};
-use crate::store::{self, AttemptsRecord, MessageRecord};
-use crate::timers::{TimerEntry, TimerKey};
+use crate::clock::now_ms;
+use crate::store::{self, AttemptsRecord, MessageRecord, Store};
+use crate::timers::{TimerKey, Timers};
 use crate::topic::{Counters, Topic};
 use crate::validate::{MAX_DELAY, Policy};
+use crate::{Config, Error};
 
 mod fail;
 mod settle;
@@ -38,6 +39,44 @@ use fail::dead_letter_or_park;
 pub(crate) use fail::{expire, nack};
 pub(crate) use settle::ack;
 use settle::{Settled, apply_settle, settle_ops};
+
+/// What the consumer-group logic needs from the broker that holds it: the store, the deadline set and the
+/// limits, the group commit, and a topic to write a dead letter to. The broker's shared state (`state::Shared`)
+/// is the one implementation; naming it here instead would make the two modules use each other.
+pub(crate) trait Host {
+    fn store(&self) -> &Store;
+    fn timers(&self) -> &Timers<TimerEntry>;
+    fn config(&self) -> &Config;
+    /// A group-commit ticket for a batch just committed that the caller will wait for (`None` without fsync).
+    fn ticket(&self) -> Option<u64>;
+    /// Registers a batch just committed that nobody waits for.
+    fn written(&self);
+    /// The topic, created if needed whatever the topic limits (dead letters must never be refused).
+    fn ensure_topic_uncapped(&self, name: &str, partitions: u32) -> Result<Arc<Topic>, Error>;
+    /// Appends `record` to partition `p` of `topic` in one batch with `extra`'s writes (given the new offset):
+    /// the offset and the group-commit ticket.
+    fn append(
+        &self,
+        topic: &Topic,
+        p: u32,
+        record: &MessageRecord,
+        check_backlog: bool,
+        extra: impl FnOnce(&mut OwnedWriteBatch, u64),
+    ) -> Result<(u64, Option<u64>), Error>;
+}
+
+/// What happens at a deadline.
+pub(crate) enum TimerEntry {
+    /// A lease ends: the message is failed with `ack_timeout` unless it was settled (then the entry is gone).
+    LeaseExpiry {
+        topic: Arc<Topic>,
+        group: Arc<Group>,
+        partition: u32,
+        offset: u64,
+    },
+    /// A backoff ends: wake the topic's streams so that they pick the message up.
+    RetryReady { notify: Arc<tokio::sync::Notify> },
+}
 
 /// Reason recorded when a lease runs out.
 pub(crate) const ACK_TIMEOUT: &str = "ack_timeout";
@@ -189,7 +228,7 @@ fn partition_index(p: u32) -> usize {
 /// The next message for a stream of `group` owned by `owner`, leased for `lease`; `None` when nothing is
 /// deliverable now.
 pub(crate) fn take(
-    inner: &Shared,
+    inner: &impl Host,
     topic: &Arc<Topic>,
     group: &Arc<Group>,
     owner: &str,
@@ -233,9 +272,9 @@ pub(crate) fn take(
                 attempts,
                 last_error: c.last_error.clone(),
             };
-            let committed = inner.store.batch().and_then(|mut batch| {
+            let committed = inner.store().batch().and_then(|mut batch| {
                 batch.insert(
-                    &inner.store.attempts,
+                    &inner.store().attempts,
                     store::group_offset_key(topic.id, &group.name, p, c.offset),
                     store::encode(&record_attempts),
                 );
@@ -247,7 +286,7 @@ pub(crate) fn take(
             }
             inner.written();
             let deadline = now.checked_add(lease).unwrap_or(now + MAX_DELAY);
-            let timer = inner.timers.schedule(
+            let timer = inner.timers().schedule(
                 deadline,
                 TimerEntry::LeaseExpiry {
                     topic: Arc::clone(topic),
@@ -285,12 +324,12 @@ pub(crate) fn take(
 }
 
 fn read_message(
-    inner: &Shared,
+    inner: &impl Host,
     tid: u32,
     p: u32,
     offset: u64,
 ) -> Result<Option<MessageRecord>, Error> {
-    match inner.store.msgs.get(store::msg_key(tid, p, offset))? {
+    match inner.store().msgs.get(store::msg_key(tid, p, offset))? {
         Some(bytes) => store::decode(&bytes, "message").map(Some),
         None => Ok(None),
     }
@@ -298,7 +337,7 @@ fn read_message(
 
 /// The next candidate of one partition: a due retry first, else the next first delivery within the limits.
 fn pick(
-    inner: &Shared,
+    inner: &impl Host,
     gp: &mut GroupPart,
     first: u64,
     visible: u64,
@@ -319,7 +358,7 @@ fn pick(
         });
     }
     let outstanding = gp.in_flight.len() + gp.retry.len();
-    if outstanding >= usize::try_from(inner.config.max_in_flight).unwrap_or(usize::MAX) {
+    if outstanding >= usize::try_from(inner.config().max_in_flight).unwrap_or(usize::MAX) {
         return None;
     }
     while gp.next < visible {
@@ -328,7 +367,7 @@ fn pick(
             gp.next += 1;
             continue;
         }
-        if offset - gp.lwm >= inner.config.max_ack_window {
+        if offset - gp.lwm >= inner.config().max_ack_window {
             return None;
         }
         gp.next += 1;
@@ -350,11 +389,11 @@ fn pick(
 }
 
 /// Whether [`pick`] refuses first deliveries of this partition for one of the limits a settle can lift.
-fn at_limit(inner: &Shared, gp: &GroupPart) -> bool {
+fn at_limit(inner: &impl Host, gp: &GroupPart) -> bool {
     let outstanding = gp.in_flight.len() + gp.retry.len();
-    outstanding >= usize::try_from(inner.config.max_in_flight).unwrap_or(usize::MAX)
+    outstanding >= usize::try_from(inner.config().max_in_flight).unwrap_or(usize::MAX)
         // `pick` first skips offsets already acked past `next`: count them in, to never miss a wake-up.
-        || (gp.next + gp.acked.len() as u64).saturating_sub(gp.lwm) >= inner.config.max_ack_window
+        || (gp.next + gp.acked.len() as u64).saturating_sub(gp.lwm) >= inner.config().max_ack_window
 }
 
 /// Looks up an in-flight message for a settle request.

@@ -3,15 +3,15 @@
 
 use super::{
     ACK_TIMEOUT, Arc, AttemptsRecord, Candidate, Counters, DLQ_RETRY, DlqInfo, Duration,
-    EXPIRY_BACKOFF_BASE, EXPIRY_BACKOFF_CAP, Error, Group, GroupPart, Instant, MAX_DELAY,
-    MessageRecord, Policy, Retry, Settled, Shared, TimerEntry, TimerKey, Topic, append_error,
-    apply_settle, checked, now_ms, partition_index, read_message, settle_ops, store,
+    EXPIRY_BACKOFF_BASE, EXPIRY_BACKOFF_CAP, Error, Group, GroupPart, Host, Instant, MAX_DELAY,
+    MessageRecord, Policy, Retry, Settled, TimerEntry, TimerKey, Topic, append_error, apply_settle,
+    checked, now_ms, partition_index, read_message, settle_ops, store,
 };
 
 /// Nacks an in-flight message: redelivered after the backoff (or `delay`), or dead-lettered when its attempts
 /// are exhausted. Returns the group-commit ticket to wait for.
 pub(crate) fn nack(
-    inner: &Shared,
+    inner: &impl Host,
     topic: &Arc<Topic>,
     group: &Group,
     settle: (u32, u64, &str),
@@ -29,7 +29,7 @@ pub(crate) fn nack(
     let Some(entry) = gp.in_flight.remove(&offset) else {
         return Err(Error::NotInFlight);
     };
-    inner.timers.cancel(entry.timer);
+    inner.timers().cancel(entry.timer);
     let reason = reason.filter(|r| !r.is_empty()).unwrap_or("nack");
     let last_error = append_error(&entry.last_error, reason);
     let result = fail(
@@ -51,7 +51,7 @@ pub(crate) fn nack(
 
 /// A lease ran out: a failure with reason `ack_timeout`, redelivered after [`expiry_backoff`].
 pub(crate) fn expire(
-    inner: &Shared,
+    inner: &impl Host,
     topic: &Arc<Topic>,
     group: &Group,
     (p, offset): (u32, u64),
@@ -117,7 +117,7 @@ fn expiry_backoff(lease: Duration, attempts: u32, policy: &Policy) -> Duration {
 /// A delivery failed (nack or expiry) after `attempts` deliveries: dead-letter or park for redelivery.
 #[allow(clippy::too_many_arguments)]
 fn fail(
-    inner: &Shared,
+    inner: &impl Host,
     topic: &Arc<Topic>,
     group: &str,
     gp: &mut GroupPart,
@@ -151,9 +151,9 @@ fn fail(
         attempts,
         last_error: last_error.clone(),
     };
-    let committed = inner.store.batch().and_then(|mut batch| {
+    let committed = inner.store().batch().and_then(|mut batch| {
         batch.insert(
-            &inner.store.attempts,
+            &inner.store().attempts,
             store::group_offset_key(topic.id, group, p, offset),
             store::encode(&record),
         );
@@ -175,9 +175,9 @@ fn fail(
     Ok(inner.ticket())
 }
 
-fn park(inner: &Shared, topic: &Topic, gp: &mut GroupPart, offset: u64, retry: Retry) {
+fn park(inner: &impl Host, topic: &Topic, gp: &mut GroupPart, offset: u64, retry: Retry) {
     if retry.ready_at > Instant::now() {
-        inner.timers.schedule(
+        inner.timers().schedule(
             retry.ready_at,
             TimerEntry::RetryReady {
                 notify: Arc::clone(&topic.notify),
@@ -188,7 +188,7 @@ fn park(inner: &Shared, topic: &Topic, gp: &mut GroupPart, offset: u64, retry: R
 }
 
 pub(super) fn dead_letter_or_park(
-    inner: &Shared,
+    inner: &impl Host,
     topic: &Arc<Topic>,
     group: &str,
     gp: &mut GroupPart,
@@ -225,7 +225,7 @@ pub(super) fn dead_letter_or_park(
 /// Writes the message to `dlq.<topic>` with its DLQ metadata and settles the original, in one atomic batch.
 #[allow(clippy::too_many_arguments)]
 fn dead_letter(
-    inner: &Shared,
+    inner: &impl Host,
     topic: &Arc<Topic>,
     group: &str,
     gp: &mut GroupPart,
@@ -236,7 +236,7 @@ fn dead_letter(
 ) -> Result<Option<u64>, Error> {
     let Some(original) = read_message(inner, topic.id, p, offset)? else {
         // Deleted by retention: nothing to dead-letter, only settle.
-        let mut batch = inner.store.batch()?;
+        let mut batch = inner.store().batch()?;
         let settled = settle_ops(inner, topic.id, group, p, gp, &[offset], &mut batch);
         batch.commit()?;
         apply_settle(gp, settled);

@@ -4,9 +4,8 @@
 
 use fjall::OwnedWriteBatch;
 
-use super::{Group, GroupPart, at_limit, checked, partition_index};
+use super::{Group, GroupPart, Host, at_limit, checked, partition_index};
 use crate::Error;
-use crate::state::Shared;
 use crate::store;
 use crate::topic::{Counters, Topic};
 
@@ -25,7 +24,7 @@ pub(super) struct Settled {
 /// low-water mark (deleted by retention) only lose their attempts, the mark moves over settled offsets, and
 /// settled offsets it does not reach are recorded as acks.
 pub(super) fn settle_ops(
-    inner: &Shared,
+    inner: &impl Host,
     tid: u32,
     group: &str,
     p: u32,
@@ -33,7 +32,7 @@ pub(super) fn settle_ops(
     offsets: &[u64],
     batch: &mut OwnedWriteBatch,
 ) -> Settled {
-    let ks = &inner.store;
+    let ks = &inner.store();
     for &offset in offsets {
         batch.remove(&ks.attempts, store::group_offset_key(tid, group, p, offset));
     }
@@ -79,7 +78,7 @@ pub(super) fn apply_settle(gp: &mut GroupPart, settled: Settled) {
 /// checked before anything is written, then one batch settles them all. Returns the group-commit ticket to wait
 /// for.
 pub(crate) fn ack(
-    inner: &Shared,
+    inner: &impl Host,
     topic: &Topic,
     group: &Group,
     positions: &[(u32, u64)],
@@ -95,7 +94,7 @@ pub(crate) fn ack(
     // Only an ack that frees room under a limit can make a message deliverable; waking every stream of the
     // topic on each ack would cost more than the ack.
     let mut frees_room = false;
-    let mut batch = inner.store.batch()?;
+    let mut batch = inner.store().batch()?;
     let mut settles = Vec::new();
     for run in sorted.chunk_by(|a, b| a.0 == b.0) {
         let p = run[0].0;
@@ -112,7 +111,7 @@ pub(crate) fn ack(
         };
         for offset in offsets {
             if let Some(entry) = gp.in_flight.remove(&offset) {
-                inner.timers.cancel(entry.timer);
+                inner.timers().cancel(entry.timer);
             }
         }
         apply_settle(gp, settled);

@@ -3,6 +3,8 @@
 //! Per partition it keeps three numbers: `head` (the next offset to assign; its mutex is held while a message
 //! batch is committed, so that journal order is offset order), `visible` (offsets below it are durable and may be
 //! delivered) and `first` (the earliest offset not deleted by retention). It must not keep message bodies.
+//!
+//! A topic owns its consumer groups; their deliveries, settles and failures are in [`group`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,7 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::group::Group;
+pub(crate) mod group;
+
+use group::Group;
 
 /// Per-topic counters for `/metrics`.
 #[derive(Default)]
