@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 /// How long a node may take to become healthy (a restart with existing state waits for an election).
 const START_GUARD: Duration = Duration::from_secs(30);
+/// Clusters started before a test gives up on getting one.
+const START_ATTEMPTS: usize = 2;
 
 /// One server of the cluster.
 struct Node {
@@ -29,7 +31,8 @@ pub struct Cluster {
     binary: PathBuf,
     nodes: Vec<Node>,
     /// Configs and stores; removed on drop, after the servers.
-    _dir: tempfile::TempDir,
+    /// The servers' configs, stores and logs; deleted with the cluster.
+    dir: tempfile::TempDir,
 }
 
 /// The `nats-server` to run, when one ≥ 2.10 is installed.
@@ -72,10 +75,35 @@ impl Cluster {
             eprintln!("skipping: no nats-server >= 2.10 (set DQ_NATS_SERVER)");
             return None;
         };
+        // A cluster that does not come up (a port taken between its reservation and the server's bind, by a
+        // test running beside this one) is started again on fresh ports, once.
+        let mut last = String::new();
+        for _ in 0..START_ATTEMPTS {
+            match Self::launch(&binary, size) {
+                Ok(cluster) => return Some(cluster),
+                Err(why) => {
+                    eprintln!("a JetStream test cluster did not start, starting another: {why}");
+                    last = why;
+                }
+            }
+        }
+        panic!("no JetStream test cluster started in {START_ATTEMPTS} attempts: {last}");
+    }
+
+    /// One attempt: `size` servers on fresh ports, each healthy, or why not (with the end of its log).
+    fn launch(binary: &std::path::Path, size: usize) -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let ports: Vec<[u16; 3]> = (0..size)
-            .map(|_| [free_port(), free_port(), free_port()])
+        // All ports at once, each listener held until every port is picked, so that one cluster never gets a
+        // port twice.
+        let listeners: Vec<TcpListener> = (0..size * 3)
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
             .collect();
+        let picked: Vec<u16> = listeners
+            .iter()
+            .map(|l| l.local_addr().expect("a bound address").port())
+            .collect();
+        drop(listeners);
+        let ports: Vec<[u16; 3]> = picked.chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
         let routes = ports
             .iter()
             .map(|p| format!("nats://127.0.0.1:{}", p[1]))
@@ -90,8 +118,14 @@ impl Cluster {
                 let store =
                     serde_json::Value::from(dir.path().join(&name).to_string_lossy().into_owned());
                 let config = dir.path().join(format!("{name}.conf"));
+                let log = serde_json::Value::from(
+                    dir.path()
+                        .join(format!("{name}.log"))
+                        .to_string_lossy()
+                        .into_owned(),
+                );
                 let text = format!(
-                    "server_name: {name}\nlisten: 127.0.0.1:{client}\nhttp: 127.0.0.1:{http}\n\
+                    "server_name: {name}\nlisten: 127.0.0.1:{client}\nhttp: 127.0.0.1:{http}\nlog_file: {log}\n\
                      jetstream {{ store_dir: {store}, sync_interval: always }}\n\
                      cluster {{ name: dq, listen: 127.0.0.1:{route}, routes: [{routes}] }}\n"
                 );
@@ -106,17 +140,17 @@ impl Cluster {
             })
             .collect();
         let mut cluster = Self {
-            binary,
+            binary: binary.to_owned(),
             nodes,
-            _dir: dir,
+            dir,
         };
         for i in 0..size {
             cluster.spawn(i);
         }
         for i in 0..size {
-            cluster.wait_healthy(i);
+            cluster.wait_healthy(i)?;
         }
-        Some(cluster)
+        Ok(cluster)
     }
 
     /// The client URLs of every node, comma-separated, as `--broker` takes them.
@@ -153,10 +187,16 @@ impl Cluster {
     }
 
     /// Starts a killed node again, on its ports and store, and waits until it is healthy.
+    ///
+    /// # Panics
+    ///
+    /// When it does not become healthy: a test helper fails loudly, with the end of the node's log.
     pub fn restart(&mut self, name: &str) {
         if let Some(i) = self.nodes.iter().position(|n| n.name == name) {
             self.spawn(i);
-            self.wait_healthy(i);
+            if let Err(why) = self.wait_healthy(i) {
+                panic!("{why}");
+            }
         }
     }
 
@@ -173,23 +213,33 @@ impl Cluster {
         node.child = Some(child);
     }
 
-    fn wait_healthy(&mut self, i: usize) {
+    /// Waits until node `i` answers its health check; else why not, with the end of its log.
+    fn wait_healthy(&mut self, i: usize) -> Result<(), String> {
         let started = Instant::now();
+        let log = self.dir.path().join(format!("{}.log", self.nodes[i].name));
         let node = &mut self.nodes[i];
         loop {
             if http_get(node.http_port, "/healthz").is_some() {
-                return;
+                return Ok(());
             }
-            if let Some(child) = node.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!("nats-server {} exited at start: {status}", node.name);
+            let exited = node
+                .child
+                .as_mut()
+                .and_then(|child| child.try_wait().ok().flatten());
+            if exited.is_some() || started.elapsed() >= START_GUARD {
+                let what = exited.map_or_else(
+                    || format!("not healthy within {START_GUARD:?}"),
+                    |status| format!("exited at start: {status}"),
+                );
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(8).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                return Err(format!(
+                    "nats-server {} {what}; its log ends: {}",
+                    node.name,
+                    tail.join(" | ")
+                ));
             }
-            assert!(
-                started.elapsed() < START_GUARD,
-                "nats-server {} not healthy within {START_GUARD:?}",
-                node.name
-            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -204,14 +254,6 @@ impl Drop for Cluster {
             }
         }
     }
-}
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 /// The body of a `200` answer to `GET path` on the node's monitoring port; `None` on anything else.
