@@ -18,6 +18,10 @@
 //! at start and when a journal vanished. If no journal file can be found, `db.persist(SyncData)` is the
 //! fallback.
 //!
+//! A batch nobody waits for (a delivery's attempt records, a sweep) registers without waking the thread: it is
+//! synced with the next batch somebody waits for, or on its own after a few ms. Waking for each of them cost one
+//! more fsync per consume chunk under load.
+//!
 //! The same thread makes produced messages visible to consumers once they are durable ([`Visible`]), so that a
 //! consumer never processes a message that a crash could still take back.
 //!
@@ -57,11 +61,18 @@ impl Visible {
 #[derive(Default)]
 struct State {
     issued: u64,
+    /// The highest ticket someone waits for (or whose batch makes messages visible). Batches nobody waits for
+    /// ([`Committer::written`]) raise `issued` only: they ride along with the next sync somebody needs, or are
+    /// synced on their own after [`UNWAITED_DELAY`].
+    wanted: u64,
     stop: bool,
     dirty: Vec<Visible>,
-    /// Set while the sync thread sleeps: the `issued` count that should wake it. Registering below it does not
+    /// Set while the sync thread sleeps: the `wanted` count that should wake it. Registering below it does not
     /// signal the condvar, so that writers pay no futex call (and the thread no wake-up) it would not act on.
     wake_at: Option<u64>,
+    /// Set while the sync thread sleeps with nothing written since its last sync: the next batch nobody waits
+    /// for wakes it, to start the [`UNWAITED_DELAY`] clock.
+    idle: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -120,20 +131,43 @@ impl Committer {
         state.issued += 1;
         state.dirty.extend(visible);
         let ticket = state.issued;
+        self.want(state, ticket);
+        ticket
+    }
+
+    /// Registers a batch that was just committed and that nobody waits for (a delivery's attempts, a sweep): it
+    /// is synced with the next batch somebody waits for, or after [`UNWAITED_DELAY`]. Never wakes the sync
+    /// thread for a sync of its own, which under load would be one more fsync per consume chunk.
+    pub(crate) fn written(&self) {
+        let mut state = self.shared.state.lock();
+        state.issued += 1;
+        let wake = std::mem::take(&mut state.idle);
+        drop(state);
+        if wake {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// A ticket covering every batch registered so far (for answers that depend on earlier writes).
+    pub(crate) fn barrier(&self) -> u64 {
+        let state = self.shared.state.lock();
+        let ticket = state.issued;
+        self.want(state, ticket);
+        ticket
+    }
+
+    /// Records that `ticket` is waited for, waking the sync thread if it sleeps short of it.
+    fn want(&self, mut state: parking_lot::MutexGuard<'_, State>, ticket: u64) {
+        state.wanted = state.wanted.max(ticket);
         let wake = state.wake_at.is_some_and(|at| ticket >= at);
         if wake {
             state.wake_at = None;
+            state.idle = false;
         }
         drop(state);
         if wake {
             self.shared.wake.notify_one();
         }
-        ticket
-    }
-
-    /// A ticket covering every batch registered so far (for answers that depend on earlier writes).
-    pub(crate) fn barrier(&self) -> u64 {
-        self.shared.state.lock().issued
     }
 
     /// Waits until `ticket` is durable.
@@ -227,6 +261,9 @@ fn open_journal(path: &Path) -> std::io::Result<File> {
     OpenOptions::new().read(true).write(true).open(path)
 }
 
+/// Longest wait before syncing batches that nobody waits for, when no batch somebody waits for comes along.
+const UNWAITED_DELAY: Duration = Duration::from_millis(5);
+
 /// Longest wait for the writers of the last round to come back before syncing.
 const MAX_LINGER: Duration = Duration::from_millis(1);
 
@@ -240,10 +277,23 @@ fn sync_loop(mut journal: JournalSync, shared: &Shared) {
     loop {
         let (target, dirty) = {
             let mut state = shared.state.lock();
-            while state.issued == synced && !state.stop {
+            let mut unwaited_since = None;
+            while state.wanted <= synced && !state.stop {
                 state.wake_at = Some(synced + 1);
-                shared.wake.wait(&mut state);
+                if state.issued == synced {
+                    state.idle = true;
+                    shared.wake.wait(&mut state);
+                    continue;
+                }
+                // Only batches nobody waits for: give them a moment to share a sync somebody needs.
+                let since = *unwaited_since.get_or_insert_with(Instant::now);
+                let left = (since + UNWAITED_DELAY).saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                shared.wake.wait_for(&mut state, left);
             }
+            state.idle = false;
             if state.issued == synced {
                 drop(state);
                 shared.durable.send_modify(|d| d.stopped = true);
@@ -287,5 +337,70 @@ fn sync_loop(mut journal: JournalSync, shared: &Shared) {
             visible.apply();
         }
         shared.durable.send_modify(|d| d.seq = target);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::Committer;
+    use crate::store::Store;
+
+    /// Long enough for anything that should happen; nothing here asserts on elapsed time.
+    const PATIENCE: Duration = Duration::from_secs(20);
+
+    fn started(dir: &tempfile::TempDir) -> (Store, Committer) {
+        let store = Store::open(dir.path(), 1 << 20, true).unwrap();
+        let committer = Committer::start(
+            store.db.clone(),
+            dir.path().to_owned(),
+            Arc::clone(&store.health),
+        )
+        .unwrap();
+        (store, committer)
+    }
+
+    fn write(store: &Store, key: &str) {
+        let mut batch = store.batch().unwrap();
+        batch.insert(&store.attempts, key.as_bytes().to_vec(), b"1".to_vec());
+        batch.commit().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_batch_nobody_waits_for_is_synced_without_a_waited_one_after_it() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (store, committer) = started(&dir);
+        write(&store, "unwaited");
+        committer.written();
+        let mut durable = committer.shared.durable.subscribe();
+        tokio::time::timeout(PATIENCE, durable.wait_for(|d| d.seq >= 1))
+            .await
+            .expect("synced in time")
+            .unwrap();
+        committer.stop();
+    }
+
+    #[tokio::test]
+    async fn a_barrier_over_batches_nobody_waits_for_is_answered() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (store, committer) = started(&dir);
+        for key in ["a", "b", "c"] {
+            write(&store, key);
+            committer.written();
+        }
+        let barrier = committer.barrier();
+        assert_eq!(barrier, 3);
+        tokio::time::timeout(PATIENCE, committer.wait(barrier))
+            .await
+            .expect("durable in time")
+            .unwrap();
+        let ticket = committer.register(None);
+        tokio::time::timeout(PATIENCE, committer.wait(ticket))
+            .await
+            .expect("durable in time")
+            .unwrap();
+        committer.stop();
     }
 }

@@ -69,7 +69,7 @@ impl Shared {
     /// cursors): the store leaves commits in fjall's journal buffer until the group commit writes them out.
     pub(crate) fn written(&self) {
         if self.config.durable {
-            self.committer.register(None);
+            self.committer.written();
         }
     }
 

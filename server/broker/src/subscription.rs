@@ -14,7 +14,7 @@ use crate::clock::now_ms;
 use crate::state::Shared;
 use crate::store;
 use crate::topic::Topic;
-use crate::topic::group::{self, Group, GroupPart};
+use crate::topic::group::{self, Group, GroupPart, Limit};
 use crate::validate;
 use crate::{Error, MIN_LEASE};
 
@@ -205,42 +205,62 @@ impl Broker {
 impl Subscription {
     /// The next message for this stream, waiting until one is available. `None` once the broker shuts down.
     pub async fn next(&mut self) -> Option<ConsumeItem> {
+        self.next_chunk(1, usize::MAX).await.pop()
+    }
+
+    /// The messages deliverable to this stream (as [`Subscription::try_next_chunk`]), waiting until there is at
+    /// least one. Empty once the broker shuts down.
+    pub async fn next_chunk(&mut self, max_items: usize, max_bytes: usize) -> Vec<ConsumeItem> {
         loop {
             let notified = self.topic.notify.notified();
             tokio::pin!(notified);
             // Registered before looking, so that a message arriving in between still wakes us.
             notified.as_mut().enable();
             if self.shared.shutdown.is_set() || self.topic.is_deleted() {
-                return None;
+                return Vec::new();
             }
-            if let Some(item) = self.take() {
-                return Some(item);
+            let items = self.take(Limit {
+                items: max_items,
+                bytes: max_bytes,
+            });
+            if !items.is_empty() {
+                return items;
             }
             notified.await;
         }
     }
 
     /// The next message if one is deliverable right now, without waiting (`None` otherwise, and once the broker
-    /// shuts down): lets a stream send every ready message in one write.
+    /// shuts down).
     pub fn try_next(&mut self) -> Option<ConsumeItem> {
-        if self.shared.shutdown.is_set() || self.topic.is_deleted() {
-            return None;
-        }
-        self.take()
+        self.take(Limit::ONE).pop()
     }
 
-    fn take(&self) -> Option<ConsumeItem> {
+    /// Every message deliverable right now, up to `max_items` and no further once their values reach
+    /// `max_bytes`, without waiting (empty otherwise, and once the broker shuts down): lets a stream send every
+    /// ready message in one write, and costs the broker one write for their delivery records.
+    pub fn try_next_chunk(&mut self, max_items: usize, max_bytes: usize) -> Vec<ConsumeItem> {
+        self.take(Limit {
+            items: max_items,
+            bytes: max_bytes,
+        })
+    }
+
+    fn take(&self, limit: Limit) -> Vec<ConsumeItem> {
+        if self.shared.shutdown.is_set() || self.topic.is_deleted() {
+            return Vec::new();
+        }
         group::take(
             &*self.shared,
             &self.topic,
             &self.group,
-            &self.owner,
-            self.lease,
+            (&self.owner, self.lease),
+            limit,
         )
         .unwrap_or_else(|e| {
             tracing::warn!(topic = %self.topic.name, group = %self.group.name, error = %e,
                 "delivery failed; waiting for the next change");
-            None
+            Vec::new()
         })
     }
 

@@ -223,12 +223,13 @@ fn lease(raw: Option<&serde_json::Value>, max: Duration) -> Result<Option<Durati
 /// Most messages sent in one chunk of a consume stream, so that one busy stream cannot take every ready message
 /// from the other streams of its group.
 const MAX_CHUNK_ITEMS: usize = 32;
-/// A chunk stops growing past this many bytes.
+/// A chunk takes no further message once its values reach this many bytes.
 const MAX_CHUNK_BYTES: usize = 64 * 1024;
 
 /// One consume stream: an item per line, a blank line after each idle `keepalive`, and the end when the
-/// server shuts down (or the broker ends the subscription). Messages ready at once go out together, one write
-/// for many lines. Dropping the body (client gone) drops the subscription, which leaves the group.
+/// server shuts down (or the broker ends the subscription). Messages ready at once go out together: one write
+/// for many lines, and one broker write for their deliveries. Dropping the body (client gone) drops the
+/// subscription, which leaves the group.
 fn ndjson(
     subscription: Subscription,
     keepalive: Duration,
@@ -241,42 +242,34 @@ fn ndjson(
             if shutdown.is_cancelled() {
                 return None;
             }
-            // A busy stream finds its next message at once: no timer, no wait.
-            let first = if let Some(item) = subscription.try_next() {
-                item
-            } else {
-                tokio::select! {
+            // A busy stream finds its next messages at once: no timer, no wait.
+            let mut items = subscription.try_next_chunk(MAX_CHUNK_ITEMS, MAX_CHUNK_BYTES);
+            if items.is_empty() {
+                items = tokio::select! {
                     biased;
                     () = shutdown.cancelled() => return None,
-                    item = subscription.next() => item?,
+                    items = subscription.next_chunk(MAX_CHUNK_ITEMS, MAX_CHUNK_BYTES) => items,
                     () = tokio::time::sleep(keepalive) => {
                         return Some((Ok(Bytes::from_static(b"\n")), subscription));
                     }
+                };
+                if items.is_empty() {
+                    return None;
                 }
-            };
-            let chunk = chunk(first, &mut subscription);
-            Some((chunk, subscription))
+            }
+            Some((chunk(&items), subscription))
         }
     })
 }
 
-/// `first` and every further message deliverable right now (within the chunk limits), a line each.
-fn chunk(first: ConsumeItem, subscription: &mut Subscription) -> Result<Bytes, serde_json::Error> {
-    let mut buf = Vec::with_capacity(512);
-    let mut item = first;
-    for _ in 1..MAX_CHUNK_ITEMS {
-        serde_json::to_writer(&mut buf, &item)?;
+/// The lines of one chunk, serialised straight into the buffer that becomes the body's frame.
+fn chunk(items: &[ConsumeItem]) -> Result<Bytes, serde_json::Error> {
+    let estimate: usize = items.iter().map(|item| item.value.len() + 160).sum();
+    let mut buf = Vec::with_capacity(estimate);
+    for item in items {
+        serde_json::to_writer(&mut buf, item)?;
         buf.push(b'\n');
-        if buf.len() >= MAX_CHUNK_BYTES {
-            return Ok(Bytes::from(buf));
-        }
-        match subscription.try_next() {
-            Some(next) => item = next,
-            None => return Ok(Bytes::from(buf)),
-        }
     }
-    serde_json::to_writer(&mut buf, &item)?;
-    buf.push(b'\n');
     Ok(Bytes::from(buf))
 }
 

@@ -7,6 +7,7 @@
 
 mod batch;
 mod bounds;
+mod chunk;
 mod common;
 mod consume;
 mod limits;

@@ -14,31 +14,32 @@
 //! never held across an `.await`; lock order is group → partition head → timers, and group → topic map; a
 //! topic's groups map is taken before a group (joining a stream, forgetting an idle group).
 //!
-//! Settling (moving the marks, acks one by one or in batches) is in `settle`; failing a delivery (nack, an
-//! expired lease) into a retry, a parked wait or the DLQ is in `fail`.
+//! What acts on one partition of a group goes through a [`Part`]: the partition under the group's lock with the
+//! broker, topic and group it belongs to. Delivering (a chunk of messages at a time, with one write for their
+//! attempts) is in `deliver`; settling (moving the marks, acks one by one or in batches) is in `settle`; failing
+//! a delivery (nack, an expired lease) into a retry, a parked wait or the DLQ is in `fail`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dq_proto::broker::{ConsumeItem, DlqInfo};
 use fjall::OwnedWriteBatch;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use crate::clock::now_ms;
-use crate::store::{self, AttemptsRecord, MessageRecord, Store};
+use crate::store::{self, MessageRecord, Store};
 use crate::timers::{TimerKey, Timers};
 use crate::topic::{Counters, Topic};
-use crate::validate::{MAX_DELAY, Policy};
+use crate::validate::Policy;
 use crate::{Config, Error};
 
+mod deliver;
 mod fail;
 mod settle;
-use fail::dead_letter_or_park;
+pub(crate) use deliver::{Limit, take};
 pub(crate) use fail::{expire, nack};
 pub(crate) use settle::ack;
-use settle::{Settled, apply_settle, settle_ops};
 
 /// What the consumer-group logic needs from the broker that holds it: the store, the deadline set and the
 /// limits, the group commit, and a topic to write a dead letter to. The broker's shared state (`state::Shared`)
@@ -204,6 +205,38 @@ impl Candidate {
     }
 }
 
+/// One partition of a group under the group's lock, with what acting on it needs: the broker, the topic and
+/// the group it belongs to, its number, and the instant the operation started (due retries and backoffs are
+/// measured from it). Delivering, failing, parking, dead-lettering and settling are its methods.
+struct Part<'a, H> {
+    host: &'a H,
+    topic: &'a Arc<Topic>,
+    group: &'a Arc<Group>,
+    p: u32,
+    gp: &'a mut GroupPart,
+    now: Instant,
+}
+
+impl<H: Host> Part<'_, H> {
+    /// The stored message at `offset` of this partition; `None` once retention deleted it.
+    fn read_message(&self, offset: u64) -> Result<Option<MessageRecord>, Error> {
+        match self
+            .host
+            .store()
+            .msgs
+            .get(store::msg_key(self.topic.id, self.p, offset))?
+        {
+            Some(bytes) => store::decode(&bytes, "message").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The key of this partition's `offset` in the group's keyspaces (`attempts`, `acks`).
+    fn offset_key(&self, offset: u64) -> Vec<u8> {
+        store::group_offset_key(self.topic.id, &self.group.name, self.p, offset)
+    }
+}
+
 /// `prev; reason`, keeping the newest [`MAX_LAST_ERROR`] bytes.
 pub(crate) fn append_error(prev: &str, reason: &str) -> String {
     let mut joined = if prev.is_empty() {
@@ -223,169 +256,6 @@ pub(crate) fn append_error(prev: &str, reason: &str) -> String {
 
 fn partition_index(p: u32) -> usize {
     usize::try_from(p).unwrap_or(usize::MAX)
-}
-
-/// The next message for a stream of `group` owned by `owner`, leased for `lease`; `None` when nothing is
-/// deliverable now.
-pub(crate) fn take(
-    inner: &impl Host,
-    topic: &Arc<Topic>,
-    group: &Arc<Group>,
-    owner: &str,
-    lease: Duration,
-) -> Result<Option<ConsumeItem>, Error> {
-    let now = Instant::now();
-    let mut st = group.lock();
-    let n = st.parts.len();
-    for i in 0..n {
-        let idx = (st.rr + i) % n;
-        let p = u32::try_from(idx).unwrap_or(u32::MAX);
-        let Some(partition) = topic.partitions.get(idx) else {
-            continue;
-        };
-        let gp = &mut st.parts[idx];
-        while let Some(c) = pick(inner, gp, partition.first(), partition.visible(), now) {
-            let record = match read_message(inner, topic.id, p, c.offset) {
-                Ok(Some(record)) => record,
-                // Deleted by retention while it waited: nothing left to deliver.
-                Ok(None) => continue,
-                Err(e) => {
-                    c.retry_now(gp, now);
-                    return Err(e);
-                }
-            };
-            let policy = Policy::parse(
-                record
-                    .envelope
-                    .as_ref()
-                    .and_then(|e| e.retry_policy.as_ref()),
-            )
-            .unwrap_or_default();
-            if policy.exhausted(c.attempts) {
-                // Failures already reached the limit: recovered after a restart, or an earlier dead-letter write
-                // failed. Dead-letter now instead of delivering once more.
-                dead_letter_or_park(inner, topic, &group.name, gp, p, c, now);
-                continue;
-            }
-            let attempts = c.attempts + 1;
-            let record_attempts = AttemptsRecord {
-                attempts,
-                last_error: c.last_error.clone(),
-            };
-            let committed = inner.store().batch().and_then(|mut batch| {
-                batch.insert(
-                    &inner.store().attempts,
-                    store::group_offset_key(topic.id, &group.name, p, c.offset),
-                    store::encode(&record_attempts),
-                );
-                batch.commit()
-            });
-            if let Err(e) = committed {
-                c.retry_now(gp, now);
-                return Err(e);
-            }
-            inner.written();
-            let deadline = now.checked_add(lease).unwrap_or(now + MAX_DELAY);
-            let timer = inner.timers().schedule(
-                deadline,
-                TimerEntry::LeaseExpiry {
-                    topic: Arc::clone(topic),
-                    group: Arc::clone(group),
-                    partition: p,
-                    offset: c.offset,
-                },
-            );
-            gp.in_flight.insert(
-                c.offset,
-                InFlight {
-                    owner: owner.to_owned(),
-                    lease,
-                    attempts,
-                    last_error: c.last_error.clone(),
-                    policy,
-                    timer,
-                },
-            );
-            st.rr = (idx + 1) % n;
-            Counters::bump(&topic.counters.delivered);
-            return Ok(Some(ConsumeItem {
-                partition: p,
-                offset: c.offset,
-                attempts,
-                key: record.key,
-                value: record.value,
-                last_error: c.last_error,
-                envelope: record.envelope,
-                dlq: record.dlq,
-            }));
-        }
-    }
-    Ok(None)
-}
-
-fn read_message(
-    inner: &impl Host,
-    tid: u32,
-    p: u32,
-    offset: u64,
-) -> Result<Option<MessageRecord>, Error> {
-    match inner.store().msgs.get(store::msg_key(tid, p, offset))? {
-        Some(bytes) => store::decode(&bytes, "message").map(Some),
-        None => Ok(None),
-    }
-}
-
-/// The next candidate of one partition: a due retry first, else the next first delivery within the limits.
-fn pick(
-    inner: &impl Host,
-    gp: &mut GroupPart,
-    first: u64,
-    visible: u64,
-    now: Instant,
-) -> Option<Candidate> {
-    gp.normalize(first);
-    if let Some(offset) = gp
-        .retry
-        .iter()
-        .find(|(_, r)| r.ready_at <= now)
-        .map(|(o, _)| *o)
-    {
-        let r = gp.retry.remove(&offset)?;
-        return Some(Candidate {
-            offset,
-            attempts: r.attempts,
-            last_error: r.last_error,
-        });
-    }
-    let outstanding = gp.in_flight.len() + gp.retry.len();
-    if outstanding >= usize::try_from(inner.config().max_in_flight).unwrap_or(usize::MAX) {
-        return None;
-    }
-    while gp.next < visible {
-        let offset = gp.next;
-        if gp.acked.contains(&offset) {
-            gp.next += 1;
-            continue;
-        }
-        if offset - gp.lwm >= inner.config().max_ack_window {
-            return None;
-        }
-        gp.next += 1;
-        let prior = gp.prior.remove(&offset);
-        return Some(match prior {
-            Some(prior) => Candidate {
-                offset,
-                attempts: prior.attempts,
-                last_error: prior.last_error,
-            },
-            None => Candidate {
-                offset,
-                attempts: 0,
-                last_error: String::new(),
-            },
-        });
-    }
-    None
 }
 
 /// Whether [`pick`] refuses first deliveries of this partition for one of the limits a settle can lift.
