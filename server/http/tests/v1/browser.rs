@@ -23,7 +23,7 @@ impl TestServer {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
-        Answer::read(request.send().await.expect("the request is answered")).await
+        dq_testkit::http::send(request).await
     }
 
     async fn topics(&self) -> Vec<Value> {
