@@ -10,11 +10,13 @@ use axum::extract::Request;
 use axum::response::Response;
 use dq_broker::Broker;
 use dq_server::{AppState, ServerConfig};
+use futures::StreamExt;
 use serde_json::Value;
 use tempfile::TempDir;
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 
+use crate::endpoint::Streaming;
 use crate::http::Answer;
 
 /// The address the service believes it listens on (its `Host` / `Origin` checks compare against it).
@@ -68,6 +70,25 @@ impl App {
             .await
             .expect("the body is read");
         Answer::new(parts.status, parts.headers, body)
+    }
+
+    /// `GET path`, answered as soon as the headers are in; the body is read by the caller.
+    pub async fn stream(&self, path: &str) -> Streaming {
+        let response = self
+            .service
+            .clone()
+            .oneshot(request("GET", path).body(Body::empty()).expect("a request"))
+            .await
+            .unwrap_or_else(|never| match never {});
+        let (parts, body) = response.into_parts();
+        Streaming {
+            status: parts.status,
+            headers: parts.headers,
+            body: body
+                .into_data_stream()
+                .map(|chunk| chunk.map_err(|e| e.to_string()))
+                .boxed(),
+        }
     }
 
     /// `GET path`.

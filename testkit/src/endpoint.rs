@@ -4,9 +4,23 @@
 use std::future::Future;
 
 use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use crate::http::Answer;
+
+/// A response whose body is read as it comes (a consume stream): status, headers, and the body's chunks.
+pub struct Streaming {
+    /// Its status.
+    pub status: StatusCode,
+    /// Its headers.
+    pub headers: HeaderMap,
+    /// Its body, chunk by chunk; an error ends it.
+    pub body: BoxStream<'static, Result<Bytes, String>>,
+}
 
 /// Answers requests, read whole.
 pub trait Endpoint: Sync {
@@ -16,6 +30,8 @@ pub trait Endpoint: Sync {
     fn post(&self, path: &str, body: Value) -> impl Future<Output = Answer> + Send;
     /// `POST path` with `body` sent as is, labelled JSON.
     fn post_raw(&self, path: &str, body: impl Into<Bytes>) -> impl Future<Output = Answer> + Send;
+    /// `GET path`, answered as soon as the headers are in; the body is read by the caller.
+    fn stream(&self, path: &str) -> impl Future<Output = Streaming> + Send;
 }
 
 impl Endpoint for crate::Server {
@@ -31,6 +47,21 @@ impl Endpoint for crate::Server {
         let body: Bytes = body.into();
         crate::Server::post_raw(self, path, body)
     }
+
+    fn stream(&self, path: &str) -> impl Future<Output = Streaming> + Send {
+        let request = crate::http::client().get(self.url(path));
+        async move {
+            let response = request.send().await.expect("the request is answered");
+            Streaming {
+                status: response.status(),
+                headers: response.headers().clone(),
+                body: response
+                    .bytes_stream()
+                    .map(|chunk| chunk.map_err(|e| e.to_string()))
+                    .boxed(),
+            }
+        }
+    }
 }
 
 impl Endpoint for crate::App {
@@ -45,5 +76,9 @@ impl Endpoint for crate::App {
     fn post_raw(&self, path: &str, body: impl Into<Bytes>) -> impl Future<Output = Answer> + Send {
         let body: Bytes = body.into();
         crate::App::post_raw(self, path, body)
+    }
+
+    fn stream(&self, path: &str) -> impl Future<Output = Streaming> + Send {
+        crate::App::stream(self, path)
     }
 }

@@ -37,7 +37,7 @@ pub mod sse;
 #[cfg(feature = "server")]
 pub use app::{App, LOCAL, request};
 #[cfg(feature = "server")]
-pub use endpoint::Endpoint;
+pub use endpoint::{Endpoint, Streaming};
 pub use eventually::{POLL, eventually, eventually_blocking, within};
 #[cfg(feature = "server")]
 pub use http::Answer;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::util::{Answer, TestServer, client};
+use crate::util::{Answer, TestServer, V1Api, client};
 
 const EVIL: &str = "http://evil.example";
 

@@ -5,7 +5,7 @@ use dq_testkit::App;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::util::{TestServer, client};
+use crate::util::{TestServer, V1Api, client};
 
 #[tokio::test]
 async fn healthz_and_version() {

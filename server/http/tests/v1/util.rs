@@ -2,11 +2,12 @@
 //! produce, settle, and consume streams read line by line. The server, the HTTP helper and the waits are the
 //! test kit's (`dq-testkit`).
 
+use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use dq_proto::broker::ConsumeItem;
-use dq_testkit::{Server, eventually};
+use dq_testkit::{App, Endpoint, Server, eventually};
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -49,103 +50,125 @@ impl TestServer {
     }
 }
 
-impl TestServer {
+/// The DriftQ v1 calls the tests make, on a [`TestServer`] (through its kit [`Server`]) or on a socketless
+/// [`App`].
+pub trait V1Api: Endpoint {
     /// Creates a topic and asserts the 201.
-    pub async fn create_topic(&self, name: &str, partitions: u32) {
-        let answer = self
-            .post(
-                "/v1/topics",
-                serde_json::json!({"name": name, "partitions": partitions}),
-            )
-            .await;
-        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.json);
+    fn create_topic(&self, name: &str, partitions: u32) -> impl Future<Output = ()> + Send {
+        async move {
+            let answer = self
+                .post(
+                    "/v1/topics",
+                    serde_json::json!({"name": name, "partitions": partitions}),
+                )
+                .await;
+            assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.json);
+        }
     }
 
     /// Waits (within the guard time) until the topic exists, e.g. a `dlq.<topic>` the broker creates.
-    pub async fn wait_for_topic(&self, name: &str) {
-        eventually(&format!("topic {name} to appear"), GUARD, || async {
-            let topics = self.get("/v1/topics").await.json;
-            if topics["topics"]
-                .as_array()
-                .is_some_and(|t| t.contains(&Value::from(name)))
-            {
-                Ok(())
-            } else {
-                Err(topics)
-            }
-        })
-        .await;
+    fn wait_for_topic(&self, name: &str) -> impl Future<Output = ()> + Send {
+        async move {
+            eventually(&format!("topic {name} to appear"), GUARD, || async {
+                let topics = self.get("/v1/topics").await.json;
+                if topics["topics"]
+                    .as_array()
+                    .is_some_and(|t| t.contains(&Value::from(name)))
+                {
+                    Ok(())
+                } else {
+                    Err(topics)
+                }
+            })
+            .await;
+        }
     }
 
     /// Produces a value (with an optional envelope) and returns the answer's JSON after asserting 200.
-    pub async fn produce(&self, topic: &str, value: &str, envelope: Option<Value>) -> Value {
-        let mut body = serde_json::json!({"topic": topic, "value": value});
-        if let Some(envelope) = envelope {
-            body["envelope"] = envelope;
+    fn produce(
+        &self,
+        topic: &str,
+        value: &str,
+        envelope: Option<Value>,
+    ) -> impl Future<Output = Value> + Send {
+        async move {
+            let mut body = serde_json::json!({"topic": topic, "value": value});
+            if let Some(envelope) = envelope {
+                body["envelope"] = envelope;
+            }
+            let answer = self.post("/v1/produce", body).await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+            answer.json
         }
-        let answer = self.post("/v1/produce", body).await;
-        assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
-        answer.json
     }
 
     /// Acks or nacks (`route` is `/v1/ack` or `/v1/nack`) the item, as `owner`.
-    pub async fn settle(
+    fn settle(
         &self,
         route: &str,
         topic: &str,
         group: &str,
         owner: &str,
         item: &ConsumeItem,
-    ) -> Answer {
-        self.post(
-            route,
-            serde_json::json!({
-                "topic": topic, "group": group, "owner": owner,
-                "partition": item.partition, "offset": item.offset,
-            }),
-        )
-        .await
+    ) -> impl Future<Output = Answer> + Send {
+        let body = serde_json::json!({
+            "topic": topic, "group": group, "owner": owner,
+            "partition": item.partition, "offset": item.offset,
+        });
+        self.post(route, body)
     }
 
     /// Opens a consume stream and asserts that it starts (200, NDJSON).
-    pub async fn consume(
+    fn consume(
         &self,
         topic: &str,
         group: &str,
         owner: &str,
         lease_ms: Option<u64>,
-    ) -> Consumer {
-        let mut query = vec![
-            ("topic", topic.to_owned()),
-            ("group", group.to_owned()),
-            ("owner", owner.to_owned()),
-        ];
+    ) -> impl Future<Output = Consumer> + Send {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query
+            .append_pair("topic", topic)
+            .append_pair("group", group)
+            .append_pair("owner", owner);
         if let Some(lease) = lease_ms {
-            query.push(("lease_ms", lease.to_string()));
+            query.append_pair("lease_ms", &lease.to_string());
         }
-        let response = tokio::time::timeout(
-            GUARD,
-            client().get(self.url("/v1/consume")).query(&query).send(),
-        )
-        .await
-        .expect("consume headers arrive without waiting for a message")
-        .expect("GET /v1/consume");
-        assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.headers()["content-type"], "application/x-ndjson");
-        Consumer::new(response)
+        let path = format!("/v1/consume?{}", query.finish());
+        async move {
+            let response = tokio::time::timeout(GUARD, self.stream(&path))
+                .await
+                .expect("consume headers arrive without waiting for a message");
+            assert_eq!(response.status, StatusCode::OK);
+            assert_eq!(response.headers["content-type"], "application/x-ndjson");
+            Consumer {
+                body: response.body,
+                buffer: Vec::new(),
+            }
+        }
     }
+}
+
+impl<T: Endpoint> V1Api for T {}
+
+/// A socketless app with this binary's defaults (no workers), for request-shape tests.
+pub async fn app() -> App {
+    App::over_a_temp_dir(|_| {}).await
 }
 
 /// An open consume stream, read line by line.
 pub struct Consumer {
-    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    body: futures::stream::BoxStream<'static, Result<bytes::Bytes, String>>,
     buffer: Vec<u8>,
 }
 
 impl Consumer {
     pub fn new(response: reqwest::Response) -> Self {
         Self {
-            body: response.bytes_stream().boxed(),
+            body: response
+                .bytes_stream()
+                .map(|chunk| chunk.map_err(|e| e.to_string()))
+                .boxed(),
             buffer: Vec::new(),
         }
     }
