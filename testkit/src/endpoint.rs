@@ -64,6 +64,29 @@ impl Endpoint for crate::Server {
     }
 }
 
+/// A binary's own server type that wraps the kit's (with its defaults) answers as the kit's does.
+impl<T> Endpoint for T
+where
+    T: std::ops::Deref<Target = crate::Server> + Sync,
+{
+    fn get(&self, path: &str) -> impl Future<Output = Answer> + Send {
+        crate::Server::get(self, path)
+    }
+
+    fn post(&self, path: &str, body: Value) -> impl Future<Output = Answer> + Send {
+        crate::Server::post(self, path, body)
+    }
+
+    fn post_raw(&self, path: &str, body: impl Into<Bytes>) -> impl Future<Output = Answer> + Send {
+        let body: Bytes = body.into();
+        crate::Server::post_raw(self, path, body)
+    }
+
+    fn stream(&self, path: &str) -> impl Future<Output = Streaming> + Send {
+        Endpoint::stream(&**self, path)
+    }
+}
+
 impl Endpoint for crate::App {
     fn get(&self, path: &str) -> impl Future<Output = Answer> + Send {
         crate::App::get(self, path)

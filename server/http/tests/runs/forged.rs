@@ -4,14 +4,14 @@
 //! and after a restart; lifecycle events forged into a run's timeline never change its status, before and
 //! after a restart.
 
-use dq_testkit::eventually;
+use dq_testkit::{Endpoint, eventually};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::util::{Answer, GUARD, RunsApi, TestServer, failing};
+use crate::util::{Answer, GUARD, RunsApi, TestServer, app_with, failing};
 
 /// Produces `value` to `topic` through `/v1/produce`.
-async fn produce(server: &TestServer, topic: &str, value: &str) {
+async fn produce(server: &impl Endpoint, topic: &str, value: &str) {
     let Answer {
         status, json: body, ..
     } = server
@@ -21,7 +21,7 @@ async fn produce(server: &TestServer, topic: &str, value: &str) {
 }
 
 /// The values stored in partition 0 of `topic`.
-async fn values(server: &TestServer, topic: &str) -> Vec<String> {
+async fn values(server: &impl Endpoint, topic: &str) -> Vec<String> {
     let Answer {
         status, json: body, ..
     } = server
@@ -50,7 +50,7 @@ fn run_ids(list: &Value, key: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn poison_commands_are_parked_and_acked_and_real_runs_go_on() {
-    let server = TestServer::with(|c| c.runs.backoff = std::time::Duration::ZERO);
+    let server = app_with(|c| c.runs.backoff = std::time::Duration::ZERO).await;
     // The first run makes the runs topics.
     let first = server.create(json!({})).await;
     server.wait_status(&first, 0, "succeeded").await;
