@@ -3,23 +3,11 @@
 
 use std::time::Duration;
 
-use dq_broker::{Config, Error, ErrorKind, Produce};
-use dq_proto::broker::Envelope;
+use dq_broker::{Config, Error, ErrorKind};
 use dq_testkit::eventually;
 use tempfile::TempDir;
 
 use crate::common::*;
-
-fn keyed(topic: &str, value: &str, key: &str) -> Produce {
-    with_envelope(
-        topic,
-        value,
-        Envelope {
-            idempotency_key: Some(key.into()),
-            ..Envelope::default()
-        },
-    )
-}
 
 fn exhausted_reason(err: &Error) -> &str {
     assert_eq!(err.kind(), ErrorKind::Exhausted, "{err}");
