@@ -7,6 +7,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use dq_testkit::eventually_blocking;
+
 use crate::util::Process;
 
 /// How long a wait may take before the test fails instead of hanging.
@@ -56,14 +58,18 @@ fn up_prints_the_dashboard_url_and_open_hands_it_to_the_browser() {
     };
     let listening = listening.expect("the listening line comes first");
     assert_eq!(dashboard, format!("{listening}/"));
-    let started = Instant::now();
-    while std::fs::read_to_string(&opened).unwrap_or_default() != dashboard {
-        assert!(
-            started.elapsed() < GUARD,
-            "the browser was never asked to open {dashboard}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually_blocking(
+        &format!("the browser to be asked to open {dashboard}"),
+        GUARD,
+        || {
+            let asked = std::fs::read_to_string(&opened).unwrap_or_default();
+            if asked == dashboard {
+                Ok(())
+            } else {
+                Err(asked)
+            }
+        },
+    );
     assert!(up.terminate().success());
 }
 

@@ -5,14 +5,10 @@
 
 use std::time::Duration;
 
+use dq_testkit::full_disk::{Tmpfs, incompressible};
 use serde_json::{Value, json};
 
 use crate::util::Process;
-
-#[path = "../../server/http/tests/common/full_disk.rs"]
-mod full_disk;
-
-use full_disk::{Tmpfs, incompressible};
 
 /// A guard against hanging, never an assertion on speed.
 const GUARD: Duration = Duration::from_secs(60);

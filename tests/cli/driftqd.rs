@@ -9,15 +9,11 @@ use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use dq_testkit::driftqd::Driftqd;
 use serde_json::json;
 use tokio::sync::oneshot;
 
 use crate::util::{Printed, Process, TestServer, assert_exit, dq, parse};
-
-#[path = "../../server/http/tests/common/driftqd.rs"]
-mod stand_in;
-
-use stand_in::Driftqd;
 
 #[test]
 fn up_on_the_original_broker_tells_the_whole_story() {

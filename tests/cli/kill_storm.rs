@@ -3,8 +3,9 @@
 //! an abandoned attempt (`run.attempt_abandoned`), not a failed one: once the storm is over every run
 //! succeeds and none is dead-lettered.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use dq_testkit::eventually;
 use serde_json::{Value, json};
 
 use crate::util::Process;
@@ -20,12 +21,7 @@ const RUNS: usize = 20;
 const KILL_AFTER_MS: [u64; 8] = [300, 550, 800, 420, 680, 350, 750, 500];
 
 async fn get(url: &str) -> Value {
-    reqwest::get(url)
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json")
+    dq_testkit::http::get(url).await.json
 }
 
 #[test]
@@ -73,16 +69,16 @@ fn no_healthy_run_is_dead_lettered_by_a_kill_storm() {
         (server, base) = Process::up(&args);
     }
     rt.block_on(async {
-        let started = Instant::now();
         for run_id in &ids {
-            let run = loop {
+            let run = eventually(&format!("run {run_id} to end"), GUARD, || async {
                 let run = get(&format!("{base}/runs/{run_id}")).await;
                 if run["status"] == "succeeded" || run["status"] == "dead_lettered" {
-                    break run;
+                    Ok(run)
+                } else {
+                    Err(run)
                 }
-                assert!(started.elapsed() < GUARD, "run {run_id} never ended: {run}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            };
+            })
+            .await;
             assert_eq!(run["status"], "succeeded", "run {run_id}: {run}");
         }
         let dlq = get(&format!("{base}/dlq?limit=100")).await;

@@ -5,8 +5,9 @@
 //! killed worker (30 s by default), so the tests with a killed worker take that long.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use dq_testkit::eventually;
 use serde_json::{Value, json};
 
 use crate::util::{Process, TestServer};
@@ -22,24 +23,13 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 async fn get(url: &str) -> Value {
-    reqwest::get(url)
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json")
+    dq_testkit::http::get(url).await.json
 }
 
 async fn create(base: &str, body: Value) -> String {
-    let answer: Value = reqwest::Client::new()
-        .post(format!("{base}/runs"))
-        .json(&body)
-        .send()
+    let answer = dq_testkit::http::post(&format!("{base}/runs"), &body)
         .await
-        .expect("post")
-        .json()
-        .await
-        .expect("json");
+        .json;
     answer["run_id"].as_str().expect("run_id").to_owned()
 }
 
@@ -54,15 +44,11 @@ async fn events(base: &str, run_id: &str) -> Vec<Value> {
 
 /// Polls until `done` holds for the JSON at `url`.
 async fn wait_for(url: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let started = Instant::now();
-    loop {
+    eventually(what, GUARD, || async {
         let value = get(url).await;
-        if done(&value) {
-            return value;
-        }
-        assert!(started.elapsed() < GUARD, "never {what}: {value}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if done(&value) { Ok(value) } else { Err(value) }
+    })
+    .await
 }
 
 /// Waits until the run's worker has started a step (and is in its pretend work).
@@ -145,14 +131,8 @@ fn a_forced_replay_supersedes_a_chain_whose_worker_was_killed_mid_step() {
         .await;
         // The killed worker's command comes back once its lease (30 s) has run out, and is settled.
         let metrics = format!("{base}/metrics");
-        let started = Instant::now();
-        loop {
-            let text = reqwest::get(&metrics)
-                .await
-                .expect("metrics")
-                .text()
-                .await
-                .expect("text");
+        eventually("the superseded command to be settled", GUARD, || async {
+            let text = dq_testkit::http::get(&metrics).await.text();
             let settled = |metric: &str| {
                 text.lines().any(|line| {
                     line.starts_with(metric)
@@ -161,14 +141,12 @@ fn a_forced_replay_supersedes_a_chain_whose_worker_was_killed_mid_step() {
                 })
             };
             if settled("dq_in_flight_messages") && settled("dq_consumer_lag_messages") {
-                break;
+                Ok(())
+            } else {
+                Err(text)
             }
-            assert!(
-                started.elapsed() < GUARD,
-                "the superseded command was never settled: {text}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
+        .await;
         second.sigkill();
 
         let events = events(&base, &run_id).await;

@@ -24,7 +24,9 @@ mod request_id;
 mod runs;
 mod v1;
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +36,7 @@ use axum::middleware;
 use axum::routing::get;
 use dq_broker::Broker;
 use tokio_util::sync::CancellationToken;
+use tower::Service;
 
 pub use conn::default_max_connections;
 pub use origins::{CODESPACES_ORIGIN_PATTERN, Codespace, OriginPattern};
@@ -211,6 +214,29 @@ pub fn router(state: AppState) -> Router {
     router.with_state(state)
 }
 
+/// What [`serve`] answers with for a server listening on `local`: the [`router`] behind the request id, the
+/// `Host` / `Origin` checks, CORS and the 405 bodies. Tests of request shapes drive it without a socket, with
+/// `tower::ServiceExt::oneshot`.
+pub fn app(
+    state: AppState,
+    local: SocketAddr,
+) -> impl Service<
+    axum::extract::Request,
+    Response = axum::response::Response,
+    Error = Infallible,
+    Future: Unpin + Send + 'static,
+> + Clone
++ Unpin
++ Send
++ 'static {
+    let origins = Arc::new(origins::AllowedOrigins::new(
+        &state.config.cors_origins,
+        &state.config.cors_origin_patterns,
+    ));
+    let guard = guard::Guard::new(local, &state.config.allowed_hosts, Arc::clone(&origins));
+    edge::Edge::new(router(state), edge::cors_layer(origins), guard)
+}
+
 /// How long a server whose storage failed waits for open requests before it returns anyway.
 const STORAGE_EXIT_GRACE: Duration = Duration::from_secs(5);
 
@@ -261,16 +287,7 @@ pub async fn serve_ready(
         dq_runs::RunsRuntime::start(queue, state.config.runs.clone(), state.shutdown.clone())
             .await?;
     state.runs = Some(runs.service());
-    let origins = Arc::new(origins::AllowedOrigins::new(
-        &state.config.cors_origins,
-        &state.config.cors_origin_patterns,
-    ));
-    let guard = guard::Guard::new(
-        listener.local_addr()?,
-        &state.config.allowed_hosts,
-        Arc::clone(&origins),
-    );
-    let app = edge::Edge::new(router(state.clone()), edge::cors_layer(origins), guard);
+    let app = app(state.clone(), listener.local_addr()?);
 
     // Graceful shutdown waits for open connections, and a consume stream never closes by itself: end the
     // streams as soon as the signal comes, not after the connections have waited for them.

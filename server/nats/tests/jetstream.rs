@@ -11,6 +11,7 @@ use dq_nats::{NatsOptions, NatsQueue};
 use dq_proto::runs::{CreateRun, ReplayRequest, RunStatus};
 use dq_runs::queue::{ConsumeSpec, Outgoing};
 use dq_runs::{Queue, RunsConfig, RunsRuntime, RunsService};
+use dq_testkit::eventually;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -125,18 +126,16 @@ fn fast(workers: usize) -> RunsConfig {
 }
 
 async fn wait_status(service: &RunsService, run_id: &str, replay_seq: u64, status: RunStatus) {
-    let started = Instant::now();
-    loop {
+    let what = format!("run {run_id} to reach {status:?} at replay {replay_seq}");
+    eventually(&what, GUARD, || async move {
         let run = service.run(run_id).await.expect("run");
         if run.summary.status == status && run.summary.replay_seq == replay_seq {
-            return;
+            Ok(())
+        } else {
+            Err(run)
         }
-        assert!(
-            started.elapsed() < GUARD,
-            "never reached {status:?}: {run:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,8 +197,7 @@ async fn a_follower_is_woken_by_an_event_another_host_writes() {
     // Another host: its own connection, writing to the run's timeline directly.
     let other = connect(&cluster).await;
     let follow = service.follow("r7");
-    let started = Instant::now();
-    loop {
+    eventually("a wake-up by the other host's write", GUARD, || async {
         let woken = follow.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
@@ -208,15 +206,9 @@ async fn a_follower_is_woken_by_an_event_another_host_writes() {
             .await
             .unwrap();
         // The watch subscribes in the background: a write before it is in place wakes nobody.
-        if tokio::time::timeout(Duration::from_millis(500), woken)
+        tokio::time::timeout(Duration::from_millis(500), woken)
             .await
-            .is_ok()
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < GUARD,
-            "never woken by the other host's write"
-        );
-    }
+            .map_err(|_| "not woken")
+    })
+    .await;
 }

@@ -17,6 +17,7 @@ use dq_proto::runs::{
 };
 use dq_runs::queue::{ConsumeSpec, Outgoing};
 use dq_runs::{DlqFilter, Queue, RunsConfig, RunsRuntime, RunsService};
+use dq_testkit::{eventually, within};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -36,22 +37,20 @@ fn fast(workers: usize) -> RunsConfig {
 /// Waits until the run has `status` at `replay_seq`; for dead-lettered, until its timeline also has the
 /// `run.failed` that closes it (the status turns at `run.dlq`, written just before).
 async fn wait_status(service: &RunsService, run_id: &str, replay_seq: u64, status: RunStatus) {
-    let started = Instant::now();
-    loop {
+    let what = format!("run {run_id} to reach {status:?} at replay {replay_seq}");
+    eventually(&what, GUARD, || async move {
         let run = service.run(run_id).await.expect("run");
         if run.summary.status == status
             && run.summary.replay_seq == replay_seq
             && (status != RunStatus::DeadLettered
                 || kinds(service, run_id).await.last().map(String::as_str) == Some("run.failed"))
         {
-            return;
+            Ok(())
+        } else {
+            Err(run)
         }
-        assert!(
-            started.elapsed() < GUARD,
-            "never reached {status:?}: {run:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
 }
 
 /// The `GET /dlq` filter of one run.
@@ -99,14 +98,15 @@ async fn a_worker_restart_mid_retry_keeps_the_attempt_count() {
         .await
         .unwrap()
         .run_id;
-    let started = Instant::now();
-    while !kinds(&service, &run_id)
-        .await
-        .contains(&"run.retry_scheduled".to_owned())
-    {
-        assert!(started.elapsed() < GUARD, "no retry was scheduled");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually("a scheduled retry", GUARD, || async {
+        let kinds = kinds(&service, &run_id).await;
+        if kinds.contains(&"run.retry_scheduled".to_owned()) {
+            Ok(())
+        } else {
+            Err(kinds)
+        }
+    })
+    .await;
     first.cancel();
     runtime.join().await;
 
@@ -439,8 +439,7 @@ async fn poison_commands_are_parked_once_and_acked_without_a_retry() {
             .map(|(_, _, n)| n)
             .sum::<u64>()
     };
-    let started = Instant::now();
-    loop {
+    eventually("the poison parked and acked", GUARD, || async {
         let parked = queue
             .read(dq_proto::runs::POISON_TOPIC, 0, 0, 100)
             .await
@@ -450,14 +449,12 @@ async fn poison_commands_are_parked_once_and_acked_without_a_retry() {
             && of_commands(metrics.lag) == 0
             && of_commands(metrics.in_flight) == 0
         {
-            break;
+            Ok(())
+        } else {
+            Err(parked)
         }
-        assert!(
-            started.elapsed() < GUARD,
-            "poison not parked and acked: {parked:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
     let nacked: u64 = broker
         .metrics()
         .nacked
@@ -483,15 +480,16 @@ async fn poison_commands_are_parked_once_and_acked_without_a_retry() {
 /// Waits for `status` like [`wait_status`], but returns whether it came instead of panicking: a test checks it
 /// after stopping its runtime and broker, because a panic with both running hangs in their drop.
 async fn reaches(service: &RunsService, run_id: &str, status: RunStatus) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < GUARD {
+    within(GUARD, || async {
         let run = service.run(run_id).await.expect("run");
         if run.summary.status == status {
-            return true;
+            Ok(())
+        } else {
+            Err(run)
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    false
+    })
+    .await
+    .is_ok()
 }
 
 fn commands_spec(owner: &str, lease: Duration) -> ConsumeSpec {
@@ -717,14 +715,14 @@ async fn a_worker_shutting_down_mid_attempt_records_an_abandoned_attempt() {
         .await
         .unwrap()
         .run_id;
-    let started = Instant::now();
-    while !kinds(&service, &run_id)
-        .await
-        .contains(&"step.started".to_owned())
-        && started.elapsed() < GUARD
-    {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    // Not asserted here: the test goes on either way (and its assertions below say what went wrong).
+    let _ = within(GUARD, || async {
+        let started = kinds(&service, &run_id)
+            .await
+            .contains(&"step.started".to_owned());
+        if started { Ok(()) } else { Err(()) }
+    })
+    .await;
     first.cancel();
     runtime.join().await;
 

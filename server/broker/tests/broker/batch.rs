@@ -7,17 +7,6 @@ use tempfile::TempDir;
 
 use crate::common::*;
 
-fn keyed(topic: &str, value: &str, key: &str) -> Produce {
-    with_envelope(
-        topic,
-        value,
-        Envelope {
-            idempotency_key: Some(key.into()),
-            ..Envelope::default()
-        },
-    )
-}
-
 fn acks(topic: &str, positions: Vec<(u32, u64)>) -> AckBatch {
     AckBatch {
         topic: topic.into(),

@@ -41,6 +41,18 @@ pub fn with_envelope(topic: &str, value: &str, envelope: Envelope) -> Produce {
     }
 }
 
+/// A produce with an idempotency key.
+pub fn keyed(topic: &str, value: &str, key: &str) -> Produce {
+    with_envelope(
+        topic,
+        value,
+        Envelope {
+            idempotency_key: Some(key.into()),
+            ..Envelope::default()
+        },
+    )
+}
+
 pub fn policy(
     max_attempts: Option<i64>,
     backoff_ms: Option<i64>,

@@ -3,22 +3,11 @@
 
 use std::time::Duration;
 
-use dq_broker::{Config, Error, ErrorKind, Produce};
-use dq_proto::broker::Envelope;
+use dq_broker::{Config, Error, ErrorKind};
+use dq_testkit::eventually;
 use tempfile::TempDir;
 
 use crate::common::*;
-
-fn keyed(topic: &str, value: &str, key: &str) -> Produce {
-    with_envelope(
-        topic,
-        value,
-        Envelope {
-            idempotency_key: Some(key.into()),
-            ..Envelope::default()
-        },
-    )
-}
 
 fn exhausted_reason(err: &Error) -> &str {
     assert_eq!(err.kind(), ErrorKind::Exhausted, "{err}");
@@ -207,13 +196,15 @@ async fn an_idle_group_is_forgotten_and_a_group_with_a_live_stream_is_kept() {
             .collect()
     };
     assert_eq!(groups(&broker), ["idle", "live"]);
-    tokio::time::timeout(PATIENCE, async {
-        while groups(&broker).contains(&"idle".to_owned()) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    eventually("the idle group to be forgotten", PATIENCE, || async {
+        let groups = groups(&broker);
+        if groups.contains(&"idle".to_owned()) {
+            Err(groups)
+        } else {
+            Ok(())
         }
     })
-    .await
-    .expect("the idle group is forgotten");
+    .await;
     // `live` went idle before `idle` did, so the pass that forgot `idle` saw it too: its stream kept it.
     assert_eq!(groups(&broker), ["live"]);
     assert_eq!(next(&mut live).await.offset, 0);

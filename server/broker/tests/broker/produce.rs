@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use dq_broker::{Config, Error, ErrorKind, Produce, fnv1a32};
 use dq_proto::broker::Envelope;
+use dq_testkit::eventually;
 use tempfile::TempDir;
 
 use crate::common::*;
@@ -421,14 +422,11 @@ async fn retention_deletes_old_messages_and_offsets_keep_counting() {
     for i in 0..3 {
         broker.produce(msg("t", &i.to_string())).await.unwrap();
     }
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !broker.read("t", 0, 0, 10).unwrap().is_empty() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "retention never deleted the messages"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("retention to delete the messages", PATIENCE, || async {
+        let left = broker.read("t", 0, 0, 10).unwrap();
+        if left.is_empty() { Ok(()) } else { Err(left) }
+    })
+    .await;
     close(broker);
     let broker = open(Config {
         retention: Duration::from_secs(3600),
@@ -460,14 +458,15 @@ async fn retention_deletes_a_message_that_earlier_sweeps_found_young() {
         1,
         "a young message stays"
     );
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !broker.read("t", 0, 0, 10).unwrap().is_empty() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "retention never deleted the message once it expired"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        "retention to delete the message once it expired",
+        PATIENCE,
+        || async {
+            let left = broker.read("t", 0, 0, 10).unwrap();
+            if left.is_empty() { Ok(()) } else { Err(left) }
+        },
+    )
+    .await;
     close(broker);
 }
 

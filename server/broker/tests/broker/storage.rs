@@ -4,13 +4,9 @@
 //! acknowledged message. Mounting needs root: elsewhere the test prints a note and passes.
 
 use dq_broker::{Config, ErrorKind, StorageCause};
+use dq_testkit::full_disk::{Tmpfs, incompressible};
 
 use crate::common::*;
-
-#[path = "../../../http/tests/common/full_disk.rs"]
-mod full_disk;
-
-use full_disk::{Tmpfs, incompressible};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_writes_with_its_cause_and_a_restart_keeps_every_acknowledged_write() {

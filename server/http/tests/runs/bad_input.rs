@@ -1,21 +1,26 @@
 //! Bad input answers in FastAPI's shape: 404 for unknown runs, 422 naming the problem, 413 for big inputs.
+//! Asked of the router without a socket (`oneshot`), but for a body that must really be written to one.
 
+use axum::body::Body;
+use dq_testkit::{App, request};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::util::TestServer;
+use crate::util::{Answer, RunsApi, TestServer, app, app_with};
 
 const UNKNOWN: &str = "0123456789abcdef0123456789abcdef";
 
 #[tokio::test]
 async fn unknown_runs_are_404_with_a_json_detail() {
-    let server = TestServer::start();
+    let server = app().await;
     for path in [
         format!("/runs/{UNKNOWN}"),
         format!("/runs/{UNKNOWN}/events"),
         format!("/runs/{UNKNOWN}/timeline"),
     ] {
-        let (status, body) = server.get(&path).await;
+        let Answer {
+            status, json: body, ..
+        } = server.get(&path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(body, json!({"detail": "run not found"}), "{path}");
     }
@@ -23,7 +28,9 @@ async fn unknown_runs_are_404_with_a_json_detail() {
         format!("/runs/{UNKNOWN}/replay"),
         format!("/runs/{UNKNOWN}/emit"),
     ] {
-        let (status, body) = server.post(&path, json!({"event": {}})).await;
+        let Answer {
+            status, json: body, ..
+        } = server.post(&path, json!({"event": {}})).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(body, json!({"detail": "run not found"}), "{path}");
     }
@@ -31,8 +38,10 @@ async fn unknown_runs_are_404_with_a_json_detail() {
 
 #[tokio::test]
 async fn fail_at_that_is_no_step_is_422_naming_the_steps() {
-    let server = TestServer::start();
-    let (status, body) = server.post("/runs", json!({"fail_at": "deploy"})).await;
+    let server = app().await;
+    let Answer {
+        status, json: body, ..
+    } = server.post("/runs", json!({"fail_at": "deploy"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let msg = body["detail"][0]["msg"].as_str().unwrap();
     assert!(
@@ -43,7 +52,9 @@ async fn fail_at_that_is_no_step_is_422_naming_the_steps() {
 
     let run_id = server.create(json!({})).await;
     server.wait_status(&run_id, 0, "succeeded").await;
-    let (status, body) = server
+    let Answer {
+        status, json: body, ..
+    } = server
         .post(
             &format!("/runs/{run_id}/replay"),
             json!({"fail_at": "deploy"}),
@@ -51,7 +62,7 @@ async fn fail_at_that_is_no_step_is_422_naming_the_steps() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     // A rejected replay burns no seq.
-    let (_, answer) = server
+    let Answer { json: answer, .. } = server
         .post(&format!("/runs/{run_id}/replay"), json!({"fail_at": null}))
         .await;
     assert_eq!(answer["seq"], 1);
@@ -59,29 +70,35 @@ async fn fail_at_that_is_no_step_is_422_naming_the_steps() {
 
 #[tokio::test]
 async fn malformed_bodies_are_422_with_a_detail_list() {
-    let server = TestServer::start();
-    let (status, body) = server.post_raw("/runs", "{\"workflow\": ").await;
+    let server = app().await;
+    let Answer {
+        status, json: body, ..
+    } = server.post_raw("/runs", "{\"workflow\": ").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["detail"][0]["type"], "json_invalid");
-    let (status, body) = server.post_raw("/runs", "{\"input\": 5}").await;
+    let Answer {
+        status, json: body, ..
+    } = server.post_raw("/runs", "{\"input\": 5}").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         body["detail"][0]["msg"].as_str().unwrap().contains("input") || body["detail"].is_array()
     );
-    let (status, _) = server.post("/runs", json!({"workflow": "nope"})).await;
+    let Answer { status, .. } = server.post("/runs", json!({"workflow": "nope"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, _) = server.post("/runs", json!({"max_attempts": 0})).await;
+    let Answer { status, .. } = server.post("/runs", json!({"max_attempts": 0})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let run_id = server.create(json!({})).await;
-    let (status, _) = server.post_raw(&format!("/runs/{run_id}/emit"), "{}").await;
+    let Answer { status, .. } = server.post_raw(&format!("/runs/{run_id}/emit"), "{}").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 #[tokio::test]
 async fn an_input_over_the_limit_is_413() {
-    let server = TestServer::with(|c| c.runs.max_input_bytes = 1024);
+    let server = app_with(|c| c.runs.max_input_bytes = 1024).await;
     let big = "x".repeat(2048);
-    let (status, body) = server.post("/runs", json!({"input": {"blob": big}})).await;
+    let Answer {
+        status, json: body, ..
+    } = server.post("/runs", json!({"input": {"blob": big}})).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(
         body["detail"].as_str().unwrap().contains("over the limit"),
@@ -108,9 +125,11 @@ fn assert_422(
 
 #[tokio::test]
 async fn max_attempts_over_100_is_422_naming_the_bound_and_stores_nothing() {
-    let server = TestServer::start();
+    let server = app().await;
     for n in [101_u64, 1 << 31, u64::from(u32::MAX)] {
-        let (status, body) = server.post("/runs", json!({"max_attempts": n})).await;
+        let Answer {
+            status, json: body, ..
+        } = server.post("/runs", json!({"max_attempts": n})).await;
         assert_422(
             status,
             &body,
@@ -118,21 +137,29 @@ async fn max_attempts_over_100_is_422_naming_the_bound_and_stores_nothing() {
             &["max_attempts", "100", &n.to_string()],
         );
     }
-    let (status, body) = server.post("/runs", json!({"max_attempts": 0})).await;
+    let Answer {
+        status, json: body, ..
+    } = server.post("/runs", json!({"max_attempts": 0})).await;
     assert_422(status, &body, json!(["body", "max_attempts"]), &["100"]);
-    let (_, runs) = server.get("/runs").await;
+    let Answer { json: runs, .. } = server.get("/runs").await;
     assert_eq!(runs["count"], 0, "a refused start stores no run: {runs}");
 
     let run_id = server.create(json!({"max_attempts": 100})).await;
     server.wait_status(&run_id, 0, "succeeded").await;
-    let (status, body) = server
+    let Answer {
+        status, json: body, ..
+    } = server
         .post(
             &format!("/runs/{run_id}/replay"),
             json!({"max_attempts": 1_u64 << 31}),
         )
         .await;
     assert_422(status, &body, json!(["body", "max_attempts"]), &["100"]);
-    let (status, answer) = server
+    let Answer {
+        status,
+        json: answer,
+        ..
+    } = server
         .post(
             &format!("/runs/{run_id}/replay"),
             json!({"max_attempts": 100}),
@@ -144,7 +171,7 @@ async fn max_attempts_over_100_is_422_naming_the_bound_and_stores_nothing() {
 
 #[tokio::test]
 async fn emit_with_a_wrongly_typed_ts_type_or_run_id_or_a_lifecycle_type_is_422_naming_the_field() {
-    let server = TestServer::start();
+    let server = app().await;
     let run_id = server.create(json!({})).await;
     server.wait_status(&run_id, 0, "succeeded").await;
     let before = server.events(&run_id).await.len();
@@ -157,7 +184,9 @@ async fn emit_with_a_wrongly_typed_ts_type_or_run_id_or_a_lifecycle_type_is_422_
         ("run_id", json!([])),
         ("run_id", json!({"a": 1})),
     ] {
-        let (status, body) = server
+        let Answer {
+            status, json: body, ..
+        } = server
             .post(
                 &format!("/runs/{run_id}/emit"),
                 json!({"event": {field: value}}),
@@ -172,7 +201,9 @@ async fn emit_with_a_wrongly_typed_ts_type_or_run_id_or_a_lifecycle_type_is_422_
         "step.started",
         "run.replay_requested",
     ] {
-        let (status, body) = server
+        let Answer {
+            status, json: body, ..
+        } = server
             .post(
                 &format!("/runs/{run_id}/emit"),
                 json!({"event": {"type": kind}}),
@@ -191,7 +222,9 @@ async fn emit_with_a_wrongly_typed_ts_type_or_run_id_or_a_lifecycle_type_is_422_
         "nothing was stored"
     );
     // Well-typed fields still work, including another run's id (kept as `emitted_run_id`).
-    let (status, body) = server
+    let Answer {
+        status, json: body, ..
+    } = server
         .post(
             &format!("/runs/{run_id}/emit"),
             json!({"event": {"type": "note", "ts": 7, "run_id": "other"}}),
@@ -203,7 +236,7 @@ async fn emit_with_a_wrongly_typed_ts_type_or_run_id_or_a_lifecycle_type_is_422_
 
 #[tokio::test]
 async fn ill_formed_run_ids_are_422_on_every_route_and_store_nothing() {
-    let server = TestServer::start();
+    let server = app().await;
     let long = "a".repeat(65);
     let very_long = "b".repeat(5000);
     for id in [
@@ -221,22 +254,32 @@ async fn ill_formed_run_ids_are_422_on_every_route_and_store_nothing() {
             format!("/runs/{id}/timeline"),
             format!("/runs/{id}/dlq"),
         ] {
-            let (status, body) = server.get(&path).await;
+            let Answer {
+                status, json: body, ..
+            } = server.get(&path).await;
             assert_422(status, &body, json!(["path", "run_id"]), &["run_id"]);
         }
         for path in [format!("/runs/{id}/replay"), format!("/runs/{id}/emit")] {
-            let (status, body) = server.post(&path, json!({"event": {"type": "x"}})).await;
+            let Answer {
+                status, json: body, ..
+            } = server.post(&path, json!({"event": {"type": "x"}})).await;
             assert_422(status, &body, json!(["path", "run_id"]), &["run_id"]);
         }
-        let (status, body) = server.get(&format!("/dlq?run_id={id}")).await;
+        let Answer {
+            status, json: body, ..
+        } = server.get(&format!("/dlq?run_id={id}")).await;
         assert_422(status, &body, json!(["query", "run_id"]), &["run_id"]);
     }
-    let (status, body) = server.get(&format!("/runs/{long}")).await;
+    let Answer {
+        status, json: body, ..
+    } = server.get(&format!("/runs/{long}")).await;
     assert_422(status, &body, json!(["path", "run_id"]), &["64"]);
     // A well-formed id of the longest length is merely unknown.
-    let (status, body) = server.get(&format!("/runs/{}", "c".repeat(64))).await;
+    let Answer {
+        status, json: body, ..
+    } = server.get(&format!("/runs/{}", "c".repeat(64))).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    let (_, topics) = server.get("/v1/topics").await;
+    let Answer { json: topics, .. } = server.get("/v1/topics").await;
     assert!(
         !topics.to_string().contains("runs.events.a"),
         "no timeline topic was made: {topics}"
@@ -244,31 +287,41 @@ async fn ill_formed_run_ids_are_422_on_every_route_and_store_nothing() {
 }
 
 /// The number of runs the server lists.
-async fn run_count(server: &TestServer) -> usize {
-    let (status, body) = server.get("/runs").await;
+async fn run_count(server: &App) -> usize {
+    let Answer {
+        status, json: body, ..
+    } = server.get("/runs").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["runs"].as_array().expect("runs").len()
 }
 
 #[tokio::test]
 async fn non_object_bodies_are_422_and_start_no_run() {
-    let server = TestServer::start();
+    let server = app().await;
     // serde would read the array as the fields of `CreateRun` by position.
     for body in [r#"["demo",{},"tool_call",1]"#, r#""demo""#, "42", "true"] {
-        let (status, answer) = server.post_raw("/runs", body).await;
+        let Answer {
+            status,
+            json: answer,
+            ..
+        } = server.post_raw("/runs", body).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
         assert_eq!(answer["detail"][0]["type"], "model_attributes_type");
         assert_eq!(answer["detail"][0]["loc"], json!(["body"]));
     }
     assert_eq!(run_count(&server).await, 0);
     let run_id = server.create(json!({})).await;
-    let (status, _) = server
+    let Answer { status, .. } = server
         .post_raw(&format!("/runs/{run_id}/replay"), r"[null, {}]")
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     // Empty and `null` bodies still read as `{}`, as in the original.
     for body in ["", "null"] {
-        let (status, answer) = server.post_raw("/runs", body).await;
+        let Answer {
+            status,
+            json: answer,
+            ..
+        } = server.post_raw("/runs", body).await;
         assert_eq!(status, StatusCode::OK, "{body:?}: {answer}");
     }
     assert_eq!(run_count(&server).await, 3);
@@ -276,7 +329,7 @@ async fn non_object_bodies_are_422_and_start_no_run() {
 
 #[tokio::test]
 async fn non_json_content_types_are_415_and_start_no_run() {
-    let server = TestServer::start();
+    let server = app().await;
     for content_type in [
         "text/plain",
         "text/plain;charset=UTF-8",
@@ -284,45 +337,47 @@ async fn non_json_content_types_are_415_and_start_no_run() {
         "multipart/form-data; boundary=x",
     ] {
         let response = server
-            .client
-            .post(server.url("/runs"))
-            .header("content-type", content_type)
-            .body(r#"{"workflow": "demo"}"#)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        let body: serde_json::Value = response.json().await.unwrap();
+            .send(
+                request("POST", "/runs")
+                    .header("content-type", content_type)
+                    .body(Body::from(r#"{"workflow": "demo"}"#))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
         let detail = body["detail"].as_str().expect("a detail message");
         assert!(detail.contains("content-type"), "{detail}");
     }
     assert_eq!(run_count(&server).await, 0);
     // A JSON type with parameters, and no type at all, are read as JSON.
     for content_type in [Some("application/json; charset=utf-8"), None] {
-        let mut request = server.client.post(server.url("/runs"));
+        let mut request = request("POST", "/runs");
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
         }
-        let response = request
-            .body(r#"{"workflow": "demo"}"#)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{content_type:?}");
+        let response = server
+            .send(request.body(Body::from(r#"{"workflow": "demo"}"#)).unwrap())
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{content_type:?}");
     }
     assert_eq!(run_count(&server).await, 2);
 }
 
 #[tokio::test]
 async fn query_strings_that_are_not_utf8_are_400() {
-    let server = TestServer::start();
+    let server = app().await;
     for path in ["/runs?status=%FF", "/dlq?limit=1&x=%C3", "/runs?%FF=1"] {
-        let (status, body) = server.get(path).await;
+        let Answer {
+            status, json: body, ..
+        } = server.get(path).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
         let detail = body["detail"].as_str().expect("a detail message");
         assert!(detail.contains("utf-8"), "{path}: {detail}");
     }
-    let (status, body) = server.get("/runs?status=%FF").await;
+    let Answer {
+        status, json: body, ..
+    } = server.get("/runs?status=%FF").await;
     assert!(
         body["detail"].as_str().unwrap().contains("\"status\""),
         "{status} {body}"

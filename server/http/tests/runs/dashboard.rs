@@ -5,12 +5,12 @@
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 
-use crate::util::{GUARD, TestServer, failing, sse_until};
+use crate::util::{Answer, GUARD, RunsApi, TestServer, failing, sse_until};
 
 const TOKEN: &str = "s3cret-dashboard-token";
 
 async fn page(server: &TestServer, path: &str) -> (StatusCode, String) {
-    let response = server.client.get(server.url(path)).send().await.unwrap();
+    let response = server.client().get(server.url(path)).send().await.unwrap();
     let status = response.status();
     (status, response.text().await.unwrap())
 }
@@ -55,7 +55,7 @@ async fn every_page_is_served_with_labelled_controls() {
         }
     }
     // After a replay with the fix the page says so, and links to it.
-    let (status, _) = server
+    let Answer { status, .. } = server
         .post(
             &format!("/runs/{run_id}/replay"),
             serde_json::json!({"fail_at": null}),
@@ -73,7 +73,7 @@ async fn every_page_is_served_with_labelled_controls() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("No run has this id"));
     let script = server
-        .client
+        .client()
         .get(server.url("/ui/app.js"))
         .send()
         .await
@@ -106,7 +106,7 @@ async fn the_runs_stream_shows_a_new_run_and_its_status_as_they_change() {
     assert_eq!(only[0].data["count"], 1, "{:?}", only[0].data);
     assert_eq!(only[0].data["runs"][0]["run_id"], succeeded);
     let bad = server
-        .client
+        .client()
         .get(server.url("/ui/live/runs?status=bogus"))
         .send()
         .await

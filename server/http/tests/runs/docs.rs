@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::util::TestServer;
+use crate::util::{Answer, TestServer};
 
 /// The router's source: the one place the runs routes are listed.
 const ROUTER: &str = include_str!("../../src/runs/mod.rs");
@@ -46,7 +46,7 @@ fn documented(doc: &Value) -> BTreeSet<(String, String)> {
 
 async fn document(server: &TestServer) -> Value {
     let response = server
-        .client
+        .client()
         .get(server.url("/openapi.json"))
         .send()
         .await
@@ -96,14 +96,14 @@ async fn each_documented_operation_answers_with_a_documented_status() {
     for (method, path) in documented(&doc) {
         let url = server.url(&path.replace("{run_id}", "no-such-run"));
         let request = match method.as_str() {
-            "get" => server.client.get(url),
+            "get" => server.client().get(url),
             "post" => {
                 let body = if path.ends_with("/emit") {
                     json!({"event": {"type": "demo.ping"}})
                 } else {
                     json!({})
                 };
-                server.client.request(Method::POST, url).json(&body)
+                server.client().request(Method::POST, url).json(&body)
             }
             other => panic!("no probe for {other} {path}"),
         };
@@ -122,7 +122,12 @@ async fn each_documented_operation_answers_with_a_documented_status() {
 #[tokio::test]
 async fn the_docs_page_is_served_whole_and_both_are_open_without_the_token() {
     let server = TestServer::with(|c| c.token = Some("a-token-of-24-characters".into()));
-    let response = server.client.get(server.url("/docs")).send().await.unwrap();
+    let response = server
+        .client()
+        .get(server.url("/docs"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers().clone();
     assert_eq!(headers["content-type"], "text/html; charset=utf-8");
@@ -132,6 +137,6 @@ async fn the_docs_page_is_served_whole_and_both_are_open_without_the_token() {
     assert!(page.contains("fetch(\"openapi.json\")"));
     assert!(!page.contains("src=\"http") && !page.contains("href=\"http"));
     document(&server).await;
-    let (status, _) = server.get("/runs").await;
+    let Answer { status, .. } = server.get("/runs").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

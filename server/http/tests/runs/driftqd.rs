@@ -1,18 +1,15 @@
 //! dq on the original DriftQ broker: a server whose runs service and worker use, as their external broker, a
-//! stand-in for driftqd (`common/driftqd.rs`: a proxy in front of a real dq `/v1` that lacks `GET /v1/read`
+//! stand-in for driftqd (the test kit's `driftqd`: a proxy in front of a real dq `/v1` that lacks `GET /v1/read`
 //! and refuses nack's `delay_ms`, as driftqd does). Reads fall back to consume and ack, and the story
 //! (fail → DLQ → replay with the fix → success) works end to end, through restarts.
 
 use std::sync::atomic::Ordering;
 
+use dq_testkit::driftqd::Driftqd;
+use dq_testkit::eventually;
 use serde_json::json;
 
-use crate::util::{TestServer, failing, sse_until, types};
-
-#[path = "../common/driftqd.rs"]
-mod stand_in;
-
-use stand_in::Driftqd;
+use crate::util::{Answer, RunsApi, TestServer, failing, sse_until, types};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_story_runs_on_a_broker_without_reads_and_survives_a_restart() {
@@ -43,7 +40,7 @@ async fn the_story_runs_on_a_broker_without_reads_and_survives_a_restart() {
         "{kinds:?}"
     );
     assert_eq!(kinds.last().map(String::as_str), Some("run.failed"));
-    let (_, record) = server.get(&format!("/runs/{run_id}/dlq")).await;
+    let Answer { json: record, .. } = server.get(&format!("/runs/{run_id}/dlq")).await;
     assert_eq!(record["error"], "forced failure at tool_call");
     assert_eq!(record["command"]["fail_at"], "tool_call");
 
@@ -52,7 +49,11 @@ async fn the_story_runs_on_a_broker_without_reads_and_survives_a_restart() {
     assert_eq!(driftqd.counts.nacks_with_delay.load(Ordering::Relaxed), 1);
     assert_eq!(driftqd.counts.nacks.load(Ordering::Relaxed), 2);
 
-    let (status, replay) = server
+    let Answer {
+        status,
+        json: replay,
+        ..
+    } = server
         .post(&format!("/runs/{run_id}/replay"), json!({"fail_at": null}))
         .await;
     assert_eq!(status, reqwest::StatusCode::OK, "{replay}");
@@ -70,34 +71,36 @@ async fn the_story_runs_on_a_broker_without_reads_and_survives_a_restart() {
     server.restart();
     let run = server.wait_status(&run_id, 1, "succeeded").await;
     assert_eq!(run["replays"][0]["outcome"], "succeeded", "{run}");
-    let (_, list) = server.get("/runs").await;
+    let Answer { json: list, .. } = server.get("/runs").await;
     assert_eq!(list["runs"][0]["run_id"], run_id.as_str(), "{list}");
-    let (_, record) = server.get(&format!("/runs/{run_id}/dlq")).await;
+    let Answer { json: record, .. } = server.get(&format!("/runs/{run_id}/dlq")).await;
     assert_eq!(record["replay_seq"], 0, "{record}");
 
     // The broker gone, a timeline read fails as it would over `/v1/read` (once the reader has seen it go),
     // rather than pass off what was kept as the whole timeline.
     drop(driftqd);
-    let deadline = std::time::Instant::now() + crate::util::GUARD;
-    loop {
-        let (status, body) = server.get(&format!("/runs/{run_id}/timeline")).await;
-        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
-            assert!(
-                body["detail"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains("broker unavailable"),
-                "{body}"
-            );
-            break;
-        }
-        assert_eq!(status, reqwest::StatusCode::OK, "{body}");
-        assert!(
-            std::time::Instant::now() < deadline,
-            "reads never failed with the broker gone"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    eventually(
+        "reads to fail with the broker gone",
+        crate::util::GUARD,
+        || async {
+            let Answer {
+                status, json: body, ..
+            } = server.get(&format!("/runs/{run_id}/timeline")).await;
+            if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+                assert!(
+                    body["detail"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("broker unavailable"),
+                    "{body}"
+                );
+                return Ok(());
+            }
+            assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+            Err(body)
+        },
+    )
+    .await;
 }
 
 /// A standalone worker on the original broker (`dq worker --url http://driftqd`), a separate process from the
@@ -180,6 +183,6 @@ async fn readers_whose_streams_break_join_again_and_miss_nothing() {
         Some("run.succeeded"),
         "{kinds:?}"
     );
-    let (_, list) = server.get("/runs").await;
+    let Answer { json: list, .. } = server.get("/runs").await;
     assert_eq!(list["total"], 2, "{list}");
 }

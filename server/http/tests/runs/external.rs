@@ -10,7 +10,7 @@ use dq_runs::RunsConfig;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::util::{TestServer, failing};
+use crate::util::{Answer, RunsApi, TestServer, failing};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_standalone_worker_over_http_executes_retries_and_dead_letters() {
@@ -30,7 +30,7 @@ async fn a_standalone_worker_over_http_executes_retries_and_dead_letters() {
     let run_id = server.create(failing("tool_call")).await;
     let run = server.wait_status(&run_id, 0, "dead_lettered").await;
     assert_eq!(run["attempts"], 3);
-    let (_, list) = server.get(&format!("/dlq?run_id={run_id}")).await;
+    let Answer { json: list, .. } = server.get(&format!("/dlq?run_id={run_id}")).await;
     assert_eq!(list["count"], 1);
     server
         .post(&format!("/runs/{run_id}/replay"), json!({"fail_at": null}))
@@ -49,18 +49,18 @@ async fn a_server_with_an_external_broker_keeps_its_runs_there() {
     let mut broker = TestServer::with(|c| c.runs.workers = 0);
     let url = broker.url("");
     let mut server = TestServer::with(move |c| c.external_broker = Some(url));
-    let (_, health) = server.get("/healthz").await;
+    let Answer { json: health, .. } = server.get("/healthz").await;
     assert_eq!(health["driftq"]["status"], "ok");
     let run_id = server.create(failing("transform")).await;
     server.wait_status(&run_id, 0, "dead_lettered").await;
-    let (_, topics) = broker.get("/v1/topics").await;
+    let Answer { json: topics, .. } = broker.get("/v1/topics").await;
     let topics = topics["topics"].as_array().unwrap();
     assert!(topics.contains(&json!(format!("runs.events.{run_id}"))));
     assert!(topics.contains(&json!("runs.dlq")));
 
     // The server keeps nothing of its own: restarted, it rebuilds its registry from the external broker.
     server.restart();
-    let (_, record) = server.get(&format!("/runs/{run_id}/dlq")).await;
+    let Answer { json: record, .. } = server.get(&format!("/runs/{run_id}/dlq")).await;
     assert_eq!(record["error"], "forced failure at transform");
     server
         .post(&format!("/runs/{run_id}/replay"), json!({"fail_at": null}))
@@ -69,7 +69,11 @@ async fn a_server_with_an_external_broker_keeps_its_runs_there() {
 
     // As the original: the runs API stays up and says the broker is down.
     broker.stop();
-    let (status, health) = server.get("/healthz").await;
+    let Answer {
+        status,
+        json: health,
+        ..
+    } = server.get("/healthz").await;
     assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE);
     let detail = health["detail"].as_str().unwrap();
     assert!(detail.starts_with("driftq unhealthy: "), "{detail}");
@@ -78,7 +82,7 @@ async fn a_server_with_an_external_broker_keeps_its_runs_there() {
 /// Takes one command over `GET /v1/consume` with a 100 ms lease, as a worker that then vanishes (never acks).
 async fn take_and_vanish(server: &TestServer) {
     let response = server
-        .client
+        .client()
         .get(server.url("/v1/consume"))
         .query(&[
             ("topic", "runs.commands"),

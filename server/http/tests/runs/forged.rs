@@ -4,22 +4,27 @@
 //! and after a restart; lifecycle events forged into a run's timeline never change its status, before and
 //! after a restart.
 
+use dq_testkit::{Endpoint, eventually};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::util::{GUARD, TestServer, failing};
+use crate::util::{Answer, GUARD, RunsApi, TestServer, app_with, failing};
 
 /// Produces `value` to `topic` through `/v1/produce`.
-async fn produce(server: &TestServer, topic: &str, value: &str) {
-    let (status, body) = server
+async fn produce(server: &impl Endpoint, topic: &str, value: &str) {
+    let Answer {
+        status, json: body, ..
+    } = server
         .post("/v1/produce", json!({"topic": topic, "value": value}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 /// The values stored in partition 0 of `topic`.
-async fn values(server: &TestServer, topic: &str) -> Vec<String> {
-    let (status, body) = server
+async fn values(server: &impl Endpoint, topic: &str) -> Vec<String> {
+    let Answer {
+        status, json: body, ..
+    } = server
         .get(&format!("/v1/read?topic={topic}&limit=1000"))
         .await;
     if status == StatusCode::NOT_FOUND || body["error"] == "NOT_FOUND" {
@@ -45,7 +50,7 @@ fn run_ids(list: &Value, key: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn poison_commands_are_parked_and_acked_and_real_runs_go_on() {
-    let server = TestServer::with(|c| c.runs.backoff = std::time::Duration::ZERO);
+    let server = app_with(|c| c.runs.backoff = std::time::Duration::ZERO).await;
     // The first run makes the runs topics.
     let first = server.create(json!({})).await;
     server.wait_status(&first, 0, "succeeded").await;
@@ -64,18 +69,15 @@ async fn poison_commands_are_parked_and_acked_and_real_runs_go_on() {
     let run_id = server.create(json!({})).await;
     server.wait_status(&run_id, 0, "succeeded").await;
 
-    let started = std::time::Instant::now();
-    let parked = loop {
+    let parked = eventually("all the poison to be parked", GUARD, || async {
         let parked = values(&server, "runs.commands.poison").await;
         if parked.len() >= poison.len() {
-            break parked;
+            Ok(parked)
+        } else {
+            Err(parked)
         }
-        assert!(
-            started.elapsed() < GUARD,
-            "never parked all the poison: {parked:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
+    })
+    .await;
     let mut originals: Vec<String> = parked
         .iter()
         .map(|p| {
@@ -92,17 +94,8 @@ async fn poison_commands_are_parked_and_acked_and_real_runs_go_on() {
     assert_eq!(originals, expected, "each poison message parked once");
 
     // Acked, not retried: nothing of runs.commands is in flight or behind, and nothing was nacked.
-    let started = std::time::Instant::now();
-    loop {
-        let metrics = server
-            .client
-            .get(server.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics text");
+    eventually("the commands to be settled", GUARD, || async {
+        let metrics = server.get("/metrics").await.text();
         let of_commands = |name: &str| {
             metrics
                 .lines()
@@ -113,24 +106,22 @@ async fn poison_commands_are_parked_and_acked_and_real_runs_go_on() {
         assert_eq!(of_commands("dq_nacked_messages_total"), 0, "{metrics}");
         if of_commands("dq_in_flight_messages") == 0 && of_commands("dq_consumer_lag_messages") == 0
         {
-            break;
+            Ok(())
+        } else {
+            Err(metrics)
         }
-        assert!(
-            started.elapsed() < GUARD,
-            "commands still pending: {metrics}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    })
+    .await;
     // No run, timeline or DLQ record came of them.
-    let (_, runs) = server.get("/runs").await;
+    let Answer { json: runs, .. } = server.get("/runs").await;
     let mut listed = run_ids(&runs, "runs");
     listed.sort();
     let mut real = vec![first, run_id];
     real.sort();
     assert_eq!(listed, real);
-    let (_, dlq) = server.get("/dlq").await;
+    let Answer { json: dlq, .. } = server.get("/dlq").await;
     assert_eq!(dlq["count"], 0, "{dlq}");
-    let (_, topics) = server.get("/v1/topics").await;
+    let Answer { json: topics, .. } = server.get("/v1/topics").await;
     assert!(
         !topics.to_string().contains(&format!("runs.events.{long}")),
         "{topics}"
@@ -144,7 +135,9 @@ async fn forged_index_and_dlq_records_make_no_runs_and_no_dlq_records() {
         .create(json!({"fail_at": "transform", "max_attempts": 1}))
         .await;
     server.wait_status(&real, 0, "dead_lettered").await;
-    let (_, real_record) = server.get("/dlq/latest").await;
+    let Answer {
+        json: real_record, ..
+    } = server.get("/dlq/latest").await;
     assert_eq!(real_record["run_id"], real.as_str());
     let ok = server.create(json!({})).await;
     server.wait_status(&ok, 0, "succeeded").await;
@@ -186,31 +179,49 @@ async fn forged_index_and_dlq_records_make_no_runs_and_no_dlq_records() {
     }
 
     for pass in ["before", "after"] {
-        let (status, runs) = server.get("/runs").await;
+        let Answer {
+            status, json: runs, ..
+        } = server.get("/runs").await;
         assert_eq!(status, StatusCode::OK, "{runs}");
         assert_eq!(
             run_ids(&runs, "runs"),
             [ok.clone(), real.clone()],
             "{pass} the restart: {runs}"
         );
-        let (status, body) = server.get(&format!("/runs/{never}")).await;
+        let Answer {
+            status, json: body, ..
+        } = server.get(&format!("/runs/{never}")).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{pass}: {body}");
-        let (status, body) = server.get(&format!("/runs/{never}/events")).await;
+        let Answer {
+            status, json: body, ..
+        } = server.get(&format!("/runs/{never}/events")).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{pass}: {body}");
-        let (status, dlq) = server.get("/dlq").await;
+        let Answer {
+            status, json: dlq, ..
+        } = server.get("/dlq").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(run_ids(&dlq, "items"), [real.as_str()], "{pass}: {dlq}");
-        let (_, peek) = server.get("/debug/dlq/peek").await;
+        let Answer { json: peek, .. } = server.get("/debug/dlq/peek").await;
         assert_eq!(run_ids(&peek, "items"), [real.as_str()], "{pass}: {peek}");
-        let (status, latest) = server.get("/dlq/latest").await;
+        let Answer {
+            status,
+            json: latest,
+            ..
+        } = server.get("/dlq/latest").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(latest, real_record, "{pass}");
-        let (status, body) = server.get(&format!("/runs/{never}/dlq")).await;
+        let Answer {
+            status, json: body, ..
+        } = server.get(&format!("/runs/{never}/dlq")).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{pass}: {body}");
         server.restart();
     }
     // The real runs still work.
-    let (status, answer) = server
+    let Answer {
+        status,
+        json: answer,
+        ..
+    } = server
         .post(&format!("/runs/{real}/replay"), json!({"fail_at": null}))
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -239,15 +250,15 @@ async fn a_standalone_worker_over_http_parks_poison_too() {
     let second = server.create(json!({})).await;
     server.wait_status(&first, 0, "succeeded").await;
     server.wait_status(&second, 0, "succeeded").await;
-    let started = std::time::Instant::now();
-    let parked = loop {
+    let parked = eventually("the poison to be parked", GUARD, || async {
         let parked = values(&server, "runs.commands.poison").await;
-        if !parked.is_empty() {
-            break parked;
+        if parked.is_empty() {
+            Err(parked)
+        } else {
+            Ok(parked)
         }
-        assert!(started.elapsed() < GUARD, "never parked");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
+    })
+    .await;
     let record: Value = serde_json::from_str(&parked[0]).expect("a JSON poison record");
     assert_eq!(record["value"], poison.as_str());
     assert_eq!(parked.len(), 1);
@@ -266,7 +277,9 @@ async fn forged_lifecycle_events_never_change_a_dead_lettered_run_even_after_a_r
     let dead = server.wait_status(&run_id, 0, "dead_lettered").await;
     // The reserved namespaces are refused whole, not only the types the worker writes today.
     for kind in ["run.succeeded", "run.anything", "step.x", "worker.gone"] {
-        let (status, body) = server
+        let Answer {
+            status, json: body, ..
+        } = server
             .post(
                 &format!("/runs/{run_id}/emit"),
                 json!({"event": {"type": kind}}),
@@ -275,7 +288,9 @@ async fn forged_lifecycle_events_never_change_a_dead_lettered_run_even_after_a_r
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{kind}: {body}");
     }
     // A user's event is stored as the user's, in the run's current replay, whatever it claims.
-    let (status, body) = server
+    let Answer {
+        status, json: body, ..
+    } = server
         .post(
             &format!("/runs/{run_id}/emit"),
             json!({"event": {"type": "note", "source": "worker", "replay_seq": 7}}),
@@ -298,14 +313,14 @@ async fn forged_lifecycle_events_never_change_a_dead_lettered_run_even_after_a_r
         produce(&server, &topic, &forged.to_string()).await;
     }
     let status_of = |run: &Value| (run["status"].clone(), run["attempts"].clone());
-    let (_, run) = server.get(&format!("/runs/{run_id}")).await;
+    let Answer { json: run, .. } = server.get(&format!("/runs/{run_id}")).await;
     assert_eq!(status_of(&run), status_of(&dead), "{run}");
 
     server.restart();
 
-    let (_, run) = server.get(&format!("/runs/{run_id}")).await;
+    let Answer { json: run, .. } = server.get(&format!("/runs/{run_id}")).await;
     assert_eq!(status_of(&run), (json!("dead_lettered"), json!(3)), "{run}");
-    let (_, list) = server.get("/runs?status=dead_lettered").await;
+    let Answer { json: list, .. } = server.get("/runs?status=dead_lettered").await;
     assert_eq!(run_ids(&list, "runs"), [run_id.as_str()]);
     // A replay still works and is credited to replay 1 only.
     server

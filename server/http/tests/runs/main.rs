@@ -7,6 +7,7 @@
 
 mod api;
 mod bad_input;
+mod cors;
 mod dashboard;
 mod docs;
 mod driftqd;

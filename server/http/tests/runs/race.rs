@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
+use dq_testkit::eventually;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::util::{TestServer, failing, types};
+use crate::util::{Answer, RunsApi, TestServer, failing, types};
 
 /// One worker running one command at a time, with `step` of pretend work per step.
 fn slow(step: Duration) -> TestServer {
@@ -21,11 +22,15 @@ fn slow(step: Duration) -> TestServer {
 /// Waits until the run is running at `replay_seq` with a step started.
 async fn wait_mid_step(server: &TestServer, run_id: &str, replay_seq: u64) {
     server.wait_status(run_id, replay_seq, "running").await;
-    let started = std::time::Instant::now();
-    while !types(&server.events(run_id).await).contains(&"step.started".to_owned()) {
-        assert!(started.elapsed() < crate::util::GUARD, "no step started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("a step to start", crate::util::GUARD, || async {
+        let types = types(&server.events(run_id).await);
+        if types.contains(&"step.started".to_owned()) {
+            Ok(())
+        } else {
+            Err(types)
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -33,7 +38,9 @@ async fn a_replay_of_a_queued_or_running_run_is_409_saying_so() {
     // No worker: the run stays queued.
     let idle = TestServer::with(|config| config.runs.workers = 0);
     let run_id = idle.create(json!({})).await;
-    let (status, body) = idle
+    let Answer {
+        status, json: body, ..
+    } = idle
         .post(&format!("/runs/{run_id}/replay"), json!({"fail_at": null}))
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -45,7 +52,9 @@ async fn a_replay_of_a_queued_or_running_run_is_409_saying_so() {
     let server = slow(Duration::from_millis(400));
     let run_id = server.create(json!({"max_attempts": 3})).await;
     wait_mid_step(&server, &run_id, 0).await;
-    let (status, body) = server
+    let Answer {
+        status, json: body, ..
+    } = server
         .post(&format!("/runs/{run_id}/replay"), json!({"fail_at": null}))
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -55,13 +64,19 @@ async fn a_replay_of_a_queued_or_running_run_is_409_saying_so() {
     );
     // Once it ended, the same replay is accepted, and nothing of the refused one was written.
     server.wait_status(&run_id, 0, "succeeded").await;
-    let (status, answer) = server
+    let Answer {
+        status,
+        json: answer,
+        ..
+    } = server
         .post(&format!("/runs/{run_id}/replay"), json!({"fail_at": null}))
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["seq"], 1, "a refused replay burns no seq");
     // And a replay in flight refuses the next one too.
-    let (status, body) = server
+    let Answer {
+        status, json: body, ..
+    } = server
         .post(&format!("/runs/{run_id}/replay"), json!({}))
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -80,17 +95,17 @@ async fn two_replays_asked_for_at_once_one_is_200_and_one_is_409() {
         server.post(&path, json!({"fail_at": null})),
         server.post(&path, json!({"fail_at": null})),
     );
-    let mut statuses = [a.0, b.0];
+    let mut statuses = [a.status, b.status];
     statuses.sort();
     assert_eq!(
         statuses,
         [StatusCode::OK, StatusCode::CONFLICT],
         "{a:?} {b:?}"
     );
-    let (accepted, refused) = if a.0 == StatusCode::OK {
-        (a.1, b.1)
+    let (accepted, refused) = if a.status == StatusCode::OK {
+        (a.json, b.json)
     } else {
-        (b.1, a.1)
+        (b.json, a.json)
     };
     assert_eq!(accepted["seq"], 1);
     let detail = refused["detail"].as_str().unwrap();
@@ -115,7 +130,11 @@ async fn a_forced_replay_supersedes_the_chain_in_flight_which_changes_nothing_af
     // Left alone, the first start would succeed; the forced replay dead-letters at once.
     let run_id = server.create(json!({})).await;
     wait_mid_step(&server, &run_id, 0).await;
-    let (status, answer) = server
+    let Answer {
+        status,
+        json: answer,
+        ..
+    } = server
         .post(
             &format!("/runs/{run_id}/replay"),
             json!({"force": true, "fail_at": "fetch_input", "max_attempts": 1}),
@@ -171,14 +190,14 @@ async fn a_forced_replay_supersedes_the_chain_in_flight_which_changes_nothing_af
     assert_eq!(events.last().unwrap()["replay_seq"], 1);
 
     // Status, timeline and DLQ views agree on replay 1.
-    let (_, latest) = server.get("/dlq/latest").await;
+    let Answer { json: latest, .. } = server.get("/dlq/latest").await;
     assert_eq!(
         (latest["run_id"].as_str(), &latest["replay_seq"]),
         (Some(run_id.as_str()), &json!(1))
     );
-    let (_, list) = server.get("/dlq").await;
+    let Answer { json: list, .. } = server.get("/dlq").await;
     assert_eq!(list["count"], 1, "{list}");
-    let (_, record) = server.get(&format!("/runs/{run_id}/dlq")).await;
+    let Answer { json: record, .. } = server.get(&format!("/runs/{run_id}/dlq")).await;
     assert_eq!(record["replay_seq"], 1);
 }
 
@@ -189,18 +208,18 @@ async fn dlq_and_dlq_latest_list_only_runs_dead_lettered_now() {
     server.wait_status(&still_dead, 0, "dead_lettered").await;
     let fixed = server.create(failing("tool_call")).await;
     server.wait_status(&fixed, 0, "dead_lettered").await;
-    let (_, latest) = server.get("/dlq/latest").await;
+    let Answer { json: latest, .. } = server.get("/dlq/latest").await;
     assert_eq!(latest["run_id"], fixed.as_str());
 
-    let (status, _) = server
+    let Answer { status, .. } = server
         .post(&format!("/runs/{fixed}/replay"), json!({"fail_at": null}))
         .await;
     assert_eq!(status, StatusCode::OK);
     server.wait_status(&fixed, 1, "succeeded").await;
 
-    let (_, latest) = server.get("/dlq/latest").await;
+    let Answer { json: latest, .. } = server.get("/dlq/latest").await;
     assert_eq!(latest["run_id"], still_dead.as_str(), "{latest}");
-    let (_, list) = server.get("/dlq").await;
+    let Answer { json: list, .. } = server.get("/dlq").await;
     let runs: Vec<&Value> = list["items"]
         .as_array()
         .unwrap()
@@ -209,7 +228,11 @@ async fn dlq_and_dlq_latest_list_only_runs_dead_lettered_now() {
         .collect();
     assert_eq!(runs, [still_dead.as_str()]);
     // The run's own DLQ route keeps showing its latest record, as the original.
-    let (status, record) = server.get(&format!("/runs/{fixed}/dlq")).await;
+    let Answer {
+        status,
+        json: record,
+        ..
+    } = server.get(&format!("/runs/{fixed}/dlq")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(record["replay_seq"], 0);
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::util::{Frame, GUARD, SseStream, TestServer, failing, sse_until};
+use crate::util::{Answer, Frame, GUARD, RunsApi, SseStream, TestServer, failing, sse_until};
 
 #[tokio::test]
 async fn sse_sends_connected_then_dlq_available_then_the_timeline() {
@@ -117,7 +117,7 @@ async fn sse_asks_proxies_not_to_compress_or_buffer_the_stream() {
     let server = TestServer::start();
     let run_id = server.create(json!({})).await;
     let response = server
-        .client
+        .client()
         .get(server.url(&format!("/runs/{run_id}/events")))
         .header("accept-encoding", "gzip")
         .send()
@@ -138,8 +138,8 @@ async fn connections_with_one_client_id_get_each_event_once_and_a_reconnect_resu
     let server = TestServer::with(|c| c.runs.step_delay = std::time::Duration::from_millis(20));
     let run_id = server.create(json!({})).await;
     let path = format!("/runs/{run_id}/events?client_id=tab-1");
-    let mut a = SseStream::open(&server, &path, &[]).await;
-    let mut b = SseStream::open(&server, &path, &[]).await;
+    let mut a = SseStream::open(&server.url(&path), &[]).await;
+    let mut b = SseStream::open(&server.url(&path), &[]).await;
     // A succeeding run has 12 events (seq 0..=11). Read both until every seq has arrived once.
     let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
     let deadline = tokio::time::Instant::now() + GUARD;
@@ -164,10 +164,10 @@ async fn connections_with_one_client_id_get_each_event_once_and_a_reconnect_resu
     drop((a, b));
 
     // A reconnect: the markers, then only what is new.
-    let mut again = SseStream::open(&server, &path, &[]).await;
+    let mut again = SseStream::open(&server.url(&path), &[]).await;
     let first = again.next().await;
     assert_eq!(first.data["type"], "sse.connected");
-    let (status, _) = server
+    let Answer { status, .. } = server
         .post(
             &format!("/runs/{run_id}/emit"),
             json!({"event": {"type": "demo.ping"}}),

@@ -1,16 +1,15 @@
-//! The bearer token: required on every route but the health checks when the server has one.
+//! The bearer token: required on every route but the health checks when the server has one. Asked of the
+//! router without a socket (`oneshot`).
 
+use dq_testkit::App;
 use reqwest::StatusCode;
-
-use crate::util::{Answer, TestServer, client};
 
 #[tokio::test]
 async fn a_token_guards_everything_but_health() {
-    let server = TestServer::with(|config| config.token = Some("s3cret".to_owned()));
-    let http = client();
+    let app = App::over_a_temp_dir(|config| config.token = Some("s3cret".to_owned())).await;
 
-    let open = http.get(server.url("/v1/healthz")).send().await.unwrap();
-    assert_eq!(open.status(), StatusCode::OK);
+    let open = app.get("/v1/healthz").await;
+    assert_eq!(open.status, StatusCode::OK);
 
     for (path, token) in [
         ("/v1/topics", None),
@@ -20,30 +19,23 @@ async fn a_token_guards_everything_but_health() {
         ("/metrics", None),
         ("/v1/nope", None),
     ] {
-        let mut request = http.get(server.url(path));
-        if let Some(token) = token {
-            request = request.header("authorization", token);
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.headers()["www-authenticate"], "Bearer");
-        let answer = Answer::read(response).await;
+        let headers: Vec<(&str, &str)> = token.map(|t| ("authorization", t)).into_iter().collect();
+        let answer = app.call("GET", path, &headers).await;
+        assert_eq!(answer.headers["www-authenticate"], "Bearer");
         answer.error(401, "UNAUTHENTICATED");
         assert!(answer.headers.contains_key("x-request-id"));
     }
 
     for path in ["/v1/topics", "/v1/version", "/metrics"] {
-        let response = http
-            .get(server.url(path))
-            .header("authorization", "Bearer s3cret")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let response = app
+            .call("GET", path, &[("authorization", "Bearer s3cret")])
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{path}");
     }
 }
 
 #[tokio::test]
 async fn without_a_token_nothing_is_asked() {
-    let server = TestServer::start();
-    assert_eq!(server.get("/v1/topics").await.status, StatusCode::OK);
+    let app = App::over_a_temp_dir(|_| {}).await;
+    assert_eq!(app.get("/v1/topics").await.status, StatusCode::OK);
 }

@@ -1,12 +1,15 @@
-//! Bad input gets a clear 4xx with the DriftQ error body, and stores nothing.
+//! Bad input gets a clear 4xx with the DriftQ error body, and stores nothing. Asked of the router without a
+//! socket (`oneshot`); what was stored is read back through a consume stream of the same router.
 
+use axum::body::Body;
+use dq_testkit::{App, request};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::util::{Answer, TestServer, client};
+use crate::util::{V1Api, app};
 
 /// After the bad requests of a test, the topic's first stored message must be this good one, at offset 0.
-async fn assert_nothing_stored(server: &TestServer, topic: &str) {
+async fn assert_nothing_stored(server: &App, topic: &str) {
     server.produce(topic, "good", None).await;
     let mut consumer = server.consume(topic, "check", "o", None).await;
     let first = consumer.next_item().await;
@@ -18,7 +21,7 @@ async fn assert_nothing_stored(server: &TestServer, topic: &str) {
 
 #[tokio::test]
 async fn malformed_unknown_and_mistyped_produce_bodies_are_400() {
-    let server = TestServer::start();
+    let server = app().await;
     server.create_topic("t", 1).await;
     let cases: [(&str, &str); 7] = [
         (r#"{"topic": "t", "value": "#, "invalid json body"),
@@ -51,7 +54,7 @@ async fn malformed_unknown_and_mistyped_produce_bodies_are_400() {
 
 #[tokio::test]
 async fn missing_or_empty_fields_are_400() {
-    let server = TestServer::start();
+    let server = app().await;
     server.create_topic("t", 1).await;
     for body in [
         json!({}),
@@ -67,18 +70,14 @@ async fn missing_or_empty_fields_are_400() {
         );
     }
     // An empty POST with no query is the query form with nothing in it.
-    let empty = client()
-        .post(server.url("/v1/produce"))
-        .send()
-        .await
-        .unwrap();
-    Answer::read(empty).await.error(400, "INVALID_ARGUMENT");
+    let empty = server.call("POST", "/v1/produce", &[]).await;
+    empty.error(400, "INVALID_ARGUMENT");
     assert_nothing_stored(&server, "t").await;
 }
 
 #[tokio::test]
 async fn envelope_values_the_broker_refuses_are_400() {
-    let server = TestServer::start();
+    let server = app().await;
     server.create_topic("t", 2).await;
     for envelope in [
         json!({"partition_override": -1}),
@@ -110,7 +109,7 @@ async fn envelope_values_the_broker_refuses_are_400() {
 
 #[tokio::test]
 async fn a_value_over_the_limit_is_413() {
-    let server = TestServer::start();
+    let server = app().await;
     server.create_topic("t", 1).await;
     let limit = 1024 * 1024;
     // Just over the value limit: the broker refuses it and says by how much.
@@ -136,7 +135,7 @@ async fn a_value_over_the_limit_is_413() {
 
 #[tokio::test]
 async fn unknown_topics_are_400_everywhere() {
-    let server = TestServer::start();
+    let server = app().await;
     let produce = server
         .post("/v1/produce", json!({"topic": "ghost", "value": "v"}))
         .await;
@@ -151,7 +150,7 @@ async fn unknown_topics_are_400_everywhere() {
 
 #[tokio::test]
 async fn consume_without_its_fields_or_with_an_absurd_lease_is_400_before_streaming() {
-    let server = TestServer::start();
+    let server = app().await;
     server.create_topic("t", 1).await;
     for query in [
         "topic=t&group=g",
@@ -191,7 +190,7 @@ async fn consume_without_its_fields_or_with_an_absurd_lease_is_400_before_stream
 
 #[tokio::test]
 async fn ack_and_nack_with_bad_positions_are_400() {
-    let server = TestServer::start();
+    let server = app().await;
     server.create_topic("t", 1).await;
     server.produce("t", "v", None).await;
     let base = json!({"topic": "t", "group": "g", "owner": "o", "partition": 0, "offset": 0});
@@ -237,7 +236,7 @@ async fn ack_and_nack_with_bad_positions_are_400() {
 
 #[tokio::test]
 async fn mistyped_topic_bodies_are_400() {
-    let server = TestServer::start();
+    let server = app().await;
     let answer = server
         .post("/v1/topics", json!({"name": "t", "partitions": "two"}))
         .await;
@@ -254,7 +253,7 @@ async fn mistyped_topic_bodies_are_400() {
 /// limit; nothing is stored and the topic keeps working.
 #[tokio::test]
 async fn oversized_keys_tenants_groups_and_owners_are_400_and_store_nothing() {
-    let server = TestServer::start();
+    let server = app().await;
     server.create_topic("t", 1).await;
     let cases = [
         (
@@ -334,7 +333,7 @@ async fn oversized_keys_tenants_groups_and_owners_are_400_and_store_nothing() {
 /// `lease_ms=1` without acks gave 17,000 redeliveries per second: under 100 ms is a 400 naming the minimum.
 #[tokio::test]
 async fn a_lease_under_the_minimum_is_400_naming_it() {
-    let server = TestServer::start();
+    let server = app().await;
     server.create_topic("t", 1).await;
     for lease in ["1", "99"] {
         let answer = server
@@ -356,9 +355,8 @@ async fn a_lease_under_the_minimum_is_400_naming_it() {
 
 #[tokio::test]
 async fn non_json_bodies_are_415_and_store_nothing() {
-    let server = TestServer::start();
+    let server = app().await;
     server.create_topic("t", 1).await;
-    let http = client();
     for content_type in [
         "text/plain",
         "text/plain;charset=UTF-8",
@@ -369,33 +367,35 @@ async fn non_json_bodies_are_415_and_store_nothing() {
             ("/v1/produce", r#"{"topic":"t","value":"v"}"#),
             ("/v1/topics", r#"{"name":"u","partitions":1}"#),
         ] {
-            let response = http
-                .post(server.url(path))
-                .header("content-type", content_type)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            let answer = Answer::read(response).await;
+            let answer = server
+                .send(
+                    request("POST", path)
+                        .header("content-type", content_type)
+                        .body(Body::from(body))
+                        .unwrap(),
+                )
+                .await;
             let message = answer.error(415, "UNSUPPORTED_MEDIA_TYPE");
             assert!(message.contains("content-type"), "{message}");
         }
     }
     // Without a type, a body is read as JSON; an empty body with any type leaves the query string in charge.
-    let response = http
-        .post(server.url("/v1/topics"))
-        .body(r#"{"name":"u","partitions":1}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let response = http
-        .post(server.url("/v1/topics?name=w"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    let response = server
+        .send(
+            request("POST", "/v1/topics")
+                .body(Body::from(r#"{"name":"u","partitions":1}"#))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::CREATED);
+    let response = server
+        .call(
+            "POST",
+            "/v1/topics?name=w",
+            &[("content-type", "application/x-www-form-urlencoded")],
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::CREATED);
     let topics = server.get("/v1/topics").await.json;
     assert_eq!(topics["topics"], json!(["t", "u", "w"]));
     assert_nothing_stored(&server, "t").await;
@@ -403,17 +403,18 @@ async fn non_json_bodies_are_415_and_store_nothing() {
 
 #[tokio::test]
 async fn query_strings_that_are_not_utf8_are_400_and_store_nothing() {
-    let server = TestServer::start();
+    let server = app().await;
     server.create_topic("t", 1).await;
-    let http = client();
     for (path, field) in [
         ("/v1/produce?topic=t&value=%FF", "\"value\""),
         ("/v1/produce?topic=t&value=ok&key=%C3%28", "\"key\""),
         ("/v1/topics?name=%FF", "\"name\""),
         ("/v1/produce?topic=t&value=v&%FF=1", "name"),
     ] {
-        let response = http.post(server.url(path)).send().await.unwrap();
-        let message = Answer::read(response).await.error(400, "INVALID_ARGUMENT");
+        let message = server
+            .call("POST", path, &[])
+            .await
+            .error(400, "INVALID_ARGUMENT");
         assert!(
             message.contains("utf-8") && message.contains(field),
             "{path}: {message}"

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::util::{GUARD, TestServer, client};
+use crate::util::{GUARD, TestServer, V1Api, client};
 
 #[tokio::test]
 async fn version_announces_the_batch_forms() {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::util::{Answer, TestServer, client};
+use crate::util::{Answer, TestServer, V1Api, client};
 
 const EVIL: &str = "http://evil.example";
 
@@ -23,7 +23,7 @@ impl TestServer {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
-        Answer::read(request.send().await.expect("the request is answered")).await
+        dq_testkit::http::send(request).await
     }
 
     async fn topics(&self) -> Vec<Value> {

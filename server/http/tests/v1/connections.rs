@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::util::{GUARD, TestServer, client};
+use crate::util::{GUARD, TestServer, V1Api, client};
 
 /// Timeouts short enough for a test, far below the guard.
 const SHORT: Duration = Duration::from_millis(300);

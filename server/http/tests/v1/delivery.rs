@@ -5,7 +5,7 @@ use dq_proto::broker::ConsumeItem;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::util::TestServer;
+use crate::util::{TestServer, V1Api};
 
 #[tokio::test]
 async fn ack_by_another_owner_is_409_and_a_double_ack_is_400() {

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::util::{Answer, TestServer, client};
+use crate::util::{Answer, TestServer, V1Api, client};
 
 #[tokio::test]
 async fn a_topic_over_the_cap_is_a_429_that_names_the_limit_and_stores_nothing() {

@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::util::{Consumer, GUARD, TestServer, client};
+use crate::util::{Consumer, GUARD, TestServer, V1Api, client};
 
 #[tokio::test]
 async fn the_original_python_client_works_unchanged() {

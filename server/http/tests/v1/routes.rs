@@ -1,10 +1,11 @@
 //! Each route's success and error shapes, the fallbacks, request ids and `/metrics`.
 
 use dq_proto::broker::{Health, Produced, TopicCreated, TopicList, Version};
+use dq_testkit::App;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::util::{TestServer, client};
+use crate::util::{TestServer, V1Api, client};
 
 #[tokio::test]
 async fn healthz_and_version() {
@@ -214,22 +215,17 @@ async fn shutdown_ends_open_streams() {
 
 #[tokio::test]
 async fn unknown_paths_and_wrong_methods_answer_json() {
-    let server = TestServer::start();
+    let server = App::over_a_temp_dir(|_| {}).await;
     let missing = server.get("/v1/nope").await;
     assert!(missing.error(404, "NOT_FOUND").contains("/v1/nope"));
     assert_eq!(missing.headers["content-type"], "application/json");
 
-    let wrong = client()
-        .delete(server.url("/v1/topics"))
-        .send()
-        .await
-        .unwrap();
-    let allow = wrong.headers()["allow"].to_str().unwrap().to_owned();
+    let wrong = server.call("DELETE", "/v1/topics", &[]).await;
+    let allow = wrong.headers["allow"].to_str().unwrap().to_owned();
     assert!(
         allow.contains("GET") && allow.contains("POST"),
         "allow: {allow}"
     );
-    let wrong = crate::util::Answer::read(wrong).await;
     wrong.error(405, "METHOD_NOT_ALLOWED");
 
     let produce_by_get = server.get("/v1/produce").await;
@@ -244,31 +240,20 @@ async fn unknown_paths_and_wrong_methods_answer_json() {
 
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
-    let server = TestServer::start();
-    let echoed = client()
-        .get(server.url("/v1/healthz"))
-        .header("x-request-id", "abc-123")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(echoed.headers()["x-request-id"], "abc-123");
+    let server = App::over_a_temp_dir(|_| {}).await;
+    let echoed = server
+        .call("GET", "/v1/healthz", &[("x-request-id", "abc-123")])
+        .await;
+    assert_eq!(echoed.headers["x-request-id"], "abc-123");
 
-    let generated = client()
-        .get(server.url("/v1/healthz"))
-        .send()
-        .await
-        .unwrap();
-    let first = generated.headers()["x-request-id"]
+    let generated = server.call("GET", "/v1/healthz", &[]).await;
+    let first = generated.headers["x-request-id"]
         .to_str()
         .unwrap()
         .to_owned();
     assert!(!first.is_empty());
-    let again = client()
-        .get(server.url("/v1/healthz"))
-        .send()
-        .await
-        .unwrap();
-    assert_ne!(again.headers()["x-request-id"].to_str().unwrap(), first);
+    let again = server.call("GET", "/v1/healthz", &[]).await;
+    assert_ne!(again.headers["x-request-id"].to_str().unwrap(), first);
 
     // Errors and fallbacks too.
     assert!(

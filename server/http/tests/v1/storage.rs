@@ -8,15 +8,11 @@ use std::sync::Arc;
 
 use dq_broker::Broker;
 use dq_server::{AppState, ServerConfig};
+use dq_testkit::full_disk::{Tmpfs, incompressible};
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::util::{Answer, client};
-
-#[path = "../common/full_disk.rs"]
-mod full_disk;
-
-use full_disk::{Tmpfs, incompressible};
 
 #[test]
 fn a_full_disk_answers_507_and_makes_both_health_checks_503() {

@@ -1,20 +1,39 @@
-//! The test harness: a real dq server on its own runtime thread, bound to 127.0.0.1:0 over a temporary data
-//! dir, that a test can stop and restart on the same data; and a small HTTP client for the DriftQ v1 routes.
+//! The defaults of this binary's server (no workers) and the DriftQ v1 calls its tests make: create a topic,
+//! produce, settle, and consume streams read line by line. The server, the HTTP helper and the waits are the
+//! test kit's (`dq-testkit`).
 
+use std::future::Future;
+use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use dq_proto::broker::ConsumeItem;
+use dq_testkit::{App, Endpoint, Server, eventually};
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-#[path = "../common/server.rs"]
-mod server;
-
-pub use server::Server as TestServer;
+pub use dq_testkit::Answer;
+pub use dq_testkit::http::client;
 
 /// How long any single wait may take before the test fails instead of hanging. A guard, not an assertion.
 pub const GUARD: Duration = Duration::from_secs(10);
+
+/// A dq server with no workers; everything else is the kit's [`Server`].
+pub struct TestServer(Server);
+
+impl Deref for TestServer {
+    type Target = Server;
+
+    fn deref(&self) -> &Server {
+        &self.0
+    }
+}
+
+impl DerefMut for TestServer {
+    fn deref_mut(&mut self) -> &mut Server {
+        &mut self.0
+    }
+}
 
 impl TestServer {
     /// A server with the defaults, except a 200 ms keep-alive and no workers.
@@ -24,186 +43,132 @@ impl TestServer {
 
     /// A server whose configuration `configure` adjusts.
     pub fn with(configure: impl FnOnce(&mut dq_server::ServerConfig)) -> Self {
-        Self::over_a_temp_dir(|config| {
+        Self(Server::over_a_temp_dir(|config| {
             config.runs.workers = 0;
             configure(config);
-        })
+        }))
     }
 }
 
-/// A fresh HTTP client (no pooled connections shared between servers).
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("http client")
-}
-
-/// A response read whole: status, headers and the body parsed as JSON (`Value::Null` when empty or not JSON).
-pub struct Answer {
-    pub status: StatusCode,
-    pub headers: reqwest::header::HeaderMap,
-    pub json: Value,
-}
-
-impl Answer {
-    pub async fn read(response: reqwest::Response) -> Self {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.expect("response body");
-        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Self {
-            status,
-            headers,
-            json,
+/// The DriftQ v1 calls the tests make, on a [`TestServer`] (through its kit [`Server`]) or on a socketless
+/// [`App`].
+pub trait V1Api: Endpoint {
+    /// Creates a topic and asserts the 201.
+    fn create_topic(&self, name: &str, partitions: u32) -> impl Future<Output = ()> + Send {
+        async move {
+            let answer = self
+                .post(
+                    "/v1/topics",
+                    serde_json::json!({"name": name, "partitions": partitions}),
+                )
+                .await;
+            assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.json);
         }
     }
 
-    /// Asserts a DriftQ error body with this status and code, and returns its message.
-    #[track_caller]
-    pub fn error(&self, status: u16, code: &str) -> String {
-        assert_eq!(self.status.as_u16(), status, "body: {}", self.json);
-        assert_eq!(self.json["error"], code, "body: {}", self.json);
-        let message = self.json["message"].as_str().expect("message is a string");
-        assert!(!message.is_empty());
-        message.to_owned()
-    }
-}
-
-impl TestServer {
-    pub async fn get(&self, path: &str) -> Answer {
-        let response = client().get(self.url(path)).send().await.expect("GET");
-        Answer::read(response).await
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> Answer {
-        let response = client()
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .expect("POST");
-        Answer::read(response).await
-    }
-
-    pub async fn delete(&self, path: &str) -> Answer {
-        let response = client()
-            .delete(self.url(path))
-            .send()
-            .await
-            .expect("DELETE");
-        Answer::read(response).await
-    }
-
-    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Answer {
-        let response = client()
-            .post(self.url(path))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("POST");
-        Answer::read(response).await
-    }
-
-    /// Creates a topic and asserts the 201.
-    pub async fn create_topic(&self, name: &str, partitions: u32) {
-        let answer = self
-            .post(
-                "/v1/topics",
-                serde_json::json!({"name": name, "partitions": partitions}),
-            )
-            .await;
-        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.json);
-    }
-
     /// Waits (within the guard time) until the topic exists, e.g. a `dlq.<topic>` the broker creates.
-    pub async fn wait_for_topic(&self, name: &str) {
-        tokio::time::timeout(GUARD, async {
-            loop {
+    fn wait_for_topic(&self, name: &str) -> impl Future<Output = ()> + Send {
+        async move {
+            eventually(&format!("topic {name} to appear"), GUARD, || async {
                 let topics = self.get("/v1/topics").await.json;
                 if topics["topics"]
                     .as_array()
                     .is_some_and(|t| t.contains(&Value::from(name)))
                 {
-                    return;
+                    Ok(())
+                } else {
+                    Err(topics)
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("topic {name} never appeared"));
+            })
+            .await;
+        }
     }
 
     /// Produces a value (with an optional envelope) and returns the answer's JSON after asserting 200.
-    pub async fn produce(&self, topic: &str, value: &str, envelope: Option<Value>) -> Value {
-        let mut body = serde_json::json!({"topic": topic, "value": value});
-        if let Some(envelope) = envelope {
-            body["envelope"] = envelope;
+    fn produce(
+        &self,
+        topic: &str,
+        value: &str,
+        envelope: Option<Value>,
+    ) -> impl Future<Output = Value> + Send {
+        async move {
+            let mut body = serde_json::json!({"topic": topic, "value": value});
+            if let Some(envelope) = envelope {
+                body["envelope"] = envelope;
+            }
+            let answer = self.post("/v1/produce", body).await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+            answer.json
         }
-        let answer = self.post("/v1/produce", body).await;
-        assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
-        answer.json
     }
 
     /// Acks or nacks (`route` is `/v1/ack` or `/v1/nack`) the item, as `owner`.
-    pub async fn settle(
+    fn settle(
         &self,
         route: &str,
         topic: &str,
         group: &str,
         owner: &str,
         item: &ConsumeItem,
-    ) -> Answer {
-        self.post(
-            route,
-            serde_json::json!({
-                "topic": topic, "group": group, "owner": owner,
-                "partition": item.partition, "offset": item.offset,
-            }),
-        )
-        .await
+    ) -> impl Future<Output = Answer> + Send {
+        let body = serde_json::json!({
+            "topic": topic, "group": group, "owner": owner,
+            "partition": item.partition, "offset": item.offset,
+        });
+        self.post(route, body)
     }
 
     /// Opens a consume stream and asserts that it starts (200, NDJSON).
-    pub async fn consume(
+    fn consume(
         &self,
         topic: &str,
         group: &str,
         owner: &str,
         lease_ms: Option<u64>,
-    ) -> Consumer {
-        let mut query = vec![
-            ("topic", topic.to_owned()),
-            ("group", group.to_owned()),
-            ("owner", owner.to_owned()),
-        ];
+    ) -> impl Future<Output = Consumer> + Send {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query
+            .append_pair("topic", topic)
+            .append_pair("group", group)
+            .append_pair("owner", owner);
         if let Some(lease) = lease_ms {
-            query.push(("lease_ms", lease.to_string()));
+            query.append_pair("lease_ms", &lease.to_string());
         }
-        let response = tokio::time::timeout(
-            GUARD,
-            client().get(self.url("/v1/consume")).query(&query).send(),
-        )
-        .await
-        .expect("consume headers arrive without waiting for a message")
-        .expect("GET /v1/consume");
-        assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.headers()["content-type"], "application/x-ndjson");
-        Consumer::new(response)
+        let path = format!("/v1/consume?{}", query.finish());
+        async move {
+            let response = tokio::time::timeout(GUARD, self.stream(&path))
+                .await
+                .expect("consume headers arrive without waiting for a message");
+            assert_eq!(response.status, StatusCode::OK);
+            assert_eq!(response.headers["content-type"], "application/x-ndjson");
+            Consumer {
+                body: response.body,
+                buffer: Vec::new(),
+            }
+        }
     }
+}
+
+impl<T: Endpoint> V1Api for T {}
+
+/// A socketless app with this binary's defaults (no workers), for request-shape tests.
+pub async fn app() -> App {
+    App::over_a_temp_dir(|_| {}).await
 }
 
 /// An open consume stream, read line by line.
 pub struct Consumer {
-    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    body: futures::stream::BoxStream<'static, Result<bytes::Bytes, String>>,
     buffer: Vec<u8>,
 }
 
 impl Consumer {
     pub fn new(response: reqwest::Response) -> Self {
         Self {
-            body: response.bytes_stream().boxed(),
+            body: response
+                .bytes_stream()
+                .map(|chunk| chunk.map_err(|e| e.to_string()))
+                .boxed(),
             buffer: Vec::new(),
         }
     }

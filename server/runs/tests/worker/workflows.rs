@@ -513,11 +513,10 @@ exec sleep 60
         .await
         .expect("create");
     // Stop the worker while `load` sleeps.
-    let started = Instant::now();
-    while !dir.path().join("resumed").exists() {
-        assert!(started.elapsed() < GUARD, "load never started");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually("the load step to start", GUARD, || async {
+        dir.path().join("resumed").exists().then_some(()).ok_or(())
+    })
+    .await;
     first.cancel();
     tokio::time::timeout(GUARD, runtime.join())
         .await

@@ -1,4 +1,4 @@
-//! A small disk that can be filled for real (shared by the broker's, the server's and the CLI's tests): a tmpfs mounted on a temporary dir (unmounted when dropped), and
+//! A small disk that can be filled for real (for the broker's, the server's and the CLI's tests): a tmpfs mounted on a temporary dir (unmounted when dropped), and
 //! values that do not compress. Mounting needs root; where it is not allowed, [`Tmpfs::mount`] prints a note
 //! and the test returns early.
 
@@ -36,15 +36,12 @@ impl Tmpfs {
         }
     }
 
+    /// Where it is mounted.
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// Remounts it at `size` (e.g. to free space after a test filled it).
-    #[allow(
-        dead_code,
-        reason = "not every test binary that includes this file enlarges its disk"
-    )]
     pub fn resize(&self, size: &str) {
         let status = Command::new("mount")
             .args(["-o", &format!("remount,size={size}")])

@@ -8,7 +8,7 @@
 //!
 //! Everything else is forwarded as is, consume streams streamed; [`Driftqd::cut_streams`] ends the open ones, as
 //! a broker restart or a network cut would. It runs on its own runtime thread (so both
-//! async and sync tests can use it) and stops when dropped. Included by test binaries with `#[path]`.
+//! async and sync tests can use it) and stops when dropped.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

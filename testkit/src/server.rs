@@ -1,14 +1,17 @@
-//! The server both HTTP test binaries drive (`v1` and `runs`, included by each with `#[path]`): a real dq
-//! server on its own runtime thread, bound to 127.0.0.1:0 over a temporary data dir, that a test can stop and
-//! restart on the same data. Each binary's `util` gives it its defaults.
+//! A real dq server on its own runtime thread, bound to 127.0.0.1:0 over a temporary data dir, that a test can
+//! stop and restart on the same data, with the HTTP helpers of [`crate::http`] bound to its address. Each test
+//! binary's `util` gives it its defaults.
 
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use dq_server::{ServerConfig, ServerError};
+use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
+
+use crate::http::{self, Answer};
 
 /// A running dq server.
 pub struct Server {
@@ -17,7 +20,7 @@ pub struct Server {
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<Result<(), ServerError>>>,
     // Dropped last: the data outlives every incarnation of the server.
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl Server {
@@ -34,13 +37,53 @@ impl Server {
             addr,
             stop: Some(stop),
             thread: Some(thread),
-            _dir: dir,
+            dir,
         }
     }
 
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base(&self) -> String {
+        self.url("")
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its data dir.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// A fresh HTTP client (see [`http::client`]).
+    pub fn client(&self) -> reqwest::Client {
+        http::client()
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Answer {
+        http::get(&self.url(path)).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        http::post(&self.url(path), &body).await
+    }
+
+    /// `POST path` with `body` sent as is, labelled JSON.
+    pub async fn post_raw(&self, path: &str, body: impl Into<bytes::Bytes>) -> Answer {
+        http::post_raw(&self.url(path), body).await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Answer {
+        http::delete(&self.url(path)).await
     }
 
     /// Shuts the server down and waits until `serve` has returned.
