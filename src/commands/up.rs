@@ -55,6 +55,7 @@ pub async fn run(args: UpArgs, ctx: &Ctx) -> Result<ExitStatus> {
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::io("reading the listening address", e))?;
+    let shutdown = shutdown_signal();
     let (stop, stopped) = oneshot::channel::<()>();
     let (ready, opened) = oneshot::channel::<()>();
     let mut server = tokio::spawn(dq_server::serve_ready(
@@ -81,7 +82,7 @@ pub async fn run(args: UpArgs, ctx: &Ctx) -> Result<ExitStatus> {
     ));
     tokio::select! {
         joined = &mut server => return server_result(joined),
-        () = shutdown_signal() => {}
+        () = shutdown => {}
     }
     ctx.printer.note("dq shutting down");
     let _ = stop.send(());

@@ -37,6 +37,7 @@ pub async fn run(args: WorkerArgs, ctx: &Ctx) -> Result<ExitStatus> {
     } else {
         None
     };
+    let stop_asked = shutdown_signal();
     ctx.printer.note(&format!(
         "dq worker on {} (group {}, {} at a time) · Ctrl-C to stop",
         shown(&url),
@@ -55,7 +56,7 @@ pub async fn run(args: WorkerArgs, ctx: &Ctx) -> Result<ExitStatus> {
     });
     tokio::select! {
         joined = &mut worker => return worker_result(joined),
-        () = shutdown_signal() => {}
+        () = stop_asked => {}
     }
     shutdown.cancel();
     match tokio::time::timeout(SHUTDOWN_GRACE, worker).await {
