@@ -92,6 +92,30 @@ impl Queue for LocalQueue {
         Ok((outcome, durable(pending)))
     }
 
+    /// One broker batch (all or none, one sync) per [`dq_broker::MAX_BATCH`] messages.
+    async fn produce_all(&self, messages: &[Outgoing]) -> Result<(), QueueError> {
+        for chunk in messages.chunks(dq_broker::MAX_BATCH) {
+            let batch = chunk.iter().map(|message| Produce {
+                topic: message.topic.clone(),
+                key: message.key.clone(),
+                value: message.value.clone(),
+                envelope: message.idempotency_key.clone().map(|key| Envelope {
+                    idempotency_key: Some(key),
+                    ..Envelope::default()
+                }),
+            });
+            self.broker
+                .produce_batch(batch.collect())
+                .await
+                .map_err(|e| match e {
+                    // Which message does not matter to the runs layer, only which topic is missing.
+                    dq_broker::Error::InBatch { source, .. } => queue_error(*source),
+                    e => queue_error(e),
+                })?;
+        }
+        Ok(())
+    }
+
     async fn create_topic_pending(
         &self,
         name: &str,

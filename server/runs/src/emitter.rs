@@ -1,7 +1,7 @@
 //! [`Emitter`]: writes JSON messages through a [`Queue`], creating a run's timeline topic on first use, and
 //! wakes timeline followers in this process once a write is durable. Writes made by another process wake them
-//! where the queue can watch a topic ([`Queue::watch`]); elsewhere followers fall back to polling. Several writes in a row go through a [`Pipeline`], which waits for
-//! durability once for all of them.
+//! where the queue can watch a topic ([`Queue::watch`]); elsewhere followers fall back to polling. Several writes
+//! in a row go through a [`Pipeline`], which stores them together and waits for durability once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::queue::{Durable, Outgoing, ProduceOutcome, Queue};
+use crate::queue::{Durable, Outgoing, Queue};
 use crate::{QueueError, RunsError};
 
 /// Unix time in milliseconds: the `ts` of every event.
@@ -103,8 +103,8 @@ impl Emitter {
     pub fn pipeline(&self) -> Pipeline<'_> {
         Pipeline {
             emitter: self,
-            last: None,
-            topic: None,
+            created: None,
+            queued: Vec::new(),
             runs: Vec::new(),
         }
     }
@@ -117,95 +117,94 @@ impl Emitter {
         idempotency_key: Option<String>,
     ) -> Result<(), RunsError> {
         let mut pipeline = self.pipeline();
-        pipeline.emit(event, idempotency_key).await?;
+        pipeline.emit(event, idempotency_key)?;
         pipeline.flush().await
     }
 }
 
-/// Writes made in a row: each is stored at once, after the ones before it, and [`Pipeline::flush`] waits once,
-/// for the last to be durable (which covers the others), then wakes the followers of every run it wrote to.
-/// Nobody reads a write before it is durable, so a follower woken early would only find nothing new.
+/// Writes made in a row, stored together by [`Pipeline::flush`]: one [`Queue::produce_all`] (on the embedded
+/// broker one batch and one sync, instead of one of each per write), then the followers of every run written to
+/// are woken. Nobody reads a write before it is durable, so storing it earlier would show it to nobody sooner.
 pub(crate) struct Pipeline<'a> {
     emitter: &'a Emitter,
-    last: Option<Durable>,
-    /// The topic of the last write.
-    topic: Option<String>,
+    /// The last topic creation, durable at the latest with the writes after it.
+    created: Option<Durable>,
+    /// The writes not stored yet, in order.
+    queued: Vec<Outgoing>,
+    /// The runs whose timelines the queued writes append to.
     runs: Vec<String>,
 }
 
 impl Pipeline<'_> {
-    /// Stores `value` as a JSON string in `topic`, keyed by `key`.
-    pub async fn produce<T: Serialize>(
+    /// Queues `value` as a JSON string for `topic`, keyed by `key`.
+    pub fn produce<T: Serialize>(
         &mut self,
         topic: &str,
         key: &str,
         value: &T,
         idempotency_key: Option<String>,
-    ) -> Result<ProduceOutcome, RunsError> {
+    ) -> Result<(), RunsError> {
         let value = serde_json::to_string(value).map_err(|source| QueueError::Json {
             context: format!("encoding a message for {topic}"),
             source,
         })?;
-        // A barrier at each topic switch where topics have no common order: e.g. a command is never visible
-        // to a worker before its run's index record and first event are durable.
-        if self.topic.as_deref() != Some(topic) {
-            if !self.emitter.queue.orders_across_topics()
-                && let Some(last) = self.last.take()
-            {
-                last.wait().await?;
-            }
-            self.topic = Some(topic.to_owned());
-        }
-        let (outcome, durable) = self
-            .emitter
-            .queue
-            .produce_pending(Outgoing {
-                topic: topic.to_owned(),
-                key: Some(key.to_owned()),
-                value,
-                idempotency_key,
-            })
-            .await?;
-        self.last = Some(durable);
-        Ok(outcome)
+        self.queued.push(Outgoing {
+            topic: topic.to_owned(),
+            key: Some(key.to_owned()),
+            value,
+            idempotency_key,
+        });
+        Ok(())
     }
 
     /// Creates a one-partition topic unless it exists; later writes may use it at once.
     pub async fn create_topic(&mut self, name: &str) -> Result<(), RunsError> {
-        self.last = Some(self.emitter.queue.create_topic_pending(name, 1).await?);
+        self.created = Some(self.emitter.queue.create_topic_pending(name, 1).await?);
         Ok(())
     }
 
-    /// Appends an event to its run's timeline, creating the topic when it does not exist yet.
-    pub async fn emit(
+    /// Queues an event for its run's timeline; the flush creates the topic when it does not exist yet.
+    pub fn emit(
         &mut self,
         event: &Event,
         idempotency_key: Option<String>,
     ) -> Result<(), RunsError> {
-        let topic = events_topic(&event.run_id);
-        let result = self
-            .produce(&topic, &event.run_id, event, idempotency_key.clone())
-            .await;
-        match result {
-            Err(RunsError::Queue(QueueError::UnknownTopic(_))) => {
-                self.create_topic(&topic).await?;
-                self.produce(&topic, &event.run_id, event, idempotency_key)
-                    .await?;
-            }
-            other => {
-                other?;
-            }
-        }
+        self.produce(
+            &events_topic(&event.run_id),
+            &event.run_id,
+            event,
+            idempotency_key,
+        )?;
         if !self.runs.contains(&event.run_id) {
             self.runs.push(event.run_id.clone());
         }
         Ok(())
     }
 
-    /// Waits until every write so far is durable, then wakes the followers of the runs written to.
+    /// Stores every queued write and waits until they are durable, then wakes the followers of the runs written
+    /// to. A run's timeline topic that does not exist is created and the writes sent again (what was stored of
+    /// them before is recognised by its idempotency key: only the user's own events come without one, and they
+    /// come alone).
     pub async fn flush(&mut self) -> Result<(), RunsError> {
-        if let Some(last) = self.last.take() {
-            last.wait().await?;
+        let queued = std::mem::take(&mut self.queued);
+        let mut created: Vec<String> = Vec::new();
+        while !queued.is_empty() {
+            match self.emitter.queue.produce_all(&queued).await {
+                Err(QueueError::UnknownTopic(topic))
+                    if !created.contains(&topic)
+                        && self.runs.iter().any(|run| events_topic(run) == topic) =>
+                {
+                    self.emitter.queue.create_topic(&topic, 1).await?;
+                    created.push(topic);
+                }
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
+        if let Some(created) = self.created.take() {
+            created.wait().await?;
         }
         for run_id in self.runs.drain(..) {
             self.emitter.hub.notify(&run_id);

@@ -32,8 +32,8 @@
 //!   looks before the attempt, before each step and before settling, so a superseded chain stops at the next
 //!   step boundary. What it writes in between is ignored by the registry (lower `replay_seq`).
 //! - A command is acked only after its final events are durable; a crash before that means redelivery. Events
-//!   are written without waiting and made durable together ([`Pipeline`]) before a settle or a pretend-work
-//!   pause, so a run costs a few fsync waits, not one per event.
+//!   are queued and stored together, in one write and one wait for durability ([`Pipeline`]), before a settle
+//!   or a pretend-work pause, so a run costs a few fsync waits, not one per event.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -339,8 +339,7 @@ impl Worker {
                 abandoned,
                 max_abandoned,
                 reason,
-            )
-            .await;
+            );
             if let Err(e) = recorded {
                 tracing::warn!(run_id = %command.run_id, "recording an abandoned attempt: {e}");
                 self.nack(&item, &e.to_string(), self.backoff(attempt))
@@ -400,9 +399,7 @@ impl Worker {
                     run.abandoned + 1,
                     run.max_abandoned,
                     ABANDONED_SHUTDOWN,
-                )
-                .await
-                {
+                ) {
                     Ok(()) => writes.flush().await,
                     Err(e) => Err(e),
                 };
@@ -441,7 +438,7 @@ impl Worker {
 
     /// Writes `run.attempt_abandoned`: the `abandoned`-th abandon of this replay, during attempt `attempt`,
     /// keyed by that ordinal.
-    async fn emit_abandoned(
+    fn emit_abandoned(
         writes: &mut Pipeline<'_>,
         command: &RunCommand,
         attempt: u32,
@@ -462,7 +459,7 @@ impl Worker {
             body.kind()
         );
         let event = Event::lifecycle(now_ms(), &command.run_id, command.replay_seq, body);
-        writes.emit(&event, Some(key)).await
+        writes.emit(&event, Some(key))
     }
 
     /// Acks the command of a superseded chain, writing nothing.
@@ -482,7 +479,7 @@ impl Worker {
     /// Writes one event of the command's start or replay, keyed by (run, replay_seq, `tag`, type, step); durable
     /// at the next flush. The tag is the attempt number, with the abandon count after it for an attempt run
     /// again after an abandon (see [`Execution::tag`]).
-    async fn emit(
+    fn emit(
         writes: &mut Pipeline<'_>,
         command: &RunCommand,
         tag: &str,
@@ -501,7 +498,7 @@ impl Worker {
             body.kind()
         );
         let event = Event::lifecycle(now_ms(), &command.run_id, command.replay_seq, body);
-        writes.emit(&event, Some(key)).await
+        writes.emit(&event, Some(key))
     }
 
     async fn ack(&self, item: &ConsumeItem) {

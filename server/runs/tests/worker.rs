@@ -749,3 +749,6 @@ async fn a_worker_shutting_down_mid_attempt_records_an_abandoned_attempt() {
 
 #[path = "worker/workflows.rs"]
 mod workflows;
+
+#[path = "worker/writes.rs"]
+mod writes;

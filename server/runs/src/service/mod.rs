@@ -291,26 +291,20 @@ impl RunsService {
         tag: &str,
     ) -> Result<(), RunsError> {
         let run_id = &command.run_id;
-        writes
-            .produce(
-                INDEX_TOPIC,
-                run_id,
-                &record,
-                Some(format!("idx:{run_id}:{tag}")),
-            )
-            .await?;
-        writes
-            .emit(event, Some(format!("evt:{run_id}:{tag}")))
-            .await?;
+        writes.produce(
+            INDEX_TOPIC,
+            run_id,
+            &record,
+            Some(format!("idx:{run_id}:{tag}")),
+        )?;
+        writes.emit(event, Some(format!("evt:{run_id}:{tag}")))?;
         let seq = command.replay_seq;
-        writes
-            .produce(
-                COMMANDS_TOPIC,
-                run_id,
-                command,
-                Some(format!("cmd:{run_id}:{seq}")),
-            )
-            .await?;
+        writes.produce(
+            COMMANDS_TOPIC,
+            run_id,
+            command,
+            Some(format!("cmd:{run_id}:{seq}")),
+        )?;
         writes.flush().await?;
         let mut registry = self.registry();
         registry.apply_index(record);
@@ -452,9 +446,7 @@ impl RunsService {
         let mut writes = self.emitter.pipeline();
         if let Some(old) = superseded {
             let event = Event::lifecycle(ts, run_id, old, EventBody::Superseded { by: seq });
-            writes
-                .emit(&event, Some(format!("evt:{run_id}:superseded:{old}")))
-                .await?;
+            writes.emit(&event, Some(format!("evt:{run_id}:superseded:{old}")))?;
         }
         self.enqueue(
             writes,

@@ -42,7 +42,7 @@ impl Worker {
             step: failure.step.clone(),
             retryable: (!failure.retryable).then_some(false),
         };
-        Self::emit(writes, command, tag, failed).await?;
+        Self::emit(writes, command, tag, failed)?;
         if failure.retryable && attempt < max_attempts {
             let delay = policy.backoff(attempt);
             let scheduled = EventBody::RetryScheduled {
@@ -51,7 +51,7 @@ impl Worker {
                 step: failure.step.clone(),
                 delay_ms: Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
             };
-            Self::emit(writes, command, tag, scheduled).await?;
+            Self::emit(writes, command, tag, scheduled)?;
             writes.flush().await?;
             // The broker holds the backoff (nack delay), so the worker's slot is free meanwhile.
             self.nack(item, &failure.error, delay).await;
@@ -80,7 +80,7 @@ impl Worker {
         budget: &Budget<'_>,
         error: &str,
     ) {
-        let dead = match Self::dead_letter(writes, item, command, budget, error).await {
+        let dead = match Self::dead_letter(writes, item, command, budget, error) {
             Ok(()) => writes.flush().await,
             Err(e) => Err(e),
         };
@@ -95,7 +95,7 @@ impl Worker {
     }
 
     /// Keyed by (run, replay_seq, attempt): a redelivery whose budget is spent writes the same keys again.
-    async fn dead_letter(
+    fn dead_letter(
         writes: &mut Pipeline<'_>,
         item: &ConsumeItem,
         command: &RunCommand,
@@ -121,16 +121,14 @@ impl Worker {
             command: serde_json::from_str(&item.value)
                 .unwrap_or_else(|_| serde_json::Value::String(item.value.clone())),
         };
-        writes
-            .produce(DLQ_TOPIC, run_id, &record, Some(dlq_idem.clone()))
-            .await?;
+        writes.produce(DLQ_TOPIC, run_id, &record, Some(dlq_idem.clone()))?;
         let dlq = EventBody::RunDlq {
             reason: budget.reason.to_owned(),
             dlq_topic: DLQ_TOPIC.to_owned(),
             dlq_idem,
         };
-        Self::emit(writes, command, tag, dlq).await?;
-        Self::emit(writes, command, tag, EventBody::RunFailed {}).await
+        Self::emit(writes, command, tag, dlq)?;
+        Self::emit(writes, command, tag, EventBody::RunFailed {})
     }
 
     /// Parks a poison delivery in `runs.commands.poison`, then acks it. If the copy cannot be written, the

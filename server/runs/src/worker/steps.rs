@@ -109,7 +109,7 @@ impl Worker {
         let received = EventBody::WorkerReceived {
             attempt: run.attempt,
         };
-        Self::emit(writes, command, tag, received).await?;
+        Self::emit(writes, command, tag, received)?;
         let Some(workflow) = plan.workflow else {
             return Err(AttemptError::Failed(Failure {
                 error: format!(
@@ -123,7 +123,7 @@ impl Worker {
                 retryable: true,
             }));
         };
-        Self::emit(writes, command, tag, EventBody::RunStarted {}).await?;
+        Self::emit(writes, command, tag, EventBody::RunStarted {})?;
         for (step, seq, output) in plan.reuse.drain(..) {
             let reused = EventBody::StepCompleted {
                 step,
@@ -131,7 +131,7 @@ impl Worker {
                 output: (!output.is_null()).then_some(output),
                 reused_from: Some(seq),
             };
-            Self::emit(writes, command, tag, reused).await?;
+            Self::emit(writes, command, tag, reused)?;
         }
         for (index, step) in workflow.steps.iter().enumerate().skip(plan.start) {
             if chain.superseded(&self.emitter).await {
@@ -143,7 +143,7 @@ impl Worker {
                 step: step.name.clone(),
                 attempt: Some(attempt),
             };
-            Self::emit(writes, command, tag, started).await?;
+            Self::emit(writes, command, tag, started)?;
             let failure = |error: String, retryable: bool| Failure {
                 error,
                 step: Some(step.name.clone()),
@@ -191,14 +191,14 @@ impl Worker {
                 output: output.clone(),
                 reused_from: None,
             };
-            Self::emit(writes, command, tag, completed).await?;
+            Self::emit(writes, command, tag, completed)?;
             plan.outputs
                 .insert(step.name.clone(), output.unwrap_or(Value::Null));
         }
         if chain.superseded(&self.emitter).await {
             return Err(AttemptError::Superseded);
         }
-        Self::emit(writes, command, tag, EventBody::RunSucceeded {}).await?;
+        Self::emit(writes, command, tag, EventBody::RunSucceeded {})?;
         Ok(())
     }
 }

@@ -1,0 +1,186 @@
+//! How many broker writes a run costs: the runs service and the worker queue their writes and store each group
+//! in one [`Queue::produce_all`] (one batch and one sync on the embedded broker), and a command whose run has
+//! no timeline topic yet still gets its events (the flush creates the topic and sends them again).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use dq_broker::{Broker, Config};
+use dq_local::LocalQueue;
+use dq_proto::runs::{COMMANDS_TOPIC, CreateRun, ReadItem, RunStatus};
+use dq_runs::queue::{ConsumeSpec, Deliveries, Durable, Outgoing, ProduceOutcome};
+use dq_runs::{Queue, QueueError, RunsConfig, RunsRuntime};
+use parking_lot::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use super::{GUARD, wait_status};
+
+/// What went through the queue: the size of each `produce_all`, and how many single produces.
+#[derive(Default)]
+struct Writes {
+    groups: Vec<usize>,
+    singles: usize,
+}
+
+/// The embedded broker's queue, counting the writes made through it.
+struct Counting {
+    inner: LocalQueue,
+    writes: Mutex<Writes>,
+}
+
+#[async_trait]
+impl Queue for Counting {
+    async fn health(&self) -> Result<serde_json::Value, QueueError> {
+        self.inner.health().await
+    }
+
+    async fn create_topic(&self, name: &str, partitions: u32) -> Result<(), QueueError> {
+        self.inner.create_topic(name, partitions).await
+    }
+
+    async fn produce(&self, message: Outgoing) -> Result<ProduceOutcome, QueueError> {
+        self.writes.lock().singles += 1;
+        self.inner.produce(message).await
+    }
+
+    async fn produce_pending(
+        &self,
+        message: Outgoing,
+    ) -> Result<(ProduceOutcome, Durable), QueueError> {
+        self.writes.lock().singles += 1;
+        self.inner.produce_pending(message).await
+    }
+
+    async fn produce_all(&self, messages: &[Outgoing]) -> Result<(), QueueError> {
+        self.writes.lock().groups.push(messages.len());
+        self.inner.produce_all(messages).await
+    }
+
+    async fn create_topic_pending(
+        &self,
+        name: &str,
+        partitions: u32,
+    ) -> Result<Durable, QueueError> {
+        self.inner.create_topic_pending(name, partitions).await
+    }
+
+    async fn consume(&self, spec: &ConsumeSpec) -> Result<Deliveries, QueueError> {
+        self.inner.consume(spec).await
+    }
+
+    async fn ack(&self, spec: &ConsumeSpec, partition: u32, offset: u64) -> Result<(), QueueError> {
+        self.inner.ack(spec, partition, offset).await
+    }
+
+    async fn nack(
+        &self,
+        spec: &ConsumeSpec,
+        partition: u32,
+        offset: u64,
+        reason: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        self.inner
+            .nack(spec, partition, offset, reason, delay)
+            .await
+    }
+
+    async fn read(
+        &self,
+        topic: &str,
+        partition: u32,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<ReadItem>, QueueError> {
+        self.inner.read(topic, partition, from, limit).await
+    }
+}
+
+fn instant() -> RunsConfig {
+    RunsConfig {
+        step_delay: Duration::ZERO,
+        ..RunsConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_one_write_to_start_and_one_per_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(Config::new(dir.path())).unwrap();
+    let queue = Arc::new(Counting {
+        inner: LocalQueue::new(broker.clone()),
+        writes: Mutex::default(),
+    });
+    let shutdown = CancellationToken::new();
+    let runtime = RunsRuntime::start(queue.clone(), instant(), shutdown.clone())
+        .await
+        .unwrap();
+    let service = runtime.service();
+    let run_id = service
+        .create_run(CreateRun::default())
+        .await
+        .unwrap()
+        .run_id;
+    wait_status(&service, &run_id, 0, RunStatus::Succeeded).await;
+    let timeline = service.timeline(&run_id, None).await.unwrap();
+    shutdown.cancel();
+    runtime.join().await;
+    broker.shutdown();
+
+    let writes = queue.writes.lock();
+    // The index record, `run.created` and the command; then the attempt's events, from `worker.received` to
+    // `run.succeeded` (the demo workflow's steps take no time, so nothing waits in between).
+    assert_eq!(writes.groups, [3, timeline.len() - 1]);
+    assert_eq!(writes.singles, 0, "no message was written on its own");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_without_a_timeline_topic_still_writes_its_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(Config::new(dir.path())).unwrap();
+    let queue: Arc<dyn Queue> = Arc::new(LocalQueue::new(broker.clone()));
+    let shutdown = CancellationToken::new();
+    let runtime = RunsRuntime::start(Arc::clone(&queue), instant(), shutdown.clone())
+        .await
+        .unwrap();
+    // A command nobody started through the service (another starter, or one whose topic was lost).
+    let run_id = "0123456789abcdef0123456789abcdef";
+    let command = serde_json::json!({
+        "ts": 1, "type": "run.command", "run_id": run_id, "workflow": "demo", "input": {}, "replay_seq": 0
+    });
+    queue.create_topic(COMMANDS_TOPIC, 1).await.unwrap();
+    queue
+        .produce(Outgoing {
+            topic: COMMANDS_TOPIC.to_owned(),
+            key: Some(run_id.to_owned()),
+            value: command.to_string(),
+            idempotency_key: None,
+        })
+        .await
+        .unwrap();
+    let topic = format!("runs.events.{run_id}");
+    let started = Instant::now();
+    let kinds = loop {
+        let kinds: Vec<String> = match queue.read(&topic, 0, 0, 100).await {
+            Ok(items) => items
+                .iter()
+                .map(|item| {
+                    let event: serde_json::Value = serde_json::from_str(&item.value).unwrap();
+                    event["type"].as_str().unwrap_or_default().to_owned()
+                })
+                .collect(),
+            Err(QueueError::UnknownTopic(_)) => Vec::new(),
+            Err(e) => panic!("reading the timeline: {e}"),
+        };
+        if kinds.last().map(String::as_str) == Some("run.succeeded") {
+            break kinds;
+        }
+        assert!(started.elapsed() < GUARD, "no timeline: {kinds:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(kinds.first().map(String::as_str), Some("worker.received"));
+    shutdown.cancel();
+    runtime.join().await;
+    broker.shutdown();
+}
