@@ -3,7 +3,7 @@
 //! no timeline topic yet still gets its events (the flush creates the topic and sends them again).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use dq_broker::{Broker, Config};
@@ -11,6 +11,7 @@ use dq_local::LocalQueue;
 use dq_proto::runs::{COMMANDS_TOPIC, CreateRun, ReadItem, RunStatus};
 use dq_runs::queue::{ConsumeSpec, Deliveries, Durable, Outgoing, ProduceOutcome};
 use dq_runs::{Queue, QueueError, RunsConfig, RunsRuntime};
+use dq_testkit::eventually;
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
@@ -160,25 +161,28 @@ async fn a_command_without_a_timeline_topic_still_writes_its_timeline() {
         .await
         .unwrap();
     let topic = format!("runs.events.{run_id}");
-    let started = Instant::now();
-    let kinds = loop {
-        let kinds: Vec<String> = match queue.read(&topic, 0, 0, 100).await {
-            Ok(items) => items
-                .iter()
-                .map(|item| {
-                    let event: serde_json::Value = serde_json::from_str(&item.value).unwrap();
-                    event["type"].as_str().unwrap_or_default().to_owned()
-                })
-                .collect(),
-            Err(QueueError::UnknownTopic(_)) => Vec::new(),
-            Err(e) => panic!("reading the timeline: {e}"),
-        };
-        if kinds.last().map(String::as_str) == Some("run.succeeded") {
-            break kinds;
+    let kinds = eventually("the run's timeline to end in run.succeeded", GUARD, || {
+        let (queue, topic) = (&queue, &topic);
+        async move {
+            let kinds: Vec<String> = match queue.read(topic, 0, 0, 100).await {
+                Ok(items) => items
+                    .iter()
+                    .map(|item| {
+                        let event: serde_json::Value = serde_json::from_str(&item.value).unwrap();
+                        event["type"].as_str().unwrap_or_default().to_owned()
+                    })
+                    .collect(),
+                Err(QueueError::UnknownTopic(_)) => Vec::new(),
+                Err(e) => panic!("reading the timeline: {e}"),
+            };
+            if kinds.last().map(String::as_str) == Some("run.succeeded") {
+                Ok(kinds)
+            } else {
+                Err(kinds)
+            }
         }
-        assert!(started.elapsed() < GUARD, "no timeline: {kinds:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    })
+    .await;
     assert_eq!(kinds.first().map(String::as_str), Some("worker.received"));
     shutdown.cancel();
     runtime.join().await;
