@@ -751,3 +751,6 @@ async fn a_worker_shutting_down_mid_attempt_records_an_abandoned_attempt() {
 
 #[path = "worker/workflows.rs"]
 mod workflows;
+
+#[path = "worker/retention.rs"]
+mod retention;
