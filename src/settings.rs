@@ -385,6 +385,23 @@ mod tests {
     }
 
     #[test]
+    fn archive_after_reaches_the_runs_service_and_off_keeps_every_topic() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let runs = |extra: &[&str]| {
+            up(&[&["--data-dir", data][..], extra].concat()).map(|s| s.server.runs.archive_after)
+        };
+        assert_eq!(runs(&[]).unwrap(), Some(Duration::from_secs(10)));
+        assert_eq!(
+            runs(&["--archive-after", "2m"]).unwrap(),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(runs(&["--archive-after", "off"]).unwrap(), None);
+        let err = runs(&["--archive-after", "soon"]).unwrap_err();
+        assert!(err.to_string().contains("--archive-after"), "{err}");
+    }
+
+    #[test]
     fn up_limit_flags_reach_the_broker() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().to_str().unwrap();

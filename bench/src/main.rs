@@ -7,6 +7,7 @@
 mod broker;
 mod floor;
 mod http1;
+mod memory;
 mod report;
 mod runs;
 mod server;
@@ -40,6 +41,9 @@ enum Scenario {
     Backlog(broker::BacklogArgs),
     /// Runs per second end to end and create → succeeded latency, step delay 0, no failures.
     Runs(runs::RunsArgs),
+    /// Peak server memory while runs are offered at a fixed rate (default 10,000/s for 60 s), with the runs
+    /// accepted, finished and refused and the server's CPU per run.
+    Memory(memory::MemoryArgs),
     /// Start-up time of a server with many runs stored (default 10,000), after a restart.
     Startup(startup::StartupArgs),
     /// HTTP round trips per second on this machine: a bare hyper server, then `dq up`'s `/v1/healthz`.
@@ -67,6 +71,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Broker(a) => broker::throughput(&dq, a).await,
             Scenario::Backlog(a) => broker::backlog(&dq, a).await,
             Scenario::Runs(a) => runs::runs(&dq, a).await,
+            Scenario::Memory(a) => memory::memory(&dq, a).await,
             Scenario::Startup(a) => startup::startup(&dq, a).await,
             Scenario::Floor(a) => floor::floor(&dq, a).await,
             Scenario::FloorServer { listen } => floor::serve_bare(listen).await,

@@ -75,6 +75,10 @@ pub struct UpArgs {
     /// Most partitions across all topics; a topic over it is refused with 429 [default: 1000000]
     #[arg(long, env = "DQ_MAX_TOTAL_PARTITIONS", value_name = "N")]
     pub max_total_partitions: Option<u64>,
+    /// Archive a finished run's timeline this long after its last event and delete its topic (reads and
+    /// replays go on as before); off: keep every run's topic [default: 10s]
+    #[arg(long, env = "DQ_ARCHIVE_AFTER", value_name = "DURATION|off")]
+    pub archive_after: Option<String>,
     /// Forget a consumer group idle this long (no stream, nothing in flight), e.g. 7d, 12h [default: 7d]
     #[arg(long, env = "DQ_GROUP_RETENTION", value_name = "DURATION")]
     pub group_retention: Option<String>,

@@ -67,6 +67,12 @@ impl UpSettings {
         server.nats_creds.clone_from(&args.nats_creds);
         apply_connection_flags(&mut server, args)?;
         server.runs.workers = args.workers;
+        if let Some(raw) = &args.archive_after {
+            server.runs.archive_after = match raw.as_str() {
+                "off" => None,
+                _ => Some(parse_duration(raw).map_err(|e| usage("--archive-after", raw, &e))?),
+            };
+        }
         apply_worker_flags(&mut server.runs, &args.run)?;
         Ok(Self {
             listen,

@@ -99,10 +99,11 @@ async fn create_topic(
 }
 
 /// Topics the runs service creates once at start and relies on: deleting one would break every run.
-const RUNS_SERVICE_TOPICS: [&str; 3] = [
+const RUNS_SERVICE_TOPICS: [&str; 4] = [
     dq_proto::runs::COMMANDS_TOPIC,
     dq_proto::runs::DLQ_TOPIC,
     dq_runs::INDEX_TOPIC,
+    dq_runs::ARCHIVE_TOPIC,
 ];
 
 /// `DELETE /v1/topics/{name}` (a dq addition): answers once the topic's data is durably gone; 404 when there

@@ -62,6 +62,13 @@ impl Queue for LocalQueue {
         Ok(())
     }
 
+    async fn delete_topic(&self, name: &str) -> Result<(), QueueError> {
+        match self.broker.delete_topic(name).await {
+            Ok(_) | Err(dq_broker::Error::TopicNotFound(_)) => Ok(()),
+            Err(e) => Err(queue_error(e)),
+        }
+    }
+
     async fn produce(&self, message: Outgoing) -> Result<ProduceOutcome, QueueError> {
         let (outcome, durable) = self.produce_pending(message).await?;
         durable.wait().await?;

@@ -122,6 +122,16 @@ impl Queue for NatsQueue {
         route(name).map(|_| ())
     }
 
+    async fn delete_topic(&self, name: &str) -> Result<(), QueueError> {
+        // A timeline is a subject of a shared stream, not a topic with a cost of its own: JetStream drops it
+        // by the stream's `max_age`, and its sequences (dq's offsets) are not per subject, so a purged
+        // timeline could not be given back at its offsets. Retention keeps JetStream timelines as they are.
+        route(name)?;
+        Err(QueueError::Unsupported(
+            "topic deletion (JetStream keeps timelines by the stream's max_age)",
+        ))
+    }
+
     async fn produce(&self, message: Outgoing) -> Result<ProduceOutcome, QueueError> {
         let route = route(&message.topic)?;
         let ack = self

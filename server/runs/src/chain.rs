@@ -180,6 +180,8 @@ pub(crate) struct Chain {
     superseded: bool,
     /// The broker has no non-consuming reads: stop asking.
     blind: bool,
+    /// The run has no timeline topic: none yet, or retention archived the finished run and deleted it.
+    gone: bool,
     /// Why the last look could not read on (what was read may be short of the timeline's end).
     unread: Option<String>,
     history: History,
@@ -197,6 +199,7 @@ impl Chain {
             next: 0,
             superseded: false,
             blind: false,
+            gone: false,
             unread: None,
             history: History::default(),
             earlier: Earlier::default(),
@@ -214,8 +217,11 @@ impl Chain {
                 .await
             {
                 Ok(page) => page,
-                // No timeline yet: nothing to know.
-                Err(QueueError::UnknownTopic(_)) => break,
+                // No timeline yet (or no more): nothing to know.
+                Err(QueueError::UnknownTopic(_)) => {
+                    self.gone = self.next == 0;
+                    break;
+                }
                 Err(e) => {
                     self.blind = matches!(e, QueueError::Unsupported(_));
                     if !self.blind {
@@ -252,6 +258,11 @@ impl Chain {
             None if self.blind => Ok(None),
             None => Ok(Some(&mut self.history)),
         }
+    }
+
+    /// Whether the last look found no timeline topic at all.
+    pub fn gone(&self) -> bool {
+        self.gone
     }
 
     /// What earlier replays left, as of the last look.

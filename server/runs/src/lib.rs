@@ -7,15 +7,18 @@
 //! `dq up`), [`run_worker_on`] (one standalone worker over any queue) and
 //! [`run_worker`] (one standalone worker against a URL, for `dq worker --url`). HTTP lives in dq-server.
 
+mod archive;
 mod chain;
 mod emitter;
 mod error;
 pub mod queue;
 mod registry;
+mod retention;
 mod service;
 mod worker;
 pub mod workflow;
 
+pub use archive::ARCHIVE_TOPIC;
 pub use emitter::now_ms;
 pub use error::{QueueError, RunsError};
 pub use queue::{HttpQueue, Queue};
@@ -57,6 +60,9 @@ pub struct RunsConfig {
     pub max_input_bytes: usize,
     /// The workflows runs may name: the built-in `demo`, plus those of `--workflows FILE`.
     pub workflows: workflow::Catalog,
+    /// How long after a run finished its timeline is archived and its topic deleted (see `retention`);
+    /// `None`: never. Default 10 s.
+    pub archive_after: Option<Duration>,
 }
 
 impl Default for RunsConfig {
@@ -72,6 +78,7 @@ impl Default for RunsConfig {
             lease: Duration::from_secs(30),
             max_input_bytes: 256 * 1024,
             workflows: workflow::Catalog::default(),
+            archive_after: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -92,6 +99,7 @@ impl RunsRuntime {
     ) -> Result<Self, RunsError> {
         let service = RunsService::open(queue, config.clone()).await?;
         let mut workers = JoinSet::new();
+        workers.spawn(retention::run(Arc::clone(&service), shutdown.clone()));
         for _ in 0..config.workers {
             let worker = Worker::new(service.emitter().clone(), config.clone(), shutdown.clone());
             workers.spawn(async move {

@@ -53,12 +53,28 @@ pub(crate) enum IndexRecord {
         #[serde(default)]
         keep_overrides: bool,
     },
+    /// A finished run's timeline went to `runs.archive` at `offset` ([`crate::archive`]); then its topic went.
+    Archived {
+        run_id: String,
+        offset: u64,
+        generation: u64,
+        ts: u64,
+    },
+    /// An archived run's topic was given back its timeline: it is read and written there again.
+    Restored {
+        run_id: String,
+        generation: u64,
+        ts: u64,
+    },
 }
 
 impl IndexRecord {
-    fn run_id(&self) -> &str {
+    pub fn run_id(&self) -> &str {
         match self {
-            Self::Created { run_id, .. } | Self::Replay { run_id, .. } => run_id,
+            Self::Created { run_id, .. }
+            | Self::Replay { run_id, .. }
+            | Self::Archived { run_id, .. }
+            | Self::Restored { run_id, .. } => run_id,
         }
     }
 
@@ -165,6 +181,16 @@ pub(crate) struct RunEntry {
     /// Whether the run's timeline topic was seen to exist (see the module doc); an unconfirmed run may be a
     /// forged index record.
     pub confirmed: bool,
+    /// Where its timeline is kept once finished (see [`crate::archive`]).
+    pub archival: Archival,
+}
+
+/// Whether a run's timeline is archived (its `runs.archive` record), as of the newest `archived` / `restored`
+/// record applied: one of an older generation is ignored.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Archival {
+    pub offset: Option<u64>,
+    pub generation: u64,
 }
 
 impl RunEntry {
@@ -314,6 +340,7 @@ impl Registry {
                     endings: Endings::default(),
                     order: self.next_order,
                     confirmed: false,
+                    archival: Archival::default(),
                 };
                 self.runs.insert(run_id, entry);
             }
@@ -345,6 +372,28 @@ impl Registry {
                 entry.replays.sort_by_key(|r| r.seq);
                 entry.reserved_seq = entry.reserved_seq.max(seq);
             }
+            IndexRecord::Archived {
+                run_id,
+                offset,
+                generation,
+                ..
+            } => {
+                self.archival(&run_id, generation, Some(offset));
+            }
+            IndexRecord::Restored {
+                run_id, generation, ..
+            } => {
+                self.archival(&run_id, generation, None);
+            }
+        }
+    }
+
+    /// Notes where a run's timeline is, unless a newer generation was applied already.
+    fn archival(&mut self, run_id: &str, generation: u64, offset: Option<u64>) {
+        if let Some(entry) = self.runs.get_mut(run_id)
+            && generation > entry.archival.generation
+        {
+            entry.archival = Archival { offset, generation };
         }
     }
 
@@ -415,151 +464,4 @@ impl Registry {
 #[cfg(test)]
 // The registry takes records as they come off the queue, decoded or not: the helpers build them so.
 #[allow(clippy::unnecessary_wraps)]
-mod tests {
-    use super::*;
-    use dq_proto::runs::RunStatus;
-
-    fn created(run_id: &str, workflow: &str) -> Result<IndexRecord, String> {
-        Ok(IndexRecord::Created {
-            run_id: run_id.to_owned(),
-            workflow: workflow.to_owned(),
-            input: Map::new(),
-            fail_at: None,
-            max_attempts: None,
-            ts: 1,
-        })
-    }
-
-    fn dlq(run_id: &str, kind: &str) -> Result<DlqRecord, String> {
-        Ok(DlqRecord {
-            ts: 1,
-            kind: kind.to_owned(),
-            run_id: run_id.to_owned(),
-            workflow: "demo".to_owned(),
-            attempts: 3,
-            max_attempts: 3,
-            replay_seq: 0,
-            reason: "max_attempts".to_owned(),
-            error: "e".to_owned(),
-            command: Value::Null,
-        })
-    }
-
-    #[test]
-    fn records_that_fail_validation_are_skipped_and_passed() {
-        let mut registry = Registry::default();
-        registry.apply_index_at(0, Err("not JSON".to_owned()));
-        registry.apply_index_at(1, created("bad id", "demo"));
-        registry.apply_index_at(2, created("r1", "nope"));
-        registry.apply_index_at(3, created("r1", "demo"));
-        assert_eq!(registry.runs.keys().collect::<Vec<_>>(), ["r1"]);
-        assert_eq!(
-            registry.index_next, 4,
-            "bad records are passed, not re-read"
-        );
-        registry.apply_dlq_at(0, Err("not JSON".to_owned()));
-        registry.apply_dlq_at(1, dlq("r2", "runs.dlq"));
-        registry.apply_dlq_at(2, dlq("bad id", "runs.dlq"));
-        registry.apply_dlq_at(3, dlq("r1", "custom"));
-        registry.apply_dlq_at(4, dlq("r1", "runs.dlq"));
-        assert_eq!(registry.dlq.len(), 1);
-        assert_eq!(registry.dlq_next, 5);
-        registry.forget("r1");
-        assert!(registry.runs.is_empty() && registry.dlq.is_empty());
-    }
-
-    #[test]
-    fn the_fold_reads_each_offset_once() {
-        let mut fold = Fold::new(0);
-        let failed = Event::lifecycle(5, "r", 0, EventBody::RunFailed {});
-        fold.apply(0, &failed);
-        assert_eq!(fold.state.status, RunStatus::DeadLettered);
-        let replay = Event::lifecycle(
-            6,
-            "r",
-            1,
-            EventBody::ReplayRequested {
-                seq: 1,
-                fail_at: None,
-            },
-        );
-        fold.apply(0, &replay);
-        assert_eq!(fold.state.replay_seq, 0, "an old offset is ignored");
-        fold.apply(1, &replay);
-        assert_eq!(fold.state.status, RunStatus::Queued);
-        assert_eq!((fold.next_offset, fold.updated_ms), (2, 6));
-    }
-
-    /// A client that sees `dead_lettered` may replay at once: from `run.dlq` on, not only from `run.failed`.
-    #[test]
-    fn a_run_is_not_in_flight_once_its_status_says_dead_lettered() {
-        let mut registry = Registry::default();
-        registry.apply_index_at(0, created("r1", "demo"));
-        let entry = registry.runs.get_mut("r1").unwrap();
-        let ev = |body| Event::lifecycle(1, "r1", 0, body);
-        entry
-            .fold
-            .apply(0, &ev(EventBody::WorkerReceived { attempt: 1 }));
-        assert_eq!(entry.in_flight(), Some(0));
-        entry.fold.apply(
-            1,
-            &ev(EventBody::RunDlq {
-                reason: "max_attempts".into(),
-                dlq_topic: "runs.dlq".into(),
-                dlq_idem: "k".into(),
-            }),
-        );
-        assert_eq!(entry.summary().status, RunStatus::DeadLettered);
-        assert_eq!(entry.in_flight(), None);
-    }
-
-    #[test]
-    fn a_superseded_replay_cannot_change_the_status_or_the_dlq_answer() {
-        let mut registry = Registry::default();
-        registry.apply_index_at(0, created("r1", "demo"));
-        let entry = registry.runs.get_mut("r1").unwrap();
-        let ev = |replay, body| Event::lifecycle(1, "r1", replay, body);
-        let steps = [
-            ev(0, EventBody::RunCreated { workflow: None }),
-            ev(0, EventBody::WorkerReceived { attempt: 2 }),
-            ev(0, EventBody::Superseded { by: 1 }),
-            ev(
-                1,
-                EventBody::ReplayRequested {
-                    seq: 1,
-                    fail_at: None,
-                },
-            ),
-            ev(1, EventBody::WorkerReceived { attempt: 1 }),
-            ev(1, EventBody::RunFailed {}),
-            // The superseded chain, late.
-            ev(0, EventBody::RunSucceeded {}),
-        ];
-        for (offset, event) in steps.iter().enumerate() {
-            entry.fold.apply(offset as u64, event);
-            if offset == 1 {
-                assert_eq!(entry.in_flight(), Some(0));
-                assert_eq!(
-                    entry.in_flight_message(3),
-                    "run r1 is still running (attempt 2/3)"
-                );
-            }
-        }
-        entry.reserved_seq = 1;
-        assert_eq!(entry.fold.state.status, RunStatus::DeadLettered);
-        assert_eq!(entry.in_flight(), None);
-        let record = |seq| DlqRecord {
-            replay_seq: seq,
-            ..dlq("r1", "runs.dlq").unwrap()
-        };
-        assert!(entry.dead_lettered_by(&record(1)));
-        assert!(
-            !entry.dead_lettered_by(&record(0)),
-            "a late record of the superseded chain"
-        );
-        entry.reserved_seq = 2;
-        assert_eq!(entry.in_flight(), Some(2), "a replay being written");
-        assert_eq!(entry.in_flight_message(3), "run r1 is still queued");
-        assert!(!entry.dead_lettered_by(&record(1)), "replayed since");
-    }
-}
+mod tests;

@@ -251,6 +251,13 @@ impl Worker {
             return;
         }
         let delivery = item.attempts.max(1);
+        // A redelivery whose run has no timeline: retention archived the run, which had finished (a crash came
+        // between its end and the ack). Running it again would start a new timeline at seq 0.
+        if delivery > 1 && chain.gone() {
+            tracing::debug!(run_id = %command.run_id, "acking a redelivered command of an archived run");
+            self.ack(&item).await;
+            return;
+        }
         // The first delivery of a command has no history; a redelivery reads the run's timeline.
         let history = if delivery == 1 {
             Some(History::default())

@@ -752,3 +752,6 @@ mod workflows;
 
 #[path = "worker/writes.rs"]
 mod writes;
+
+#[path = "worker/retention.rs"]
+mod retention;

@@ -15,5 +15,6 @@ mod durability;
 mod external;
 mod forged;
 mod race;
+mod retention;
 mod sse;
 mod util;

@@ -324,6 +324,22 @@ impl Queue for HttpQueue {
         .map(drop)
     }
 
+    async fn delete_topic(&self, name: &str) -> Result<(), QueueError> {
+        let link = &self.link;
+        let sent = link
+            .send(
+                link.request(reqwest::Method::DELETE, &format!("/v1/topics/{name}")),
+                "DELETE /v1/topics",
+                Call::Other,
+            )
+            .await;
+        match sent {
+            // Not there (any more): nothing to delete.
+            Ok(_) | Err(QueueError::Rejected(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn produce(&self, message: Outgoing) -> Result<ProduceOutcome, QueueError> {
         let (topic, value) = (message.topic.clone(), message.value.clone());
         let body = ProduceRequest {

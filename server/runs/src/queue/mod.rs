@@ -2,7 +2,7 @@
 //! its implementation speaking DriftQ v1. The other backends (the embedded dq-broker, JetStream) live in their
 //! own crates, chosen by the composition root, so that dq-runs depends on no broker.
 //!
-//! The trait names only what runs need: topics, produce with an idempotency key (also without waiting for
+//! The trait names only what runs need: topics (created, and deleted by retention), produce with an idempotency key (also without waiting for
 //! durability, so that a writer making several writes in a row waits once), a consume stream of one group
 //! member with a lease, ack, nack with a delay, and a non-consuming read (for timelines and for rebuilding
 //! the run registry). It must not grow broker administration.
@@ -93,6 +93,13 @@ pub trait Queue: Send + Sync + 'static {
 
     /// Creates a topic unless it exists (an existing topic keeps its partition count).
     async fn create_topic(&self, name: &str, partitions: u32) -> Result<(), QueueError>;
+
+    /// Deletes a topic with everything it holds, durably; a topic that does not exist is not an error.
+    /// Retention deletes the topics of finished runs once their timelines are archived. By default (a broker
+    /// that keeps topics itself) [`QueueError::Unsupported`]: retention then keeps every topic.
+    async fn delete_topic(&self, _name: &str) -> Result<(), QueueError> {
+        Err(QueueError::Unsupported("topic deletion"))
+    }
 
     /// Stores one message; returns once the broker acknowledged it.
     async fn produce(&self, message: Outgoing) -> Result<ProduceOutcome, QueueError>;

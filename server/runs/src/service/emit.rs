@@ -15,6 +15,7 @@ impl RunsService {
     pub async fn emit(&self, run_id: &str, mut event: Map<String, Value>) -> Result<(), RunsError> {
         check_event_fields(&event)?;
         self.known(run_id).await?;
+        let _writable = self.archive.writable(&self.registry, run_id).await?;
         event.entry("ts").or_insert_with(|| Value::from(now_ms()));
         event.entry("type").or_insert_with(|| Value::from("custom"));
         event.entry("run_id").or_insert_with(|| Value::from(run_id));

@@ -26,6 +26,7 @@ use parking_lot::{Mutex, MutexGuard};
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
+use crate::archive::Archive;
 use crate::emitter::Pipeline;
 use crate::emitter::{Emitter, now_ms};
 use crate::queue::Queue;
@@ -42,17 +43,21 @@ const READ_PAGE: usize = 1000;
 pub struct RunsService {
     emitter: Emitter,
     config: RunsConfig,
-    registry: Mutex<Registry>,
+    pub(crate) registry: Mutex<Registry>,
     /// Whether this process made sure the runs topics exist.
     topics_ready: AtomicBool,
+    /// Finished runs' timelines once retention archived them.
+    pub(crate) archive: Archive,
 }
 
 impl RunsService {
     /// Rebuilds the registry from `runs.index` and `runs.dlq`. The runs topics are created with the first
     /// run, so that a broker nobody starts runs on stays empty.
     pub async fn open(queue: Arc<dyn Queue>, config: RunsConfig) -> Result<Arc<Self>, RunsError> {
+        let emitter = Emitter::new(queue);
         let service = Arc::new(Self {
-            emitter: Emitter::new(queue),
+            archive: Archive::new(emitter.clone()),
+            emitter,
             config,
             registry: Mutex::new(Registry::default()),
             topics_ready: AtomicBool::new(false),
@@ -329,6 +334,7 @@ impl RunsService {
         request: ReplayRequest,
     ) -> Result<ReplayResponse, RunsError> {
         self.known(run_id).await?;
+        let _writable = self.archive.writable(&self.registry, run_id).await?;
         // The check below reads the status as of the timeline now.
         self.refresh(run_id).await?;
         let plan = {
@@ -505,7 +511,7 @@ impl RunsService {
     ) -> Result<Vec<TimelineItem>, RunsError> {
         self.known(run_id).await?;
         let from = after.map_or(0, |seq| seq + 1);
-        let items = match self.read_from(&events_topic(run_id), from).await {
+        let items = match self.archive.timeline(&self.registry, run_id, from).await {
             Err(QueueError::UnknownTopic(_)) => Vec::new(),
             other => other?,
         };
@@ -527,7 +533,7 @@ impl RunsService {
 
     /// Folds what is new in the run's timeline into its status. A run whose timeline topic turns out not to
     /// exist before it was ever confirmed is forgotten (see [`crate::registry`]): [`RunsError::RunNotFound`].
-    async fn refresh(&self, run_id: &str) -> Result<(), RunsError> {
+    pub(crate) async fn refresh(&self, run_id: &str) -> Result<(), RunsError> {
         let from = {
             let registry = self.registry();
             let entry = registry.runs.get(run_id).ok_or(RunsError::RunNotFound)?;
@@ -536,7 +542,7 @@ impl RunsService {
             }
             entry.fold.next_offset
         };
-        let read = self.read_from(&events_topic(run_id), from).await;
+        let read = self.archive.timeline(&self.registry, run_id, from).await;
         let mut registry = self.registry();
         let items = match read {
             Err(QueueError::UnknownTopic(_)) => {
