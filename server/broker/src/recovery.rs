@@ -22,6 +22,7 @@ pub(crate) fn recover(
     store: &Store,
     config: &Config,
 ) -> Result<(HashMap<String, Arc<Topic>>, u32), Error> {
+    let started = std::time::Instant::now();
     let mut topics = HashMap::new();
     let mut by_id: BTreeMap<u32, Arc<Topic>> = BTreeMap::new();
     let mut next_id = 0u32;
@@ -150,7 +151,8 @@ pub(crate) fn recover(
             topic.groups.lock().insert(name, group);
         }
     }
-    tracing::info!(dir = %config.data_dir.display(), topics = topics.len(), groups = group_count, "recovered broker state");
+    tracing::info!(dir = %config.data_dir.display(), topics = topics.len(), groups = group_count,
+        ms = started.elapsed().as_millis(), "recovered broker state");
     Ok((topics, next_id))
 }
 

@@ -9,6 +9,7 @@ mod batch;
 mod bounds;
 mod common;
 mod consume;
+mod journal_bound;
 mod limits;
 mod produce;
 mod recovery;
