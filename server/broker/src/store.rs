@@ -308,7 +308,7 @@ pub(crate) fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Res
 }
 
 pub(crate) const TOPIC_PREFIX: &[u8] = b"topic/";
-const FLOOR_PREFIX: &[u8] = b"floor/";
+pub(crate) const FLOOR_PREFIX: &[u8] = b"floor/";
 pub(crate) const DELETED_PREFIX: &[u8] = b"deleted/";
 /// Written when a topic is deleted: ids of deleted topics must not come back after a restart, since stray
 /// keys of a deleted topic (written by a request that raced the deletion) would then belong to a new one.
@@ -346,6 +346,15 @@ pub(crate) fn floor_key(tid: u32, p: u32) -> Vec<u8> {
     k.extend_from_slice(&tid.to_be_bytes());
     k.extend_from_slice(&p.to_be_bytes());
     k
+}
+
+/// Parsed `floor/ tid p`.
+pub(crate) fn parse_floor_key(key: &[u8]) -> Option<(u32, u32)> {
+    let rest = key.get(FLOOR_PREFIX.len()..)?;
+    Some((
+        u32::from_be_bytes(rest.get(..4)?.try_into().ok()?),
+        u32::from_be_bytes(rest.get(4..8)?.try_into().ok()?),
+    ))
 }
 
 /// `tid p`: the prefix of one partition's messages.
