@@ -28,6 +28,11 @@ pub struct Stopped {
 }
 
 impl Stopped {
+    /// The data dir, as the stopped server left it.
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
     /// Starts `dq up` again on the same data dir with the same flags, and waits until it is healthy.
     pub async fn start(self, dq: &Path) -> anyhow::Result<Server> {
         Server::start_in(dq, self.data, self.extra).await

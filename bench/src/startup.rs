@@ -57,6 +57,7 @@ pub async fn startup(dq: &Path, args: StartupArgs) -> anyhow::Result<()> {
     }
 
     let stopped = server.stop(args.crash)?;
+    let journal = journal_bytes(stopped.data_dir())?;
     let started = Instant::now();
     let server = stopped.start(dq).await?;
     let healthy = started.elapsed();
@@ -69,13 +70,31 @@ pub async fn startup(dq: &Path, args: StartupArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "start-up with {} runs stored, after {} (from spawning dq up): healthy after {:.0} ms, every run listed with its status after {:.0} ms",
+        "start-up with {} runs stored, after {} (from spawning dq up): healthy after {:.0} ms, every run listed with its status after {:.0} ms; {:.1} MiB of journal to replay",
         args.runs,
         if args.crash { "SIGKILL" } else { "SIGTERM" },
         healthy.as_secs_f64() * 1000.0,
-        all_listed.as_secs_f64() * 1000.0
+        all_listed.as_secs_f64() * 1000.0,
+        journal as f64 / (1024.0 * 1024.0)
     );
     Ok(())
+}
+
+/// The bytes of journal the store in `dir` holds: what an open replays. fjall preallocates its journals with
+/// zeros, so a journal's data ends at its last non-zero byte.
+fn journal_bytes(dir: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "jnl") {
+            let bytes = std::fs::read(&path)?;
+            total += bytes
+                .iter()
+                .rposition(|b| *b != 0)
+                .map_or(0, |i| i as u64 + 1);
+        }
+    }
+    Ok(total)
 }
 
 /// How many runs `GET /runs?status=succeeded` lists.

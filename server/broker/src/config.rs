@@ -46,7 +46,8 @@ pub struct Config {
     /// retained offset. Not shorter than `retention` by default, so that a forgotten group's acked messages are
     /// gone by then too. The clock restarts at each start. Default 7 days.
     pub group_idle_retention: Duration,
-    /// How often the sweeps (retention, idempotency, deleted topics, idle groups) run. Default 1 s.
+    /// How often the sweeps (retention, idempotency, deleted topics, idle groups) and the journal bound run.
+    /// Default 1 s.
     pub sweep_interval: Duration,
     /// Most records one sweep pass deletes per kind, so that a sweep never stalls the broker. Default 10,000.
     pub sweep_batch: usize,

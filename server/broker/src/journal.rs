@@ -34,11 +34,12 @@ const MAGIC: &[u8; 4] = b"FJL\x03";
 const END_MARKER_LEN: u64 = 1 + 8 + 4;
 const END_TAG: u8 = 3;
 
-/// Opens the database in `dir` with `open`, recovering a torn or corrupt journal tail.
+/// Opens the database in `dir` with `open`, recovering a torn or corrupt journal tail. Also returns how many
+/// journal bytes the open had to replay (start-up after a crash costs about that).
 pub(crate) fn open_repairing(
     dir: &Path,
     open: impl Fn(&Path) -> fjall::Result<Database>,
-) -> Result<Database, Error> {
+) -> Result<(Database, u64), Error> {
     let active = active_journal(dir)
         .map_err(fjall::Error::Io)?
         .map(|(_, path)| path);
@@ -46,6 +47,8 @@ pub(crate) fn open_repairing(
         Some(path) => Some(data_len(path).map_err(fjall::Error::Io)?),
         None => None,
     };
+    let replayed =
+        sealed_bytes(dir, active.as_deref()).map_err(fjall::Error::Io)? + before.unwrap_or(0);
     let mut backed_up = false;
     let mut dropped_batches = 0;
     let db = loop {
@@ -86,7 +89,7 @@ pub(crate) fn open_repairing(
                  or damaged on disk)");
         }
     }
-    Ok(db)
+    Ok((db, replayed))
 }
 
 /// The active journal: the `<n>.jnl` file with the highest `n`, with its `n`.
@@ -107,6 +110,19 @@ pub(crate) fn active_journal(dir: &Path) -> std::io::Result<Option<(u64, PathBuf
         }
     }
     Ok(best)
+}
+
+/// The size of every journal in `dir` but the active one: the sealed journals an open replays in full.
+fn sealed_bytes(dir: &Path, active: Option<&Path>) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "jnl") && Some(path.as_path()) != active {
+            total += entry.metadata()?.len();
+        }
+    }
+    Ok(total)
 }
 
 /// Where fjall keeps journal number `id`.

@@ -60,6 +60,9 @@ impl Shared {
             tracing::warn!(error = %e, "idle-group sweep failed");
             false
         });
+        if let Err(e) = self.store.bound_journal() {
+            tracing::warn!(error = %e, "flushing for the journal bound failed");
+        }
         retention || idem || deleted || groups
     }
 

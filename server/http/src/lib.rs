@@ -292,6 +292,7 @@ pub async fn serve_ready(
     // Graceful shutdown waits for open connections, and a consume stream never closes by itself: end the
     // streams as soon as the signal comes, not after the connections have waited for them.
     let stopping = state.clone();
+    tracing::info!("store, broker and runs service open; serving");
     ready();
     let storage_failed = state.broker.storage_failed();
     let storage_grace = state.broker.storage_failed();
