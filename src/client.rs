@@ -28,7 +28,6 @@ use crate::error::{CliError, Result};
 pub struct Client {
     http: reqwest::Client,
     base: Url,
-    client_id: String,
 }
 
 /// Whether a route belongs to the original starter's API or is a dq addition (for error messages).
@@ -56,11 +55,7 @@ impl Client {
             .user_agent(concat!("dq/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| CliError::failed("building the http client", e))?;
-        Ok(Self {
-            http,
-            base,
-            client_id: format!("dq-{}", uuid::Uuid::new_v4().simple()),
-        })
+        Ok(Self { http, base })
     }
 
     /// The server's base URL.
@@ -211,10 +206,17 @@ impl Client {
     }
 
     /// `GET /runs/{id}/events` (SSE), resuming after `last_event_id` when given.
+    ///
+    /// Each stream has a `client_id` of its own. Streams open with one id share its events, each event going
+    /// to one of them (the original UI's tabs), and a server notices a stream the client dropped only when a
+    /// write to it fails: a second stream with the first one's id, opened right after dropping the first (as
+    /// `dq demo` follows the replay after the failure), lost the events the dead stream took.
     pub async fn events(&self, run: &str, last_event_id: Option<u64>) -> Result<EventStream> {
         let mut url = self.url(&format!("/runs/{}/events", segment(run)));
-        url.query_pairs_mut()
-            .append_pair("client_id", &self.client_id);
+        url.query_pairs_mut().append_pair(
+            "client_id",
+            &format!("dq-{}", uuid::Uuid::new_v4().simple()),
+        );
         let mut request = self.http.get(url).header(ACCEPT, "text/event-stream");
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id.to_string());
@@ -529,5 +531,42 @@ mod tests {
             "the last event id carries over, as the SSE spec says"
         );
         assert!(stream.next().await.unwrap().is_none(), "the stream ended");
+    }
+
+    /// A stream the client dropped looks open to the server until a write to it fails. Two streams of one run
+    /// from one client, the first held and never read: every event still reaches the second, because each
+    /// stream has a client id of its own (with one id the two shared the events, and the held one took some).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_held_stream_takes_no_events_from_the_next_stream_of_the_same_client() {
+        let server = dq_testkit::Server::over_a_temp_dir(|_| {});
+        let client = Client::new(Url::parse(&server.base()).unwrap(), None).unwrap();
+        let run_id = client
+            .create_run(&CreateRun::default())
+            .await
+            .unwrap()
+            .run_id;
+        let _held = client.events(&run_id, None).await.unwrap();
+        let mut second = client.events(&run_id, None).await.unwrap();
+        for n in 0..3 {
+            let answer = server
+                .post(
+                    &format!("/runs/{run_id}/emit"),
+                    serde_json::json!({"event": {"type": "note", "n": n}}),
+                )
+                .await;
+            assert_eq!(answer.status, 200, "{}", answer.text());
+        }
+        let notes = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            let mut notes = 0;
+            while notes < 3 {
+                let frame = second.next().await.unwrap().expect("the stream goes on");
+                if frame.event.kind() == "note" {
+                    notes += 1;
+                }
+            }
+            notes
+        })
+        .await;
+        assert_eq!(notes, Ok(3), "the second stream missed notes");
     }
 }
