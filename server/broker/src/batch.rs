@@ -257,7 +257,7 @@ impl Broker {
                 &batch.positions,
                 &batch.owner,
             )?;
-            touch(&group);
+            touch(&group, &self.shared.config.clock);
             ticket
         };
         self.shared.wait(ticket).await

@@ -5,7 +5,7 @@ use super::{
     ACK_TIMEOUT, Arc, AttemptsRecord, Candidate, Counters, DLQ_RETRY, DlqInfo, Duration,
     EXPIRY_BACKOFF_BASE, EXPIRY_BACKOFF_CAP, Error, Group, GroupPart, Host, Instant, MAX_DELAY,
     MessageRecord, Policy, Retry, Settled, TimerEntry, TimerKey, Topic, append_error, apply_settle,
-    checked, now_ms, partition_index, read_message, settle_ops, store,
+    checked, partition_index, read_message, settle_ops, store,
 };
 
 /// Nacks an in-flight message: redelivered after the backoff (or `delay`), or dead-lettered when its attempts
@@ -246,7 +246,7 @@ fn dead_letter(
     let dlq =
         inner.ensure_topic_uncapped(&format!("dlq.{}", topic.name), topic.partition_count())?;
     let dp = p % dlq.partition_count().max(1);
-    let now = now_ms();
+    let now = inner.config().clock.now_ms();
     let record = MessageRecord {
         produced_at_ms: now,
         key: original.key,
