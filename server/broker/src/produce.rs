@@ -19,11 +19,11 @@ use crate::validate::{self, Policy};
 pub struct Produce {
     /// Topic to write to (the envelope's `target_topic` overrides it).
     pub topic: String,
-    /// Partitioning key.
+    /// Chooses the partition by its FNV-1a hash ([`crate::fnv1a32`]); absent or empty: partition 0.
     pub key: Option<String>,
-    /// Non-empty payload.
+    /// The payload: not empty, at most `max_value_bytes`.
     pub value: String,
-    /// Optional envelope.
+    /// Idempotency, routing, deadline and retry metadata, when the producer sent any.
     pub envelope: Option<Envelope>,
 }
 

@@ -21,15 +21,15 @@ use crate::{Error, MIN_LEASE};
 /// Identifies one delivered message for ack / nack.
 #[derive(Debug, Clone)]
 pub struct Settle {
-    /// Topic.
+    /// The topic it was consumed from.
     pub topic: String,
-    /// Consumer group.
+    /// The consumer group it was delivered to.
     pub group: String,
-    /// Lease owner named by the request.
+    /// Lease owner named by the request; it must hold the delivery's lease ([`Error::NotOwner`] otherwise).
     pub owner: String,
-    /// Partition.
+    /// The delivery's partition.
     pub partition: u32,
-    /// Offset.
+    /// The delivery's offset in it.
     pub offset: u64,
 }
 
