@@ -104,18 +104,25 @@ fn is_zombie(pid: Pid) -> bool {
         .unwrap_or(false)
 }
 
-/// Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the future is first polled: a
+/// caller that takes it before announcing itself stops gracefully on a signal sent right after the announcement
+/// (before, such a SIGTERM met the default action and killed the process).
+pub fn shutdown_signal() -> impl Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt()).ok();
+    let terminate = signal(SignalKind::terminate()).ok();
+    async move {
+        let received = |handler: Option<tokio::signal::unix::Signal>| async move {
+            match handler {
+                Some(mut handler) => {
+                    handler.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            () = received(interrupt) => {}
+            () = received(terminate) => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
     }
 }

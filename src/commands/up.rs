@@ -72,6 +72,8 @@ pub async fn run(args: UpArgs, ctx: &Ctx) -> Result<ExitStatus> {
         joined = &mut server => return server_result(joined).map_err(|e| in_use(e, &up.data_dir)),
         Ok(()) = opened => {}
     }
+    // Taken before the announcement, so that a signal right after it stops the server gracefully.
+    let shutdown = shutdown_signal();
     // Always printed, even with -q: `--detach` and scripts read it to learn the port.
     crate::output::stderr_line(&format!("{LISTENING}http://{addr}"));
     show_dashboard(&dashboard_url(addr), up.open, ctx);
@@ -81,7 +83,7 @@ pub async fn run(args: UpArgs, ctx: &Ctx) -> Result<ExitStatus> {
     ));
     tokio::select! {
         joined = &mut server => return server_result(joined),
-        () = shutdown_signal() => {}
+        () = shutdown => {}
     }
     ctx.printer.note("dq shutting down");
     let _ = stop.send(());
