@@ -26,9 +26,9 @@ pub const MAX_BATCH: usize = 1000;
 /// Many acks of one consumer group's deliveries, leased to one owner.
 #[derive(Debug, Clone)]
 pub struct AckBatch {
-    /// Topic.
+    /// The topic the deliveries were consumed from.
     pub topic: String,
-    /// Consumer group.
+    /// The consumer group they were delivered to.
     pub group: String,
     /// Lease owner named by the request.
     pub owner: String,
@@ -257,7 +257,7 @@ impl Broker {
                 &batch.positions,
                 &batch.owner,
             )?;
-            touch(&group);
+            touch(&group, &self.shared.config.clock);
             ticket
         };
         self.shared.wait(ticket).await

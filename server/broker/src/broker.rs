@@ -22,24 +22,24 @@ use crate::{Config, Error, StorageFailure, validate};
 /// What a topic is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicInfo {
-    /// Name.
+    /// Its name (for a dead-letter topic, `dlq.` and the failing topic's name).
     pub name: String,
-    /// Partition count.
+    /// How many partitions it has; fixed at creation.
     pub partitions: u32,
 }
 
 /// A stored message read back without consuming it (for timelines).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
-    /// Partition.
+    /// The partition it was read from.
     pub partition: u32,
-    /// Offset.
+    /// Its offset there.
     pub offset: u64,
-    /// Key (`""` when none).
+    /// The partitioning key (`""` when none).
     pub key: String,
-    /// Payload.
+    /// The payload, as produced.
     pub value: String,
-    /// Envelope, if any.
+    /// The envelope, when the producer sent one.
     pub envelope: Option<Envelope>,
     /// When it was produced (unix ms).
     pub produced_at_ms: u64,

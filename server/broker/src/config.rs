@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::clock::Clock;
+
 /// Broker settings. `Config::new(dir)` gives the defaults.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -54,6 +56,9 @@ pub struct Config {
     /// On a clean close, write every memtable to tables and empty the journal, so that the next start has
     /// nothing to replay. Default true; off for a store that is deleted right after (the demo's).
     pub flush_on_close: bool,
+    /// Where message timestamps, retention, idempotency windows and idle-group forgetting read the time.
+    /// Default the system clock; tests give a [`ManualClock`](crate::ManualClock) and advance it.
+    pub clock: Clock,
 }
 
 impl Config {
@@ -78,6 +83,7 @@ impl Config {
             sweep_interval: Duration::from_secs(1),
             sweep_batch: 10_000,
             flush_on_close: true,
+            clock: Clock::System,
         }
     }
 }

@@ -51,9 +51,9 @@ pub enum Error {
     /// The value is over the size limit.
     #[error("value is {size} bytes, over the limit of {limit} bytes")]
     TooLarge {
-        /// The value's size.
+        /// The value's size, in bytes.
         size: usize,
-        /// The limit.
+        /// [`Config::max_value_bytes`](crate::Config::max_value_bytes).
         limit: usize,
     },
     /// A batch (`Broker::produce_batch`, `Broker::ack_batch`) holds more items than the broker takes at once.
@@ -79,7 +79,7 @@ pub enum Error {
         message: String,
         /// A short machine reason, e.g. `backlog_full`.
         reason: String,
-        /// When to retry.
+        /// How long to wait before retrying, in ms (the answer's `Retry-After`, rounded up to seconds).
         retry_after_ms: u64,
     },
     /// The broker is shutting down.
@@ -147,9 +147,9 @@ pub enum StorageCause {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("storage failed: {} in {}: {detail}", self.cause.describe(), self.dir.display())]
 pub struct StorageFailure {
-    /// Why.
+    /// Why: a full disk, too many open files, or another I/O failure.
     pub cause: StorageCause,
-    /// The data dir.
+    /// The broker's data dir, whose file system failed.
     pub dir: PathBuf,
     /// What the OS (or fjall, when no OS error is known) said.
     pub detail: String,

@@ -26,7 +26,7 @@
 //! - `metrics`: the [`Metrics`] snapshot.
 //! - `topic` (with its consumer groups in `topic::group`: deliveries, settles, failures), `timers`: a topic's
 //!   partitions and groups, the deadline set. `store`, `journal`, `commit`, `health`: storage in fjall, the group commit and its failures.
-//!   `config`, `error`, `validate`: settings, errors, input checks.
+//!   `config`, `clock`, `error`, `validate`: settings, the wall clock, errors, input checks.
 
 mod batch;
 mod broker;
@@ -50,6 +50,7 @@ mod validate;
 
 pub use batch::{AckBatch, MAX_BATCH};
 pub use broker::{Broker, Pending, StoredMessage, TopicInfo};
+pub use clock::{Clock, ManualClock};
 pub use config::Config;
 pub use error::{Error, ErrorKind, StorageCause, StorageFailure};
 pub use metrics::Metrics;

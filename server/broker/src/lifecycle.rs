@@ -7,7 +7,6 @@ use std::sync::atomic::Ordering;
 
 use crate::Error;
 use crate::broker::{Broker, TopicInfo};
-use crate::clock::now_ms;
 use crate::state::Shared;
 use crate::store;
 use crate::topic::Topic;
@@ -165,7 +164,7 @@ impl Shared {
     pub(crate) fn sweep_idle_groups(&self) -> Result<bool, Error> {
         let window_ms =
             u64::try_from(self.config.group_idle_retention.as_millis()).unwrap_or(u64::MAX);
-        let cutoff = now_ms().saturating_sub(window_ms);
+        let cutoff = self.config.clock.now_ms().saturating_sub(window_ms);
         if cutoff == 0 {
             return Ok(false);
         }

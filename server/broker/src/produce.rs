@@ -9,7 +9,6 @@ use fjall::OwnedWriteBatch;
 
 use crate::Error;
 use crate::broker::{Broker, Pending};
-use crate::clock::now_ms;
 use crate::state::Shared;
 use crate::store::{self, MessageRecord};
 use crate::topic::Topic;
@@ -20,11 +19,11 @@ use crate::validate::{self, Policy};
 pub struct Produce {
     /// Topic to write to (the envelope's `target_topic` overrides it).
     pub topic: String,
-    /// Partitioning key.
+    /// Chooses the partition by its FNV-1a hash ([`crate::fnv1a32`]); absent or empty: partition 0.
     pub key: Option<String>,
-    /// Non-empty payload.
+    /// The payload: not empty, at most `max_value_bytes`.
     pub value: String,
-    /// Optional envelope.
+    /// Idempotency, routing, deadline and retry metadata, when the producer sent any.
     pub envelope: Option<Envelope>,
 }
 
@@ -145,7 +144,7 @@ impl Broker {
             })
             .map(|(tenant, k)| store::idem_key(topic.id, tenant, k));
         let record = MessageRecord {
-            produced_at_ms: now_ms(),
+            produced_at_ms: shared.config.clock.now_ms(),
             key: key.unwrap_or_default(),
             value,
             envelope,
@@ -175,7 +174,7 @@ impl Broker {
         else {
             return Ok(None);
         };
-        if expires <= now_ms() {
+        if expires <= shared.config.clock.now_ms() {
             return Ok(None);
         }
         shared.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -190,8 +189,9 @@ impl Broker {
 
     /// When an idempotency key written now leaves the window.
     pub(crate) fn idem_expiry(&self) -> u64 {
-        let window = &self.shared.config.idempotency_window;
-        now_ms().saturating_add(u64::try_from(window.as_millis()).unwrap_or(u64::MAX))
+        let config = &self.shared.config;
+        let window = u64::try_from(config.idempotency_window.as_millis()).unwrap_or(u64::MAX);
+        config.clock.now_ms().saturating_add(window)
     }
 }
 

@@ -210,7 +210,7 @@ pub(crate) fn recover(
     let group_count = groups.len();
     for ((tid, name), parts) in groups {
         if let Some(topic) = by_id.get(&tid) {
-            let group = Arc::new(Group::new(name.clone(), parts));
+            let group = Arc::new(Group::new(name.clone(), parts, config.clock.now_ms()));
             topic.groups.lock().insert(name, group);
         }
     }

@@ -13,7 +13,6 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::clock::now_ms;
 use crate::commit::{Committer, Visible};
 use crate::store::{self, MessageRecord, Store, TopicRecord};
 use crate::timers::Timers;
@@ -118,7 +117,7 @@ impl Shared {
         let record = TopicRecord {
             id,
             partitions,
-            created_at_ms: now_ms(),
+            created_at_ms: self.config.clock.now_ms(),
         };
         let mut batch = self.store.batch()?;
         batch.insert(

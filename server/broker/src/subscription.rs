@@ -10,7 +10,7 @@ use std::time::Duration;
 use dq_proto::broker::ConsumeItem;
 
 use crate::broker::Broker;
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::state::Shared;
 use crate::store;
 use crate::topic::Topic;
@@ -21,15 +21,15 @@ use crate::{Error, MIN_LEASE};
 /// Identifies one delivered message for ack / nack.
 #[derive(Debug, Clone)]
 pub struct Settle {
-    /// Topic.
+    /// The topic it was consumed from.
     pub topic: String,
-    /// Consumer group.
+    /// The consumer group it was delivered to.
     pub group: String,
-    /// Lease owner named by the request.
+    /// Lease owner named by the request; it must hold the delivery's lease ([`Error::NotOwner`] otherwise).
     pub owner: String,
-    /// Partition.
+    /// The delivery's partition.
     pub partition: u32,
-    /// Offset.
+    /// The delivery's offset in it.
     pub offset: u64,
 }
 
@@ -112,14 +112,18 @@ impl Broker {
                 }
                 batch.commit()?;
                 shared.written();
-                let created = Arc::new(Group::new(group.to_owned(), parts));
+                let created = Arc::new(Group::new(
+                    group.to_owned(),
+                    parts,
+                    shared.config.clock.now_ms(),
+                ));
                 groups.insert(group.to_owned(), Arc::clone(&created));
                 created
             };
             // Joined while the groups lock is held, so that the idle-group sweep (which takes it first) never
             // forgets a group between its lookup here and this stream's count.
             joined.state.lock().streams += 1;
-            touch(&joined);
+            touch(&joined, &shared.config.clock);
             joined
         };
         Ok(Subscription {
@@ -171,7 +175,7 @@ impl Broker {
                 &[(settle.partition, settle.offset)],
                 &settle.owner,
             )?;
-            touch(&group);
+            touch(&group, &self.shared.config.clock);
             ticket
         };
         self.shared.wait(ticket).await
@@ -195,7 +199,7 @@ impl Broker {
                 reason.as_deref(),
                 delay,
             )?;
-            touch(&group);
+            touch(&group, &self.shared.config.clock);
             ticket
         };
         self.shared.wait(ticket).await
@@ -274,11 +278,13 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         let mut st = self.group.state.lock();
         st.streams = st.streams.saturating_sub(1);
-        touch(&self.group);
+        touch(&self.group, &self.shared.config.clock);
     }
 }
 
 /// Records activity on a group, for the idle-group sweep.
-pub(crate) fn touch(group: &Group) {
-    group.last_active_ms.store(now_ms(), Ordering::Relaxed);
+pub(crate) fn touch(group: &Group, clock: &Clock) {
+    group
+        .last_active_ms
+        .store(clock.now_ms(), Ordering::Relaxed);
 }

@@ -11,7 +11,6 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::Error;
-use crate::clock::now_ms;
 use crate::state::{Shared, Shutdown};
 use crate::store::{self, MessageRecord};
 use crate::timers;
@@ -68,7 +67,7 @@ impl Shared {
 
     fn sweep_retention(&self) -> Result<bool, Error> {
         let retention_ms = u64::try_from(self.config.retention.as_millis()).unwrap_or(u64::MAX);
-        let now = now_ms();
+        let now = self.config.clock.now_ms();
         let cutoff = now.saturating_sub(retention_ms);
         if cutoff == 0 {
             return Ok(false);
@@ -131,7 +130,7 @@ impl Shared {
     }
 
     fn sweep_idempotency(&self) -> Result<bool, Error> {
-        let upper = (now_ms().saturating_add(1)).to_be_bytes();
+        let upper = self.config.clock.now_ms().saturating_add(1).to_be_bytes();
         let mut removed = 0;
         while removed < self.config.sweep_batch {
             let chunk = IDEM_SWEEP_CHUNK.min(self.config.sweep_batch - removed);
@@ -249,14 +248,16 @@ mod tests {
 
     use dq_proto::broker::Envelope;
 
-    use crate::{Broker, Config, Produce};
+    use crate::{Broker, Config, ManualClock, Produce};
 
     /// Expiry is checked when a key is looked up, so only the store shows whether the sweep cleaned up.
     #[tokio::test]
     async fn the_idempotency_sweep_removes_expired_keys_in_chunks_up_to_its_batch() {
         let dir = tempfile::TempDir::new().unwrap();
+        let clock = ManualClock::new();
         let broker = Broker::open(Config {
             idempotency_window: Duration::from_secs(1),
+            clock: clock.clone().into(),
             // Only the calls below sweep.
             sweep_interval: Duration::from_secs(3600),
             sweep_batch: 500,
@@ -283,7 +284,7 @@ mod tests {
         assert_eq!(count(&shared.store.idem), 700);
         assert!(!shared.sweep_idempotency().unwrap(), "nothing expired yet");
         assert_eq!(count(&shared.store.idem_exp), 700);
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        clock.advance(Duration::from_secs(1));
         assert!(
             shared.sweep_idempotency().unwrap(),
             "one pass stops at sweep_batch and says more is left"

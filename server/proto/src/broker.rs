@@ -15,7 +15,7 @@ pub struct Health {
 /// `GET /v1/version`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Version {
-    /// The server's version.
+    /// The server's crate version (`CARGO_PKG_VERSION`, e.g. `"0.1.0"`); the original broker answers its own.
     pub version: String,
     /// The source commit, or `"unknown"`.
     pub commit: String,
@@ -41,10 +41,11 @@ pub struct TopicList {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTopic {
-    /// The topic name.
+    /// The topic to create: 1 to 249 characters of letters, digits and `. _ - :`. Required; `Option` only so
+    /// that its absence is a 400 naming the field rather than a serde error.
     #[serde(default)]
     pub name: Option<String>,
-    /// How many partitions (default 1).
+    /// How many partitions, 1 up to the server's `max_partitions` (256 by default); 1 when absent.
     #[serde(default)]
     pub partitions: Option<i64>,
 }
@@ -54,7 +55,7 @@ pub struct CreateTopic {
 pub struct TopicCreated {
     /// Always `"created"`.
     pub status: String,
-    /// The topic name.
+    /// The topic, as the request named it.
     pub name: String,
     /// The topic's partition count (the existing one if it already existed).
     pub partitions: u32,
@@ -65,7 +66,7 @@ pub struct TopicCreated {
 pub struct TopicDeleted {
     /// Always `"deleted"`.
     pub status: String,
-    /// The topic name.
+    /// The deleted topic; one created again under this name starts at offset 0.
     pub topic: String,
     /// How many partitions it had.
     pub partitions: u32,
@@ -96,7 +97,7 @@ pub struct Envelope {
     /// The step this message belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_id: Option<String>,
-    /// The parent step.
+    /// The step that started `step_id`, for nested steps; the broker stores it and never reads it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_step_id: Option<String>,
     /// The tenant; part of the idempotency key.
@@ -124,16 +125,18 @@ pub struct Envelope {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProduceRequest {
-    /// The topic (must exist).
+    /// The topic to write to; it must exist (produce never creates one). Required.
     #[serde(default)]
     pub topic: Option<String>,
-    /// The partitioning key.
+    /// Chooses the partition: the FNV-1a hash of the key modulo the partition count, so one key keeps its
+    /// order. Absent or empty: partition 0 (unless the envelope overrides it).
     #[serde(default)]
     pub key: Option<String>,
-    /// The payload; must not be empty.
+    /// The payload, stored and delivered as given; must not be empty, at most the server's `max_value_bytes`
+    /// (1 MiB by default).
     #[serde(default)]
     pub value: Option<String>,
-    /// Optional metadata.
+    /// Run, idempotency, routing, deadline and retry metadata; absent means none of it.
     #[serde(default)]
     pub envelope: Option<Envelope>,
     /// The batch form (a dq addition): these messages, all to `topic` (or their envelope's `target_topic`),
@@ -147,13 +150,13 @@ pub struct ProduceRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchMessage {
-    /// The partitioning key.
+    /// Chooses the partition, as [`ProduceRequest::key`] does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// The payload; must not be empty.
     #[serde(default)]
     pub value: Option<String>,
-    /// Optional metadata; its `idempotency_key` works as in a single produce.
+    /// Run, idempotency, routing, deadline and retry metadata, as in a single produce; its `idempotency_key` works as in a single produce.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub envelope: Option<Envelope>,
 }
@@ -188,11 +191,11 @@ pub struct Produced {
 /// Where a dead-lettered message came from: a dq addition to the consume item of a `dlq.<topic>` message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DlqInfo {
-    /// The original topic.
+    /// The topic the message failed on (this one's name without its `dlq.` prefix).
     pub topic: String,
-    /// The original partition.
+    /// Its partition there (the dead letter's own partition may differ when the topics' widths differ).
     pub partition: u32,
-    /// The original offset.
+    /// Its offset there; the dead letter has a new offset of its own.
     pub offset: u64,
     /// How many deliveries were made.
     pub attempts: u32,
@@ -213,7 +216,7 @@ pub struct ConsumeItem {
     pub attempts: u32,
     /// The partitioning key (`""` when none).
     pub key: String,
-    /// The payload.
+    /// The payload, as produced.
     pub value: String,
     /// The reasons of earlier failures (`""` when none).
     pub last_error: String,
@@ -229,19 +232,21 @@ pub struct ConsumeItem {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AckRequest {
-    /// The topic.
+    /// The topic the message was consumed from. Required, as are `group` and `owner`, and `partition` and
+    /// `offset` outside the batch form (`Option` only so that an absent one is a 400 naming it).
     #[serde(default)]
     pub topic: Option<String>,
-    /// The consumer group.
+    /// The consumer group it was delivered to.
     #[serde(default)]
     pub group: Option<String>,
-    /// The lease owner.
+    /// The `owner` of the consume stream it was delivered on: it must still hold the lease, or the answer is
+    /// 409 (e.g. the lease expired and the message was delivered again).
     #[serde(default)]
     pub owner: Option<String>,
-    /// The message's partition.
+    /// [`ConsumeItem::partition`] of the delivery; in the batch form, the partition of bare offsets.
     #[serde(default)]
     pub partition: Option<i64>,
-    /// The message's offset.
+    /// [`ConsumeItem::offset`] of the delivery.
     #[serde(default)]
     pub offset: Option<i64>,
     /// Nack only: why the delivery failed.
@@ -263,9 +268,9 @@ pub enum AckPosition {
     Offset(i64),
     /// A partition and an offset in it.
     At {
-        /// The message's partition.
+        /// [`ConsumeItem::partition`] of the delivery.
         partition: i64,
-        /// The message's offset.
+        /// [`ConsumeItem::offset`] of the delivery.
         offset: i64,
     },
 }

@@ -98,7 +98,7 @@ vocabulary! {
     "run.started" => RunStarted {}
     /// A step began.
     "step.started" => StepStarted {
-        /// The step.
+        /// The step's name in its workflow, e.g. `fetch_input`.
         step: String,
         /// dq addition: the step's attempt, from 1 (each step counts its own).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,7 +106,7 @@ vocabulary! {
     }
     /// A step finished.
     "step.completed" => StepCompleted {
-        /// The step.
+        /// The step's name, as in its `step.started`.
         step: String,
         /// dq addition: the step's attempt that succeeded.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,7 +142,7 @@ vocabulary! {
         reason: String,
         /// Abandons of this start or replay so far, this one included.
         abandoned: u32,
-        /// The abandoned budget.
+        /// How many abandons the start or replay may take; at this many it is dead-lettered (`max_abandoned`).
         max_abandoned: u32,
     }
     /// Another attempt will follow after a backoff.
@@ -160,7 +160,8 @@ vocabulary! {
     }
     /// The attempts ran out: the DLQ record was written.
     "run.dlq" => RunDlq {
-        /// Always `max_attempts`.
+        /// Which budget ran out, as the DLQ record's `reason`: `max_attempts`, `max_abandoned` or
+        /// `non_retryable`.
         reason: String,
         /// Where the record is (`runs.dlq`).
         dlq_topic: String,
@@ -220,7 +221,7 @@ impl EventBody {
 pub struct Event {
     /// When it happened (unix ms); 0 when the message had none.
     pub ts: u64,
-    /// The run.
+    /// The run whose timeline (`runs.events.<run_id>`) holds it.
     pub run_id: String,
     /// Which start (0) or replay (n) it belongs to. Every event dq writes has it; events written before dq
     /// added it (or by the original starter) may not.

@@ -167,7 +167,7 @@ fn is_false(b: &bool) -> bool {
 pub struct ReplayResponse {
     /// Always true.
     pub ok: bool,
-    /// The replayed run.
+    /// The run replayed (the path's `{id}`).
     pub run_id: String,
     /// The replay's sequence number (1 for the first replay).
     pub seq: u64,
@@ -206,9 +206,9 @@ pub struct RunCommand {
     /// Always `run.command`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The run.
+    /// The run to execute; its events go to `runs.events.<run_id>`.
     pub run_id: String,
-    /// The workflow.
+    /// The workflow to run; `demo` when absent.
     #[serde(default = "default_workflow")]
     pub workflow: String,
     /// The input the steps see.
@@ -249,7 +249,7 @@ pub struct TimelineItem {
 /// `GET /runs/{id}/timeline` answer (dq addition).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Timeline {
-    /// The run.
+    /// The run whose timeline this is (the path's `{id}`).
     pub run_id: String,
     /// The events after `since` (all of them without it), oldest first.
     pub events: Vec<TimelineItem>,
@@ -263,17 +263,18 @@ pub struct DlqRecord {
     /// Always `runs.dlq`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The run.
+    /// The run that dead-lettered; `POST /runs/{run_id}/replay` runs it again.
     pub run_id: String,
-    /// The workflow.
+    /// The workflow it ran.
     pub workflow: String,
-    /// Attempts made.
+    /// The attempt it ended on, from 1 (for `max_attempts`: equal to the limit).
     pub attempts: u32,
-    /// Attempts allowed.
+    /// The attempt limit it ran with: the replay's, the run's or the worker's default, in that order.
     pub max_attempts: u32,
     /// Which replay failed (0 = the first start).
     pub replay_seq: u64,
-    /// Always `max_attempts`.
+    /// Which budget ran out: `max_attempts` (the original's only reason), `max_abandoned` (a worker vanished
+    /// mid-attempt too often) or `non_retryable` (a failure no retry can help).
     pub reason: String,
     /// The last attempt's error, e.g. `forced failure at tool_call`.
     pub error: String,
@@ -284,7 +285,7 @@ pub struct DlqRecord {
 /// `GET /debug/dlq/peek` and `GET /dlq` answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DlqList {
-    /// `items.len()`.
+    /// How many records this answer holds (`items.len()`; `total` counts across pages).
     pub count: usize,
     /// The records (peek: oldest first, as the original; `/dlq`: newest first).
     pub items: Vec<DlqRecord>,
@@ -350,11 +351,11 @@ impl std::str::FromStr for RunStatus {
 /// One run as listed by `GET /runs` (dq addition).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
-    /// The run.
+    /// The run's id (32 lowercase hex characters for runs dq created).
     pub run_id: String,
-    /// The workflow.
+    /// The workflow it runs (`demo` unless the create named another).
     pub workflow: String,
-    /// Where it stands.
+    /// Where its latest start or replay stands, folded from its timeline.
     pub status: RunStatus,
     /// The `fail_at` of the latest start or replay.
     pub fail_at: Option<String>,
@@ -373,7 +374,7 @@ pub struct RunSummary {
 /// One replay of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplayInfo {
-    /// Its sequence number.
+    /// Its number: 1 for the first replay (the `replay_seq` of its command and events).
     pub seq: u64,
     /// The `fail_at` it ran with.
     pub fail_at: Option<String>,
@@ -399,7 +400,7 @@ pub struct ReplayInfo {
 /// `GET /runs/{id}` answer (dq addition).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunDetail {
-    /// The summary fields.
+    /// What `GET /runs` lists of the run, flattened into this object.
     #[serde(flatten)]
     pub summary: RunSummary,
     /// The input of the latest start or replay (overrides merged).
@@ -413,9 +414,9 @@ pub struct RunDetail {
 /// `GET /runs` answer (dq addition).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunList {
-    /// `runs.len()`.
+    /// How many runs this page holds (`runs.len()`; `total` counts across pages).
     pub count: usize,
-    /// Newest first.
+    /// This page's runs, newest first by creation.
     pub runs: Vec<RunSummary>,
     /// How many runs match in all, across pages (statuses as last folded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -428,13 +429,13 @@ pub struct RunList {
 /// One message of `GET /v1/read` (dq-only extension of the v1 protocol: a non-consuming read).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadItem {
-    /// Partition.
+    /// The partition read (the request's `partition`).
     pub partition: u32,
-    /// Offset.
+    /// The message's offset; the last one plus 1 is the `from` of the next read.
     pub offset: u64,
-    /// Key (`""` when none).
+    /// The partitioning key (`""` when none).
     pub key: String,
-    /// Payload.
+    /// The payload, as produced.
     pub value: String,
     /// When it was produced (unix ms).
     pub produced_at_ms: u64,

@@ -32,7 +32,7 @@ pub struct Workflow {
 pub struct Step {
     /// Its name, unique in the workflow (`--fail` and `--from` name it).
     pub name: String,
-    /// What it does.
+    /// What it does: run a command, send an HTTP request or wait.
     pub action: Action,
     /// Its own policy (unset fields take the workflow's).
     #[serde(default)]
@@ -116,9 +116,9 @@ impl Policy {
 /// `jitter` of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Backoff {
-    /// The first wait.
+    /// The wait before the first retry, in ms.
     pub initial_ms: u64,
-    /// The longest wait.
+    /// The cap on any wait, in ms, however many retries came before.
     pub max_ms: u64,
     /// The growth factor per retry (≥ 1).
     pub multiplier: f64,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use dq_broker::{Config, Error, ErrorKind};
+use dq_broker::{Config, Error, ErrorKind, ManualClock};
 use dq_testkit::eventually;
 use tempfile::TempDir;
 
@@ -173,9 +173,11 @@ async fn deleting_a_topic_ends_its_live_streams_and_frees_its_place_under_the_li
 #[tokio::test]
 async fn an_idle_group_is_forgotten_and_a_group_with_a_live_stream_is_kept() {
     let dir = TempDir::new().unwrap();
+    let clock = ManualClock::new();
     let short = || Config {
         group_idle_retention: Duration::from_millis(200),
         sweep_interval: Duration::from_millis(20),
+        clock: clock.clone().into(),
         ..config(&dir)
     };
     let broker = open(short());
@@ -196,6 +198,7 @@ async fn an_idle_group_is_forgotten_and_a_group_with_a_live_stream_is_kept() {
             .collect()
     };
     assert_eq!(groups(&broker), ["idle", "live"]);
+    clock.advance(Duration::from_millis(201));
     eventually("the idle group to be forgotten", PATIENCE, || async {
         let groups = groups(&broker);
         if groups.contains(&"idle".to_owned()) {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use dq_broker::{Config, Error, ErrorKind, Produce, fnv1a32};
+use dq_broker::{Config, Error, ErrorKind, ManualClock, Produce, fnv1a32};
 use dq_proto::broker::Envelope;
 use dq_testkit::eventually;
 use tempfile::TempDir;
@@ -350,9 +350,10 @@ async fn an_idempotent_duplicate_stores_nothing() {
 #[tokio::test]
 async fn an_idempotency_key_expires_after_its_window() {
     let dir = TempDir::new().unwrap();
+    let clock = ManualClock::new();
     let broker = open(Config {
         idempotency_window: Duration::from_millis(50),
-        sweep_interval: Duration::from_millis(10),
+        clock: clock.clone().into(),
         ..config(&dir)
     });
     broker.create_topic("t", None).await.unwrap();
@@ -364,7 +365,13 @@ async fn an_idempotency_key_expires_after_its_window() {
         .produce(with_envelope("t", "one", env.clone()))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    clock.advance(Duration::from_millis(49));
+    let inside = broker
+        .produce(with_envelope("t", "two", env.clone()))
+        .await
+        .unwrap();
+    assert!(inside.duplicate, "still inside the window");
+    clock.advance(Duration::from_millis(1));
     let again = broker
         .produce(with_envelope("t", "two", env))
         .await
@@ -412,9 +419,11 @@ async fn a_full_partition_refuses_produce_but_a_dlq_topic_never_fills() {
 #[tokio::test]
 async fn retention_deletes_old_messages_and_offsets_keep_counting() {
     let dir = TempDir::new().unwrap();
+    let clock = ManualClock::new();
     let cfg = Config {
         retention: Duration::from_millis(30),
         sweep_interval: Duration::from_millis(10),
+        clock: clock.clone().into(),
         ..config(&dir)
     };
     let broker = open(cfg.clone());
@@ -422,6 +431,8 @@ async fn retention_deletes_old_messages_and_offsets_keep_counting() {
     for i in 0..3 {
         broker.produce(msg("t", &i.to_string())).await.unwrap();
     }
+    // Past the window (a message exactly as old as it is kept).
+    clock.advance(Duration::from_millis(31));
     eventually("retention to delete the messages", PATIENCE, || async {
         let left = broker.read("t", 0, 0, 10).unwrap();
         if left.is_empty() { Ok(()) } else { Err(left) }
@@ -442,22 +453,26 @@ async fn retention_deletes_old_messages_and_offsets_keep_counting() {
 #[tokio::test]
 async fn retention_deletes_a_message_that_earlier_sweeps_found_young() {
     let dir = TempDir::new().unwrap();
+    let clock = ManualClock::new();
     let broker = open(Config {
         retention: Duration::from_millis(300),
         sweep_interval: Duration::from_millis(10),
+        clock: clock.clone().into(),
         ..config(&dir)
     });
     broker.create_topic("t", None).await.unwrap();
     // The topic outgrows the retention window first, so the sweeps read the partition instead of skipping the
-    // young topic; they find its one message young many times before it expires.
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    // young topic; they find its one message young many times before it expires. (The real-time wait is for
+    // the sweep thread to make several passes; the broker's clock stands still meanwhile.)
+    clock.advance(Duration::from_millis(350));
     broker.produce(msg("t", "late")).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(60)).await;
     assert_eq!(
         broker.read("t", 0, 0, 10).unwrap().len(),
         1,
         "a young message stays"
     );
+    clock.advance(Duration::from_millis(301));
     eventually(
         "retention to delete the message once it expired",
         PATIENCE,

@@ -6,7 +6,7 @@ use dq_proto::broker::DlqInfo;
 use super::{
     ACK_TIMEOUT, Arc, Candidate, Counters, DLQ_RETRY, Duration, EXPIRY_BACKOFF_BASE,
     EXPIRY_BACKOFF_CAP, Error, Group, Host, Instant, MessageRecord, Part, Policy, Retry,
-    TimerEntry, TimerKey, Topic, append_error, checked, now_ms, partition_index, store,
+    TimerEntry, TimerKey, Topic, append_error, checked, partition_index, store,
 };
 use crate::validate::MAX_DELAY;
 
@@ -236,7 +236,7 @@ impl<H: Host> Part<'_, H> {
         let dlq =
             host.ensure_topic_uncapped(&format!("dlq.{}", topic.name), topic.partition_count())?;
         let dp = p % dlq.partition_count().max(1);
-        let now = now_ms();
+        let now = host.config().clock.now_ms();
         let record = MessageRecord {
             produced_at_ms: now,
             key: original.key,

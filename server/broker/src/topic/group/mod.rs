@@ -27,7 +27,6 @@ use fjall::OwnedWriteBatch;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-use crate::clock::now_ms;
 use crate::store::{self, MessageRecord, Store};
 use crate::timers::{TimerKey, Timers};
 use crate::topic::{Counters, Topic};
@@ -167,7 +166,7 @@ pub(crate) struct Group {
 }
 
 impl Group {
-    pub(crate) fn new(name: String, parts: Vec<GroupPart>) -> Self {
+    pub(crate) fn new(name: String, parts: Vec<GroupPart>, now_ms: u64) -> Self {
         Self {
             name,
             state: Mutex::new(GroupState {
@@ -175,7 +174,7 @@ impl Group {
                 rr: 0,
                 parts,
             }),
-            last_active_ms: std::sync::atomic::AtomicU64::new(now_ms()),
+            last_active_ms: std::sync::atomic::AtomicU64::new(now_ms),
         }
     }
 
