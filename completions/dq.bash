@@ -1575,7 +1575,7 @@ _dq() {
             return 0
             ;;
         dq__subcmd__up)
-            opts="-q -y -h -V --listen --data-dir --detach --open --header-timeout --idle-timeout --body-timeout --max-connections --workers --concurrency --step-delay --max-attempts --max-abandoned --backoff --workflows --broker --nats-creds --max-in-flight --no-fsync --max-topics --max-total-partitions --archive-after --group-retention --cors-origin --cors-origin-regex --allowed-host --token-file --url --json --color --quiet --timeout --yes --utc --token --help --version"
+            opts="-q -y -h -V --listen --data-dir --detach --open --header-timeout --idle-timeout --body-timeout --max-connections --workers --concurrency --step-delay --max-attempts --max-abandoned --backoff --workflows --broker --nats-creds --max-in-flight --no-fsync --max-topics --max-total-partitions --archive-after --max-unfinished-runs --group-retention --cors-origin --cors-origin-regex --allowed-host --token-file --url --json --color --quiet --timeout --yes --utc --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1654,6 +1654,10 @@ _dq() {
                     return 0
                     ;;
                 --archive-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-unfinished-runs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

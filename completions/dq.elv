@@ -68,6 +68,7 @@ set edit:completion:arg-completer[dq] = {|@words|
             cand --max-topics 'Most topics at once; one more is refused with 429 (each run makes one) [default: 100000]'
             cand --max-total-partitions 'Most partitions across all topics; a topic over it is refused with 429 [default: 1000000]'
             cand --archive-after 'Archive a finished run''s timeline this long after its last event and delete its topic (reads and replays go on as before); off: keep every run''s topic [default: 10s]'
+            cand --max-unfinished-runs 'Most runs queued or running at once; one more is refused with 429 and Retry-After (what keeps memory bounded when runs come faster than the workers end them); off: no limit [default: 10000]'
             cand --group-retention 'Forget a consumer group idle this long (no stream, nothing in flight), e.g. 7d, 12h [default: 7d]'
             cand --cors-origin 'A web origin that may call the API besides the server''s own and http://localhost:3000 (repeatable)'
             cand --cors-origin-regex 'A regular expression for web origins that may call the API, matched against the whole origin (repeatable); in a GitHub Codespace, https://*.app.github.dev is allowed too'

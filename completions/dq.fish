@@ -70,6 +70,7 @@ complete -c dq -n "__fish_dq_using_subcommand up" -l max-in-flight -d 'Messages 
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-topics -d 'Most topics at once; one more is refused with 429 (each run makes one) [default: 100000]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l max-total-partitions -d 'Most partitions across all topics; a topic over it is refused with 429 [default: 1000000]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l archive-after -d 'Archive a finished run\'s timeline this long after its last event and delete its topic (reads and replays go on as before); off: keep every run\'s topic [default: 10s]' -r
+complete -c dq -n "__fish_dq_using_subcommand up" -l max-unfinished-runs -d 'Most runs queued or running at once; one more is refused with 429 and Retry-After (what keeps memory bounded when runs come faster than the workers end them); off: no limit [default: 10000]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l group-retention -d 'Forget a consumer group idle this long (no stream, nothing in flight), e.g. 7d, 12h [default: 7d]' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l cors-origin -d 'A web origin that may call the API besides the server\'s own and http://localhost:3000 (repeatable)' -r
 complete -c dq -n "__fish_dq_using_subcommand up" -l cors-origin-regex -d 'A regular expression for web origins that may call the API, matched against the whole origin (repeatable); in a GitHub Codespace, https://*.app.github.dev is allowed too' -r

@@ -402,6 +402,25 @@ mod tests {
     }
 
     #[test]
+    fn max_unfinished_runs_reaches_the_runs_service_and_off_lifts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let limit = |extra: &[&str]| {
+            up(&[&["--data-dir", data][..], extra].concat()).map(|s| s.server.runs.max_unfinished)
+        };
+        assert_eq!(limit(&[]).unwrap(), Some(10_000));
+        assert_eq!(limit(&["--max-unfinished-runs", "50"]).unwrap(), Some(50));
+        assert_eq!(limit(&["--max-unfinished-runs", "off"]).unwrap(), None);
+        for bad in ["0", "many"] {
+            let err = limit(&["--max-unfinished-runs", bad]).unwrap_err();
+            assert!(
+                err.to_string().contains("--max-unfinished-runs"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn up_limit_flags_reach_the_broker() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().to_str().unwrap();

@@ -79,6 +79,10 @@ pub struct UpArgs {
     /// replays go on as before); off: keep every run's topic [default: 10s]
     #[arg(long, env = "DQ_ARCHIVE_AFTER", value_name = "DURATION|off")]
     pub archive_after: Option<String>,
+    /// Most runs queued or running at once; one more is refused with 429 and Retry-After (what keeps memory
+    /// bounded when runs come faster than the workers end them); off: no limit [default: 10000]
+    #[arg(long, env = "DQ_MAX_UNFINISHED_RUNS", value_name = "N|off")]
+    pub max_unfinished_runs: Option<String>,
     /// Forget a consumer group idle this long (no stream, nothing in flight), e.g. 7d, 12h [default: 7d]
     #[arg(long, env = "DQ_GROUP_RETENTION", value_name = "DURATION")]
     pub group_retention: Option<String>,

@@ -73,6 +73,21 @@ impl UpSettings {
                 _ => Some(parse_duration(raw).map_err(|e| usage("--archive-after", raw, &e))?),
             };
         }
+        if let Some(raw) = &args.max_unfinished_runs {
+            server.runs.max_unfinished = match raw.as_str() {
+                "off" => None,
+                _ => match raw.parse::<u64>() {
+                    Ok(n) if n > 0 => Some(n),
+                    _ => {
+                        return Err(usage(
+                            "--max-unfinished-runs",
+                            raw,
+                            "a count of 1 or more, or off",
+                        ));
+                    }
+                },
+            };
+        }
         apply_worker_flags(&mut server.runs, &args.run)?;
         Ok(Self {
             listen,

@@ -41,7 +41,8 @@ pub struct Config {
     /// memory that out-of-order acks can pin while a lower message waits (e.g. in a long backoff). Default
     /// 100,000.
     pub max_ack_window: u64,
-    /// Block cache of the store, in bytes. Default 32 MiB.
+    /// Block cache of the store, in bytes. Default 8 MiB: reads are mostly of what was just written (still in
+    /// a memtable); at 800 runs/s a 32 MiB cache cost 18 MiB more peak RSS and no CPU per run.
     pub cache_bytes: u64,
     /// A consumer group with no live stream, nothing in flight or waiting for redelivery and no activity for
     /// this long is forgotten (memory and store); the next consumer under its name starts from the earliest
@@ -79,7 +80,7 @@ impl Config {
             max_partition_backlog: 10_000_000,
             group_idle_retention: Duration::from_secs(7 * 24 * 3600),
             max_ack_window: 100_000,
-            cache_bytes: 32 * 1024 * 1024,
+            cache_bytes: 8 * 1024 * 1024,
             sweep_interval: Duration::from_secs(1),
             sweep_batch: 10_000,
             flush_on_close: true,

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use crate::broker::Broker;
 use crate::topic::Topic;
-use crate::topic::group::{Group, GroupPart};
+use crate::topic::group::{Group, GroupPart, GroupState};
 
 /// Counters and gauges for `/metrics`.
 #[derive(Debug, Clone, Default)]
@@ -66,12 +66,7 @@ impl Broker {
             for group in groups {
                 let st = group.state.lock();
                 let in_flight: usize = st.parts.iter().map(GroupPart::in_flight).sum();
-                let lag: u64 = st
-                    .parts
-                    .iter()
-                    .zip(&topic.partitions)
-                    .map(|(gp, part)| part.visible().saturating_sub(gp.lwm.max(part.first())))
-                    .sum();
+                let lag = unsettled(&topic, &st);
                 let streams = u64::try_from(st.streams).unwrap_or(u64::MAX);
                 drop(st);
                 m.streams.push((name.clone(), group.name.clone(), streams));
@@ -85,4 +80,32 @@ impl Broker {
         }
         m
     }
+
+    /// Messages of `topic` that `group` has not settled (head − committed low-water mark, summed over
+    /// partitions; every stored message when the group does not exist yet), or `None` without the topic. The
+    /// runs service bounds its unfinished runs by this for its commands topic: a command is acked once its run
+    /// ended.
+    pub fn lag(&self, topic: &str, group: &str) -> Option<u64> {
+        let topic = self.shared.topic(topic)?;
+        let group = topic.groups.lock().get(group).cloned();
+        let lag = match group {
+            Some(group) => unsettled(&topic, &group.state.lock()),
+            None => topic
+                .partitions
+                .iter()
+                .map(|part| part.visible().saturating_sub(part.first()))
+                .sum(),
+        };
+        Some(lag)
+    }
+}
+
+/// Head − committed low-water mark of `group` on `topic`, summed over partitions.
+fn unsettled(topic: &Topic, group: &GroupState) -> u64 {
+    group
+        .parts
+        .iter()
+        .zip(&topic.partitions)
+        .map(|(gp, part)| part.visible().saturating_sub(gp.lwm.max(part.first())))
+        .sum()
 }

@@ -69,6 +69,10 @@ impl Queue for LocalQueue {
         }
     }
 
+    async fn unsettled(&self, topic: &str, group: &str) -> Result<Option<u64>, QueueError> {
+        Ok(self.broker.lag(topic, group))
+    }
+
     async fn produce(&self, message: Outgoing) -> Result<ProduceOutcome, QueueError> {
         let (outcome, durable) = self.produce_pending(message).await?;
         durable.wait().await?;

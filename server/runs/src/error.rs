@@ -72,6 +72,14 @@ pub enum RunsError {
     /// No run with this id.
     #[error("run not found")]
     RunNotFound,
+    /// `RunsConfig::max_unfinished` runs are queued or running already: a new one waits until some end.
+    #[error("too many unfinished runs ({unfinished}, the limit is {limit}); try again later")]
+    TooManyUnfinished {
+        /// Runs not finished yet (commands the workers have not settled).
+        unfinished: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// The run has no DLQ record.
     #[error("No DLQ record for this run_id")]
     NoDlqRecord,

@@ -63,6 +63,10 @@ pub struct RunsConfig {
     /// How long after a run finished its timeline is archived and its topic deleted (see `retention`);
     /// `None`: never. Default 10 s.
     pub archive_after: Option<Duration>,
+    /// Most runs queued or running at once (commands the workers have not settled); `POST /runs` past it
+    /// answers 429. What keeps memory bounded when runs are offered faster than the workers end them (each
+    /// unfinished run holds a topic and a registry entry). `None`: no limit. Default 10,000.
+    pub max_unfinished: Option<u64>,
 }
 
 impl Default for RunsConfig {
@@ -79,6 +83,7 @@ impl Default for RunsConfig {
             max_input_bytes: 256 * 1024,
             workflows: workflow::Catalog::default(),
             archive_after: Some(Duration::from_secs(10)),
+            max_unfinished: Some(10_000),
         }
     }
 }

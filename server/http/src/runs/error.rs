@@ -22,6 +22,9 @@ pub struct DetailError {
 /// `Retry-After` of a 503 for a failed write: dq exits on one and a supervisor restarts it within seconds.
 const STORAGE_RETRY_AFTER_SECS: u64 = 5;
 
+/// `Retry-After` of a 429 for too many unfinished runs: the workers end hundreds of runs a second.
+const UNFINISHED_RETRY_AFTER_SECS: u64 = 1;
+
 impl DetailError {
     /// `{"detail": message}` with `status`.
     pub fn message(status: StatusCode, message: impl Into<String>) -> Self {
@@ -73,6 +76,10 @@ impl From<RunsError> for DetailError {
                 Self::validation("type_error", &["body", "event", field], message)
             }
             RunsError::ReplayInFlight(_) => Self::message(StatusCode::CONFLICT, message),
+            RunsError::TooManyUnfinished { .. } => Self {
+                retry_after: Some(UNFINISHED_RETRY_AFTER_SECS),
+                ..Self::message(StatusCode::TOO_MANY_REQUESTS, message)
+            },
             RunsError::InputTooLarge { .. } | RunsError::Queue(QueueError::TooLarge(_)) => {
                 Self::message(StatusCode::PAYLOAD_TOO_LARGE, message)
             }

@@ -101,6 +101,13 @@ pub trait Queue: Send + Sync + 'static {
         Err(QueueError::Unsupported("topic deletion"))
     }
 
+    /// Messages of `topic` that consumer group `group` has not settled yet (`None` without the topic). The
+    /// runs service refuses new runs past `RunsConfig::max_unfinished` of its commands. By default (a broker
+    /// that does not say) [`QueueError::Unsupported`]: runs are then not limited.
+    async fn unsettled(&self, _topic: &str, _group: &str) -> Result<Option<u64>, QueueError> {
+        Err(QueueError::Unsupported("consumer lag"))
+    }
+
     /// Stores one message; returns once the broker acknowledged it.
     async fn produce(&self, message: Outgoing) -> Result<ProduceOutcome, QueueError>;
 

@@ -8,6 +8,7 @@
 //! This file starts and replays runs and keeps the registry current; `answers` reads runs and DLQ records out
 //! of it, and `emit` takes the user's own events.
 
+mod admission;
 mod answers;
 mod emit;
 
@@ -240,6 +241,7 @@ impl RunsService {
             request.max_attempts,
         )?;
         self.ensure_topics().await?;
+        self.admit().await?;
         let run_id = uuid::Uuid::new_v4().simple().to_string();
         let topic = events_topic(&run_id);
         let ts = now_ms();
