@@ -11,8 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::server::Server;
@@ -153,7 +152,7 @@ async fn offer(
                 Arc::clone(last_run),
             );
             tasks.spawn(async move {
-                match create(&client, &url).await {
+                match crate::runs::create(&client, &url).await {
                     Ok(run_id) => {
                         counts.accepted.fetch_add(1, Ordering::Relaxed);
                         *last_run.lock().await = Some(run_id);
@@ -168,22 +167,6 @@ async fn offer(
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
-}
-
-/// Starts one run; its id.
-async fn create(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
-    let created: Value = client
-        .post(format!("{url}/runs"))
-        .json(&json!({"workflow": "demo", "input": {}}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    Ok(created["run_id"]
-        .as_str()
-        .context("POST /runs answered without run_id")?
-        .to_owned())
 }
 
 /// Polls `GET /runs/{id}` until the run ended; false when `timeout` passed first.

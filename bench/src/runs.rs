@@ -156,8 +156,8 @@ async fn open_loop(
     Ok(h)
 }
 
-/// Starts one run and reads its SSE timeline until it ends (folded as the CLI does), which must be a success.
-async fn run_to_success(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+/// Starts one run of the demo workflow; its id.
+pub(crate) async fn create(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
     let created: Value = client
         .post(format!("{url}/runs"))
         .json(&json!({"workflow": "demo", "input": {}}))
@@ -166,9 +166,15 @@ async fn run_to_success(client: &reqwest::Client, url: &str) -> anyhow::Result<(
         .error_for_status()?
         .json()
         .await?;
-    let run_id = created["run_id"]
+    Ok(created["run_id"]
         .as_str()
-        .context("POST /runs answered without run_id")?;
+        .context("POST /runs answered without run_id")?
+        .to_owned())
+}
+
+/// Starts one run and reads its SSE timeline until it ends (folded as the CLI does), which must be a success.
+async fn run_to_success(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    let run_id = create(client, url).await?;
     let response = client
         .get(format!("{url}/runs/{run_id}/events"))
         .send()
