@@ -141,8 +141,8 @@ impl ServerError {
     }
 }
 
-/// What every handler can reach. Cheap to clone: each field is a handle. Services added later (the runs
-/// service, its workers) become fields here and are built in [`serve`].
+/// What every handler can reach. Cheap to clone: each field is a handle; the services a server runs besides
+/// the broker (the runs service) are built in [`serve`].
 #[derive(Clone)]
 pub struct AppState {
     /// The embedded broker.
@@ -183,7 +183,6 @@ pub fn router(state: AppState) -> Router {
     let router = Router::new()
         .merge(v1::routes())
         .route("/metrics", get(metrics::handler))
-        .merge(runs::read_routes(state.broker.clone()))
         .merge(state.runs.clone().map_or_else(Router::new, |service| {
             let runs_state = runs::RunsState {
                 service,

@@ -1,5 +1,6 @@
 //! The DriftQ v1 broker routes under `/v1`: health, version, topics (list, create, delete), produce, consume (an NDJSON stream), ack
-//! and nack; the batch forms of produce and ack (dq additions) are in `batch`. Handlers check what the wire protocol makes the edge's job (presence of fields, signs and ranges
+//! and nack; the batch forms of produce and ack (dq additions) are in `batch`, the non-consuming read (a dq
+//! addition) in `read`. Handlers check what the wire protocol makes the edge's job (presence of fields, signs and ranges
 //! of numbers, the lease) and leave everything else to dq-broker; they never hold a lock across an await.
 
 use std::time::Duration;
@@ -26,6 +27,7 @@ use crate::error::ApiError;
 use crate::extract::JsonOrQuery;
 
 mod batch;
+mod read;
 
 /// Longest `delay_ms` a nack may ask for: a day. Anything longer is a bug in the client, not a plan.
 const MAX_NACK_DELAY_MS: i64 = 24 * 3600 * 1000;
@@ -41,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/consume", get(consume))
         .route("/v1/ack", post(ack))
         .route("/v1/nack", post(nack))
+        .route("/v1/read", get(read::read))
 }
 
 /// 200 `{"status": "ok"}`, or 503 naming the storage failure that makes every write fail.

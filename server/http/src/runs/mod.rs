@@ -1,6 +1,6 @@
 //! The runs API of the original starter (`POST /runs`, replay, SSE events, DLQ, emit, peek, `/healthz`)
 //! plus dq's additions (`GET /runs`, `GET /runs/{id}`, `GET /runs/{id}/timeline`, `GET /dlq`,
-//! `GET /dlq/latest`), its OpenAPI document and docs page (`/openapi.json`, `/docs`), and the dq-only `GET /v1/read` extension of the broker protocol.
+//! `GET /dlq/latest`), and its OpenAPI document and docs page (`/openapi.json`, `/docs`).
 //!
 //! Handlers only translate between HTTP and [`dq_runs::RunsService`]; they hold no state of their own.
 
@@ -9,7 +9,6 @@ mod docs;
 mod error;
 mod extract;
 mod handlers;
-mod read;
 mod sse;
 
 use std::sync::Arc;
@@ -21,7 +20,6 @@ use dq_runs::RunsService;
 use tokio_util::sync::CancellationToken;
 
 pub use cursor::Cursors;
-pub use read::routes as read_routes;
 
 /// What the runs handlers reach.
 #[derive(Clone)]

@@ -1,15 +1,15 @@
 //! `GET /v1/read?topic=&partition=&from=&limit=`: a dq-only extension of DriftQ v1, a non-consuming read of
 //! stored messages. The HTTP queue of dq-runs uses it for timelines and the run registry when its broker is
-//! a dq server; the original driftqd lacks it (dq-runs then reads by consume and ack). Errors use the DriftQ v1 shape, as the rest of `/v1`.
+//! a dq server; the original driftqd lacks it (dq-runs then reads by consume and ack). Errors use the DriftQ
+//! v1 shape, as the rest of `/v1`.
 
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::Uri;
-use axum::routing::get;
-use axum::{Json, Router};
-use dq_broker::Broker;
 use dq_proto::runs::{ReadItem, ReadResponse};
 use serde::Deserialize;
 
+use crate::AppState;
 use crate::error::ApiError;
 
 /// Most messages one read answers.
@@ -24,18 +24,9 @@ pub struct ReadQuery {
     limit: Option<usize>,
 }
 
-/// The route over `broker`, ready to merge into any router.
-pub fn routes<S>(broker: Broker) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    Router::new()
-        .route("/v1/read", get(read))
-        .with_state(broker)
-}
-
-async fn read(
-    State(broker): State<Broker>,
+/// `GET /v1/read`.
+pub(super) async fn read(
+    State(state): State<AppState>,
     uri: Uri,
     query: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ReadResponse>, ApiError> {
@@ -46,7 +37,8 @@ async fn read(
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::invalid("topic is required"))?;
     let limit = query.limit.unwrap_or(100).min(MAX_READ);
-    let messages = broker
+    let messages = state
+        .broker
         .read(
             &topic,
             query.partition.unwrap_or(0),
