@@ -87,17 +87,22 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut consumers = Vec::new();
     for i in 0..args.streams {
+        let ctx = AckContext {
+            addr,
+            owner: format!("c{i}"),
+            batch: args.batch > 1,
+            permits: Arc::new(Semaphore::new(args.acks_in_flight)),
+            idle: Arc::default(),
+            acked: acked.clone(),
+            total: args.messages,
+            all_acked: all_acked.clone(),
+        };
         consumers.push(tokio::spawn(consume_and_ack(
             client.clone(),
             server.url.clone(),
-            addr,
-            format!("c{i}"),
-            args.acks_in_flight,
+            ctx,
             args.batch,
-            args.messages,
-            acked.clone(),
             redelivered.clone(),
-            all_acked.clone(),
         )));
     }
 
@@ -334,27 +339,22 @@ async fn produce_batch(
     Ok(())
 }
 
-/// One consume stream: acks every message it receives with up to `acks_in_flight` ack requests outstanding,
-/// each for at most `batch` messages (what arrived in one read of the stream, with `batch` > 1).
-#[allow(clippy::too_many_arguments)]
+/// One consume stream, as `ctx.owner`: acks every message it receives with up to the permits of `ctx` in ack
+/// requests outstanding, each for at most `batch` messages (what arrived in one read of the stream, with
+/// `batch` > 1).
 async fn consume_and_ack(
     client: reqwest::Client,
     url: String,
-    addr: SocketAddr,
-    owner: String,
-    acks_in_flight: usize,
+    ctx: AckContext,
     batch: u64,
-    total: u64,
-    acked: Arc<AtomicU64>,
     redelivered: Arc<AtomicU64>,
-    all_acked: Arc<Notify>,
 ) -> anyhow::Result<()> {
     let response = client
         .get(format!("{url}/v1/consume"))
         .query(&[
             ("topic", TOPIC),
             ("group", GROUP),
-            ("owner", owner.as_str()),
+            ("owner", ctx.owner.as_str()),
             ("lease_ms", "30000"),
         ])
         .send()
@@ -362,16 +362,6 @@ async fn consume_and_ack(
     if !response.status().is_success() {
         bail!("consume: {}", response.status());
     }
-    let ctx = AckContext {
-        addr,
-        owner,
-        batch: batch > 1,
-        permits: Arc::new(Semaphore::new(acks_in_flight)),
-        idle: Arc::default(),
-        acked,
-        total,
-        all_acked,
-    };
     let mut pending = Vec::new();
     let mut body = response.bytes_stream();
     let mut buffer: Vec<u8> = Vec::new();
