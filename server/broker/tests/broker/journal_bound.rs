@@ -7,7 +7,6 @@ use dq_broker::Config;
 use tempfile::TempDir;
 
 use crate::common::*;
-use crate::recovery::copy_dir;
 
 /// The ids of the journal files (`<n>.jnl`) in `dir`.
 fn journal_ids(dir: &Path) -> Vec<u64> {
@@ -20,6 +19,48 @@ fn journal_ids(dir: &Path) -> Vec<u64> {
         .collect();
     ids.sort_unstable();
     ids
+}
+
+/// Every file under `dir`, by its path relative to `dir`.
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(at) = pending.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                out.push(path.strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Copies the live store at `from` into `to` as a crash would leave it: the broker's background flushes and
+/// compactions add and delete table files while a copy runs, so a copy during which the set of files changed
+/// (a table listed but gone, or one made after the listing that a newer version names) is made again.
+fn snapshot(from: &Path, to: &Path) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let before = files(from);
+        let copied = before.iter().all(|name| {
+            let target = to.join(name);
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(from.join(name), target).is_ok()
+        });
+        if copied && files(from) == before {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store never held still for a copy"
+        );
+        std::fs::remove_dir_all(to).unwrap();
+        std::fs::create_dir_all(to).unwrap();
+    }
 }
 
 /// `len` hex digits from a xorshift generator seeded with `seed`.
@@ -67,7 +108,7 @@ async fn a_sealed_journal_is_flushed_away_and_a_crash_after_that_loses_nothing()
     // A crash now: the copy is what SIGKILL would leave (every produce was answered, so it is in the journal
     // or in tables).
     let crashed = TempDir::new().unwrap();
-    copy_dir(dir.path(), crashed.path());
+    snapshot(dir.path(), crashed.path());
     close(broker);
     let broker = open(config(&crashed));
     let stored = broker.read("t", 0, 0, 1000).unwrap();

@@ -249,7 +249,7 @@ async fn write_then_crash(count: usize) -> TempDir {
     crashed
 }
 
-pub(crate) fn copy_dir(from: &Path, to: &Path) {
+fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
