@@ -34,7 +34,7 @@ pub struct MemoryArgs {
     /// How often to sample the server's RSS, in milliseconds.
     #[arg(long, default_value_t = 100)]
     sample_ms: u64,
-    /// Extra flags for `dq up` (repeat), e.g. `--server-arg=--retention-grace=5s`.
+    /// Extra flags for `dq up` (repeat), e.g. `--server-arg=--archive-after=5s`.
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     server_args: Vec<String>,
 }
