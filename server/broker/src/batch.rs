@@ -167,7 +167,7 @@ impl Broker {
             batch.insert(
                 &shared.store.msgs,
                 store::msg_key(m.topic.id, m.partition, offset),
-                store::encode(&m.record),
+                m.record.encode(),
             );
             if let Some(k) = &m.idem_key {
                 idem_ops(shared, &mut batch, k, (m.partition, offset), expires);

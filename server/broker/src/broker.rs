@@ -210,7 +210,7 @@ impl Broker {
         let mut out = Vec::with_capacity(limit.min(1024));
         for kv in self.shared.store.msgs.range(range).take(limit) {
             let (key, value) = kv.into_inner()?;
-            let record: MessageRecord = store::decode(&value, "message")?;
+            let record = MessageRecord::decode(&value)?;
             out.push(StoredMessage {
                 partition,
                 offset: store::msg_key_offset(&key).unwrap_or_default(),

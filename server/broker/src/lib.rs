@@ -39,6 +39,7 @@ mod journal;
 mod lifecycle;
 mod metrics;
 mod produce;
+mod record;
 mod recovery;
 mod state;
 mod store;

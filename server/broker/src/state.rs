@@ -181,7 +181,7 @@ impl Shared {
         batch.insert(
             &self.store.msgs,
             store::msg_key(topic.id, p, offset),
-            store::encode(record),
+            record.encode(),
         );
         extra(&mut batch, offset);
         batch.commit()?;

@@ -10,7 +10,7 @@
 //! | `meta`     | `floor/` tid p                   | u64: first offset not deleted by retention       |
 //! | `meta`     | `deleted/` tid                   | empty: a deleted topic whose data is not all gone |
 //! | `meta`     | `next_topic_id`                  | u32: no topic id below it is ever given again    |
-//! | `msgs`     | tid p off                        | JSON [`MessageRecord`]                           |
+//! | `msgs`     | tid p off                        | [`MessageRecord`], binary (or JSON, before)      |
 //! | `cursors`  | tid g p                          | u64: the group's contiguous low-water mark       |
 //! | `acks`     | tid g p off                      | empty: an ack above the low-water mark           |
 //! | `attempts` | tid g p off                      | JSON [`AttemptsRecord`]: deliveries, last error  |
@@ -31,13 +31,13 @@ use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use dq_proto::broker::{DlqInfo, Envelope};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
 use parking_lot::{RwLock, RwLockReadGuard};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StorageFailure;
 use crate::health::Health;
+pub(crate) use crate::record::MessageRecord;
 use crate::{Error, journal};
 
 /// Memtable size of the message keyspace: large enough for write throughput, small enough for the RSS budget
@@ -268,21 +268,6 @@ pub(crate) struct TopicRecord {
     pub(crate) id: u32,
     pub(crate) partitions: u32,
     pub(crate) created_at_ms: u64,
-}
-
-/// A stored message.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct MessageRecord {
-    #[serde(rename = "t")]
-    pub(crate) produced_at_ms: u64,
-    #[serde(rename = "k", default)]
-    pub(crate) key: String,
-    #[serde(rename = "v")]
-    pub(crate) value: String,
-    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
-    pub(crate) envelope: Option<Envelope>,
-    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
-    pub(crate) dlq: Option<DlqInfo>,
 }
 
 /// Delivery state of one message for one group, written at each delivery and failure.

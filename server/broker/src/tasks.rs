@@ -101,7 +101,7 @@ impl Shared {
                         break;
                     }
                     let (key, value) = kv.into_inner()?;
-                    let record: MessageRecord = store::decode(&value, "message")?;
+                    let record = MessageRecord::decode(&value)?;
                     if record.produced_at_ms >= cutoff {
                         *first_expiry = store::msg_key_offset(&key).map(|offset| {
                             (offset, record.produced_at_ms.saturating_add(retention_ms))

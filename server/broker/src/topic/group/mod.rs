@@ -225,7 +225,7 @@ impl<H: Host> Part<'_, H> {
             .msgs
             .get(store::msg_key(self.topic.id, self.p, offset))?
         {
-            Some(bytes) => store::decode(&bytes, "message").map(Some),
+            Some(bytes) => MessageRecord::decode(&bytes).map(Some),
             None => Ok(None),
         }
     }
