@@ -133,7 +133,7 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
         rate
     );
     println!(
-        "  server CPU: {:.0} µs per message ({:.2} cores)",
+        "  server CPU: {:.1} µs per message ({:.2} cores)",
         micros_each(server_cpu, args.messages),
         server_cpu.as_secs_f64() / elapsed.as_secs_f64()
     );

@@ -225,8 +225,10 @@ fn lease(raw: Option<&serde_json::Value>, max: Duration) -> Result<Option<Durati
 }
 
 /// Most messages sent in one chunk of a consume stream, so that one busy stream cannot take every ready message
-/// from the other streams of its group.
-const MAX_CHUNK_ITEMS: usize = 32;
+/// from the other streams of its group (`max_in_flight` per partition and the byte limit bound it too). 256,
+/// not 32: a chunk costs one broker write and one frame however many messages it holds, and a batch
+/// consumer acks what one read brought, so larger chunks also mean fewer, larger ack batches.
+const MAX_CHUNK_ITEMS: usize = 256;
 /// A chunk takes no further message once its values reach this many bytes.
 const MAX_CHUNK_BYTES: usize = 64 * 1024;
 

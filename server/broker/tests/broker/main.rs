@@ -13,6 +13,7 @@ mod consume;
 mod journal_bound;
 mod limits;
 mod produce;
+mod read_ahead;
 mod recovery;
 mod storage;
 mod timing;

@@ -1,7 +1,11 @@
 //! Delivering: picking the next deliverable messages of a group for one stream, a chunk at a time, and leasing
 //! them. A chunk's attempt records go out in one fjall batch (one journal write, one group-commit
 //! registration) however many messages it holds; that, not the message count, is what a delivery costs.
+//! First deliveries of consecutive offsets are read with one range scan per partition ([`ReadAhead`]), not a
+//! point look-up each: once a backlog has been flushed out of the memtable, a look-up per message was the
+//! biggest cost of delivering it.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +34,11 @@ impl Limit {
     };
 }
 
+/// Messages of one partition read by a range scan and not yet delivered, in offset order; what a chunk does
+/// not take is dropped with it.
+#[derive(Default)]
+struct ReadAhead(VecDeque<(u64, MessageRecord)>);
+
 /// A message picked for delivery, not yet leased.
 struct Picked {
     idx: usize,
@@ -54,6 +63,7 @@ pub(crate) fn take(
     let n = st.parts.len();
     // Picked but not yet in flight, per partition: they count against `max_in_flight` already.
     let mut pending = vec![0usize; n];
+    let mut ahead: Vec<ReadAhead> = (0..n).map(|_| ReadAhead::default()).collect();
     let mut picked: Vec<Picked> = Vec::new();
     let mut bytes = 0usize;
     let mut failure = None;
@@ -72,7 +82,16 @@ pub(crate) fn take(
             gp: &mut st.parts[idx],
             now,
         };
-        match part.deliver_next(partition.first(), partition.visible(), pending[idx]) {
+        // The chunk takes from the partitions in turn: a partition's share of what is left is what to read.
+        let want = (limit.items - picked.len()).div_ceil(n);
+        let Some(ahead) = ahead.get_mut(idx) else {
+            break;
+        };
+        match part.deliver_next(
+            (partition.first(), partition.visible()),
+            pending[idx],
+            (ahead, want),
+        ) {
             Ok(Some((candidate, record, policy))) => {
                 bytes = bytes.saturating_add(record.value.len());
                 pending[idx] += 1;
@@ -177,15 +196,22 @@ fn record_attempts(
 impl<H: Host> Part<'_, H> {
     /// The next message of this partition to deliver, with its retry policy, given `pending` messages of it
     /// already picked in this chunk; `None` when nothing is deliverable now. Messages deleted by retention are
-    /// skipped, and those whose attempts are already spent are dead-lettered on the way.
+    /// skipped, and those whose attempts are already spent are dead-lettered on the way. A first delivery is
+    /// read through `ahead`, which reads up to `want` consecutive messages at once.
     fn deliver_next(
         &mut self,
-        first: u64,
-        visible: u64,
+        (first, visible): (u64, u64),
         pending: usize,
+        (ahead, want): (&mut ReadAhead, usize),
     ) -> Result<Option<(Candidate, MessageRecord, Policy)>, Error> {
         while let Some(c) = self.pick(first, visible, pending) {
-            let record = match self.read_message(c.offset) {
+            let read = if c.offset + 1 == self.gp.next {
+                // A first delivery: the ones after it are next in line.
+                self.read_ahead(c.offset, visible, ahead, want)
+            } else {
+                self.read_message(c.offset)
+            };
+            let record = match read {
                 Ok(Some(record)) => record,
                 // Deleted by retention while it waited: nothing left to deliver.
                 Ok(None) => continue,
@@ -210,6 +236,35 @@ impl<H: Host> Part<'_, H> {
             return Ok(Some((c, record, policy)));
         }
         Ok(None)
+    }
+
+    /// The message at `offset`, from `ahead` or, when `ahead` does not hold it, from a range scan of up to
+    /// `want` messages from `offset` up to `visible`, which `ahead` keeps for the next calls. `None` once
+    /// retention deleted it.
+    fn read_ahead(
+        &self,
+        offset: u64,
+        visible: u64,
+        ahead: &mut ReadAhead,
+        want: usize,
+    ) -> Result<Option<MessageRecord>, Error> {
+        while ahead.0.front().is_some_and(|(o, _)| *o < offset) {
+            ahead.0.pop_front();
+        }
+        if ahead.0.is_empty() {
+            let (tid, p) = (self.topic.id, self.p);
+            let range = store::msg_key(tid, p, offset)..store::msg_key(tid, p, visible);
+            for kv in self.host.store().msgs.range(range).take(want.max(1)) {
+                let (key, value) = kv.into_inner()?;
+                let at = store::msg_key_offset(&key).unwrap_or_default();
+                ahead.0.push_back((at, MessageRecord::decode(&value)?));
+            }
+        }
+        match ahead.0.front() {
+            Some((o, _)) if *o == offset => Ok(ahead.0.pop_front().map(|(_, record)| record)),
+            // Not stored: deleted by retention (the scan found the next one, or none).
+            _ => Ok(None),
+        }
     }
 
     /// The next candidate: a due retry first, else the next first delivery within the limits (counting
