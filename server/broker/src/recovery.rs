@@ -164,14 +164,26 @@ pub(crate) fn recover(
         }
     }
     let mut attempts = Vec::new();
+    let mut marks = Vec::new();
     for kv in store.attempts.iter() {
         let (key, value) = kv.into_inner()?;
         let Some(k) = store::parse_group_key(&key) else {
             continue;
         };
-        let record: AttemptsRecord = store::decode(&value, "attempts")?;
-        if let (Some((_, idx)), Some(off)) = (part_of(k.tid, &k.group, k.partition), k.offset) {
-            attempts.push((k.tid, k.group, idx, off, record));
+        let Some((_, idx)) = part_of(k.tid, &k.group, k.partition) else {
+            continue;
+        };
+        match k.offset {
+            Some(off) => {
+                let record: AttemptsRecord = store::decode(&value, "attempts")?;
+                attempts.push((k.tid, k.group, idx, off, record));
+            }
+            // A partition's first-delivery mark (see `topic::group`).
+            None => {
+                if let Some(mark) = store::u64_value(&value) {
+                    marks.push((k.tid, k.group, idx, mark));
+                }
+            }
         }
     }
     for (tid, group, idx, lwm) in cursors {
@@ -205,6 +217,23 @@ pub(crate) fn recover(
                     last_error: record.last_error,
                 },
             );
+        }
+    }
+    // Unsettled offsets under a first-delivery mark without a record of their own were delivered once.
+    for (tid, group, idx, mark) in marks {
+        if let Some(gp) = groups
+            .get_mut(&(tid, group))
+            .and_then(|parts| parts.get_mut(idx))
+        {
+            for off in gp.lwm..mark {
+                if !gp.acked.contains(&off) {
+                    gp.prior.entry(off).or_insert_with(|| Prior {
+                        attempts: 1,
+                        last_error: String::new(),
+                    });
+                }
+            }
+            gp.delivered = gp.delivered.max(mark);
         }
     }
     let group_count = groups.len();

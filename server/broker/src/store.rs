@@ -14,6 +14,7 @@
 //! | `cursors`  | tid g p                          | u64: the group's contiguous low-water mark       |
 //! | `acks`     | tid g p off                      | empty: an ack above the low-water mark           |
 //! | `attempts` | tid g p off                      | JSON [`AttemptsRecord`]: deliveries, last error  |
+//! | `attempts` | tid g p                          | u64: first deliveries reached it (`topic::group`) |
 //! | `idem`     | tid tenant(u16 len) key          | p off expires_ms                                 |
 //! | `idem_exp` | expires_ms tid tenant key        | empty: index for the expiry sweep                |
 //!

@@ -10,6 +10,7 @@ mod bounds;
 mod chunk;
 mod common;
 mod consume;
+mod delivered_mark;
 mod journal_bound;
 mod limits;
 mod produce;

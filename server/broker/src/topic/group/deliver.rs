@@ -115,13 +115,28 @@ pub(crate) fn take(
         return failure.map_or(Ok(Vec::new()), Err);
     }
     st.rr = idx % n;
-    if let Err(e) = record_attempts(host, topic, group, &picked) {
+    // Where each partition's first-delivery mark moves to (first deliveries are picked in offset order).
+    let mut marks: Vec<Option<u64>> = vec![None; n];
+    for picked in picked.iter().filter(|p| p.candidate.is_first()) {
+        let offset = picked.candidate.offset + 1;
+        if let Some(mark) = marks.get_mut(picked.idx)
+            && offset > st.parts[picked.idx].delivered
+        {
+            *mark = Some(mark.map_or(offset, |m: u64| m.max(offset)));
+        }
+    }
+    if let Err(e) = record_attempts(host, topic, group, &picked, &marks) {
         for picked in picked {
             picked.candidate.retry_now(&mut st.parts[picked.idx], now);
         }
         return Err(e);
     }
     host.written();
+    for (gp, mark) in st.parts.iter_mut().zip(marks) {
+        if let Some(mark) = mark {
+            gp.delivered = mark;
+        }
+    }
     let deadline = now.checked_add(lease).unwrap_or(now + MAX_DELAY);
     let mut items = Vec::with_capacity(picked.len());
     for Picked {
@@ -142,6 +157,7 @@ pub(crate) fn take(
             },
         );
         let attempts = c.attempts + 1;
+        let recorded = !c.is_first();
         st.parts[idx].in_flight.insert(
             c.offset,
             InFlight {
@@ -151,6 +167,7 @@ pub(crate) fn take(
                 last_error: c.last_error.clone(),
                 policy,
                 timer,
+                recorded,
             },
         );
         items.push(ConsumeItem {
@@ -169,16 +186,28 @@ pub(crate) fn take(
     Ok(items)
 }
 
-/// Writes the attempt count of every picked message (one more than before), in one batch: what a restart
-/// needs to count this delivery. Not waited for: a delivery is not an answer that must survive a crash.
+/// Writes what a restart needs to count these deliveries, in one batch: the attempt count (one more than
+/// before) of every picked message delivered before, and for first deliveries the partitions' new `delivered`
+/// marks (`marks`, by partition index). Not waited for: a delivery is not an answer that must survive a crash.
 fn record_attempts(
     host: &impl Host,
     topic: &Topic,
     group: &Group,
     picked: &[Picked],
+    marks: &[Option<u64>],
 ) -> Result<(), Error> {
     let mut batch = host.store().batch()?;
-    for picked in picked {
+    for (idx, mark) in marks.iter().enumerate() {
+        if let Some(mark) = mark {
+            let p = u32::try_from(idx).unwrap_or(u32::MAX);
+            batch.insert(
+                &host.store().attempts,
+                store::group_key(topic.id, &group.name, p),
+                mark.to_be_bytes().to_vec(),
+            );
+        }
+    }
+    for picked in picked.iter().filter(|p| !p.candidate.is_first()) {
         let c = &picked.candidate;
         let p = u32::try_from(picked.idx).unwrap_or(u32::MAX);
         batch.insert(
@@ -315,5 +344,43 @@ impl<H: Host> Part<'_, H> {
             });
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Broker, Config, Produce};
+
+    /// First deliveries write no attempts record per message (so their acks have none to delete): one mark
+    /// per partition stands for a chunk's first deliveries.
+    #[tokio::test]
+    async fn first_deliveries_leave_one_mark_per_partition_and_no_record_per_message() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let broker = Broker::open(Config {
+            durable: false,
+            ..Config::new(dir.path())
+        })
+        .unwrap();
+        broker.create_topic("t", Some(2)).await.unwrap();
+        for i in 0..6 {
+            let produce = Produce {
+                topic: "t".into(),
+                key: Some(format!("k{i}")),
+                value: "v".into(),
+                envelope: None,
+            };
+            broker.produce(produce).await.unwrap();
+        }
+        let mut sub = broker.subscribe("t", "g", "w", None).unwrap();
+        assert_eq!(sub.try_next_chunk(32, usize::MAX).len(), 6);
+        let attempts = &broker.shared.store.attempts;
+        let keys: Vec<usize> = attempts.iter().map(|kv| kv.key().unwrap().len()).collect();
+        let mark_len = crate::store::group_key(0, "g", 0).len();
+        assert!(
+            keys.iter().all(|&len| len == mark_len),
+            "only marks, no per-offset records: {keys:?}"
+        );
+        assert!(!keys.is_empty() && keys.len() <= 2, "{keys:?}");
+        broker.shutdown();
     }
 }

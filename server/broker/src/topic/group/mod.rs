@@ -9,6 +9,11 @@
 //!   after a backoff). Together they are bounded by `max_in_flight`, and `next − lwm` by `max_ack_window`, so
 //!   memory stays bounded whatever the backlog.
 //! - `prior`: delivery state recovered from `attempts` for offsets not yet redelivered since the restart.
+//! - `delivered`: the persisted first-delivery mark. A first delivery writes no attempts record of its own:
+//!   the chunk moves this mark (one key per partition, `attempts` at `tid g p`) past it instead, and a restart
+//!   counts every unsettled offset under the mark without a record as delivered once. Redeliveries and failures
+//!   write their record as before. This spares the common path (delivered once, acked) a write and a delete
+//!   per message, and the flushes and compactions of both.
 //!
 //! Invariants: in-memory state changes only after the fjall batch that records it committed; the group lock is
 //! never held across an `.await`; lock order is group → partition head → timers, and group → topic map; a
@@ -103,6 +108,9 @@ struct InFlight {
     last_error: String,
     policy: Policy,
     timer: TimerKey,
+    /// Whether this delivery wrote an attempts record (a settle deletes it); a first delivery is covered by
+    /// the partition's `delivered` mark instead.
+    recorded: bool,
 }
 
 struct Retry {
@@ -117,6 +125,8 @@ pub(crate) struct GroupPart {
     next: u64,
     pub(crate) acked: BTreeSet<u64>,
     pub(crate) prior: BTreeMap<u64, Prior>,
+    /// First deliveries reached this offset (as persisted): see the module doc.
+    pub(crate) delivered: u64,
     in_flight: BTreeMap<u64, InFlight>,
     retry: BTreeMap<u64, Retry>,
 }
@@ -128,6 +138,7 @@ impl GroupPart {
             next: lwm,
             acked: BTreeSet::new(),
             prior: BTreeMap::new(),
+            delivered: lwm,
             in_flight: BTreeMap::new(),
             retry: BTreeMap::new(),
         }
@@ -190,6 +201,11 @@ struct Candidate {
 }
 
 impl Candidate {
+    /// Never delivered before (not even before a restart): the `delivered` mark covers its delivery.
+    fn is_first(&self) -> bool {
+        self.attempts == 0 && self.last_error.is_empty()
+    }
+
     /// Puts it back as due now, when its delivery failed before it was leased: an unsettled message is kept
     /// for the next attempt, never skipped.
     fn retry_now(self, gp: &mut GroupPart, now: Instant) {

@@ -30,7 +30,10 @@ impl<H: Host> Part<'_, H> {
         let ks = self.host.store();
         let gp = &*self.gp;
         for &offset in offsets {
-            batch.remove(&ks.attempts, self.offset_key(offset));
+            // A first delivery wrote no attempts record (the `delivered` mark covers it): nothing to delete.
+            if gp.in_flight.get(&offset).is_none_or(|entry| entry.recorded) {
+                batch.remove(&ks.attempts, self.offset_key(offset));
+            }
         }
         let mut lwm = gp.lwm;
         while gp.acked.contains(&lwm) || offsets.binary_search(&lwm).is_ok() {

@@ -1,0 +1,87 @@
+//! First deliveries are recorded by a per-partition mark, not a record per message: after a restart every
+//! unsettled message under the mark counts as delivered once, acked ones stay acked, and failed ones keep
+//! their own count and reason.
+
+use std::time::Duration;
+
+use dq_broker::AckBatch;
+use dq_proto::broker::ConsumeItem;
+use tempfile::TempDir;
+
+use crate::common::{close, config, msg, open, settle};
+
+fn summary(items: &[ConsumeItem]) -> Vec<(u64, u32, String)> {
+    items
+        .iter()
+        .map(|i| (i.offset, i.attempts, i.last_error.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_restart_counts_first_deliveries_under_the_mark_and_keeps_acks_and_failures() {
+    let dir = TempDir::new().unwrap();
+    let broker = open(config(&dir));
+    broker.create_topic("t", Some(1)).await.unwrap();
+    for o in 0..6 {
+        broker.produce(msg("t", &format!("v{o}"))).await.unwrap();
+    }
+    let mut sub = broker.subscribe("t", "g", "w", None).unwrap();
+    let first = sub.try_next_chunk(5, usize::MAX);
+    assert_eq!(first.len(), 5, "offsets 0..5; 5 is never delivered");
+    broker
+        .ack_batch(AckBatch {
+            topic: "t".into(),
+            group: "g".into(),
+            owner: "w".into(),
+            positions: vec![(0, 1), (0, 3)],
+        })
+        .await
+        .unwrap();
+    broker
+        .nack(
+            settle("t", "g", "w", &first[4]),
+            Some("boom".into()),
+            Some(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    drop(sub);
+    close(broker);
+
+    let broker = open(config(&dir));
+    let mut sub = broker.subscribe("t", "g", "w", None).unwrap();
+    let items = sub.try_next_chunk(32, usize::MAX);
+    // 0 and 2 were delivered once (the mark), 4 failed once (its own record), 5 was never delivered.
+    assert_eq!(
+        summary(&items),
+        [
+            (0, 2, String::new()),
+            (2, 2, String::new()),
+            (4, 2, "boom".into()),
+            (5, 1, String::new()),
+        ]
+    );
+    let positions = items.iter().map(|i| (i.partition, i.offset)).collect();
+    broker
+        .ack_batch(AckBatch {
+            topic: "t".into(),
+            group: "g".into(),
+            owner: "w".into(),
+            positions,
+        })
+        .await
+        .unwrap();
+    drop(sub);
+    close(broker);
+
+    let broker = open(config(&dir));
+    let mut sub = broker.subscribe("t", "g", "w", None).unwrap();
+    assert!(
+        sub.try_next_chunk(32, usize::MAX).is_empty(),
+        "everything was acked: nothing comes back"
+    );
+    broker.produce(msg("t", "v6")).await.unwrap();
+    let items = sub.try_next_chunk(32, usize::MAX);
+    assert_eq!(summary(&items), [(6, 1, String::new())]);
+    close(broker);
+}
