@@ -13,6 +13,7 @@ use dq_proto::broker::Produced;
 use crate::broker::Broker;
 use crate::commit::Visible;
 use crate::produce::{Prepared, idem_ops};
+use crate::record::MessageRecord;
 use crate::store;
 use crate::subscription::touch;
 use crate::topic::group;
@@ -131,6 +132,11 @@ impl Broker {
             }
         }
 
+        // Asked before the head locks are taken, which must not wait for a groups map.
+        let wanted: Vec<bool> = partitions
+            .iter()
+            .map(|(m, _)| m.topic.wants_recent())
+            .collect();
         let mut heads: Vec<_> = partitions.iter().map(|(_, p)| p.head.lock()).collect();
         let mut next: Vec<u64> = heads.iter().map(|h| **h).collect();
         for (((m, partition), &head), &adding) in partitions.iter().zip(&next).zip(&adding) {
@@ -178,6 +184,7 @@ impl Broker {
             shared.config.durable.then(|| shared.committer.barrier())
         } else {
             batch.commit()?;
+            keep_recent(&slots, &prepared, (&partitions, &wanted), &heads);
             let mut visible = Vec::with_capacity(heads.len());
             for ((head, &upto), (m, partition)) in heads.iter_mut().zip(&next).zip(&partitions) {
                 **head = upto;
@@ -261,6 +268,30 @@ impl Broker {
             ticket
         };
         self.shared.wait(ticket).await
+    }
+}
+
+/// Keeps the messages just appended for delivery (see `topic::recent`), per partition in offset order from its
+/// old head (`heads`, still locked), for the partitions whose topic `wanted` them.
+fn keep_recent(
+    slots: &[Slot],
+    prepared: &[Prepared],
+    (partitions, wanted): (&[(&Prepared, &Partition)], &[bool]),
+    heads: &[parking_lot::MutexGuard<'_, u64>],
+) {
+    let mut kept: Vec<Vec<Arc<MessageRecord>>> = vec![Vec::new(); partitions.len()];
+    for (slot, m) in slots.iter().zip(prepared) {
+        if let Slot::New { partition, .. } = slot
+            && wanted.get(*partition).copied().unwrap_or(false)
+            && let Some(records) = kept.get_mut(*partition)
+        {
+            records.push(Arc::new(m.record.clone()));
+        }
+    }
+    for (((m, _), head), records) in partitions.iter().zip(heads).zip(kept) {
+        if !records.is_empty() {
+            m.topic.keep_recent(m.partition, **head, records);
+        }
     }
 }
 

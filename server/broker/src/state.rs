@@ -154,6 +154,8 @@ impl Shared {
         let partition = topic
             .partition(p)
             .ok_or_else(|| Error::InvalidArgument(format!("no partition {p}")))?;
+        // Asked before the head lock is taken, which must not wait for the groups map.
+        let keep = topic.wants_recent();
         let mut head = partition.head.lock();
         // Checked under the head lock, which a deletion takes after setting the flag: either this append is done
         // before the deletion removes the topic's keys, or it sees the flag.
@@ -185,6 +187,9 @@ impl Shared {
         );
         extra(&mut batch, offset);
         batch.commit()?;
+        if keep {
+            topic.keep_recent(p, offset, [Arc::new(record.clone())]);
+        }
         *head = offset + 1;
         let visible = Visible {
             head: Arc::clone(&partition.visible),

@@ -2,7 +2,8 @@
 //!
 //! Per partition it keeps three numbers: `head` (the next offset to assign; its mutex is held while a message
 //! batch is committed, so that journal order is offset order), `visible` (offsets below it are durable and may be
-//! delivered) and `first` (the earliest offset not deleted by retention). It must not keep message bodies.
+//! delivered) and `first` (the earliest offset not deleted by retention). It keeps no message bodies beyond the
+//! bounded cache of the newest ones that delivery reads first ([`recent`]).
 //!
 //! A topic owns its consumer groups; their deliveries, settles and failures are in [`group`].
 
@@ -14,8 +15,12 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 pub(crate) mod group;
+pub(crate) mod recent;
 
 use group::Group;
+use recent::Recent;
+
+use crate::record::MessageRecord;
 
 /// Per-topic counters for `/metrics`.
 #[derive(Default)]
@@ -45,6 +50,8 @@ pub(crate) struct Partition {
     /// For the retention sweep only: `(first offset, when it expires in Unix ms)` as last read, so that a sweep
     /// skips a partition whose first message is known to be young instead of reading it every pass.
     pub(crate) first_expiry: Mutex<Option<(u64, u64)>>,
+    /// The newest messages, for delivery (see [`recent`]); appended to under the `head` lock.
+    pub(crate) recent: Recent,
 }
 
 impl Partition {
@@ -54,6 +61,7 @@ impl Partition {
             visible: Arc::new(AtomicU64::new(head)),
             first: AtomicU64::new(first),
             first_expiry: Mutex::new(None),
+            recent: Recent::default(),
         }
     }
 
@@ -121,5 +129,24 @@ impl Topic {
 
     pub(crate) fn group(&self, name: &str) -> Option<Arc<Group>> {
         self.groups.lock().get(name).cloned()
+    }
+
+    /// Whether appends should keep their messages for delivery: only while the topic has a consumer group.
+    pub(crate) fn wants_recent(&self) -> bool {
+        !self.groups.lock().is_empty()
+    }
+
+    /// Keeps `records`, just appended to partition `p` at consecutive offsets from `offset` (call with its head
+    /// lock held), for delivery.
+    pub(crate) fn keep_recent(
+        &self,
+        p: u32,
+        offset: u64,
+        records: impl IntoIterator<Item = Arc<MessageRecord>>,
+    ) {
+        if let Some(partition) = self.partition(p) {
+            let limit = recent::TOPIC_BYTES / self.partitions.len().max(1);
+            partition.recent.extend(offset, records, limit);
+        }
     }
 }

@@ -280,6 +280,17 @@ impl<H: Host> Part<'_, H> {
         while ahead.0.front().is_some_and(|(o, _)| *o < offset) {
             ahead.0.pop_front();
         }
+        if ahead.0.is_empty()
+            && let Some(partition) = self.topic.partition(self.p)
+        {
+            // The newest messages are still in memory (`topic::recent`): no read, no decode.
+            let kept = partition.recent.get(offset, want.max(1));
+            ahead.0.extend(
+                kept.into_iter()
+                    .filter(|(at, _)| *at < visible)
+                    .map(|(at, record)| (at, MessageRecord::clone(&record))),
+            );
+        }
         if ahead.0.is_empty() {
             let (tid, p) = (self.topic.id, self.p);
             let range = store::msg_key(tid, p, offset)..store::msg_key(tid, p, visible);
