@@ -155,12 +155,14 @@ pub(crate) fn recover(
     }
     let mut acks = Vec::new();
     for kv in store.acks.iter() {
-        let (key, _) = kv.into_inner()?;
+        let (key, value) = kv.into_inner()?;
         let Some(k) = store::parse_group_key(&key) else {
             continue;
         };
         if let (Some((_, idx)), Some(off)) = (part_of(k.tid, &k.group, k.partition), k.offset) {
-            acks.push((k.tid, k.group, idx, off));
+            // A run of consecutive acks is valued with its end; one ack (the only form before runs) is empty.
+            let end = store::u64_value(&value).unwrap_or(off + 1);
+            acks.push((k.tid, k.group, idx, off, end));
         }
     }
     let mut attempts = Vec::new();
@@ -194,13 +196,14 @@ pub(crate) fn recover(
             *gp = GroupPart::new(lwm);
         }
     }
-    for (tid, group, idx, off) in acks {
+    for (tid, group, idx, start, end) in acks {
         if let Some(gp) = groups
             .get_mut(&(tid, group))
             .and_then(|parts| parts.get_mut(idx))
-            && off >= gp.lwm
+            && end > gp.lwm
         {
-            gp.acked.insert(off);
+            gp.acked.extend(start.max(gp.lwm)..end);
+            gp.ack_runs.insert(start, end);
         }
     }
     for (tid, group, idx, off, record) in attempts {

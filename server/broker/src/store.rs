@@ -12,7 +12,7 @@
 //! | `meta`     | `next_topic_id`                  | u32: no topic id below it is ever given again    |
 //! | `msgs`     | tid p off                        | [`MessageRecord`], binary (or JSON, before)      |
 //! | `cursors`  | tid g p                          | u64: the group's contiguous low-water mark       |
-//! | `acks`     | tid g p off                      | empty: an ack above the low-water mark           |
+//! | `acks`     | tid g p off                      | empty: an ack above the low-water mark; or u64 end: acks off..end |
 //! | `attempts` | tid g p off                      | JSON [`AttemptsRecord`]: deliveries, last error  |
 //! | `attempts` | tid g p                          | u64: first deliveries reached it (`topic::group`) |
 //! | `idem`     | tid tenant(u16 len) key          | p off expires_ms                                 |

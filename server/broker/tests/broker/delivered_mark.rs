@@ -1,6 +1,6 @@
-//! First deliveries are recorded by a per-partition mark, not a record per message: after a restart every
-//! unsettled message under the mark counts as delivered once, acked ones stay acked, and failed ones keep
-//! their own count and reason.
+//! What the broker stores per partition instead of per message, read back after a restart: first deliveries
+//! are recorded by a mark (every unsettled message under it counts as delivered once, acked ones stay acked,
+//! failed ones keep their own count and reason), and acks ahead of the low-water mark by runs of offsets.
 
 use std::time::Duration;
 
@@ -83,5 +83,53 @@ async fn a_restart_counts_first_deliveries_under_the_mark_and_keeps_acks_and_fai
     broker.produce(msg("t", "v6")).await.unwrap();
     let items = sub.try_next_chunk(32, usize::MAX);
     assert_eq!(summary(&items), [(6, 1, String::new())]);
+    close(broker);
+}
+
+fn ack(positions: &[u64]) -> AckBatch {
+    AckBatch {
+        topic: "t".into(),
+        group: "g".into(),
+        owner: "w".into(),
+        positions: positions.iter().map(|&o| (0, o)).collect(),
+    }
+}
+
+/// Acks ahead of the low-water mark are stored as runs of consecutive offsets: after a restart they are still
+/// acked, and once the mark passes them they are gone for good.
+#[tokio::test]
+async fn runs_of_acks_ahead_of_the_mark_survive_a_restart_and_go_once_the_mark_passes() {
+    let dir = TempDir::new().unwrap();
+    let broker = open(config(&dir));
+    broker.create_topic("t", Some(1)).await.unwrap();
+    for o in 0..10 {
+        broker.produce(msg("t", &format!("v{o}"))).await.unwrap();
+    }
+    let mut sub = broker.subscribe("t", "g", "w", None).unwrap();
+    assert_eq!(sub.try_next_chunk(32, usize::MAX).len(), 10);
+    broker.ack_batch(ack(&[5, 6, 7, 8, 2])).await.unwrap();
+    drop(sub);
+    close(broker);
+
+    let broker = open(config(&dir));
+    let mut sub = broker.subscribe("t", "g", "w", None).unwrap();
+    let offsets: Vec<u64> = sub
+        .try_next_chunk(32, usize::MAX)
+        .iter()
+        .map(|i| i.offset)
+        .collect();
+    assert_eq!(offsets, [0, 1, 3, 4, 9]);
+    broker.ack_batch(ack(&[0, 1, 3, 4])).await.unwrap();
+    drop(sub);
+    close(broker);
+
+    let broker = open(config(&dir));
+    let mut sub = broker.subscribe("t", "g", "w", None).unwrap();
+    let offsets: Vec<u64> = sub
+        .try_next_chunk(32, usize::MAX)
+        .iter()
+        .map(|i| i.offset)
+        .collect();
+    assert_eq!(offsets, [9], "the mark passed every run");
     close(broker);
 }

@@ -3,7 +3,8 @@
 //! Per (topic, group, partition) a [`GroupPart`] keeps:
 //! - `lwm`: the contiguous low-water mark — every offset below it is settled (acked, dead-lettered or deleted by
 //!   retention). It is what `cursors` persists; nothing at or above it is ever skipped, before or after a restart.
-//! - `acked`: acks above `lwm` (persisted in `acks` until `lwm` passes them).
+//! - `acked`: acks above `lwm` (persisted in `acks` until `lwm` passes them, one key per run of consecutive
+//!   offsets: `ack_runs`).
 //! - `next`: the next offset never delivered to this group; first deliveries go out in offset order.
 //! - `in_flight` (leased to an owner until a deadline) and `retry` (failed, waiting for redelivery, possibly
 //!   after a backoff). Together they are bounded by `max_in_flight`, and `next − lwm` by `max_ack_window`, so
@@ -124,6 +125,8 @@ pub(crate) struct GroupPart {
     pub(crate) lwm: u64,
     next: u64,
     pub(crate) acked: BTreeSet<u64>,
+    /// The `acks` keys of `acked`: runs of consecutive offsets, start → end (exclusive).
+    pub(crate) ack_runs: BTreeMap<u64, u64>,
     pub(crate) prior: BTreeMap<u64, Prior>,
     /// First deliveries reached this offset (as persisted): see the module doc.
     pub(crate) delivered: u64,
@@ -137,6 +140,7 @@ impl GroupPart {
             lwm,
             next: lwm,
             acked: BTreeSet::new(),
+            ack_runs: BTreeMap::new(),
             prior: BTreeMap::new(),
             delivered: lwm,
             in_flight: BTreeMap::new(),
@@ -149,6 +153,7 @@ impl GroupPart {
         if self.lwm < first {
             self.lwm = first;
             self.acked = self.acked.split_off(&first);
+            self.ack_runs.retain(|_, end| *end > first);
             self.prior = self.prior.split_off(&first);
         }
         self.next = self.next.max(self.lwm);

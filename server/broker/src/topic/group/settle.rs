@@ -18,6 +18,8 @@ pub(super) struct Settled {
     lwm: Option<u64>,
     /// Offsets recorded as acks above the new low-water mark.
     above: Vec<u64>,
+    /// The same as runs of consecutive offsets (start → end), one `acks` key each.
+    runs: Vec<(u64, u64)>,
 }
 
 impl<H: Host> Part<'_, H> {
@@ -25,7 +27,9 @@ impl<H: Host> Part<'_, H> {
     /// [`Part::apply_settle`] mirrors them in memory after the commit. The whole set is settled at once so that
     /// every key is written at most once per batch (two writes of one key in one fjall batch would be
     /// ambiguous): offsets below the low-water mark (deleted by retention) only lose their attempts, the mark
-    /// moves over settled offsets, and settled offsets it does not reach are recorded as acks.
+    /// moves over settled offsets, and settled offsets it does not reach are recorded as acks: one key per run
+    /// of consecutive offsets (`tid g p start`, valued with the run's end, or empty for one offset as written
+    /// before runs), since a batch ack that arrives ahead of an earlier one is mostly one such run.
     pub(super) fn settle_ops(&self, offsets: &[u64], batch: &mut OwnedWriteBatch) -> Settled {
         let ks = self.host.store();
         let gp = &*self.gp;
@@ -39,12 +43,22 @@ impl<H: Host> Part<'_, H> {
         while gp.acked.contains(&lwm) || offsets.binary_search(&lwm).is_ok() {
             lwm += 1;
         }
-        for &acked in gp.acked.range(..lwm) {
-            batch.remove(&ks.acks, self.offset_key(acked));
+        // A run is acked throughout, so the mark passes a run whole or not at all.
+        for (&start, _) in gp.ack_runs.range(..lwm).filter(|(_, end)| **end <= lwm) {
+            batch.remove(&ks.acks, self.offset_key(start));
         }
         let above: Vec<u64> = offsets.iter().copied().filter(|&o| o >= lwm).collect();
-        for &offset in &above {
-            batch.insert(&ks.acks, self.offset_key(offset), Vec::new());
+        let runs: Vec<(u64, u64)> = above
+            .chunk_by(|a, b| a + 1 == *b)
+            .filter_map(|run| Some((*run.first()?, *run.last()? + 1)))
+            .collect();
+        for &(start, end) in &runs {
+            let value = if end - start == 1 {
+                Vec::new()
+            } else {
+                end.to_be_bytes().to_vec()
+            };
+            batch.insert(&ks.acks, self.offset_key(start), value);
         }
         let moved = lwm != gp.lwm;
         if moved {
@@ -57,6 +71,7 @@ impl<H: Host> Part<'_, H> {
         Settled {
             lwm: moved.then_some(lwm),
             above,
+            runs,
         }
     }
 
@@ -65,10 +80,12 @@ impl<H: Host> Part<'_, H> {
         let gp = &mut *self.gp;
         if let Some(lwm) = settled.lwm {
             gp.acked = gp.acked.split_off(&lwm);
+            gp.ack_runs.retain(|_, end| *end > lwm);
             gp.lwm = lwm;
             gp.next = gp.next.max(lwm);
         }
         gp.acked.extend(settled.above);
+        gp.ack_runs.extend(settled.runs);
     }
 }
 
@@ -141,4 +158,46 @@ pub(crate) fn ack(
         topic.notify.notify_waiters();
     }
     Ok(ticket)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{AckBatch, Broker, Config, Produce};
+
+    /// A batch ack ahead of the low-water mark writes one `acks` key per run of consecutive offsets, not one
+    /// per offset, and they go once the mark passes them.
+    #[tokio::test]
+    async fn acks_ahead_of_the_mark_are_stored_as_runs() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let broker = Broker::open(Config {
+            durable: false,
+            ..Config::new(dir.path())
+        })
+        .unwrap();
+        broker.create_topic("t", None).await.unwrap();
+        for _ in 0..8 {
+            let produce = Produce {
+                topic: "t".into(),
+                value: "v".into(),
+                ..Produce::default()
+            };
+            broker.produce(produce).await.unwrap();
+        }
+        let mut sub = broker.subscribe("t", "g", "w", None).unwrap();
+        assert_eq!(sub.try_next_chunk(32, usize::MAX).len(), 8);
+        let ack = |offsets: &[u64]| AckBatch {
+            topic: "t".into(),
+            group: "g".into(),
+            owner: "w".into(),
+            positions: offsets.iter().map(|&o| (0, o)).collect(),
+        };
+        let keys = || broker.shared.store.acks.iter().count();
+        broker.ack_batch(ack(&[2, 3, 4, 5, 7])).await.unwrap();
+        assert_eq!(keys(), 2, "runs 2..6 and 7..8");
+        broker.ack_batch(ack(&[0, 1])).await.unwrap();
+        assert_eq!(keys(), 1, "the mark passed 2..6; 7..8 is still ahead of it");
+        broker.ack_batch(ack(&[6])).await.unwrap();
+        assert_eq!(keys(), 0);
+        broker.shutdown();
+    }
 }
