@@ -22,6 +22,10 @@
 //! synced with the next batch somebody waits for, or on its own after a few ms. Waking for each of them cost one
 //! more fsync per consume chunk under load.
 //!
+//! Each waiter is woken at its own ticket ([`Waiters`]): a sync wakes the tasks whose tickets it covers and
+//! no other. A `watch` channel woke every waiter on every sync, and under load about as many had registered
+//! during the fsync as before it, so each answer cost one more task wake-up and poll.
+//!
 //! The same thread makes produced messages visible to consumers once they are durable ([`Visible`]), so that a
 //! consumer never processes a message that a crash could still take back.
 //!
@@ -30,16 +34,18 @@
 //!
 //! This module owns the sync thread and nothing else. It must not be waited on while a broker lock is held.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use fjall::{Database, PersistMode};
 use parking_lot::{Condvar, Mutex};
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 use crate::health::Health;
 use crate::{Error, journal};
@@ -82,11 +88,60 @@ struct Durable {
     stopped: bool,
 }
 
+/// Who waits for which ticket, and how far the syncs got. Its own lock, so that waking waiters never holds up
+/// writers registering tickets.
+#[derive(Default)]
+struct Waiters {
+    durable: Durable,
+    /// Wakers by the ticket they wait for. A waiter dropped before its ticket is durable leaves its waker here
+    /// until then (waking a finished task is harmless): every ticket is issued before it is waited for, so every
+    /// entry is reached by a later sync, or by the failure or stop that ends the thread.
+    waiting: BTreeMap<u64, Vec<Waker>>,
+}
+
+impl Waiters {
+    /// Ready with the durable state once `ticket` is durable (or never will be); else keeps the task's waker
+    /// under `ticket`.
+    fn poll(&mut self, ticket: u64, cx: &Context<'_>) -> Poll<Durable> {
+        let d = self.durable;
+        if d.failed || d.stopped || d.seq >= ticket {
+            return Poll::Ready(d);
+        }
+        let wakers = self.waiting.entry(ticket).or_default();
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// Applies `change` and takes the wakers it answers: those at or below the new durable ticket, or all of
+    /// them once the thread failed or stopped.
+    fn publish(&mut self, change: impl FnOnce(&mut Durable)) -> BTreeMap<u64, Vec<Waker>> {
+        change(&mut self.durable);
+        let d = self.durable;
+        if d.failed || d.stopped {
+            return std::mem::take(&mut self.waiting);
+        }
+        let later = self.waiting.split_off(&d.seq.saturating_add(1));
+        std::mem::replace(&mut self.waiting, later)
+    }
+}
+
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
-    durable: watch::Sender<Durable>,
+    waiters: Mutex<Waiters>,
     health: Arc<Health>,
+}
+
+impl Shared {
+    /// Publishes `change` and wakes the waiters it answers, outside the lock.
+    fn publish(&self, change: impl FnOnce(&mut Durable)) {
+        let woken = self.waiters.lock().publish(change);
+        for waker in woken.into_values().flatten() {
+            waker.wake();
+        }
+    }
 }
 
 /// The group-commit handle: register after committing a batch, then wait for the ticket.
@@ -101,7 +156,7 @@ impl Committer {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
-            durable: watch::Sender::new(Durable::default()),
+            waiters: Mutex::new(Waiters::default()),
             health,
         });
         let thread_shared = Arc::clone(&shared);
@@ -172,14 +227,7 @@ impl Committer {
 
     /// Waits until `ticket` is durable.
     pub(crate) async fn wait(&self, ticket: u64) -> Result<(), Error> {
-        let mut rx = self.shared.durable.subscribe();
-        let durable = match rx
-            .wait_for(|d| d.failed || d.stopped || d.seq >= ticket)
-            .await
-        {
-            Ok(d) => *d,
-            Err(_) => return Err(Error::ShuttingDown),
-        };
+        let durable = std::future::poll_fn(|cx| self.shared.waiters.lock().poll(ticket, cx)).await;
         if durable.seq >= ticket {
             Ok(())
         } else if durable.failed {
@@ -296,7 +344,7 @@ fn sync_loop(mut journal: JournalSync, shared: &Shared) {
             state.idle = false;
             if state.issued == synced {
                 drop(state);
-                shared.durable.send_modify(|d| d.stopped = true);
+                shared.publish(|d| d.stopped = true);
                 return;
             }
             let linger_until = Instant::now() + (last_sync / 4).min(MAX_LINGER);
@@ -316,7 +364,7 @@ fn sync_loop(mut journal: JournalSync, shared: &Shared) {
             // Recorded before the waiters wake, so that they answer with this cause.
             let failure = shared.health.fail(&e);
             tracing::error!(%failure, "flushing or syncing the journal failed; the store refuses further writes");
-            shared.durable.send_modify(|d| d.failed = true);
+            shared.publish(|d| d.failed = true);
             return;
         }
         last_sync = started.elapsed();
@@ -336,13 +384,16 @@ fn sync_loop(mut journal: JournalSync, shared: &Shared) {
         for visible in merged {
             visible.apply();
         }
-        shared.durable.send_modify(|d| d.seq = target);
+        shared.publish(|d| d.seq = target);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::pin::pin;
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
     use std::time::Duration;
 
     use super::Committer;
@@ -374,12 +425,71 @@ mod tests {
         let (store, committer) = started(&dir);
         write(&store, "unwaited");
         committer.written();
-        let mut durable = committer.shared.durable.subscribe();
-        tokio::time::timeout(PATIENCE, durable.wait_for(|d| d.seq >= 1))
+        // Waiting registers no want: only the thread's own timer can sync this batch.
+        tokio::time::timeout(PATIENCE, committer.wait(1))
             .await
             .expect("synced in time")
             .unwrap();
         committer.stop();
+    }
+
+    /// Counts the wake-ups of a task.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sync_wakes_only_the_waiters_its_ticket_covers() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (store, committer) = started(&dir);
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(Arc::clone(&wakes));
+        let mut cx = Context::from_waker(&waker);
+        let mut later = pin!(committer.wait(2));
+        assert!(later.as_mut().poll(&mut cx).is_pending());
+
+        write(&store, "first");
+        let first = committer.register(None);
+        assert_eq!(first, 1);
+        tokio::time::timeout(PATIENCE, committer.wait(first))
+            .await
+            .expect("durable in time")
+            .unwrap();
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            0,
+            "the waiter of ticket 2 was woken by the sync of ticket 1"
+        );
+
+        write(&store, "second");
+        let second = committer.register(None);
+        tokio::time::timeout(PATIENCE, committer.wait(second))
+            .await
+            .expect("durable in time")
+            .unwrap();
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert!(matches!(later.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
+        committer.stop();
+    }
+
+    #[tokio::test]
+    async fn a_stop_answers_every_waiter() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (_store, committer) = started(&dir);
+        let waiting = committer.wait(7);
+        committer.stop();
+        let answer = tokio::time::timeout(PATIENCE, waiting)
+            .await
+            .expect("answered in time");
+        assert!(
+            matches!(answer, Err(crate::Error::ShuttingDown)),
+            "{answer:?}"
+        );
     }
 
     #[tokio::test]
