@@ -41,6 +41,10 @@ use crate::health::Health;
 pub(crate) use crate::record::MessageRecord;
 use crate::{Error, journal};
 
+/// How often, and how far apart, a clean close reads fjall's unflushed count again (see `unflushed_after_flush`).
+const CLOSE_SETTLE_POLLS: u32 = 100;
+const CLOSE_SETTLE_POLL: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// Memtable size of the message keyspace: large enough for write throughput, small enough for the RSS budget
 /// (seven keyspaces each hold an active memtable and sealed ones until flushed: halving both sizes took 35 MiB
 /// off the peak RSS at 800 runs/s, whose retention writes archive records and tombstones, at the same CPU per
@@ -192,7 +196,7 @@ impl Store {
         // The journal buffer holds at most batches that are now in tables; hand it to the OS so that fjall's own
         // close writes nothing after the journal was emptied.
         self.db.persist(PersistMode::SyncData)?;
-        let unflushed = self.db.write_buffer_size();
+        let unflushed = self.unflushed_after_flush();
         if unflushed == 0 {
             journal::empty_active(&self.dir).map_err(fjall::Error::Io)?;
         } else {
@@ -202,6 +206,23 @@ impl Store {
             );
         }
         Ok(())
+    }
+
+    /// How many bytes fjall still counts as unflushed once a flush was waited for.
+    ///
+    /// fjall's flush worker registers the table, which ends the wait, and only then lowers its count of unflushed
+    /// bytes; on a busy machine the count can trail for a moment, so it is read again for a bounded while before
+    /// the journal is kept for nothing.
+    fn unflushed_after_flush(&self) -> u64 {
+        let mut unflushed = self.db.write_buffer_size();
+        for _ in 0..CLOSE_SETTLE_POLLS {
+            if unflushed == 0 {
+                break;
+            }
+            std::thread::sleep(CLOSE_SETTLE_POLL);
+            unflushed = self.db.write_buffer_size();
+        }
+        unflushed
     }
 
     /// Writes every keyspace's memtable out to tables and waits for it (fjall deletes a sealed journal once
