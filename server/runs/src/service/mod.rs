@@ -11,6 +11,7 @@
 mod admission;
 mod answers;
 mod emit;
+mod stored;
 
 pub use answers::DlqFilter;
 
