@@ -92,10 +92,15 @@ async fn produce_all_sends_one_request_per_topic_in_a_row_and_keeps_idempotency(
     let base = server.url("");
     let proxy = ProduceCounter::start(base.trim_end_matches('/').to_owned(), false).await;
     let queue = HttpQueue::new(&proxy.url, None).unwrap();
-    queue.produce_all(&writes()).await.unwrap();
+    let stored = queue.produce_all(&writes()).await.unwrap();
     assert_eq!(*proxy.messages_per_request.lock().unwrap(), [5, 3, 1]);
+    let offsets: Vec<Option<u64>> = stored.iter().map(|o| o.offset).collect();
+    let expected = [0, 1, 2, 3, 4, 0, 1, 2, 5].map(Some);
+    assert_eq!(offsets, expected);
+    assert!(stored.iter().all(|o| !o.duplicate));
     // The same writes again (a writer retrying after an error) store nothing new.
-    queue.produce_all(&writes()).await.unwrap();
+    let again = queue.produce_all(&writes()).await.unwrap();
+    assert!(again.iter().all(|o| o.duplicate), "{again:?}");
     assert_eq!(
         values(&queue, "a").await,
         ["a0", "a1", "a2", "a3", "a4", "a5"]

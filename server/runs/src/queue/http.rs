@@ -400,7 +400,7 @@ impl Queue for HttpQueue {
     }
 
     /// A batch request per topic in a row where the server takes them (see `produce`).
-    async fn produce_all(&self, messages: &[Outgoing]) -> Result<(), QueueError> {
+    async fn produce_all(&self, messages: &[Outgoing]) -> Result<Vec<ProduceOutcome>, QueueError> {
         self.produce_in_batches(messages).await
     }
 

@@ -4,11 +4,11 @@
 //! original broker, which lacks the batch forms, and a queue reading by consume (whose reader must expect each
 //! message before it is sent) get one request per message, as before.
 
-use dq_proto::broker::{BatchMessage, Envelope, ProduceRequest};
+use dq_proto::broker::{BatchMessage, Envelope, ProduceRequest, ProducedBatch};
 
 use super::{Call, HttpQueue};
 use crate::QueueError;
-use crate::queue::{Outgoing, Queue};
+use crate::queue::{Outgoing, ProduceOutcome, Queue};
 
 /// Most messages in one request (the server takes up to 1,000).
 const MAX_BATCH: usize = 500;
@@ -17,29 +17,33 @@ impl HttpQueue {
     /// Stores `messages` in order: a batch request per run of messages for one topic where the server has the
     /// batch form, otherwise one produce each. Each request is answered once durable, so the requests in a row
     /// keep the order across topics.
-    pub(super) async fn produce_in_batches(&self, messages: &[Outgoing]) -> Result<(), QueueError> {
+    pub(super) async fn produce_in_batches(
+        &self,
+        messages: &[Outgoing],
+    ) -> Result<Vec<ProduceOutcome>, QueueError> {
         let batches = !self
             .reads_missing
             .load(std::sync::atomic::Ordering::Acquire)
             && self.link.acks.batch_supported(&self.link).await;
+        let mut outcomes = Vec::with_capacity(messages.len());
         if !batches {
             for message in messages {
-                self.produce(message.clone()).await?;
+                outcomes.push(self.produce(message.clone()).await?);
             }
-            return Ok(());
+            return Ok(outcomes);
         }
         for run in messages.chunk_by(|a, b| a.topic == b.topic) {
             for chunk in run.chunks(MAX_BATCH) {
-                self.send_batch(chunk).await?;
+                outcomes.extend(self.send_batch(chunk).await?);
             }
         }
-        Ok(())
+        Ok(outcomes)
     }
 
     /// One batch request; every message of `chunk` is for the same topic.
-    async fn send_batch(&self, chunk: &[Outgoing]) -> Result<(), QueueError> {
+    async fn send_batch(&self, chunk: &[Outgoing]) -> Result<Vec<ProduceOutcome>, QueueError> {
         let Some(first) = chunk.first() else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let body = ProduceRequest {
             topic: Some(first.topic.clone()),
@@ -59,13 +63,27 @@ impl HttpQueue {
             ..ProduceRequest::default()
         };
         let link = &self.link;
-        link.send(
-            link.request(reqwest::Method::POST, "/v1/produce")
-                .json(&body),
-            "POST /v1/produce (a batch)",
-            Call::NamesTopic,
-        )
-        .await
-        .map(drop)
+        let answer: ProducedBatch = link
+            .send(
+                link.request(reqwest::Method::POST, "/v1/produce")
+                    .json(&body),
+                "POST /v1/produce (a batch)",
+                Call::NamesTopic,
+            )
+            .await?
+            .json()
+            .await
+            .map_err(|source| QueueError::Transport {
+                context: "reading the batch produce answer".to_owned(),
+                source,
+            })?;
+        Ok(answer
+            .messages
+            .into_iter()
+            .map(|p| ProduceOutcome {
+                offset: Some(p.offset),
+                duplicate: p.duplicate,
+            })
+            .collect())
     }
 }
