@@ -104,7 +104,8 @@ impl Queue for LocalQueue {
     }
 
     /// One broker batch (all or none, one sync) per [`dq_broker::MAX_BATCH`] messages.
-    async fn produce_all(&self, messages: &[Outgoing]) -> Result<(), QueueError> {
+    async fn produce_all(&self, messages: &[Outgoing]) -> Result<Vec<ProduceOutcome>, QueueError> {
+        let mut outcomes = Vec::with_capacity(messages.len());
         for chunk in messages.chunks(dq_broker::MAX_BATCH) {
             let batch = chunk.iter().map(|message| Produce {
                 topic: message.topic.clone(),
@@ -115,16 +116,21 @@ impl Queue for LocalQueue {
                     ..Envelope::default()
                 }),
             });
-            self.broker
-                .produce_batch(batch.collect())
-                .await
-                .map_err(|e| match e {
-                    // Which message does not matter to the runs layer, only which topic is missing.
-                    dq_broker::Error::InBatch { source, .. } => queue_error(*source),
-                    e => queue_error(e),
-                })?;
+            let produced =
+                self.broker
+                    .produce_batch(batch.collect())
+                    .await
+                    .map_err(|e| match e {
+                        // Which message does not matter to the runs layer, only which topic is missing.
+                        dq_broker::Error::InBatch { source, .. } => queue_error(*source),
+                        e => queue_error(e),
+                    })?;
+            outcomes.extend(produced.into_iter().map(|p| ProduceOutcome {
+                offset: Some(p.offset),
+                duplicate: p.duplicate,
+            }));
         }
-        Ok(())
+        Ok(outcomes)
     }
 
     async fn create_topic_pending(

@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::queue::{Durable, Outgoing, Queue};
+use crate::queue::{Durable, Outgoing, ProduceOutcome, Queue};
 use crate::{QueueError, RunsError};
 
 /// Unix time in milliseconds: the `ts` of every event.
@@ -136,14 +136,15 @@ pub(crate) struct Pipeline<'a> {
 }
 
 impl Pipeline<'_> {
-    /// Queues `value` as a JSON string for `topic`, keyed by `key`.
+    /// Queues `value` as a JSON string for `topic`, keyed by `key`; returns its place among the outcomes of
+    /// [`Pipeline::flush`].
     pub fn produce<T: Serialize>(
         &mut self,
         topic: &str,
         key: &str,
         value: &T,
         idempotency_key: Option<String>,
-    ) -> Result<(), RunsError> {
+    ) -> Result<usize, RunsError> {
         let value = serde_json::to_string(value).map_err(|source| QueueError::Json {
             context: format!("encoding a message for {topic}"),
             source,
@@ -154,7 +155,7 @@ impl Pipeline<'_> {
             value,
             idempotency_key,
         });
-        Ok(())
+        Ok(self.queued.len() - 1)
     }
 
     /// Creates a one-partition topic unless it exists; later writes may use it at once.
@@ -186,8 +187,14 @@ impl Pipeline<'_> {
     /// them before is recognised by its idempotency key: only the user's own events come without one, and they
     /// come alone).
     pub async fn flush(&mut self) -> Result<(), RunsError> {
+        self.flush_stored().await.map(drop)
+    }
+
+    /// [`Pipeline::flush`], returning what each queued write stored, in the order queued.
+    pub async fn flush_stored(&mut self) -> Result<Vec<ProduceOutcome>, RunsError> {
         let queued = std::mem::take(&mut self.queued);
         let mut created: Vec<String> = Vec::new();
+        let mut outcomes = Vec::new();
         while !queued.is_empty() {
             match self.emitter.queue.produce_all(&queued).await {
                 Err(QueueError::UnknownTopic(topic))
@@ -198,7 +205,7 @@ impl Pipeline<'_> {
                     created.push(topic);
                 }
                 other => {
-                    other?;
+                    outcomes = other?;
                     break;
                 }
             }
@@ -209,6 +216,6 @@ impl Pipeline<'_> {
         for run_id in self.runs.drain(..) {
             self.emitter.hub.notify(&run_id);
         }
-        Ok(())
+        Ok(outcomes)
     }
 }

@@ -410,6 +410,17 @@ impl Registry {
         }
     }
 
+    /// Applies an index record this process just stored at `offset` (where the queue says). When it is the
+    /// next one a catch-up would read, the catch-up starts after it instead of reading it back; otherwise
+    /// (records of other writers before it, not read yet) the catch-up reads it again, which applies nothing
+    /// twice.
+    pub fn apply_own_index(&mut self, offset: Option<u64>, record: IndexRecord) {
+        if offset == Some(self.index_next) {
+            self.index_next += 1;
+        }
+        self.apply_index(record);
+    }
+
     /// Adds the DLQ record stored at `offset` (`Err`: the reason it did not decode), unless it was read
     /// already; a record that fails to decode or validate, or whose run the index does not know, is skipped
     /// with one warning. The worker writes a run's DLQ record only after its index record, and a catch-up reads

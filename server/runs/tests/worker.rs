@@ -755,3 +755,6 @@ mod writes;
 
 #[path = "worker/retention.rs"]
 mod retention;
+
+#[path = "worker/own_index.rs"]
+mod own_index;

@@ -5,6 +5,8 @@
 //! resumes where the last connection with that id stopped, and shares the events with any other connection
 //! open with it, each event going to one (see `cursor`).
 //!
+//! Each event goes out as the JSON it was stored with (see `RunsService::timeline_json`).
+//!
 //! A follower wakes on the service's hub for writes made in this process and polls for writes made
 //! elsewhere (an external worker). It ends when the client goes away or the server shuts down.
 
@@ -117,7 +119,8 @@ async fn follow(state: RunsState, run_id: String, mut after: Option<u64>, tx: mp
         let woken = hub.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let items = match state.service.timeline(&run_id, after).await {
+        // The events as stored: no decoding and encoding again per frame.
+        let items = match state.service.timeline_json(&run_id, after).await {
             Ok(items) => items,
             Err(e) => {
                 tracing::warn!(run_id, "sse timeline read failed: {e}");
@@ -125,19 +128,12 @@ async fn follow(state: RunsState, run_id: String, mut after: Option<u64>, tx: mp
             }
         };
         let idle = items.is_empty();
-        for item in items {
-            let data = match serde_json::to_string(&item.event) {
-                Ok(data) => data,
-                Err(e) => {
-                    tracing::warn!(run_id, "sse event encoding failed: {e}");
-                    continue;
-                }
-            };
-            let frame = SseEvent::default().id(item.seq.to_string()).data(data);
-            if tx.send((Some(item.seq), frame)).await.is_err() {
+        for (seq, data) in items {
+            let frame = SseEvent::default().id(seq.to_string()).data(data);
+            if tx.send((Some(seq), frame)).await.is_err() {
                 return;
             }
-            after = Some(item.seq);
+            after = Some(seq);
         }
         if idle {
             tokio::select! {

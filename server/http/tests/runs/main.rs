@@ -18,4 +18,5 @@ mod forged;
 mod race;
 mod retention;
 mod sse;
+mod stored_events;
 mod util;

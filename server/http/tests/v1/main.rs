@@ -10,6 +10,7 @@ mod batch;
 mod browser;
 mod connections;
 mod delivery;
+mod http_queue;
 mod limits;
 mod python_client;
 mod routes;

@@ -13,8 +13,9 @@
 //! Broker errors are classified by their DriftQ error code (and, for an answer without a DriftQ body, by the
 //! HTTP status), in the context of the call: see [`classify`].
 //!
-//! Against a dq server, acks made while another is under way go out together as one batch (`acks`); the
-//! original broker, which lacks the batch forms, gets one request per ack.
+//! Against a dq server, acks made while another is under way go out together as one batch (`acks`), and the
+//! messages of one [`Queue::produce_all`] as a batch per topic (`produce`); the original broker, which lacks
+//! the batch forms, gets one request per ack and per message.
 
 mod reader;
 
@@ -36,6 +37,7 @@ use crate::QueueError;
 use reader::ConsumeReader;
 
 mod acks;
+mod produce;
 
 /// Longest consume line read: far above what any message can take (a dq server refuses request bodies over
 /// twice its value limit), so only a broken stream reaches it.
@@ -395,6 +397,11 @@ impl Queue for HttpQueue {
             self.reader.forget(claim);
         }
         Ok(ProduceOutcome { offset, duplicate })
+    }
+
+    /// A batch request per topic in a row where the server takes them (see `produce`).
+    async fn produce_all(&self, messages: &[Outgoing]) -> Result<Vec<ProduceOutcome>, QueueError> {
+        self.produce_in_batches(messages).await
     }
 
     async fn consume(&self, spec: &ConsumeSpec) -> Result<Deliveries, QueueError> {

@@ -122,13 +122,14 @@ pub trait Queue: Send + Sync + 'static {
     }
 
     /// Stores `messages` in order, after every earlier write through this queue, and returns once all of them
-    /// are durable. A queue that can store them in one write overrides this (the embedded broker: one batch, one
-    /// sync, all or none); by default each is produced without waiting and the last is waited for, with a wait
-    /// at each change of topic where topics have no common order ([`Queue::orders_across_topics`]), so that
-    /// nobody sees a message before the ones ahead of it. On an error some may be stored: a writer sending them
-    /// again relies on their idempotency keys.
-    async fn produce_all(&self, messages: &[Outgoing]) -> Result<(), QueueError> {
+    /// are durable, with what each stored (in order). A queue that can store them in one write overrides this
+    /// (the embedded broker: one batch, one sync, all or none); by default each is produced without waiting
+    /// and the last is waited for, with a wait at each change of topic where topics have no common order
+    /// ([`Queue::orders_across_topics`]), so that nobody sees a message before the ones ahead of it. On an
+    /// error some may be stored: a writer sending them again relies on their idempotency keys.
+    async fn produce_all(&self, messages: &[Outgoing]) -> Result<Vec<ProduceOutcome>, QueueError> {
         let ordered = self.orders_across_topics();
+        let mut outcomes = Vec::with_capacity(messages.len());
         let mut last: Option<(&str, Durable)> = None;
         for message in messages {
             // Otherwise the wait for a later write covers this one.
@@ -138,13 +139,14 @@ pub trait Queue: Send + Sync + 'static {
             {
                 durable.wait().await?;
             }
-            let (_, durable) = self.produce_pending(message.clone()).await?;
+            let (outcome, durable) = self.produce_pending(message.clone()).await?;
+            outcomes.push(outcome);
             last = Some((&message.topic, durable));
         }
-        match last {
-            Some((_, durable)) => durable.wait().await,
-            None => Ok(()),
+        if let Some((_, durable)) = last {
+            durable.wait().await?;
         }
+        Ok(outcomes)
     }
 
     /// [`Queue::create_topic`] without waiting for durability: later writes may use the topic at once.

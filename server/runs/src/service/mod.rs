@@ -11,6 +11,7 @@
 mod admission;
 mod answers;
 mod emit;
+mod stored;
 
 pub use answers::DlqFilter;
 
@@ -298,7 +299,7 @@ impl RunsService {
         tag: &str,
     ) -> Result<(), RunsError> {
         let run_id = &command.run_id;
-        writes.produce(
+        let indexed = writes.produce(
             INDEX_TOPIC,
             run_id,
             &record,
@@ -312,9 +313,11 @@ impl RunsService {
             command,
             Some(format!("cmd:{run_id}:{seq}")),
         )?;
-        writes.flush().await?;
+        let stored = writes.flush_stored().await?;
         let mut registry = self.registry();
-        registry.apply_index(record);
+        // Where it was stored, so that a catch-up does not read it back (see `Registry::apply_own_index`).
+        let offset = stored.get(indexed).and_then(|outcome| outcome.offset);
+        registry.apply_own_index(offset, record);
         // Its timeline topic was just written to.
         registry.confirm(run_id);
         Ok(())

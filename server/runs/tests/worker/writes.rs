@@ -17,17 +17,19 @@ use tokio_util::sync::CancellationToken;
 
 use super::{GUARD, wait_status};
 
-/// What went through the queue: the size of each `produce_all`, and how many single produces.
+/// What went through the queue: the size of each `produce_all`, how many single produces, and how many
+/// `runs.index` records reads returned.
 #[derive(Default)]
-struct Writes {
+pub(super) struct Writes {
     groups: Vec<usize>,
     singles: usize,
+    pub(super) index_records_read: usize,
 }
 
 /// The embedded broker's queue, counting the writes made through it.
-struct Counting {
-    inner: LocalQueue,
-    writes: Mutex<Writes>,
+pub(super) struct Counting {
+    pub(super) inner: LocalQueue,
+    pub(super) writes: Mutex<Writes>,
 }
 
 #[async_trait]
@@ -53,7 +55,7 @@ impl Queue for Counting {
         self.inner.produce_pending(message).await
     }
 
-    async fn produce_all(&self, messages: &[Outgoing]) -> Result<(), QueueError> {
+    async fn produce_all(&self, messages: &[Outgoing]) -> Result<Vec<ProduceOutcome>, QueueError> {
         self.writes.lock().groups.push(messages.len());
         self.inner.produce_all(messages).await
     }
@@ -94,7 +96,11 @@ impl Queue for Counting {
         from: u64,
         limit: usize,
     ) -> Result<Vec<ReadItem>, QueueError> {
-        self.inner.read(topic, partition, from, limit).await
+        let items = self.inner.read(topic, partition, from, limit).await?;
+        if topic == dq_runs::INDEX_TOPIC {
+            self.writes.lock().index_records_read += items.len();
+        }
+        Ok(items)
     }
 }
 

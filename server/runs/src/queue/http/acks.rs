@@ -71,7 +71,8 @@ impl Acks {
         })
     }
 
-    async fn batch_supported(&self, queue: &Link) -> bool {
+    /// Whether the server takes the batch forms of ack and produce (asked once, with `GET /v1/version`).
+    pub(super) async fn batch_supported(&self, queue: &Link) -> bool {
         if let Some(known) = *self.batch.lock() {
             return known;
         }
