@@ -15,7 +15,9 @@ mod settings;
 use std::process::ExitCode;
 
 // The server answers tens of thousands of small requests a second, each allocating a little; glibc malloc took
-// an eighth of its CPU in profiles, mimalloc a fraction of that.
+// an eighth of its CPU in profiles, mimalloc a fraction of that. The `mimalloc` feature (default) can be switched
+// off for a heap profiler, which sees only the system malloc.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -4,7 +4,9 @@
 //!
 //! The offer is open loop: a request is sent on every tick whether or not earlier ones were answered, up to
 //! `--in-flight` outstanding requests; a tick with no room is counted as "not sent" (the client's own limit,
-//! not the server refusing). "Refused" is any answer other than 2xx, or a failed connection.
+//! not the server refusing). Refusals are counted by kind: a 429 is the server's limit of unfinished runs
+//! (`--max-unfinished-runs`); a failed connection (refused, reset or timed out) is the connection cap or the
+//! kernel's accept backlog; any other non-2xx answer is counted apart.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -43,8 +45,28 @@ pub struct MemoryArgs {
 #[derive(Default)]
 struct Counts {
     accepted: AtomicU64,
-    refused: AtomicU64,
+    /// Answered 429: past the server's limit of unfinished runs.
+    too_many: AtomicU64,
+    /// Answered with another non-2xx status.
+    other_status: AtomicU64,
+    /// No answer: the connection failed (the connection cap, the accept backlog, a reset).
+    no_answer: AtomicU64,
     not_sent: AtomicU64,
+}
+
+impl Counts {
+    /// Counts a failed `POST /runs` by what the server said, if anything.
+    fn refused(&self, error: &anyhow::Error) {
+        let status = error
+            .downcast_ref::<reqwest::Error>()
+            .and_then(reqwest::Error::status);
+        let counter = match status {
+            Some(reqwest::StatusCode::TOO_MANY_REQUESTS) => &self.too_many,
+            Some(_) => &self.other_status,
+            None => &self.no_answer,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Runs the scenario and prints its figures.
@@ -69,11 +91,14 @@ pub async fn memory(dq: &Path, args: MemoryArgs) -> anyhow::Result<()> {
     let offer_cpu = server.cpu_time()?.saturating_sub(cpu_before);
     let accepted = counts.accepted.load(Ordering::Relaxed);
     println!(
-        "offered {} runs/s for {:.1} s: {accepted} accepted ({:.0}/s), {} refused, {} not sent (client at {} in flight)",
+        "offered {} runs/s for {:.1} s: {accepted} accepted ({:.0}/s), {} refused with 429, {} other non-2xx, {} \
+         without an answer (connection failed), {} not sent (client at {} in flight)",
         args.rate,
         offered_for.as_secs_f64(),
         accepted as f64 / offered_for.as_secs_f64(),
-        counts.refused.load(Ordering::Relaxed),
+        counts.too_many.load(Ordering::Relaxed),
+        counts.other_status.load(Ordering::Relaxed),
+        counts.no_answer.load(Ordering::Relaxed),
         counts.not_sent.load(Ordering::Relaxed),
         args.in_flight,
     );
@@ -157,9 +182,7 @@ async fn offer(
                         counts.accepted.fetch_add(1, Ordering::Relaxed);
                         *last_run.lock().await = Some(run_id);
                     }
-                    Err(_) => {
-                        counts.refused.fetch_add(1, Ordering::Relaxed);
-                    }
+                    Err(e) => counts.refused(&e),
                 }
                 drop(permit);
             });

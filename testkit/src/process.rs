@@ -106,6 +106,11 @@ impl Process {
         BufReader::new(self.0.stderr.take().expect("stderr")).lines()
     }
 
+    /// Its process id, to read its `/proc` entries.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
     /// Sends `signal`.
     pub fn signal(&self, signal: Signal) {
         let pid = Pid::from_raw(i32::try_from(self.0.id()).expect("a pid"));

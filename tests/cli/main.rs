@@ -17,6 +17,7 @@ mod errors;
 mod hostile;
 mod kill_storm;
 mod logs;
+mod memory;
 mod nats;
 mod original;
 mod polish;

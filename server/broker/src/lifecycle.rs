@@ -336,4 +336,41 @@ mod tests {
         );
         broker.shutdown();
     }
+
+    /// A deleted topic leaves nothing in memory: no entry in the topic map, and nothing (a settled delivery's
+    /// timer, its group, an ended stream) still holds it, so its partitions and groups are freed at once.
+    #[tokio::test]
+    async fn a_deleted_topic_is_freed_from_memory() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let broker = Broker::open(Config::new(dir.path())).unwrap();
+        broker.create_topic("t", Some(2)).await.unwrap();
+        for value in ["a", "b"] {
+            broker
+                .produce(Produce {
+                    topic: "t".into(),
+                    value: value.into(),
+                    ..Produce::default()
+                })
+                .await
+                .unwrap();
+        }
+        let mut sub = broker.subscribe("t", "g", "o", None).unwrap();
+        let delivered = sub.next().await.unwrap();
+        broker
+            .ack(Settle {
+                topic: "t".into(),
+                group: "g".into(),
+                owner: "o".into(),
+                partition: delivered.partition,
+                offset: delivered.offset,
+            })
+            .await
+            .unwrap();
+        drop(sub);
+        let topic = Arc::downgrade(&broker.shared.topic("t").unwrap());
+        broker.delete_topic("t").await.unwrap();
+        assert!(broker.shared.topics.read().is_empty());
+        assert_eq!(topic.strong_count(), 0, "the deleted topic is still held");
+        broker.shutdown();
+    }
 }

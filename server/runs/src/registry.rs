@@ -108,7 +108,9 @@ pub(crate) struct ReplayEntry {
 /// fold is on).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Endings {
-    ended: HashMap<u64, (RunStatus, u64)>,
+    /// (start or replay, outcome, end time). A list, not a map: a run has few starts and replays, and the
+    /// registry keeps every run's entry for good, where a one-item hash map cost 128 bytes of heap each.
+    ended: Vec<(u64, RunStatus, u64)>,
 }
 
 impl Endings {
@@ -123,12 +125,21 @@ impl Endings {
             _ => return,
         };
         let seq = event.replay().unwrap_or(current);
-        self.ended.insert(seq, (status, event.ts));
+        if let Some(ending) = self.ended.iter_mut().find(|(s, _, _)| *s == seq) {
+            *ending = (seq, status, event.ts);
+        } else {
+            // Exactly one more: a `Vec` would otherwise grow to room for four.
+            self.ended.reserve_exact(1);
+            self.ended.push((seq, status, event.ts));
+        }
     }
 
     /// The outcome and end time of start/replay `seq`, once it ended.
     pub fn of(&self, seq: u64) -> Option<(RunStatus, u64)> {
-        self.ended.get(&seq).copied()
+        self.ended
+            .iter()
+            .find(|(s, _, _)| *s == seq)
+            .map(|&(_, status, ts)| (status, ts))
     }
 }
 
@@ -472,6 +483,8 @@ impl Registry {
     }
 }
 
+#[cfg(test)]
+mod size_tests;
 #[cfg(test)]
 // The registry takes records as they come off the queue, decoded or not: the helpers build them so.
 #[allow(clippy::unnecessary_wraps)]
