@@ -211,6 +211,24 @@ impl Committer {
         ticket
     }
 
+    /// A ticket covering every batch registered so far that asks for no sync: somebody who comes to wait for it
+    /// [`Committer::ask`]s first. Until then the batches ride along with the next sync somebody needs.
+    pub(crate) fn covering(&self) -> u64 {
+        self.shared.state.lock().issued
+    }
+
+    /// Asks for a sync covering `ticket` (from [`Committer::covering`]), as [`Committer::barrier`] does.
+    pub(crate) fn ask(&self, ticket: u64) {
+        let state = self.shared.state.lock();
+        self.want(state, ticket);
+    }
+
+    /// The highest ticket somebody asked a sync for.
+    #[cfg(test)]
+    pub(crate) fn wanted(&self) -> u64 {
+        self.shared.state.lock().wanted
+    }
+
     /// Records that `ticket` is waited for, waking the sync thread if it sleeps short of it.
     fn want(&self, mut state: parking_lot::MutexGuard<'_, State>, ticket: u64) {
         state.wanted = state.wanted.max(ticket);
