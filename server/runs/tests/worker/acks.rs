@@ -55,7 +55,7 @@ impl Queue for Counting {
         self.inner.produce_pending(message).await
     }
 
-    async fn produce_all(&self, messages: &[Outgoing]) -> Result<(), QueueError> {
+    async fn produce_all(&self, messages: &[Outgoing]) -> Result<Vec<ProduceOutcome>, QueueError> {
         self.inner.produce_all(messages).await
     }
 
