@@ -58,11 +58,18 @@ pub struct Broker {
 pub struct Pending {
     shared: Arc<Shared>,
     ticket: Option<u64>,
+    /// The group commit was not asked for a sync of this ticket yet: [`Pending::durable`] asks.
+    unasked: bool,
 }
 
 impl Pending {
     /// Waits until the write is durable (at once without fsync, or when it was durable already).
     pub async fn durable(self) -> Result<(), Error> {
+        if self.unasked
+            && let Some(ticket) = self.ticket
+        {
+            self.shared.committer.ask(ticket);
+        }
         self.shared.wait(self.ticket).await
     }
 }
@@ -151,19 +158,28 @@ impl Broker {
             partitions: topic.partition_count(),
         };
         // Covers the topic's creation, whoever made it, and every write made before this call: a caller that
-        // waits only for this pending write must find its own earlier writes durable too.
-        let barrier = self
+        // waits only for this pending write must find its own earlier writes durable too. No sync is asked for
+        // until somebody waits: a topic created for the writes that follow at once (a run's timeline, then its
+        // first batch) would otherwise get a sync of its own, and the batch a second one after it.
+        let covering = self
             .shared
             .config
             .durable
-            .then(|| self.shared.committer.barrier());
-        Ok((info, self.pending(barrier)))
+            .then(|| self.shared.committer.covering());
+        Ok((
+            info,
+            Pending {
+                unasked: true,
+                ..self.pending(covering)
+            },
+        ))
     }
 
     pub(crate) fn pending(&self, ticket: Option<u64>) -> Pending {
         Pending {
             shared: Arc::clone(&self.shared),
             ticket,
+            unasked: false,
         }
     }
 
@@ -244,3 +260,6 @@ impl Broker {
         self.shared.shut_down();
     }
 }
+
+#[cfg(test)]
+mod pending_tests;

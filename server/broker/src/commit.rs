@@ -76,6 +76,11 @@ struct State {
     /// Set while the sync thread sleeps: the `wanted` count that should wake it. Registering below it does not
     /// signal the condvar, so that writers pay no futex call (and the thread no wake-up) it would not act on.
     wake_at: Option<u64>,
+    /// Asks for a sync of a ticket not asked for before: one per writer that will wait, whatever number of batches
+    /// nobody waits for ride along. The linger counts these, not tickets.
+    asks: u64,
+    /// Set while the sync thread lingers: the `asks` count that should wake it.
+    linger_until_asks: Option<u64>,
     /// Set while the sync thread sleeps with nothing written since its last sync: the next batch nobody waits
     /// for wakes it, to start the [`UNWAITED_DELAY`] clock.
     idle: bool,
@@ -211,12 +216,42 @@ impl Committer {
         ticket
     }
 
+    /// A ticket covering every batch registered so far that asks for no sync: somebody who comes to wait for it
+    /// [`Committer::ask`]s first. Until then the batches ride along with the next sync somebody needs.
+    pub(crate) fn covering(&self) -> u64 {
+        self.shared.state.lock().issued
+    }
+
+    /// Asks for a sync covering `ticket` (from [`Committer::covering`]), as [`Committer::barrier`] does.
+    pub(crate) fn ask(&self, ticket: u64) {
+        let state = self.shared.state.lock();
+        self.want(state, ticket);
+    }
+
+    /// The highest ticket somebody asked a sync for.
+    #[cfg(test)]
+    pub(crate) fn wanted(&self) -> u64 {
+        self.shared.state.lock().wanted
+    }
+
+    /// How many asks for a sync of a new ticket were made.
+    #[cfg(test)]
+    pub(crate) fn asks(&self) -> u64 {
+        self.shared.state.lock().asks
+    }
+
     /// Records that `ticket` is waited for, waking the sync thread if it sleeps short of it.
     fn want(&self, mut state: parking_lot::MutexGuard<'_, State>, ticket: u64) {
+        if ticket > state.wanted {
+            state.asks += 1;
+        }
         state.wanted = state.wanted.max(ticket);
-        let wake = state.wake_at.is_some_and(|at| ticket >= at);
+        let asks = state.asks;
+        let wake = state.wake_at.is_some_and(|at| ticket >= at)
+            || state.linger_until_asks.is_some_and(|at| asks >= at);
         if wake {
             state.wake_at = None;
+            state.linger_until_asks = None;
             state.idle = false;
         }
         drop(state);
@@ -318,12 +353,15 @@ const MAX_LINGER: Duration = Duration::from_millis(1);
 fn sync_loop(mut journal: JournalSync, shared: &Shared) {
     let mut synced = 0u64;
     // Adaptive linger: writers woken by the last sync usually commit again within microseconds. Waiting (briefly)
-    // until as many tickets are pending as the last round carried lets one fsync cover them all instead of
-    // splitting them across two. A lone writer (last round = 1) never waits.
+    // until as many writers ask as the last round carried lets one fsync cover them all instead of splitting them
+    // across two. A lone writer (last round = 1) never waits. Writers, not tickets: batches nobody waits for (a
+    // lazy ack, a topic created with its first batch) made rounds look bigger than the writers coming back, and
+    // the next sync somebody waited for lingered for writers that never came.
     let mut last_round = 1u64;
+    let mut asks_synced = 0u64;
     let mut last_sync = Duration::ZERO;
     loop {
-        let (target, dirty) = {
+        let (target, asks, dirty) = {
             let mut state = shared.state.lock();
             let mut unwaited_since = None;
             while state.wanted <= synced && !state.stop {
@@ -348,16 +386,18 @@ fn sync_loop(mut journal: JournalSync, shared: &Shared) {
                 return;
             }
             let linger_until = Instant::now() + (last_sync / 4).min(MAX_LINGER);
-            while state.issued - synced < last_round && !state.stop {
+            while state.asks - asks_synced < last_round && !state.stop {
                 let left = linger_until.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break;
                 }
-                state.wake_at = Some(synced + last_round);
+                state.linger_until_asks = Some(asks_synced + last_round);
                 shared.wake.wait_for(&mut state, left);
             }
             state.wake_at = None;
-            (state.issued, std::mem::take(&mut state.dirty))
+            state.linger_until_asks = None;
+            let asks = state.asks;
+            (state.issued, asks, std::mem::take(&mut state.dirty))
         };
         let started = Instant::now();
         if let Err(e) = journal.sync() {
@@ -368,7 +408,8 @@ fn sync_loop(mut journal: JournalSync, shared: &Shared) {
             return;
         }
         last_sync = started.elapsed();
-        last_round = (target - synced).max(1);
+        last_round = (asks - asks_synced).max(1);
+        asks_synced = asks;
         synced = target;
         // One wake-up per partition, not per message: keep the highest head of each.
         let mut merged: Vec<Visible> = Vec::new();

@@ -36,6 +36,7 @@ mod config;
 mod error;
 mod health;
 mod journal;
+mod lazy_ack;
 mod lifecycle;
 mod metrics;
 mod produce;

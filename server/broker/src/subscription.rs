@@ -35,7 +35,7 @@ pub struct Settle {
 
 impl Settle {
     /// Topic, group and owner.
-    fn names(&self) -> (&str, &str, &str) {
+    pub(crate) fn names(&self) -> (&str, &str, &str) {
         (&self.topic, &self.group, &self.owner)
     }
 }

@@ -166,6 +166,17 @@ impl Queue for LocalQueue {
             .map_err(queue_error)
     }
 
+    async fn ack_lazily(
+        &self,
+        spec: &ConsumeSpec,
+        partition: u32,
+        offset: u64,
+    ) -> Result<(), QueueError> {
+        self.broker
+            .ack_lazily(&Self::settle(spec, partition, offset))
+            .map_err(queue_error)
+    }
+
     async fn nack(
         &self,
         spec: &ConsumeSpec,

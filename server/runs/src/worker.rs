@@ -508,11 +508,13 @@ impl Worker {
         writes.emit(&event, Some(key))
     }
 
+    /// Lazily: a crash that loses the ack redelivers the command, and the timeline tells what was done (see the
+    /// module doc), so the ack need not cost a sync of its own.
     async fn ack(&self, item: &ConsumeItem) {
         if let Err(e) = self
             .emitter
             .queue
-            .ack(&self.spec, item.partition, item.offset)
+            .ack_lazily(&self.spec, item.partition, item.offset)
             .await
         {
             tracing::warn!(offset = item.offset, "ack failed: {e}");

@@ -753,6 +753,9 @@ mod workflows;
 #[path = "worker/writes.rs"]
 mod writes;
 
+#[path = "worker/acks.rs"]
+mod acks;
+
 #[path = "worker/retention.rs"]
 mod retention;
 

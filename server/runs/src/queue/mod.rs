@@ -172,6 +172,18 @@ pub trait Queue: Send + Sync + 'static {
     /// Acknowledges a delivery.
     async fn ack(&self, spec: &ConsumeSpec, partition: u32, offset: u64) -> Result<(), QueueError>;
 
+    /// Acknowledges a delivery for an acker to whom a lost ack only means a redelivery it handles (the worker:
+    /// the run's timeline says what was done). The embedded broker makes it durable with the next write somebody
+    /// waits for, so that it costs no fsync of its own; by default this is [`Queue::ack`].
+    async fn ack_lazily(
+        &self,
+        spec: &ConsumeSpec,
+        partition: u32,
+        offset: u64,
+    ) -> Result<(), QueueError> {
+        self.ack(spec, partition, offset).await
+    }
+
     /// Rejects a delivery; the broker redelivers it after `delay`.
     async fn nack(
         &self,
