@@ -250,6 +250,11 @@ impl Store {
         ]
     }
 
+    /// How many journals fjall has sealed and not yet deleted (each is replayed in full after a crash).
+    pub(crate) fn sealed_journals(&self) -> usize {
+        self.db.journal_count().saturating_sub(1)
+    }
+
     /// Bounds what a crash leaves to replay to the active journal: once fjall has sealed a journal (it does at
     /// 64 MB), starts a flush of every keyspace that is not flushing already, so that fjall can delete the sealed
     /// journal. fjall itself keeps a sealed journal until *every* keyspace that wrote to it has flushed past it,
