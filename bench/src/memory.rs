@@ -47,8 +47,8 @@ struct Counts {
     accepted: AtomicU64,
     /// Answered 429: past the server's limit of unfinished runs.
     too_many: AtomicU64,
-    /// Answered with another non-2xx status.
-    other_status: AtomicU64,
+    /// Answered with another non-2xx status: how many of each.
+    other_status: std::sync::Mutex<std::collections::BTreeMap<u16, u64>>,
     /// No answer: the connection failed (the connection cap, the accept backlog, a reset).
     no_answer: AtomicU64,
     not_sent: AtomicU64,
@@ -60,12 +60,21 @@ impl Counts {
         let status = error
             .downcast_ref::<reqwest::Error>()
             .and_then(reqwest::Error::status);
-        let counter = match status {
-            Some(reqwest::StatusCode::TOO_MANY_REQUESTS) => &self.too_many,
-            Some(_) => &self.other_status,
-            None => &self.no_answer,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        match status {
+            Some(reqwest::StatusCode::TOO_MANY_REQUESTS) => {
+                self.too_many.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(other) => {
+                let mut seen = self
+                    .other_status
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                *seen.entry(other.as_u16()).or_default() += 1;
+            }
+            None => {
+                self.no_answer.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 
@@ -90,14 +99,25 @@ pub async fn memory(dq: &Path, args: MemoryArgs) -> anyhow::Result<()> {
     let offered_for = started.elapsed();
     let offer_cpu = server.cpu_time()?.saturating_sub(cpu_before);
     let accepted = counts.accepted.load(Ordering::Relaxed);
+    let other: Vec<String> = counts
+        .other_status
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .map(|(status, n)| format!("{n} × {status}"))
+        .collect();
     println!(
-        "offered {} runs/s for {:.1} s: {accepted} accepted ({:.0}/s), {} refused with 429, {} other non-2xx, {} \
+        "offered {} runs/s for {:.1} s: {accepted} accepted ({:.0}/s), {} refused with 429, other non-2xx: {}, {} \
          without an answer (connection failed), {} not sent (client at {} in flight)",
         args.rate,
         offered_for.as_secs_f64(),
         accepted as f64 / offered_for.as_secs_f64(),
         counts.too_many.load(Ordering::Relaxed),
-        counts.other_status.load(Ordering::Relaxed),
+        if other.is_empty() {
+            "none".to_owned()
+        } else {
+            other.join(", ")
+        },
         counts.no_answer.load(Ordering::Relaxed),
         counts.not_sent.load(Ordering::Relaxed),
         args.in_flight,
@@ -125,7 +145,13 @@ pub async fn memory(dq: &Path, args: MemoryArgs) -> anyhow::Result<()> {
     let server_cpu = server.cpu_time()?.saturating_sub(cpu_before);
     let peak = sampler.stop().await;
     let (rss, hwm) = server.memory_mib()?;
-    let (finished, listed) = count_finished(&client, &server.url).await?;
+    // The newest run ending first leaves a few older ones still running: every listed run must end too.
+    let deadline = Instant::now() + Duration::from_secs(args.drain);
+    let (mut finished, mut listed) = count_finished(&client, &server.url).await?;
+    while finished < listed && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        (finished, listed) = count_finished(&client, &server.url).await?;
+    }
     println!(
         "  drained: {} after {:.1} s; finished {finished} of {listed} listed runs",
         if drained { "yes" } else { "NO (timed out)" },
