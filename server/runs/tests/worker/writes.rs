@@ -17,16 +17,20 @@ use tokio_util::sync::CancellationToken;
 
 use super::{GUARD, wait_status};
 
-/// What went through the queue: the size of each `produce_all`, how many single produces, and how many
-/// `runs.index` records reads returned.
+/// What went through the queue: the size of each `produce_all`, how many single produces, how many
+/// `runs.index` records reads returned, and the acks by kind.
 #[derive(Default)]
 pub(super) struct Writes {
     groups: Vec<usize>,
     singles: usize,
     pub(super) index_records_read: usize,
+    /// Acks answered once durable ([`Queue::ack`]).
+    pub(super) acks_waited: usize,
+    /// Acks made durable with the next sync ([`Queue::ack_lazily`]).
+    pub(super) acks_lazy: usize,
 }
 
-/// The embedded broker's queue, counting the writes made through it.
+/// The embedded broker's queue, counting the writes and acks made through it.
 pub(super) struct Counting {
     pub(super) inner: LocalQueue,
     pub(super) writes: Mutex<Writes>,
@@ -40,6 +44,10 @@ impl Queue for Counting {
 
     async fn create_topic(&self, name: &str, partitions: u32) -> Result<(), QueueError> {
         self.inner.create_topic(name, partitions).await
+    }
+
+    async fn unsettled(&self, topic: &str, group: &str) -> Result<Option<u64>, QueueError> {
+        self.inner.unsettled(topic, group).await
     }
 
     async fn produce(&self, message: Outgoing) -> Result<ProduceOutcome, QueueError> {
@@ -73,7 +81,18 @@ impl Queue for Counting {
     }
 
     async fn ack(&self, spec: &ConsumeSpec, partition: u32, offset: u64) -> Result<(), QueueError> {
+        self.writes.lock().acks_waited += 1;
         self.inner.ack(spec, partition, offset).await
+    }
+
+    async fn ack_lazily(
+        &self,
+        spec: &ConsumeSpec,
+        partition: u32,
+        offset: u64,
+    ) -> Result<(), QueueError> {
+        self.writes.lock().acks_lazy += 1;
+        self.inner.ack_lazily(spec, partition, offset).await
     }
 
     async fn nack(
