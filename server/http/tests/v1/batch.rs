@@ -1,7 +1,6 @@
 //! The batch forms (dq additions): `POST /v1/produce` with `messages` and `POST /v1/ack` with `offsets`, all
 //! or none, with their 400 / 413 errors, `/v1/version` announcing them, and dq's HTTP queue using them.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dq_proto::broker::{FEATURE_BATCH, ProducedBatch, Version};
@@ -11,7 +10,8 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::util::{GUARD, TestServer, V1Api, client};
+use crate::counting_proxy::CountingProxy;
+use crate::util::{GUARD, TestServer, V1Api};
 
 #[tokio::test]
 async fn version_announces_the_batch_forms() {
@@ -184,58 +184,6 @@ async fn malformed_batches_get_clear_400s_and_oversized_ones_413s() {
     );
 }
 
-/// A loopback proxy in front of the server that records, per `POST /v1/ack` it forwards, how many acks it
-/// carried; with `as_original`, its `/v1/version` answers without `features`, as the original broker does.
-struct AckCounter {
-    url: String,
-    acks_per_request: Arc<Mutex<Vec<usize>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl AckCounter {
-    async fn start(upstream: String, as_original: bool) -> Self {
-        let acks_per_request: Arc<Mutex<Vec<usize>>> = Arc::default();
-        let seen = Arc::clone(&acks_per_request);
-        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-            let (upstream, seen) = (upstream.clone(), Arc::clone(&seen));
-            async move {
-                let (parts, body) = req.into_parts();
-                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-                if parts.uri.path() == "/v1/ack" {
-                    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                    let n = json["offsets"].as_array().map_or(1, Vec::len);
-                    seen.lock().unwrap().push(n);
-                }
-                let answer = client()
-                    .request(parts.method, format!("{upstream}{}", parts.uri))
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                let status = answer.status();
-                let mut bytes = answer.bytes().await.unwrap().to_vec();
-                if as_original && parts.uri.path() == "/v1/version" {
-                    let mut version: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-                    version.as_object_mut().unwrap().remove("features");
-                    bytes = serde_json::to_vec(&version).unwrap();
-                }
-                (status, bytes)
-            }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Self {
-            url,
-            acks_per_request,
-            task,
-        }
-    }
-}
-
 /// dq's HTTP queue (a remote `dq worker`) sends acks made while another is under way as one batch request.
 #[tokio::test]
 async fn the_http_queue_sends_acks_made_together_as_one_batch() {
@@ -259,7 +207,7 @@ async fn the_http_queue_sends_acks_made_together_as_one_batch() {
         let item = tokio::time::timeout(GUARD, stream.next()).await.unwrap();
         items.push(item.unwrap().unwrap());
     }
-    let proxy = AckCounter::start(base.to_owned(), false).await;
+    let proxy = CountingProxy::start(base.to_owned(), "/v1/ack", "offsets", false).await;
     let queue = HttpQueue::new(&proxy.url, None).unwrap();
     // The first ack learns from /v1/version that the server takes batches; the 39 made together (before this
     // current-thread test yields to the task that sends them) go out in one request.
@@ -273,7 +221,7 @@ async fn the_http_queue_sends_acks_made_together_as_one_batch() {
     for result in futures::future::join_all(acks).await {
         result.unwrap();
     }
-    assert_eq!(*proxy.acks_per_request.lock().unwrap(), [1, 39]);
+    assert_eq!(*proxy.items_per_request.lock().unwrap(), [1, 39]);
     let again = direct.ack(&spec, items[5].partition, items[5].offset).await;
     assert!(again.is_err(), "every message is acked: {again:?}");
     proxy.task.abort();
@@ -302,7 +250,7 @@ async fn the_http_queue_acks_one_by_one_when_the_server_lacks_the_batch_forms() 
         let item = tokio::time::timeout(GUARD, stream.next()).await.unwrap();
         items.push(item.unwrap().unwrap());
     }
-    let proxy = AckCounter::start(base.to_owned(), true).await;
+    let proxy = CountingProxy::start(base.to_owned(), "/v1/ack", "offsets", true).await;
     let queue = HttpQueue::new(&proxy.url, None).unwrap();
     let acks = items
         .iter()
@@ -310,6 +258,6 @@ async fn the_http_queue_acks_one_by_one_when_the_server_lacks_the_batch_forms() 
     for result in futures::future::join_all(acks).await {
         result.unwrap();
     }
-    assert_eq!(*proxy.acks_per_request.lock().unwrap(), [1; 10]);
+    assert_eq!(*proxy.items_per_request.lock().unwrap(), [1; 10]);
     proxy.task.abort();
 }

@@ -2,65 +2,12 @@
 //! one `produce_all` go out as a batch request per topic, and `delete_topic` deletes, where a missing topic is
 //! not an error.
 
-use std::sync::{Arc, Mutex};
-
 use dq_runs::queue::Outgoing;
 use dq_runs::{HttpQueue, Queue, QueueError};
 use serde_json::Value;
 
-use crate::util::{TestServer, V1Api, client};
-
-/// A proxy in front of a dq server that records, per `POST /v1/produce`, how many messages it carried; with
-/// `as_original` it hides the batch forms from `/v1/version`, as the original broker does.
-struct ProduceCounter {
-    url: String,
-    messages_per_request: Arc<Mutex<Vec<usize>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl ProduceCounter {
-    async fn start(upstream: String, as_original: bool) -> Self {
-        let messages_per_request: Arc<Mutex<Vec<usize>>> = Arc::default();
-        let seen = Arc::clone(&messages_per_request);
-        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-            let (upstream, seen) = (upstream.clone(), Arc::clone(&seen));
-            async move {
-                let (parts, body) = req.into_parts();
-                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-                if parts.uri.path() == "/v1/produce" {
-                    let json: Value = serde_json::from_slice(&body).unwrap();
-                    let n = json["messages"].as_array().map_or(1, Vec::len);
-                    seen.lock().unwrap().push(n);
-                }
-                let answer = client()
-                    .request(parts.method, format!("{upstream}{}", parts.uri))
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                let status = answer.status();
-                let mut bytes = answer.bytes().await.unwrap().to_vec();
-                if as_original && parts.uri.path() == "/v1/version" {
-                    let mut version: Value = serde_json::from_slice(&bytes).unwrap();
-                    version.as_object_mut().unwrap().remove("features");
-                    bytes = serde_json::to_vec(&version).unwrap();
-                }
-                (status, bytes)
-            }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Self {
-            url,
-            messages_per_request,
-            task,
-        }
-    }
-}
+use crate::counting_proxy::CountingProxy;
+use crate::util::{TestServer, V1Api};
 
 fn message(topic: &str, value: &str) -> Outgoing {
     Outgoing {
@@ -90,10 +37,16 @@ async fn produce_all_sends_one_request_per_topic_in_a_row_and_keeps_idempotency(
     server.create_topic("a", 1).await;
     server.create_topic("b", 1).await;
     let base = server.url("");
-    let proxy = ProduceCounter::start(base.trim_end_matches('/').to_owned(), false).await;
+    let proxy = CountingProxy::start(
+        base.trim_end_matches('/').to_owned(),
+        "/v1/produce",
+        "messages",
+        false,
+    )
+    .await;
     let queue = HttpQueue::new(&proxy.url, None).unwrap();
     let stored = queue.produce_all(&writes()).await.unwrap();
-    assert_eq!(*proxy.messages_per_request.lock().unwrap(), [5, 3, 1]);
+    assert_eq!(*proxy.items_per_request.lock().unwrap(), [5, 3, 1]);
     let offsets: Vec<Option<u64>> = stored.iter().map(|o| o.offset).collect();
     let expected = [0, 1, 2, 3, 4, 0, 1, 2, 5].map(Some);
     assert_eq!(offsets, expected);
@@ -115,10 +68,16 @@ async fn produce_all_sends_one_request_per_message_when_the_server_lacks_the_bat
     server.create_topic("a", 1).await;
     server.create_topic("b", 1).await;
     let base = server.url("");
-    let proxy = ProduceCounter::start(base.trim_end_matches('/').to_owned(), true).await;
+    let proxy = CountingProxy::start(
+        base.trim_end_matches('/').to_owned(),
+        "/v1/produce",
+        "messages",
+        true,
+    )
+    .await;
     let queue = HttpQueue::new(&proxy.url, None).unwrap();
     queue.produce_all(&writes()).await.unwrap();
-    assert_eq!(*proxy.messages_per_request.lock().unwrap(), [1; 9]);
+    assert_eq!(*proxy.items_per_request.lock().unwrap(), [1; 9]);
     assert_eq!(
         values(&queue, "a").await,
         ["a0", "a1", "a2", "a3", "a4", "a5"]

@@ -9,6 +9,7 @@ mod bad_input;
 mod batch;
 mod browser;
 mod connections;
+mod counting_proxy;
 mod delivery;
 mod http_queue;
 mod limits;
