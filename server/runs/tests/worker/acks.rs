@@ -2,34 +2,22 @@
 //! costs no fsync of its own (a lost ack means a redelivery, and the timeline says the run ended). The run's
 //! events are durable before the ack, and the command counts as settled at once.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use dq_broker::{Broker, Config};
-use dq_local::LocalQueue;
 use dq_proto::runs::{COMMANDS_TOPIC, CreateRun, DEFAULT_WORKER_GROUP, RunStatus};
-use dq_runs::{Queue, RunsConfig, RunsRuntime};
+use dq_runs::{Queue, RunsRuntime};
 use dq_testkit::eventually;
-use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use super::writes::Counting;
+use super::writes::{Counting, instant};
 use super::{GUARD, wait_status};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finished_runs_command_is_acked_lazily_and_counts_as_settled() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::open(Config::new(dir.path())).unwrap();
-    let queue = Arc::new(Counting {
-        inner: LocalQueue::new(broker.clone()),
-        writes: Mutex::default(),
-    });
+    let queue = Counting::over(&broker);
     let shutdown = CancellationToken::new();
-    let config = RunsConfig {
-        step_delay: Duration::ZERO,
-        ..RunsConfig::default()
-    };
-    let runtime = RunsRuntime::start(queue.clone(), config, shutdown.clone())
+    let runtime = RunsRuntime::start(queue.clone(), instant(), shutdown.clone())
         .await
         .unwrap();
     let service = runtime.service();

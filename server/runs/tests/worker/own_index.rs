@@ -2,14 +2,10 @@
 //! `GET /runs`, every SSE connection's DLQ look) reads only what other writers added, not every run this
 //! process started since the last one.
 
-use std::sync::Arc;
-
 use dq_broker::{Broker, Config};
-use dq_local::LocalQueue;
 use dq_proto::runs::CreateRun;
 use dq_runs::queue::Outgoing;
 use dq_runs::{INDEX_TOPIC, Queue, RunsRuntime};
-use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::fast;
@@ -19,10 +15,7 @@ use super::writes::Counting;
 async fn a_catch_up_does_not_read_back_the_index_records_this_process_wrote() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::open(Config::new(dir.path())).unwrap();
-    let queue = Arc::new(Counting {
-        inner: LocalQueue::new(broker.clone()),
-        writes: Mutex::default(),
-    });
+    let queue = Counting::over(&broker);
     let shutdown = CancellationToken::new();
     let runtime = RunsRuntime::start(queue.clone(), fast(0), shutdown.clone())
         .await

@@ -36,6 +36,16 @@ pub(super) struct Counting {
     pub(super) writes: Mutex<Writes>,
 }
 
+impl Counting {
+    /// Counts what goes through the embedded `broker`'s queue.
+    pub(super) fn over(broker: &Broker) -> Arc<Self> {
+        Arc::new(Self {
+            inner: LocalQueue::new(broker.clone()),
+            writes: Mutex::default(),
+        })
+    }
+}
+
 #[async_trait]
 impl Queue for Counting {
     async fn health(&self) -> Result<serde_json::Value, QueueError> {
@@ -123,7 +133,7 @@ impl Queue for Counting {
     }
 }
 
-fn instant() -> RunsConfig {
+pub(super) fn instant() -> RunsConfig {
     RunsConfig {
         step_delay: Duration::ZERO,
         ..RunsConfig::default()
@@ -134,10 +144,7 @@ fn instant() -> RunsConfig {
 async fn a_run_is_one_write_to_start_and_one_per_attempt() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::open(Config::new(dir.path())).unwrap();
-    let queue = Arc::new(Counting {
-        inner: LocalQueue::new(broker.clone()),
-        writes: Mutex::default(),
-    });
+    let queue = Counting::over(&broker);
     let shutdown = CancellationToken::new();
     let runtime = RunsRuntime::start(queue.clone(), instant(), shutdown.clone())
         .await
