@@ -34,6 +34,14 @@ pub fn msg(topic: &str, value: &str) -> Produce {
     }
 }
 
+/// Creates topic `t` with one partition holding `count` messages `v0`, `v1`, …
+pub async fn one_partition_of(broker: &Broker, count: u64) {
+    broker.create_topic("t", Some(1)).await.unwrap();
+    for o in 0..count {
+        broker.produce(msg("t", &format!("v{o}"))).await.unwrap();
+    }
+}
+
 pub fn with_envelope(topic: &str, value: &str, envelope: Envelope) -> Produce {
     Produce {
         envelope: Some(envelope),

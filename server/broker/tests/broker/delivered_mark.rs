@@ -8,7 +8,7 @@ use dq_broker::AckBatch;
 use dq_proto::broker::ConsumeItem;
 use tempfile::TempDir;
 
-use crate::common::{close, config, msg, open, settle};
+use crate::common::{close, config, msg, one_partition_of, open, settle};
 
 fn summary(items: &[ConsumeItem]) -> Vec<(u64, u32, String)> {
     items
@@ -21,10 +21,7 @@ fn summary(items: &[ConsumeItem]) -> Vec<(u64, u32, String)> {
 async fn a_restart_counts_first_deliveries_under_the_mark_and_keeps_acks_and_failures() {
     let dir = TempDir::new().unwrap();
     let broker = open(config(&dir));
-    broker.create_topic("t", Some(1)).await.unwrap();
-    for o in 0..6 {
-        broker.produce(msg("t", &format!("v{o}"))).await.unwrap();
-    }
+    one_partition_of(&broker, 6).await;
     let mut sub = broker.subscribe("t", "g", "w", None).unwrap();
     let first = sub.try_next_chunk(5, usize::MAX);
     assert_eq!(first.len(), 5, "offsets 0..5; 5 is never delivered");
@@ -101,10 +98,7 @@ fn ack(positions: &[u64]) -> AckBatch {
 async fn runs_of_acks_ahead_of_the_mark_survive_a_restart_and_go_once_the_mark_passes() {
     let dir = TempDir::new().unwrap();
     let broker = open(config(&dir));
-    broker.create_topic("t", Some(1)).await.unwrap();
-    for o in 0..10 {
-        broker.produce(msg("t", &format!("v{o}"))).await.unwrap();
-    }
+    one_partition_of(&broker, 10).await;
     let mut sub = broker.subscribe("t", "g", "w", None).unwrap();
     assert_eq!(sub.try_next_chunk(32, usize::MAX).len(), 10);
     broker.ack_batch(ack(&[5, 6, 7, 8, 2])).await.unwrap();

@@ -8,7 +8,7 @@ use dq_broker::{AckBatch, Subscription};
 use dq_proto::broker::ConsumeItem;
 use tempfile::TempDir;
 
-use crate::common::{close, config, fast_config, msg, open, settle};
+use crate::common::{close, config, fast_config, one_partition_of, open, settle};
 
 fn chunk(sub: &mut Subscription) -> Vec<ConsumeItem> {
     sub.try_next_chunk(32, usize::MAX)
@@ -26,10 +26,7 @@ fn expected(offsets: &[u64]) -> Vec<(u64, String)> {
 async fn after_a_restart_a_chunk_skips_the_offsets_acked_above_the_mark_and_delivers_the_rest() {
     let dir = TempDir::new().unwrap();
     let broker = open(config(&dir));
-    broker.create_topic("t", Some(1)).await.unwrap();
-    for o in 0..10 {
-        broker.produce(msg("t", &format!("v{o}"))).await.unwrap();
-    }
+    one_partition_of(&broker, 10).await;
     let mut sub = broker.subscribe("t", "g", "w", None).unwrap();
     assert_eq!(chunk(&mut sub).len(), 10);
     broker
@@ -56,10 +53,7 @@ async fn after_a_restart_a_chunk_skips_the_offsets_acked_above_the_mark_and_deli
 async fn a_due_retry_and_the_first_deliveries_after_it_each_carry_their_own_value() {
     let dir = TempDir::new().unwrap();
     let broker = open(fast_config(&dir));
-    broker.create_topic("t", Some(1)).await.unwrap();
-    for o in 0..6 {
-        broker.produce(msg("t", &format!("v{o}"))).await.unwrap();
-    }
+    one_partition_of(&broker, 6).await;
     let mut sub = broker.subscribe("t", "g", "w", None).unwrap();
     let first = sub.try_next_chunk(2, usize::MAX);
     assert_eq!(offsets_and_values(&first), expected(&[0, 1]));
