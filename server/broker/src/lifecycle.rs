@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use fjall::OwnedWriteBatch;
+
 use crate::Error;
 use crate::broker::{Broker, TopicInfo};
 use crate::state::Shared;
@@ -50,16 +52,36 @@ impl Shared {
         Ok(())
     }
 
-    /// Removes a topic from the store's topic list and from memory, leaving a `deleted/` marker for its data,
-    /// and fences everything that still holds it: appends see the flag under the head lock, streams end.
+    /// Removes a topic from the store's topic list and from memory: [`Shared::unlink_topics`] of one.
+    #[cfg(test)]
     fn unlink_topic(&self, name: &str) -> Result<Arc<Topic>, Error> {
+        self.unlink_topics(&[name])?
+            .pop()
+            .ok_or_else(|| Error::TopicNotFound(name.to_owned()))
+    }
+
+    /// Removes the topics of `names` that exist from the store's topic list (in one write) and from memory,
+    /// leaving a `deleted/` marker for the data of each, and fences everything that still holds them: appends
+    /// see the flag under the head lock, streams end. Answers the topics removed.
+    fn unlink_topics(&self, names: &[impl AsRef<str>]) -> Result<Vec<Arc<Topic>>, Error> {
         let next_id = self.next_topic_id.lock();
-        let topic = self
-            .topic(name)
-            .ok_or_else(|| Error::TopicNotFound(name.to_owned()))?;
+        let mut topics: Vec<Arc<Topic>> = {
+            let live = self.topics.read();
+            names
+                .iter()
+                .filter_map(|name| live.get(name.as_ref()).cloned())
+                .collect()
+        };
+        topics.sort_unstable_by_key(|topic| topic.id);
+        topics.dedup_by_key(|topic| topic.id);
+        if topics.is_empty() {
+            return Ok(topics);
+        }
         let mut batch = self.store.batch()?;
-        batch.remove(&self.store.meta, store::topic_key(name));
-        batch.insert(&self.store.meta, store::deleted_key(topic.id), Vec::new());
+        for topic in &topics {
+            batch.remove(&self.store.meta, store::topic_key(&topic.name));
+            batch.insert(&self.store.meta, store::deleted_key(topic.id), Vec::new());
+        }
         batch.insert(
             &self.store.meta,
             store::NEXT_TOPIC_ID_KEY,
@@ -67,23 +89,33 @@ impl Shared {
         );
         batch.commit()?;
         self.written();
-        self.topics.write().remove(name);
+        let mut live = self.topics.write();
+        for topic in &topics {
+            live.remove(&topic.name);
+        }
+        drop(live);
+        let partitions: u64 = topics
+            .iter()
+            .map(|topic| u64::from(topic.partition_count()))
+            .sum();
         self.total_partitions
-            .fetch_sub(u64::from(topic.partition_count()), Ordering::AcqRel);
+            .fetch_sub(partitions, Ordering::AcqRel);
         drop(next_id);
-        topic.deleted.store(true, Ordering::Release);
-        // Wait out the appends and settles under way: they finish before the keys are removed, later ones see
-        // the flag (or no longer find the topic by name).
-        for partition in &topic.partitions {
-            drop(partition.head.lock());
+        for topic in &topics {
+            topic.deleted.store(true, Ordering::Release);
+            // Wait out the appends and settles under way: they finish before the keys are removed, later ones
+            // see the flag (or no longer find the topic by name).
+            for partition in &topic.partitions {
+                drop(partition.head.lock());
+            }
+            let groups: Vec<Arc<Group>> = topic.groups.lock().values().cloned().collect();
+            for group in groups {
+                drop(group.state.lock());
+            }
+            topic.notify.notify_waiters();
+            tracing::info!(topic = %topic.name, "deleted topic");
         }
-        let groups: Vec<Arc<Group>> = topic.groups.lock().values().cloned().collect();
-        for group in groups {
-            drop(group.state.lock());
-        }
-        topic.notify.notify_waiters();
-        tracing::info!(topic = name, "deleted topic");
-        Ok(topic)
+        Ok(topics)
     }
 
     /// Removes up to `limit` keys of the deleted topic `tid` (messages, retention floors, group cursors, acks
@@ -91,10 +123,22 @@ impl Shared {
     /// A delivery or settle that held the topic from before the deletion may still write a key or two after
     /// this: harmless, since topic ids are never reused and recovery ignores keys of unknown topics.
     fn purge_chunk(&self, tid: u32, limit: usize) -> Result<usize, Error> {
+        let mut batch = self.store.batch()?;
+        let removed = self.purge_into(&mut batch, tid, limit)?;
+        batch.commit()?;
+        Ok(removed)
+    }
+
+    /// [`Shared::purge_chunk`] into `batch`, uncommitted.
+    fn purge_into(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        tid: u32,
+        limit: usize,
+    ) -> Result<usize, Error> {
         let prefix = tid.to_be_bytes();
         let floor = store::floor_prefix(tid);
         let store = &self.store;
-        let mut batch = store.batch()?;
         let mut removed = 0;
         for (ks, prefix) in [
             (&store.msgs, &prefix[..]),
@@ -104,23 +148,37 @@ impl Shared {
             (&store.idem, &prefix[..]),
             (&store.meta, &floor[..]),
         ] {
+            if removed == limit {
+                break;
+            }
             for kv in ks.prefix(prefix).take(limit - removed) {
                 batch.remove(ks, kv.key()?);
                 removed += 1;
             }
-            if removed == limit {
-                break;
-            }
         }
-        batch.commit()?;
         Ok(removed)
     }
 
-    /// Removes every key of the deleted topic `tid`, then its marker.
-    fn purge_topic(&self, tid: u32) -> Result<(), Error> {
-        while self.purge_chunk(tid, PURGE_CHUNK)? == PURGE_CHUNK {}
+    /// Removes every key of the deleted topics `tids`, then their markers: the keys of many small topics share
+    /// a write batch, up to [`PURGE_CHUNK`] keys each.
+    fn purge_topics(&self, tids: &[u32]) -> Result<(), Error> {
         let mut batch = self.store.batch()?;
-        batch.remove(&self.store.meta, store::deleted_key(tid));
+        let mut room = PURGE_CHUNK;
+        for &tid in tids {
+            loop {
+                room -= self.purge_into(&mut batch, tid, room)?;
+                if room > 0 {
+                    break;
+                }
+                // Full: this topic may have more keys, read again once these are gone.
+                batch.commit()?;
+                batch = self.store.batch()?;
+                room = PURGE_CHUNK;
+            }
+        }
+        for &tid in tids {
+            batch.remove(&self.store.meta, store::deleted_key(tid));
+        }
         batch.commit()?;
         self.written();
         Ok(())
@@ -214,20 +272,37 @@ impl Broker {
     /// store, durably, before this returns; its live streams end; its name is free for a new, empty topic.
     /// [`Error::TopicNotFound`] when there is no such topic.
     pub async fn delete_topic(&self, name: &str) -> Result<TopicInfo, Error> {
+        self.delete_topics(&[name])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::TopicNotFound(name.to_owned()))
+    }
+
+    /// Deletes the topics of `names` that exist as [`Broker::delete_topic`] does each, with one write to unlink
+    /// them, one blocking task to purge them and one sync for all; answers the topics deleted (a name without
+    /// a topic is skipped). Retention deletes finished runs' topics by the hundred: one sync each made the
+    /// group commit sync, and linger, for each.
+    pub async fn delete_topics(&self, names: &[impl AsRef<str>]) -> Result<Vec<TopicInfo>, Error> {
         if self.shared.shutdown.is_set() {
             return Err(Error::ShuttingDown);
         }
-        let topic = self.shared.unlink_topic(name)?;
-        let info = TopicInfo {
-            name: topic.name.clone(),
-            partitions: topic.partition_count(),
-        };
-        let tid = topic.id;
-        drop(topic);
-        // A large topic takes a while to remove: off the async workers. Should it fail, the marker stays and
+        let topics = self.shared.unlink_topics(names)?;
+        if topics.is_empty() {
+            return Ok(Vec::new());
+        }
+        let infos = topics
+            .iter()
+            .map(|topic| TopicInfo {
+                name: topic.name.clone(),
+                partitions: topic.partition_count(),
+            })
+            .collect();
+        let tids: Vec<u32> = topics.iter().map(|topic| topic.id).collect();
+        drop(topics);
+        // A large topic takes a while to remove: off the async workers. Should it fail, the markers stay and
         // the sweep finishes the job.
         let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || shared.purge_topic(tid))
+        tokio::task::spawn_blocking(move || shared.purge_topics(&tids))
             .await
             .map_err(|e| {
                 Error::Storage(fjall::Error::Io(std::io::Error::other(e.to_string())))
@@ -238,7 +313,7 @@ impl Broker {
             .durable
             .then(|| self.shared.committer.barrier());
         self.shared.wait(barrier).await?;
-        Ok(info)
+        Ok(infos)
     }
 
     /// How many topics exist and how many partitions they hold, for the topic limits.
@@ -250,6 +325,9 @@ impl Broker {
         )
     }
 }
+
+#[cfg(test)]
+mod batch_tests;
 
 #[cfg(test)]
 mod tests {
