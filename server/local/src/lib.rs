@@ -69,6 +69,15 @@ impl Queue for LocalQueue {
         }
     }
 
+    /// One purge and one sync for all of them; a name without a topic is skipped.
+    async fn delete_topics(&self, names: &[String]) -> Result<(), QueueError> {
+        self.broker
+            .delete_topics(names)
+            .await
+            .map(drop)
+            .map_err(queue_error)
+    }
+
     async fn unsettled(&self, topic: &str, group: &str) -> Result<Option<u64>, QueueError> {
         Ok(self.broker.lag(topic, group))
     }

@@ -10,6 +10,7 @@ mod batch;
 mod browser;
 mod connections;
 mod counting_proxy;
+mod delete_topics;
 mod delivery;
 mod http_queue;
 mod limits;

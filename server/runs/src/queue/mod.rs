@@ -21,6 +21,9 @@ use futures::stream::BoxStream;
 
 use crate::QueueError;
 
+/// Topic deletions [`Queue::delete_topics`] has under way at once by default.
+const DELETES_AT_ONCE: usize = 4;
+
 /// One message to produce.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -99,6 +102,16 @@ pub trait Queue: Send + Sync + 'static {
     /// that keeps topics itself) [`QueueError::Unsupported`]: retention then keeps every topic.
     async fn delete_topic(&self, _name: &str) -> Result<(), QueueError> {
         Err(QueueError::Unsupported("topic deletion"))
+    }
+
+    /// Deletes each of `names` as [`Queue::delete_topic`] does, durably before it returns. A queue that can
+    /// delete many topics in one go overrides this (the embedded broker: one purge and one sync for all); by
+    /// default a few at a time. On an error some may be deleted: deleting them again is not an error.
+    async fn delete_topics(&self, names: &[String]) -> Result<(), QueueError> {
+        for some in names.chunks(DELETES_AT_ONCE) {
+            futures::future::try_join_all(some.iter().map(|name| self.delete_topic(name))).await?;
+        }
+        Ok(())
     }
 
     /// Messages of `topic` that consumer group `group` has not settled yet (`None` without the topic). The
