@@ -11,23 +11,27 @@
 //!   and the archive both, and the archive is what is read.
 //! - Nobody writes to an archived run's topic: a writer of this process ([`Archive::writable`]: a replay, a
 //!   user's event) restores the topic first (the archived messages produced again at their offsets, then a
-//!   `restored` record in `runs.index`), and holds the gate, which retention takes exclusively, while it writes.
+//!   `restored` record in `runs.index`), and holds its run's gate ([`gate`]), which retention takes
+//!   exclusively for the runs of a pass, while it writes.
 //!   A worker never writes to a finished run, except a chain superseded long ago whose step outlived the
 //!   grace period: what it writes lands in a fresh topic that nobody reads (it was ignored anyway).
 //! - Each `archived` / `restored` record carries a generation one above the last, applied only if newer, so
 //!   a catch-up re-reading older records never undoes a newer state.
+
+mod gate;
 
 use std::sync::Arc;
 
 use dq_proto::runs::{ReadItem, events_topic};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::emitter::{Emitter, now_ms};
 use crate::queue::{Outgoing, Queue};
 use crate::registry::{IndexRecord, Registry};
 use crate::{QueueError, RunsError};
+
+pub(crate) use gate::Exclusive;
 
 /// The archive of finished runs' timelines (one partition, written by the runs service only).
 pub const ARCHIVE_TOPIC: &str = "runs.archive";
@@ -101,11 +105,12 @@ pub(crate) async fn read_all(
     Ok(out)
 }
 
-/// The gate between retention and the writers of finished runs, and the archive's reads and restores.
+/// The per-run gates between retention and the writers of finished runs, and the archive's reads and restores.
 pub(crate) struct Archive {
     emitter: Emitter,
-    /// Writers to a run's topic hold it shared; retention holds it exclusively while it deletes topics.
-    gate: RwLock<()>,
+    /// Writers to a run's topic hold its gate shared; retention holds the gates of the runs it archives
+    /// exclusively until their topics are deleted.
+    gates: gate::Gates,
 }
 
 /// Where a run's timeline is: its archive record's offset, with the run's archival generation.
@@ -122,13 +127,14 @@ impl Archive {
     pub fn new(emitter: Emitter) -> Self {
         Self {
             emitter,
-            gate: RwLock::new(()),
+            gates: gate::Gates::default(),
         }
     }
 
-    /// Held by retention while it archives: no writer of this process writes to a run's topic meanwhile.
-    pub async fn exclusive(&self) -> RwLockWriteGuard<'_, ()> {
-        self.gate.write().await
+    /// Held by retention while it archives `run_id`: no writer of this process writes to its topic meanwhile.
+    /// `None` while a writer holds or waits for it: the run is left to the next pass.
+    pub fn exclusive(&self, run_id: &str) -> Option<Exclusive<'_>> {
+        self.gates.try_exclusive(run_id)
     }
 
     /// The run's timeline from offset `from` on: from its archive record when archived, else from its topic.
@@ -152,20 +158,20 @@ impl Archive {
         }
     }
 
-    /// Holds the gate shared for a write to `run_id`'s topic, after restoring the topic if the run is
+    /// Holds `run_id`'s gate shared for a write to its topic, after restoring the topic if the run is
     /// archived. Keep the guard until the write is durable.
     pub async fn writable(
         &self,
         registry: &Mutex<Registry>,
         run_id: &str,
-    ) -> Result<RwLockReadGuard<'_, ()>, RunsError> {
+    ) -> Result<gate::Shared<'_>, RunsError> {
         loop {
-            let shared = self.gate.read().await;
+            let shared = self.gates.shared(run_id).await;
             if archived(registry, run_id).is_none() {
                 return Ok(shared);
             }
             drop(shared);
-            let _exclusive = self.gate.write().await;
+            let _exclusive = self.gates.exclusive(run_id).await;
             restore(&self.emitter, registry, run_id).await?;
         }
     }
@@ -187,7 +193,7 @@ async fn read_record(queue: &dyn Queue, offset: u64) -> Result<ArchiveRecord, Qu
     })
 }
 
-/// Gives an archived run its topic back (under the exclusive gate): the archived messages produced again at
+/// Gives an archived run its topic back (under its exclusive gate): the archived messages produced again at
 /// their offsets, after whatever of them a restore cut short already put back, then a `restored` index record.
 async fn restore(
     emitter: &Emitter,
@@ -261,35 +267,31 @@ pub(crate) async fn archive(
     registry: &Mutex<Registry>,
     records: Vec<(ArchiveRecord, u64)>,
 ) -> Result<Vec<String>, RunsError> {
-    // The archive records are written one by one, because each index record names where its archive record
-    // went; they are durable before the index records that point at them are written.
-    let queue = &*emitter.queue;
-    let mut placed = Vec::new();
-    let mut last = None;
-    for (record, generation) in records {
-        let value = serde_json::to_string(&record).map_err(|source| QueueError::Json {
+    // The archive records go in one write (one sync on the embedded broker, where one write each made the
+    // group commit sync and linger for each of them), durable before the index records that name where each
+    // of them went.
+    let mut messages = Vec::with_capacity(records.len());
+    for (record, _) in &records {
+        let value = serde_json::to_string(record).map_err(|source| QueueError::Json {
             context: format!("encoding the archive record of {}", record.run_id),
             source,
         })?;
-        let (outcome, durable) = queue
-            .produce_pending(Outgoing {
-                topic: ARCHIVE_TOPIC.to_owned(),
-                key: Some(record.run_id.clone()),
-                value,
-                idempotency_key: None,
-            })
-            .await?;
-        last = Some(durable);
-        if let Some(offset) = outcome.offset {
-            placed.push((record.run_id, offset, generation));
-        }
+        messages.push(Outgoing {
+            topic: ARCHIVE_TOPIC.to_owned(),
+            key: Some(record.run_id.clone()),
+            value,
+            idempotency_key: None,
+        });
     }
-    if let Some(last) = last {
-        last.wait().await?;
-    }
+    let outcomes = emitter.queue.produce_all(&messages).await?;
+    drop(messages);
     let mut writes = emitter.pipeline();
     let mut index = Vec::new();
-    for (run_id, offset, generation) in placed {
+    for ((record, generation), outcome) in records.into_iter().zip(outcomes) {
+        let Some(offset) = outcome.offset else {
+            continue;
+        };
+        let run_id = record.run_id;
         let record = IndexRecord::Archived {
             run_id: run_id.clone(),
             offset,

@@ -13,19 +13,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dq_proto::runs::events_topic;
-use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::archive::{self, ArchiveRecord};
+use crate::archive::{self, ArchiveRecord, Exclusive};
 use crate::emitter::now_ms;
 use crate::{QueueError, RunsError, RunsService};
 
 /// Most runs one pass looks at (oldest first): bounds the reads of a pass when many runs are unfinished.
 const PASS_RUNS: usize = 4096;
 
-/// Topic deletions under way at once. Few: the embedded broker purges each on a blocking thread whose
-/// allocator heap outlives it a while (32 at once cost 70 MiB more RSS than 4 at 800 runs/s).
-const DELETES_AT_ONCE: usize = 4;
+/// Most topics one [`crate::Queue::delete_topics`] deletes: the embedded broker purges them on one blocking
+/// thread and syncs once, and a pass's runs wait for their deletion only as long as one batch takes.
+const DELETE_BATCH: usize = 512;
 
 /// A topic name that no run has, deleted once at start to learn whether the broker deletes topics.
 const PROBE_TOPIC: &str = "runs.events.retention-probe";
@@ -129,10 +128,14 @@ pub(crate) async fn pass(
     let emitter = service.emitter();
     let queue = &*emitter.queue;
     archive::ensure_topic(&emitter.queue).await?;
-    // No writer of this process touches a timeline while its run is archived and its topic deleted.
-    let _exclusive = service.archive.exclusive().await;
+    // No writer of this process touches the timeline of a run of this pass while it is archived and its topic
+    // deleted; writers of other runs go on. A run a writer holds waits for the next pass.
+    let mut held = Vec::new();
     let mut records = Vec::new();
     for (run_id, length, generation) in finished {
+        let Some(gate) = service.archive.exclusive(&run_id) else {
+            continue;
+        };
         let items = archive::read_all(queue, &events_topic(&run_id), 0).await?;
         // Written to since the look above (a user's event): next pass.
         if items.len() as u64 != length {
@@ -140,6 +143,7 @@ pub(crate) async fn pass(
         }
         if let Some(record) = ArchiveRecord::of(&run_id, items) {
             records.push((record, generation));
+            held.push(gate);
         } else {
             tracing::debug!(run_id, "timeline offsets not dense: kept as it is");
         }
@@ -150,24 +154,54 @@ pub(crate) async fn pass(
         archive::archive(emitter, &service.registry, records).await?
     };
     let count = archived.len();
-    let doomed = std::mem::take(leftover).into_iter().chain(archived);
-    let failed: Vec<(String, QueueError)> = futures::stream::iter(doomed)
-        .map(|run_id| async move {
-            let deleted = queue.delete_topic(&events_topic(&run_id)).await;
-            deleted.err().map(|e| (run_id, e))
-        })
-        .buffer_unordered(DELETES_AT_ONCE)
-        .filter_map(futures::future::ready)
-        .collect()
-        .await;
-    // Its run reads from the archive meanwhile; the next pass tries again.
-    if let Some((run_id, e)) = failed.first() {
-        tracing::warn!(
-            run_id,
-            failed = failed.len(),
-            "retention: deleting archived runs' topics failed: {e}"
-        );
+    // A run the broker did not say where its record went is kept as it is, topic and all.
+    held.retain(|gate| archived.iter().any(|run_id| run_id == gate.run_id()));
+    let mut failed = delete(service, held).await;
+    for chunk in std::mem::take(leftover).chunks(DELETE_BATCH) {
+        let mut held = Vec::new();
+        for run_id in chunk {
+            match service.archive.exclusive(run_id) {
+                // Given its topic back since (a replay, a user's event): the topic is live again.
+                Some(_) if !still_archived(service, run_id) => {}
+                Some(gate) => held.push(gate),
+                None => failed.push(run_id.clone()),
+            }
+        }
+        failed.extend(delete(service, held).await);
     }
-    leftover.extend(failed.into_iter().map(|(run_id, _)| run_id));
+    *leftover = failed;
     Ok(count)
+}
+
+/// Deletes the topics of the archived runs whose gates are `held`, in batches of [`DELETE_BATCH`], letting
+/// each batch's gates go once its topics are gone; answers the runs whose topics are still there (their runs
+/// read from the archive meanwhile; the next pass tries again).
+async fn delete(service: &RunsService, held: Vec<Exclusive<'_>>) -> Vec<String> {
+    let queue = &*service.emitter().queue;
+    let mut failed = Vec::new();
+    let mut held = held.into_iter().peekable();
+    while held.peek().is_some() {
+        let batch: Vec<Exclusive<'_>> = held.by_ref().take(DELETE_BATCH).collect();
+        let topics: Vec<String> = batch
+            .iter()
+            .map(|gate| events_topic(gate.run_id()))
+            .collect();
+        if let Err(e) = queue.delete_topics(&topics).await {
+            tracing::warn!(
+                topics = topics.len(),
+                "retention: deleting archived runs' topics failed: {e}"
+            );
+            failed.extend(batch.iter().map(|gate| gate.run_id().to_owned()));
+        }
+    }
+    failed
+}
+
+/// Whether `run_id`'s timeline is in the archive (and its topic is to go).
+fn still_archived(service: &RunsService, run_id: &str) -> bool {
+    let registry = service.registry.lock();
+    registry
+        .runs
+        .get(run_id)
+        .is_some_and(|entry| entry.archival.offset.is_some())
 }

@@ -761,3 +761,9 @@ mod retention;
 
 #[path = "worker/own_index.rs"]
 mod own_index;
+
+#[path = "worker/gate.rs"]
+mod gate;
+
+#[path = "worker/delete_topics.rs"]
+mod delete_topics;
