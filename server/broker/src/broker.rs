@@ -141,6 +141,16 @@ impl Broker {
         name: &str,
         partitions: Option<u32>,
     ) -> Result<(TopicInfo, Pending), Error> {
+        self.create_topic_under(name, partitions, true)
+    }
+
+    /// [`Broker::create_topic_pending`], refused over the topic limits only when `capped`.
+    pub(crate) fn create_topic_under(
+        &self,
+        name: &str,
+        partitions: Option<u32>,
+        capped: bool,
+    ) -> Result<(TopicInfo, Pending), Error> {
         validate::topic_name(name)?;
         let partitions = partitions.unwrap_or(1);
         if partitions == 0 || partitions > self.shared.config.max_partitions {
@@ -152,7 +162,7 @@ impl Broker {
         if self.shared.shutdown.is_set() {
             return Err(Error::ShuttingDown);
         }
-        let topic = self.shared.ensure_topic(name, partitions, true)?;
+        let topic = self.shared.ensure_topic(name, partitions, capped)?;
         let info = TopicInfo {
             name: topic.name.clone(),
             partitions: topic.partition_count(),

@@ -316,6 +316,19 @@ impl Broker {
         Ok(infos)
     }
 
+    /// [`Broker::create_topic`] that the topic limits never refuse, for a topic the server itself needs in order
+    /// to free room under them: the runs archive, which retention writes before it deletes any timeline (runs
+    /// that filled the cap before its first pass kept it from ever being made).
+    pub async fn create_topic_uncapped(
+        &self,
+        name: &str,
+        partitions: Option<u32>,
+    ) -> Result<TopicInfo, Error> {
+        let (info, pending) = self.create_topic_under(name, partitions, false)?;
+        pending.durable().await?;
+        Ok(info)
+    }
+
     /// How many topics exist and how many partitions they hold, for the topic limits.
     pub fn topic_totals(&self) -> (usize, u64) {
         let _creating = self.shared.next_topic_id.lock();

@@ -62,6 +62,14 @@ impl Queue for LocalQueue {
         Ok(())
     }
 
+    async fn create_topic_uncapped(&self, name: &str, partitions: u32) -> Result<(), QueueError> {
+        self.broker
+            .create_topic_uncapped(name, Some(partitions))
+            .await
+            .map_err(queue_error)?;
+        Ok(())
+    }
+
     async fn delete_topic(&self, name: &str) -> Result<(), QueueError> {
         match self.broker.delete_topic(name).await {
             Ok(_) | Err(dq_broker::Error::TopicNotFound(_)) => Ok(()),

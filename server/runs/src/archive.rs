@@ -313,7 +313,7 @@ pub(crate) async fn archive(
         .collect())
 }
 
-/// Makes sure `runs.archive` exists.
+/// Makes sure `runs.archive` exists, whatever the broker's topic cap: archiving is what frees room under it.
 pub(crate) async fn ensure_topic(queue: &Arc<dyn Queue>) -> Result<(), QueueError> {
-    queue.create_topic(ARCHIVE_TOPIC, 1).await
+    queue.create_topic_uncapped(ARCHIVE_TOPIC, 1).await
 }

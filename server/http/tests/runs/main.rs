@@ -7,6 +7,7 @@
 
 mod admission;
 mod api;
+mod archive_topic;
 mod bad_input;
 mod cors;
 mod dashboard;

@@ -97,6 +97,13 @@ pub trait Queue: Send + Sync + 'static {
     /// Creates a topic unless it exists (an existing topic keeps its partition count).
     async fn create_topic(&self, name: &str, partitions: u32) -> Result<(), QueueError>;
 
+    /// [`Queue::create_topic`] for a topic the runs service needs in order to free room under a broker's topic
+    /// cap, which the cap must not refuse: the archive, written before any timeline is deleted. By default (a
+    /// broker whose cap has no exception) [`Queue::create_topic`].
+    async fn create_topic_uncapped(&self, name: &str, partitions: u32) -> Result<(), QueueError> {
+        self.create_topic(name, partitions).await
+    }
+
     /// Deletes a topic with everything it holds, durably; a topic that does not exist is not an error.
     /// Retention deletes the topics of finished runs once their timelines are archived. By default (a broker
     /// that keeps topics itself) [`QueueError::Unsupported`]: retention then keeps every topic.

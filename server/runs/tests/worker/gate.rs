@@ -52,6 +52,10 @@ impl Queue for Parking {
         self.inner.create_topic(name, partitions).await
     }
 
+    async fn create_topic_uncapped(&self, name: &str, partitions: u32) -> Result<(), QueueError> {
+        self.inner.create_topic_uncapped(name, partitions).await
+    }
+
     async fn delete_topic(&self, name: &str) -> Result<(), QueueError> {
         self.inner.delete_topic(name).await
     }
