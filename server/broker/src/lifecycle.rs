@@ -21,6 +21,11 @@ const TOPIC_LIMIT_RETRY_MS: u64 = 60_000;
 /// Keys of a deleted topic removed per write batch: bounds the memory of one batch whatever the topic holds.
 const PURGE_CHUNK: usize = 4096;
 
+/// Keys removed per write batch when the keys of many deleted topics share batches: fjall holds its journal
+/// lock while it applies a batch to the memtables, so every other writer waits for the whole batch (4096
+/// tombstones took milliseconds); small batches let the runs' writes in between.
+const PURGE_SHARED_CHUNK: usize = 256;
+
 impl Shared {
     /// Refuses a new topic that would pass `max_topics` or `max_total_partitions`. Called under the topic id
     /// lock, which every creation and deletion holds, so the counts cannot change underneath.
@@ -159,25 +164,25 @@ impl Shared {
         Ok(removed)
     }
 
-    /// Removes every key of the deleted topics `tids`, then their markers: the keys of many small topics share
-    /// a write batch, up to [`PURGE_CHUNK`] keys each.
+    /// Removes every key of the deleted topics `tids`, each topic's marker with its last keys: the keys of many
+    /// small topics share a write batch, up to [`PURGE_SHARED_CHUNK`] keys each.
     fn purge_topics(&self, tids: &[u32]) -> Result<(), Error> {
         let mut batch = self.store.batch()?;
-        let mut room = PURGE_CHUNK;
+        let mut room = PURGE_SHARED_CHUNK;
         for &tid in tids {
             loop {
                 room -= self.purge_into(&mut batch, tid, room)?;
                 if room > 0 {
+                    // Every key of it is in this batch: its marker goes with them.
+                    batch.remove(&self.store.meta, store::deleted_key(tid));
+                    room -= 1;
                     break;
                 }
                 // Full: this topic may have more keys, read again once these are gone.
                 batch.commit()?;
                 batch = self.store.batch()?;
-                room = PURGE_CHUNK;
+                room = PURGE_SHARED_CHUNK;
             }
-        }
-        for &tid in tids {
-            batch.remove(&self.store.meta, store::deleted_key(tid));
         }
         batch.commit()?;
         self.written();
