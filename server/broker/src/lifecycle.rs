@@ -18,13 +18,10 @@ use crate::topic::group::Group;
 /// so a retry any sooner would be refused again.
 const TOPIC_LIMIT_RETRY_MS: u64 = 60_000;
 
-/// Keys of a deleted topic removed per write batch: bounds the memory of one batch whatever the topic holds.
-const PURGE_CHUNK: usize = 4096;
-
-/// Keys removed per write batch when the keys of many deleted topics share batches: fjall holds its journal
-/// lock while it applies a batch to the memtables, so every other writer waits for the whole batch (4096
-/// tombstones took milliseconds); small batches let the runs' writes in between.
-const PURGE_SHARED_CHUNK: usize = 256;
+/// Keys of deleted topics removed per write batch: bounds the memory of one batch whatever a topic holds, and,
+/// since fjall holds its journal lock while it applies a batch to the memtables and every other writer waits
+/// for the whole batch (4096 tombstones took milliseconds), lets the runs' writes in between.
+const PURGE_CHUNK: usize = 256;
 
 impl Shared {
     /// Refuses a new topic that would pass `max_topics` or `max_total_partitions`. Called under the topic id
@@ -165,10 +162,10 @@ impl Shared {
     }
 
     /// Removes every key of the deleted topics `tids`, each topic's marker with its last keys: the keys of many
-    /// small topics share a write batch, up to [`PURGE_SHARED_CHUNK`] keys each.
+    /// small topics share a write batch, up to [`PURGE_CHUNK`] keys each.
     fn purge_topics(&self, tids: &[u32]) -> Result<(), Error> {
         let mut batch = self.store.batch()?;
-        let mut room = PURGE_SHARED_CHUNK;
+        let mut room = PURGE_CHUNK;
         for &tid in tids {
             loop {
                 room -= self.purge_into(&mut batch, tid, room)?;
@@ -181,7 +178,7 @@ impl Shared {
                 // Full: this topic may have more keys, read again once these are gone.
                 batch.commit()?;
                 batch = self.store.batch()?;
-                room = PURGE_SHARED_CHUNK;
+                room = PURGE_CHUNK;
             }
         }
         batch.commit()?;
