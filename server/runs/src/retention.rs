@@ -110,6 +110,9 @@ pub(crate) async fn pass(
             Ok(()) | Err(RunsError::RunNotFound) => {}
             Err(e) => return Err(e),
         }
+        // The embedded broker reads without ever yielding: a pass over hundreds of runs would otherwise keep
+        // its async worker from the requests queued behind it for milliseconds.
+        tokio::task::yield_now().await;
     }
     let finished: Vec<(String, u64, u64)> = {
         let registry = service.registry.lock();
@@ -137,6 +140,7 @@ pub(crate) async fn pass(
             continue;
         };
         let items = archive::read_all(queue, &events_topic(&run_id), 0).await?;
+        tokio::task::yield_now().await;
         // Written to since the look above (a user's event): next pass.
         if items.len() as u64 != length {
             continue;
