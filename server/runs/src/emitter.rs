@@ -2,8 +2,12 @@
 //! wakes timeline followers in this process once a write is durable. Writes made by another process wake them
 //! where the queue can watch a topic ([`Queue::watch`]); elsewhere followers fall back to polling. Several writes
 //! in a row go through a [`Pipeline`], which stores them together and waits for durability once.
+//!
+//! While a run is followed, the events this process wrote to its timeline are also kept with their offsets
+//! ([`Followed`]), so that a follower woken by them takes them from here instead of reading back what was
+//! just written (see `RunsService::timeline_json`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +17,7 @@ use futures::stream::BoxStream;
 use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
 
 use crate::queue::{Durable, Outgoing, ProduceOutcome, Queue};
 use crate::{QueueError, RunsError};
@@ -24,10 +29,69 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// A followed run: the wake-up of its followers and the newest events this process wrote to its timeline.
+#[derive(Default)]
+pub struct Followed {
+    notify: Notify,
+    written: Mutex<Written>,
+}
+
+/// Events at consecutive offsets: `events[i]` is the JSON stored at offset `start + i`.
+#[derive(Default)]
+struct Written {
+    start: u64,
+    events: VecDeque<String>,
+    bytes: usize,
+}
+
+/// The most bytes of events one followed run keeps (a follower that lags further reads them back).
+const WRITTEN_BYTES: usize = 256 * 1024;
+
+impl Followed {
+    /// Resolves at the next write to the run (see [`Notify::notified`]).
+    pub fn notified(&self) -> Notified<'_> {
+        self.notify.notified()
+    }
+
+    /// Keeps `json`, stored at `offset`; a write that does not follow the last one kept starts afresh.
+    fn keep(&self, offset: u64, json: &str) {
+        let mut written = self.written.lock();
+        let end = written.start + written.events.len() as u64;
+        if offset != end || written.events.is_empty() {
+            written.events.clear();
+            written.bytes = 0;
+            written.start = offset;
+        }
+        written.bytes += json.len();
+        written.events.push_back(json.to_owned());
+        while written.bytes > WRITTEN_BYTES {
+            let Some(oldest) = written.events.pop_front() else {
+                break;
+            };
+            written.bytes -= oldest.len();
+            written.start += 1;
+        }
+    }
+
+    /// The kept events from offset `from` on, when `from` is among them; `None` otherwise (the caller reads).
+    fn from(&self, from: u64) -> Option<Vec<(u64, String)>> {
+        let written = self.written.lock();
+        let skip = usize::try_from(from.checked_sub(written.start)?).ok()?;
+        if skip >= written.events.len() {
+            return None;
+        }
+        Some(
+            (from..)
+                .zip(written.events.iter().skip(skip).cloned())
+                .collect(),
+        )
+    }
+}
+
 /// One wake-up per followed run, so that an event wakes only the followers of its own run.
 #[derive(Default)]
 pub(crate) struct Hub {
-    runs: Mutex<HashMap<String, Weak<Notify>>>,
+    runs: Mutex<HashMap<String, Weak<Followed>>>,
 }
 
 /// The hub map is swept of runs nobody follows once it reaches this size (then twice its live size).
@@ -35,24 +99,32 @@ const HUB_SWEEP_AT: usize = 1024;
 
 impl Hub {
     /// The wake-up of `run_id`; it lives as long as a follower holds it. True when it was made now.
-    fn follow(&self, run_id: &str) -> (Arc<Notify>, bool) {
+    fn follow(&self, run_id: &str) -> (Arc<Followed>, bool) {
         let mut runs = self.runs.lock();
-        if let Some(notify) = runs.get(run_id).and_then(Weak::upgrade) {
-            return (notify, false);
+        if let Some(followed) = runs.get(run_id).and_then(Weak::upgrade) {
+            return (followed, false);
         }
         if runs.len() >= HUB_SWEEP_AT {
-            runs.retain(|_, notify| notify.strong_count() > 0);
+            runs.retain(|_, followed| followed.strong_count() > 0);
         }
-        let notify = Arc::new(Notify::new());
-        runs.insert(run_id.to_owned(), Arc::downgrade(&notify));
-        (notify, true)
+        let followed = Arc::new(Followed::default());
+        runs.insert(run_id.to_owned(), Arc::downgrade(&followed));
+        (followed, true)
+    }
+
+    fn followed(&self, run_id: &str) -> Option<Arc<Followed>> {
+        self.runs.lock().get(run_id).and_then(Weak::upgrade)
     }
 
     fn notify(&self, run_id: &str) {
-        let notify = self.runs.lock().get(run_id).and_then(Weak::upgrade);
-        if let Some(notify) = notify {
-            notify.notify_waiters();
+        if let Some(followed) = self.followed(run_id) {
+            followed.notify.notify_waiters();
         }
+    }
+
+    /// The events this process wrote to a followed run's timeline from offset `from` on, when it kept `from`.
+    pub(crate) fn written(&self, run_id: &str, from: u64) -> Option<Vec<(u64, String)>> {
+        self.followed(run_id)?.from(from)
     }
 }
 
@@ -60,14 +132,14 @@ impl Hub {
 const RELAY_CHECK: Duration = Duration::from_secs(5);
 
 /// Wakes a run's followers after each write `writes` reports, until nobody follows or the watch ends.
-async fn relay(mut writes: BoxStream<'static, ()>, notify: Weak<Notify>) {
+async fn relay(mut writes: BoxStream<'static, ()>, followed: Weak<Followed>) {
     loop {
         let next = tokio::time::timeout(RELAY_CHECK, writes.next()).await;
-        let Some(notify) = notify.upgrade() else {
+        let Some(followed) = followed.upgrade() else {
             return;
         };
         match next {
-            Ok(Some(())) => notify.notify_waiters(),
+            Ok(Some(())) => followed.notify.notify_waiters(),
             Ok(None) => return,
             Err(_) => {}
         }
@@ -91,12 +163,12 @@ impl Emitter {
 
     /// The wake-up of `run_id`'s followers: after this process's writes, and where the queue can watch the
     /// run's timeline, after anyone's (relayed by a task that ends once nobody follows).
-    pub fn follow(&self, run_id: &str) -> Arc<Notify> {
-        let (notify, fresh) = self.hub.follow(run_id);
+    pub fn follow(&self, run_id: &str) -> Arc<Followed> {
+        let (followed, fresh) = self.hub.follow(run_id);
         if fresh && let Some(writes) = self.queue.watch(&events_topic(run_id)) {
-            tokio::spawn(relay(writes, Arc::downgrade(&notify)));
+            tokio::spawn(relay(writes, Arc::downgrade(&followed)));
         }
-        notify
+        followed
     }
 
     /// Writes made in a row and waited for once (see [`Pipeline`]).
@@ -106,6 +178,7 @@ impl Emitter {
             created: None,
             queued: Vec::new(),
             runs: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -133,6 +206,8 @@ pub(crate) struct Pipeline<'a> {
     queued: Vec<Outgoing>,
     /// The runs whose timelines the queued writes append to.
     runs: Vec<String>,
+    /// Which queued writes are events: (place among the queued writes, place of its run in `runs`).
+    events: Vec<(usize, usize)>,
 }
 
 impl Pipeline<'_> {
@@ -170,15 +245,19 @@ impl Pipeline<'_> {
         event: &Event,
         idempotency_key: Option<String>,
     ) -> Result<(), RunsError> {
-        self.produce(
+        let place = self.produce(
             &events_topic(&event.run_id),
             &event.run_id,
             event,
             idempotency_key,
         )?;
-        if !self.runs.contains(&event.run_id) {
+        let run = if let Some(run) = self.runs.iter().position(|run| *run == event.run_id) {
+            run
+        } else {
             self.runs.push(event.run_id.clone());
-        }
+            self.runs.len() - 1
+        };
+        self.events.push((place, run));
         Ok(())
     }
 
@@ -212,6 +291,19 @@ impl Pipeline<'_> {
         }
         if let Some(created) = self.created.take() {
             created.wait().await?;
+        }
+        // Kept for the runs' followers before they are woken; a duplicate was kept (if at all) when first stored.
+        for (place, run) in self.events.drain(..) {
+            let (Some(message), Some(outcome), Some(run_id)) =
+                (queued.get(place), outcomes.get(place), self.runs.get(run))
+            else {
+                continue;
+            };
+            if let (Some(offset), false) = (outcome.offset, outcome.duplicate)
+                && let Some(followed) = self.emitter.hub.followed(run_id)
+            {
+                followed.keep(offset, &message.value);
+            }
         }
         for run_id in self.runs.drain(..) {
             self.emitter.hub.notify(&run_id);

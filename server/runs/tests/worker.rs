@@ -761,3 +761,6 @@ mod retention;
 
 #[path = "worker/own_index.rs"]
 mod own_index;
+
+#[path = "worker/followed.rs"]
+mod followed;
