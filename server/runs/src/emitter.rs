@@ -5,9 +5,12 @@
 //!
 //! While a run is followed, the events this process wrote to its timeline are also kept with their offsets
 //! ([`Followed`]), so that a follower woken by them takes them from here instead of reading back what was
-//! just written (see `RunsService::timeline_json`).
+//! just written (see `RunsService::timeline_json`). The newest runs this process started count as followed
+//! ([`Hub::retain`]): their first follower (the client that started the run, opening its SSE stream) usually
+//! comes after the worker wrote most of the timeline.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -34,6 +37,8 @@ pub fn now_ms() -> u64 {
 pub struct Followed {
     notify: Notify,
     written: Mutex<Written>,
+    /// Whether a task relays the queue's watch of the run's timeline to `notify` (see [`Emitter::follow`]).
+    relayed: AtomicBool,
 }
 
 /// Events at consecutive offsets: `events[i]` is the JSON stored at offset `start + i`.
@@ -91,29 +96,56 @@ impl Followed {
 /// One wake-up per followed run, so that an event wakes only the followers of its own run.
 #[derive(Default)]
 pub(crate) struct Hub {
-    runs: Mutex<HashMap<String, Weak<Followed>>>,
+    runs: Mutex<Runs>,
+    /// The newest runs this process started, followed until [`RETAINED`] newer ones push them out.
+    retained: Mutex<VecDeque<Arc<Followed>>>,
 }
 
-/// The hub map is swept of runs nobody follows once it reaches this size (then twice its live size).
-const HUB_SWEEP_AT: usize = 1024;
+/// The followed runs by id, and the size at which the map is next swept of runs nobody follows any more.
+#[derive(Default)]
+struct Runs {
+    by_id: HashMap<String, Weak<Followed>>,
+    sweep_at: usize,
+}
+
+/// How many of the newest runs started here count as followed: a few seconds of runs at full speed, so that
+/// the client that started one finds its events kept when it opens the run's stream; at most about 2 MiB.
+const RETAINED: usize = 1024;
+
+/// The hub map is swept of runs nobody follows once it reaches this size, or twice its live size after the
+/// last sweep, whichever is more: a sweep costs its size, so each run added pays for about one entry.
+const HUB_SWEEP_AT: usize = 2 * RETAINED;
 
 impl Hub {
-    /// The wake-up of `run_id`; it lives as long as a follower holds it. True when it was made now.
-    fn follow(&self, run_id: &str) -> (Arc<Followed>, bool) {
+    /// The wake-up of `run_id`; it lives as long as a follower holds it.
+    fn follow(&self, run_id: &str) -> Arc<Followed> {
         let mut runs = self.runs.lock();
-        if let Some(followed) = runs.get(run_id).and_then(Weak::upgrade) {
-            return (followed, false);
+        if let Some(followed) = runs.by_id.get(run_id).and_then(Weak::upgrade) {
+            return followed;
         }
-        if runs.len() >= HUB_SWEEP_AT {
-            runs.retain(|_, followed| followed.strong_count() > 0);
+        if runs.by_id.len() >= runs.sweep_at.max(HUB_SWEEP_AT) {
+            runs.by_id.retain(|_, followed| followed.strong_count() > 0);
+            runs.sweep_at = 2 * runs.by_id.len();
         }
         let followed = Arc::new(Followed::default());
-        runs.insert(run_id.to_owned(), Arc::downgrade(&followed));
-        (followed, true)
+        runs.by_id
+            .insert(run_id.to_owned(), Arc::downgrade(&followed));
+        followed
+    }
+
+    /// Counts `run_id` as followed until [`RETAINED`] newer runs were retained: what this process writes to its
+    /// timeline from now on is kept.
+    pub(crate) fn retain(&self, run_id: &str) {
+        let followed = self.follow(run_id);
+        let mut retained = self.retained.lock();
+        if retained.len() >= RETAINED {
+            retained.pop_front();
+        }
+        retained.push_back(followed);
     }
 
     fn followed(&self, run_id: &str) -> Option<Arc<Followed>> {
-        self.runs.lock().get(run_id).and_then(Weak::upgrade)
+        self.runs.lock().by_id.get(run_id).and_then(Weak::upgrade)
     }
 
     fn notify(&self, run_id: &str) {
@@ -164,8 +196,10 @@ impl Emitter {
     /// The wake-up of `run_id`'s followers: after this process's writes, and where the queue can watch the
     /// run's timeline, after anyone's (relayed by a task that ends once nobody follows).
     pub fn follow(&self, run_id: &str) -> Arc<Followed> {
-        let (followed, fresh) = self.hub.follow(run_id);
-        if fresh && let Some(writes) = self.queue.watch(&events_topic(run_id)) {
+        let followed = self.hub.follow(run_id);
+        if !followed.relayed.swap(true, Ordering::AcqRel)
+            && let Some(writes) = self.queue.watch(&events_topic(run_id))
+        {
             tokio::spawn(relay(writes, Arc::downgrade(&followed)));
         }
         followed

@@ -245,6 +245,8 @@ impl RunsService {
         let run_id = uuid::Uuid::new_v4().simple().to_string();
         let topic = events_topic(&run_id);
         let ts = now_ms();
+        // Its timeline is kept from the start for the client that started it, which follows it next.
+        self.emitter.hub.retain(&run_id);
         // The timeline topic first, then the writes of `enqueue`, all durable together.
         let mut writes = self.emitter.pipeline();
         writes.create_topic(&topic).await?;

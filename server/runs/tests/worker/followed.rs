@@ -1,6 +1,6 @@
 //! A followed run's timeline: the events this process has just written go to its followers without being read
-//! back from the broker, while what another writer stored is still read, and so is everything once nobody
-//! follows the run.
+//! back from the broker, from the run's start for a run this process started, while what another writer
+//! stored is still read, and so is what comes before it.
 
 use dq_broker::{Broker, Config};
 use dq_proto::runs::{CreateRun, events_topic};
@@ -20,7 +20,7 @@ fn note(text: &str) -> Map<String, Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_follower_gets_what_this_process_just_wrote_without_reading_it_back() {
+async fn a_follower_gets_what_this_process_wrote_to_a_run_it_started_without_reading_it_back() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::open(Config::new(dir.path())).unwrap();
     let queue = Counting::over(&broker);
@@ -40,19 +40,18 @@ async fn a_follower_gets_what_this_process_just_wrote_without_reading_it_back() 
     let followed = service.follow(&run_id);
     let first = service.timeline_json(&run_id, None).await.unwrap();
     assert_eq!(first.len(), 1, "run.created");
-    assert_eq!(read(), 1, "what was written before anyone followed is read");
+    assert_eq!(read(), 0, "a run started here is kept from its start");
 
     service.emit(&run_id, note("a")).await.unwrap();
     service.emit(&run_id, note("b")).await.unwrap();
     let written = service.timeline_json(&run_id, Some(0)).await.unwrap();
-    assert_eq!(read(), 1, "the two events just written are not read back");
+    assert_eq!(read(), 0, "the two events just written are not read back");
     assert_eq!(
         written.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
         [1, 2]
     );
 
-    // Another writer's event after them is read, and so are the kept events where a follower lags behind
-    // another writer's.
+    // Another writer's event after them is read.
     queue
         .produce(Outgoing {
             topic: events_topic(&run_id),
@@ -64,15 +63,17 @@ async fn a_follower_gets_what_this_process_just_wrote_without_reading_it_back() 
         .unwrap();
     let later = service.timeline_json(&run_id, Some(2)).await.unwrap();
     assert_eq!(later.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), [3]);
-    assert_eq!(read(), 2);
+    assert_eq!(read(), 1);
 
-    // What a follower was sent is what reading the timeline gives.
-    drop(followed);
+    // What is kept starts again after the other writer's event: a follower from the start reads, and gets
+    // what it would have been sent.
     service.emit(&run_id, note("d")).await.unwrap();
     let everything = service.timeline_json(&run_id, None).await.unwrap();
-    assert_eq!(read(), 7, "nobody follows: everything is read");
+    assert_eq!(read(), 6);
+    assert_eq!(&everything[..1], &first[..]);
     assert_eq!(&everything[1..3], &written[..]);
     assert_eq!(everything.len(), 5);
+    drop(followed);
     shutdown.cancel();
     runtime.join().await;
     broker.shutdown();
