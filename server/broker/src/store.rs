@@ -114,6 +114,10 @@ impl Store {
             Database::builder(dir)
                 .cache_size(cache_bytes)
                 .manual_journal_persist(group_commit)
+                // fjall 3.1's first worker of several hands every compaction on to the others and picks it
+                // straight back up while they are busy (`worker_pool.rs`), a busy loop that took a third of
+                // fjall's CPU under `dq-bench runs`; one worker does its flushes and compactions in turn.
+                .worker_threads(1)
                 .open()
         })?;
         // What a start-up after a crash costs is mostly this replay: say how long it took and for how much.
