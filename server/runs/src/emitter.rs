@@ -49,8 +49,9 @@ struct Written {
     bytes: usize,
 }
 
-/// The most bytes of events one followed run keeps (a follower that lags further reads them back).
-const WRITTEN_BYTES: usize = 256 * 1024;
+/// The most bytes of events one followed run keeps (a follower that lags further reads them back): a demo run's
+/// whole timeline is about 2 KiB, and the [`RETAINED`] runs keep at most 8 MiB together.
+const WRITTEN_BYTES: usize = 8 * 1024;
 
 impl Followed {
     /// Resolves at the next write to the run (see [`Notify::notified`]).
@@ -109,7 +110,7 @@ struct Runs {
 }
 
 /// How many of the newest runs started here count as followed: a few seconds of runs at full speed, so that
-/// the client that started one finds its events kept when it opens the run's stream; at most about 2 MiB.
+/// the client that started one finds its events kept when it opens the run's stream.
 const RETAINED: usize = 1024;
 
 /// The hub map is swept of runs nobody follows once it reaches this size, or twice its live size after the
