@@ -25,5 +25,6 @@ mod processes;
 mod pty;
 mod runs;
 mod sigkill;
+mod threads;
 mod util;
 mod workflows;

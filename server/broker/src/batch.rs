@@ -12,7 +12,7 @@ use dq_proto::broker::Produced;
 
 use crate::broker::Broker;
 use crate::commit::Visible;
-use crate::produce::{Prepared, idem_ops};
+use crate::produce::{Prepared, idem_batch_ops};
 use crate::record::MessageRecord;
 use crate::store;
 use crate::subscription::touch;
@@ -162,6 +162,7 @@ impl Broker {
 
         let mut batch = shared.store.batch()?;
         let mut writes = 0;
+        let mut keyed: Vec<(&[u8], (u32, u64))> = Vec::new();
         for (slot, m) in slots.iter_mut().zip(&prepared) {
             let Slot::New { partition, offset } = slot else {
                 continue;
@@ -176,9 +177,10 @@ impl Broker {
                 m.record.encode(),
             );
             if let Some(k) = &m.idem_key {
-                idem_ops(shared, &mut batch, k, (m.partition, offset), expires);
+                keyed.push((k, (m.partition, offset)));
             }
         }
+        idem_batch_ops(shared, &mut batch, &keyed, expires);
         let ticket = if writes == 0 {
             // Only duplicates: their first copies may still be on their way to disk.
             shared.config.durable.then(|| shared.committer.barrier())

@@ -222,3 +222,29 @@ pub(crate) fn idem_ops(
         Vec::new(),
     );
 }
+
+/// Adds the writes that record the idempotency keys of a produce batch, each `(k, (p, offset))`, until
+/// `expires`: an `idem` row per key, as [`idem_ops`] does, but one `idem_exp` row for them all (see
+/// [`store::idem_exp_value`]).
+pub(crate) fn idem_batch_ops(
+    shared: &Shared,
+    batch: &mut OwnedWriteBatch,
+    keyed: &[(&[u8], (u32, u64))],
+    expires: u64,
+) {
+    let Some(((first, _), further)) = keyed.split_first() else {
+        return;
+    };
+    for &(k, (p, offset)) in keyed {
+        batch.insert(
+            &shared.store.idem,
+            k.to_vec(),
+            store::idem_value(p, offset, expires).to_vec(),
+        );
+    }
+    batch.insert(
+        &shared.store.idem_exp,
+        store::idem_exp_key(expires, first),
+        store::idem_exp_value(further.iter().map(|&(k, _)| k)),
+    );
+}

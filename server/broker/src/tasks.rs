@@ -146,27 +146,34 @@ impl Shared {
         Ok(removed >= self.config.sweep_batch)
     }
 
-    /// Removes up to `limit` expired idempotency keys in one batch, under the idempotency lock; returns how many
-    /// index rows it removed.
+    /// Removes expired idempotency keys in one batch, under the idempotency lock, until at least `limit` keys
+    /// are gone or none is left (an index row of a produce batch stands for all of that batch's keys, see
+    /// `store::idem_exp_value`); returns how many keys it removed.
     fn sweep_idempotency_chunk(&self, upper: &[u8], limit: usize) -> Result<usize, Error> {
         let _guard = self.idem_lock.lock();
         let mut batch = self.store.batch()?;
         let mut removed = 0;
-        for kv in self.store.idem_exp.range(..upper).take(limit) {
-            let (key, _) = kv.into_inner()?;
+        for kv in self.store.idem_exp.range(..upper) {
+            if removed >= limit {
+                break;
+            }
+            let (key, value) = kv.into_inner()?;
             batch.remove(&self.store.idem_exp, key.clone());
-            removed += 1;
-            let (Some(expires), Some(idem_key)) = (store::u64_value(&key), key.get(8..)) else {
+            let Some((expires, keys)) = store::idem_exp_keys(&key, &value) else {
+                removed += 1;
                 continue;
             };
-            // The key may have been reused after it expired: only remove the entry this index row points at.
-            let current = self.store.idem.get(idem_key)?;
-            if current
-                .as_deref()
-                .and_then(store::parse_idem_value)
-                .is_some_and(|(_, _, e)| e == expires)
-            {
-                batch.remove(&self.store.idem, idem_key.to_vec());
+            removed += keys.len();
+            for idem_key in keys {
+                // The key may have been reused after it expired: only remove the entry this row points at.
+                let current = self.store.idem.get(idem_key)?;
+                if current
+                    .as_deref()
+                    .and_then(store::parse_idem_value)
+                    .is_some_and(|(_, _, e)| e == expires)
+                {
+                    batch.remove(&self.store.idem, idem_key.to_vec());
+                }
             }
         }
         batch.commit()?;
@@ -268,6 +275,9 @@ pub(crate) async fn background(
         }
     }
 }
+
+#[cfg(test)]
+mod batch_idem_tests;
 
 #[cfg(test)]
 mod tests {

@@ -2,8 +2,15 @@
 //! wakes timeline followers in this process once a write is durable. Writes made by another process wake them
 //! where the queue can watch a topic ([`Queue::watch`]); elsewhere followers fall back to polling. Several writes
 //! in a row go through a [`Pipeline`], which stores them together and waits for durability once.
+//!
+//! While a run is followed, the events this process wrote to its timeline are also kept with their offsets
+//! ([`Followed`]), so that a follower woken by them takes them from here instead of reading back what was
+//! just written (see `RunsService::timeline_json`). The newest runs this process started count as followed
+//! ([`Hub::retain`]): their first follower (the client that started the run, opening its SSE stream) usually
+//! comes after the worker wrote most of the timeline.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +20,7 @@ use futures::stream::BoxStream;
 use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
 
 use crate::queue::{Durable, Outgoing, ProduceOutcome, Queue};
 use crate::{QueueError, RunsError};
@@ -24,35 +32,132 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// A followed run: the wake-up of its followers and the newest events this process wrote to its timeline.
+#[derive(Default)]
+pub struct Followed {
+    notify: Notify,
+    written: Mutex<Written>,
+    /// Whether a task relays the queue's watch of the run's timeline to `notify` (see [`Emitter::follow`]).
+    relayed: AtomicBool,
+}
+
+/// Events at consecutive offsets: `events[i]` is the JSON stored at offset `start + i`.
+#[derive(Default)]
+struct Written {
+    start: u64,
+    events: VecDeque<String>,
+    bytes: usize,
+}
+
+/// The most bytes of events one followed run keeps (a follower that lags further reads them back): a demo run's
+/// whole timeline is about 2 KiB, and the [`RETAINED`] runs keep at most 8 MiB together.
+const WRITTEN_BYTES: usize = 8 * 1024;
+
+impl Followed {
+    /// Resolves at the next write to the run (see [`Notify::notified`]).
+    pub fn notified(&self) -> Notified<'_> {
+        self.notify.notified()
+    }
+
+    /// Keeps `json`, stored at `offset`; a write that does not follow the last one kept starts afresh.
+    fn keep(&self, offset: u64, json: &str) {
+        let mut written = self.written.lock();
+        let end = written.start + written.events.len() as u64;
+        if offset != end || written.events.is_empty() {
+            written.events.clear();
+            written.bytes = 0;
+            written.start = offset;
+        }
+        written.bytes += json.len();
+        written.events.push_back(json.to_owned());
+        while written.bytes > WRITTEN_BYTES {
+            let Some(oldest) = written.events.pop_front() else {
+                break;
+            };
+            written.bytes -= oldest.len();
+            written.start += 1;
+        }
+    }
+
+    /// The kept events from offset `from` on, when `from` is among them; `None` otherwise (the caller reads).
+    fn from(&self, from: u64) -> Option<Vec<(u64, String)>> {
+        let written = self.written.lock();
+        let skip = usize::try_from(from.checked_sub(written.start)?).ok()?;
+        if skip >= written.events.len() {
+            return None;
+        }
+        Some(
+            (from..)
+                .zip(written.events.iter().skip(skip).cloned())
+                .collect(),
+        )
+    }
+}
+
 /// One wake-up per followed run, so that an event wakes only the followers of its own run.
 #[derive(Default)]
 pub(crate) struct Hub {
-    runs: Mutex<HashMap<String, Weak<Notify>>>,
+    runs: Mutex<Runs>,
+    /// The newest runs this process started, followed until [`RETAINED`] newer ones push them out.
+    retained: Mutex<VecDeque<Arc<Followed>>>,
 }
 
-/// The hub map is swept of runs nobody follows once it reaches this size (then twice its live size).
-const HUB_SWEEP_AT: usize = 1024;
+/// The followed runs by id, and the size at which the map is next swept of runs nobody follows any more.
+#[derive(Default)]
+struct Runs {
+    by_id: HashMap<String, Weak<Followed>>,
+    sweep_at: usize,
+}
+
+/// How many of the newest runs started here count as followed: a few seconds of runs at full speed, so that
+/// the client that started one finds its events kept when it opens the run's stream.
+const RETAINED: usize = 1024;
+
+/// The hub map is swept of runs nobody follows once it reaches this size, or twice its live size after the
+/// last sweep, whichever is more: a sweep costs its size, so each run added pays for about one entry.
+const HUB_SWEEP_AT: usize = 2 * RETAINED;
 
 impl Hub {
-    /// The wake-up of `run_id`; it lives as long as a follower holds it. True when it was made now.
-    fn follow(&self, run_id: &str) -> (Arc<Notify>, bool) {
+    /// The wake-up of `run_id`; it lives as long as a follower holds it.
+    fn follow(&self, run_id: &str) -> Arc<Followed> {
         let mut runs = self.runs.lock();
-        if let Some(notify) = runs.get(run_id).and_then(Weak::upgrade) {
-            return (notify, false);
+        if let Some(followed) = runs.by_id.get(run_id).and_then(Weak::upgrade) {
+            return followed;
         }
-        if runs.len() >= HUB_SWEEP_AT {
-            runs.retain(|_, notify| notify.strong_count() > 0);
+        if runs.by_id.len() >= runs.sweep_at.max(HUB_SWEEP_AT) {
+            runs.by_id.retain(|_, followed| followed.strong_count() > 0);
+            runs.sweep_at = 2 * runs.by_id.len();
         }
-        let notify = Arc::new(Notify::new());
-        runs.insert(run_id.to_owned(), Arc::downgrade(&notify));
-        (notify, true)
+        let followed = Arc::new(Followed::default());
+        runs.by_id
+            .insert(run_id.to_owned(), Arc::downgrade(&followed));
+        followed
+    }
+
+    /// Counts `run_id` as followed until [`RETAINED`] newer runs were retained: what this process writes to its
+    /// timeline from now on is kept.
+    pub(crate) fn retain(&self, run_id: &str) {
+        let followed = self.follow(run_id);
+        let mut retained = self.retained.lock();
+        if retained.len() >= RETAINED {
+            retained.pop_front();
+        }
+        retained.push_back(followed);
+    }
+
+    fn followed(&self, run_id: &str) -> Option<Arc<Followed>> {
+        self.runs.lock().by_id.get(run_id).and_then(Weak::upgrade)
     }
 
     fn notify(&self, run_id: &str) {
-        let notify = self.runs.lock().get(run_id).and_then(Weak::upgrade);
-        if let Some(notify) = notify {
-            notify.notify_waiters();
+        if let Some(followed) = self.followed(run_id) {
+            followed.notify.notify_waiters();
         }
+    }
+
+    /// The events this process wrote to a followed run's timeline from offset `from` on, when it kept `from`.
+    pub(crate) fn written(&self, run_id: &str, from: u64) -> Option<Vec<(u64, String)>> {
+        self.followed(run_id)?.from(from)
     }
 }
 
@@ -60,14 +165,14 @@ impl Hub {
 const RELAY_CHECK: Duration = Duration::from_secs(5);
 
 /// Wakes a run's followers after each write `writes` reports, until nobody follows or the watch ends.
-async fn relay(mut writes: BoxStream<'static, ()>, notify: Weak<Notify>) {
+async fn relay(mut writes: BoxStream<'static, ()>, followed: Weak<Followed>) {
     loop {
         let next = tokio::time::timeout(RELAY_CHECK, writes.next()).await;
-        let Some(notify) = notify.upgrade() else {
+        let Some(followed) = followed.upgrade() else {
             return;
         };
         match next {
-            Ok(Some(())) => notify.notify_waiters(),
+            Ok(Some(())) => followed.notify.notify_waiters(),
             Ok(None) => return,
             Err(_) => {}
         }
@@ -91,12 +196,14 @@ impl Emitter {
 
     /// The wake-up of `run_id`'s followers: after this process's writes, and where the queue can watch the
     /// run's timeline, after anyone's (relayed by a task that ends once nobody follows).
-    pub fn follow(&self, run_id: &str) -> Arc<Notify> {
-        let (notify, fresh) = self.hub.follow(run_id);
-        if fresh && let Some(writes) = self.queue.watch(&events_topic(run_id)) {
-            tokio::spawn(relay(writes, Arc::downgrade(&notify)));
+    pub fn follow(&self, run_id: &str) -> Arc<Followed> {
+        let followed = self.hub.follow(run_id);
+        if !followed.relayed.swap(true, Ordering::AcqRel)
+            && let Some(writes) = self.queue.watch(&events_topic(run_id))
+        {
+            tokio::spawn(relay(writes, Arc::downgrade(&followed)));
         }
-        notify
+        followed
     }
 
     /// Writes made in a row and waited for once (see [`Pipeline`]).
@@ -106,6 +213,7 @@ impl Emitter {
             created: None,
             queued: Vec::new(),
             runs: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -133,6 +241,8 @@ pub(crate) struct Pipeline<'a> {
     queued: Vec<Outgoing>,
     /// The runs whose timelines the queued writes append to.
     runs: Vec<String>,
+    /// Which queued writes are events: (place among the queued writes, place of its run in `runs`).
+    events: Vec<(usize, usize)>,
 }
 
 impl Pipeline<'_> {
@@ -170,15 +280,19 @@ impl Pipeline<'_> {
         event: &Event,
         idempotency_key: Option<String>,
     ) -> Result<(), RunsError> {
-        self.produce(
+        let place = self.produce(
             &events_topic(&event.run_id),
             &event.run_id,
             event,
             idempotency_key,
         )?;
-        if !self.runs.contains(&event.run_id) {
+        let run = if let Some(run) = self.runs.iter().position(|run| *run == event.run_id) {
+            run
+        } else {
             self.runs.push(event.run_id.clone());
-        }
+            self.runs.len() - 1
+        };
+        self.events.push((place, run));
         Ok(())
     }
 
@@ -212,6 +326,19 @@ impl Pipeline<'_> {
         }
         if let Some(created) = self.created.take() {
             created.wait().await?;
+        }
+        // Kept for the runs' followers before they are woken; a duplicate was kept (if at all) when first stored.
+        for (place, run) in self.events.drain(..) {
+            let (Some(message), Some(outcome), Some(run_id)) =
+                (queued.get(place), outcomes.get(place), self.runs.get(run))
+            else {
+                continue;
+            };
+            if let (Some(offset), false) = (outcome.offset, outcome.duplicate)
+                && let Some(followed) = self.emitter.hub.followed(run_id)
+            {
+                followed.keep(offset, &message.value);
+            }
         }
         for run_id in self.runs.drain(..) {
             self.emitter.hub.notify(&run_id);

@@ -19,7 +19,7 @@ mod worker;
 pub mod workflow;
 
 pub use archive::ARCHIVE_TOPIC;
-pub use emitter::now_ms;
+pub use emitter::{Followed, now_ms};
 pub use error::{QueueError, RunsError};
 pub use queue::{HttpQueue, Queue};
 pub use service::{DlqFilter, INDEX_TOPIC, RunsService};

@@ -767,3 +767,6 @@ mod gate;
 
 #[path = "worker/delete_topics.rs"]
 mod delete_topics;
+
+#[path = "worker/followed.rs"]
+mod followed;

@@ -26,11 +26,10 @@ use dq_proto::runs::{
 };
 use parking_lot::{Mutex, MutexGuard};
 use serde_json::{Map, Value};
-use tokio::sync::Notify;
 
 use crate::archive::Archive;
 use crate::emitter::Pipeline;
-use crate::emitter::{Emitter, now_ms};
+use crate::emitter::{Emitter, Followed, now_ms};
 use crate::queue::Queue;
 use crate::registry::{IndexRecord, Registry};
 use crate::{QueueError, RunsConfig, RunsError};
@@ -86,7 +85,7 @@ impl RunsService {
 
     /// Notified after every event this process writes to `run_id`'s timeline (and, where the queue can watch
     /// it, after every event any process writes); its followers wait on it.
-    pub fn follow(&self, run_id: &str) -> Arc<Notify> {
+    pub fn follow(&self, run_id: &str) -> Arc<Followed> {
         self.emitter.follow(run_id)
     }
 
@@ -246,6 +245,8 @@ impl RunsService {
         let run_id = uuid::Uuid::new_v4().simple().to_string();
         let topic = events_topic(&run_id);
         let ts = now_ms();
+        // Its timeline is kept from the start for the client that started it, which follows it next.
+        self.emitter.hub.retain(&run_id);
         // The timeline topic first, then the writes of `enqueue`, all durable together.
         let mut writes = self.emitter.pipeline();
         writes.create_topic(&topic).await?;

@@ -4,6 +4,9 @@
 //! An event that lacks one of the three fields every stored event has (written by someone else straight to
 //! the topic) is decoded and encoded as before, which fills them in; one whose fields have the wrong types is
 //! skipped as before. Such an event otherwise keeps its own key order and spacing.
+//!
+//! While a run is followed, the events this process has just written to it are taken from the emitter's copy
+//! (see `emitter::Followed`) instead of being read back: a follower woken by a write gets it without a read.
 
 use std::borrow::Cow;
 
@@ -44,6 +47,11 @@ impl RunsService {
     ) -> Result<Vec<(u64, String)>, RunsError> {
         self.known(run_id).await?;
         let from = after.map_or(0, |seq| seq + 1);
+        // Serialised events, so sent as they are. What anyone wrote after them, a follower finds with its next
+        // call, which reads.
+        if let Some(written) = self.emitter().hub.written(run_id, from) {
+            return Ok(written);
+        }
         let items = match self.archive.timeline(&self.registry, run_id, from).await {
             Err(QueueError::UnknownTopic(_)) => Vec::new(),
             other => other?,

@@ -18,12 +18,14 @@ use tokio_util::sync::CancellationToken;
 use super::{GUARD, wait_status};
 
 /// What went through the queue: the size of each `produce_all`, how many single produces, how many
-/// `runs.index` records reads returned, and the acks by kind.
+/// `runs.index` and timeline records reads returned, and the acks by kind.
 #[derive(Default)]
 pub(super) struct Writes {
     groups: Vec<usize>,
     singles: usize,
     pub(super) index_records_read: usize,
+    /// Records reads returned from runs' timeline topics.
+    pub(super) timeline_records_read: usize,
     /// Acks answered once durable ([`Queue::ack`]).
     pub(super) acks_waited: usize,
     /// Acks made durable with the next sync ([`Queue::ack_lazily`]).
@@ -128,6 +130,8 @@ impl Queue for Counting {
         let items = self.inner.read(topic, partition, from, limit).await?;
         if topic == dq_runs::INDEX_TOPIC {
             self.writes.lock().index_records_read += items.len();
+        } else if topic.starts_with("runs.events.") {
+            self.writes.lock().timeline_records_read += items.len();
         }
         Ok(items)
     }
