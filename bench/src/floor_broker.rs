@@ -247,10 +247,13 @@ impl Floor {
             record.extend_from_slice(field);
         }
         record.extend_from_slice(&partition.to_le_bytes());
-        if !self.commit.write(&record).await {
+        let Some(offset) = self
+            .commit
+            .write(&record, Some((topic, partition, key, value)))
+            .await
+        else {
             return error(StatusCode::SERVICE_UNAVAILABLE, "the write failed");
-        }
-        let offset = topic.append(partition, key, value);
+        };
         json(
             StatusCode::OK,
             &Produced {
@@ -299,7 +302,7 @@ impl Floor {
         }
         record.extend_from_slice(&partition.to_le_bytes());
         record.extend_from_slice(&offset.to_le_bytes());
-        if !self.commit.write(&record).await {
+        if self.commit.write(&record, None).await.is_none() {
             return error(StatusCode::SERVICE_UNAVAILABLE, "the write failed");
         }
         no_content()

@@ -79,16 +79,12 @@ impl Topic {
         }
     }
 
-    /// Stores a message (made durable by the caller first) and answers its offset.
-    pub fn append(&self, partition: u32, key: String, value: String) -> u64 {
-        let offset = {
-            let mut log = lock(&self.log);
-            let messages = &mut log.messages[partition as usize];
-            messages.push((key, value));
-            messages.len() as u64 - 1
-        };
-        self.appended.notify_waiters();
-        offset
+    /// Stores a message (made durable first) and answers its offset; the caller rings [`Topic::appended`].
+    fn append(&self, partition: u32, key: String, value: String) -> u64 {
+        let mut log = lock(&self.log);
+        let messages = &mut log.messages[partition as usize];
+        messages.push((key, value));
+        messages.len() as u64 - 1
     }
 
     /// Joins `group` (creating it at the start of every partition).
@@ -176,7 +172,8 @@ impl Topic {
 const RING_BYTES: usize = 32 << 20;
 
 /// The group commit: writers append their record and wait; one thread writes everything appended since its
-/// last round and syncs it once, then answers every writer of that round.
+/// last round and syncs it once, then makes that round's messages visible (one wake-up per topic, as dq's
+/// commit thread does) and answers every writer of the round.
 pub struct Committer {
     pending: Mutex<Round>,
     wake: Condvar,
@@ -185,7 +182,16 @@ pub struct Committer {
 #[derive(Default)]
 struct Round {
     bytes: Vec<u8>,
-    waiters: Vec<oneshot::Sender<bool>>,
+    waiters: Vec<Waiter>,
+    /// Set while the commit thread waits for work: only then does a writer pay for waking it.
+    idle: bool,
+}
+
+/// A writer of a round: its answer, and the message it stores once the round is durable (none for an ack).
+struct Waiter {
+    message: Option<(Arc<Topic>, u32, String, String)>,
+    /// The stored message's offset (0 for an ack); `None` when the write or sync failed.
+    done: oneshot::Sender<Option<u64>>,
 }
 
 impl Committer {
@@ -208,33 +214,45 @@ impl Committer {
         Ok(committer)
     }
 
-    /// Appends `record` to the next round and waits until it is durable; false when the write or sync failed.
-    pub async fn write(&self, record: &[u8]) -> bool {
+    /// Appends `record` to the next round and waits until it is durable; then `message` (topic, partition,
+    /// key, value), if any, is stored and visible, and its offset is the answer (0 without one). `None` when
+    /// the write or sync failed.
+    pub async fn write(
+        &self,
+        record: &[u8],
+        message: Option<(Arc<Topic>, u32, String, String)>,
+    ) -> Option<u64> {
         let (done, durable) = oneshot::channel();
-        {
+        let wake = {
             let mut round = lock(&self.pending);
             round
                 .bytes
                 .extend_from_slice(&(record.len() as u32).to_le_bytes());
             round.bytes.extend_from_slice(record);
-            round.waiters.push(done);
+            round.waiters.push(Waiter { message, done });
+            std::mem::take(&mut round.idle)
+        };
+        if wake {
+            self.wake.notify_one();
         }
-        self.wake.notify_one();
-        durable.await.unwrap_or(false)
+        durable.await.ok().flatten()
     }
 
     fn run(&self, file: File) {
         let mut round = Round::default();
         let mut at = 0;
+        let mut rung: Vec<Arc<Topic>> = Vec::new();
         loop {
             {
                 let mut pending = lock(&self.pending);
                 while pending.waiters.is_empty() {
+                    pending.idle = true;
                     pending = self
                         .wake
                         .wait(pending)
                         .unwrap_or_else(PoisonError::into_inner);
                 }
+                pending.idle = false;
                 std::mem::swap(&mut *pending, &mut round);
             }
             if at + round.bytes.len() > RING_BYTES {
@@ -245,9 +263,26 @@ impl Committer {
                 .and_then(|()| file.sync_data())
                 .is_ok();
             at += round.bytes.len();
-            for waiter in round.waiters.drain(..) {
+            let mut answers = Vec::with_capacity(round.waiters.len());
+            for Waiter { message, done } in round.waiters.drain(..) {
+                let offset = match message {
+                    Some((topic, partition, key, value)) if durable => {
+                        let offset = topic.append(partition, key, value);
+                        if !rung.iter().any(|t| Arc::ptr_eq(t, &topic)) {
+                            rung.push(topic);
+                        }
+                        Some(offset)
+                    }
+                    _ => durable.then_some(0),
+                };
+                answers.push((done, offset));
+            }
+            for topic in rung.drain(..) {
+                topic.appended.notify_waiters();
+            }
+            for (done, offset) in answers {
                 // A writer that gave up waiting (its connection closed) needs no answer.
-                let _ = waiter.send(durable);
+                let _ = done.send(offset);
             }
             round.bytes.clear();
         }
