@@ -8,6 +8,8 @@ mod broker;
 mod floor;
 mod floor_broker;
 mod floor_store;
+#[cfg(test)]
+mod floor_store_tests;
 mod http1;
 mod memory;
 mod report;
