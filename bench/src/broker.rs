@@ -17,7 +17,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::http1::Conn;
 use crate::report::{histogram, latency_line, micros_each};
-use crate::server::Server;
+use crate::server::{Server, cpu_time, memory_mib};
 
 /// Flags of the throughput scenario.
 #[derive(Debug, clap::Args)]
@@ -49,7 +49,7 @@ pub struct ThroughputArgs {
     latency_samples: u64,
     /// Extra flags for `dq up` (repeat), e.g. `--server-arg=--max-in-flight=512`.
     #[arg(long = "server-arg", allow_hyphen_values = true)]
-    server_args: Vec<String>,
+    pub server_args: Vec<String>,
 }
 
 /// Flags of the backlog scenario.
@@ -75,15 +75,36 @@ pub struct BacklogArgs {
 const TOPIC: &str = "bench";
 const GROUP: &str = "bench";
 
-/// Runs the throughput scenario and prints its figures.
+/// What the throughput scenario drives: a server on `addr` (base URL `url`) running as process `pid`, whose CPU
+/// time and memory it reads.
+pub struct Target {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub pid: u32,
+}
+
+/// Runs the throughput scenario against `dq up` and prints its figures.
 pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
-    let (server, client) = start(dq, &args.server_args, args.partitions).await?;
-    let addr = server.addr;
+    let server = start(dq, &args.server_args).await?;
+    let target = Target {
+        addr: server.addr,
+        url: server.url.clone(),
+        pid: server.pid(),
+    };
+    drive(&target, &args).await
+}
+
+/// The throughput scenario against `target`: creates the benchmark topic, drives the load and prints its
+/// figures. `dq-bench floor` drives its `/v1` floor server with this same code.
+pub async fn drive(target: &Target, args: &ThroughputArgs) -> anyhow::Result<()> {
+    let client = &consume_client()?;
+    create_topic(client, &target.url, TOPIC, args.partitions).await?;
+    let addr = target.addr;
 
     let acked = Arc::new(AtomicU64::new(0));
     let redelivered = Arc::new(AtomicU64::new(0));
     let all_acked = Arc::new(Notify::new());
-    let cpu_before = server.cpu_time()?;
+    let cpu_before = cpu_time(target.pid)?;
     let started = Instant::now();
     let mut consumers = Vec::new();
     for i in 0..args.streams {
@@ -99,7 +120,7 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
         };
         consumers.push(tokio::spawn(consume_and_ack(
             client.clone(),
-            server.url.clone(),
+            target.url.clone(),
             ctx,
             args.batch,
             redelivered.clone(),
@@ -116,12 +137,12 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
             .context("not every message was acked within 120 s of the last produce")?;
     }
     let elapsed = started.elapsed();
-    let server_cpu = server.cpu_time()?.saturating_sub(cpu_before);
+    let server_cpu = cpu_time(target.pid)?.saturating_sub(cpu_before);
     for c in consumers {
         c.abort();
     }
     let rate = args.messages as f64 / elapsed.as_secs_f64();
-    let (rss, peak) = server.memory_mib()?;
+    let (rss, peak) = memory_mib(target.pid)?;
     println!(
         "end to end: {} messages of {} B, {} producers, {} streams, {} partitions, {} per request",
         args.messages, args.value_bytes, args.producers, args.streams, args.partitions, args.batch
@@ -142,7 +163,7 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
     println!("  {what} latency under load: {}", latency_line(&latencies));
     println!("  server memory: rss {rss:.1} MiB, peak {peak:.1} MiB");
 
-    create_topic(&client, &server.url, "latency", 1).await?;
+    create_topic(client, &target.url, "latency", 1).await?;
     let mut conn = Conn::connect(addr).await?;
     let mut single = histogram();
     for i in 0..args.latency_samples {
@@ -156,7 +177,8 @@ pub async fn throughput(dq: &Path, args: ThroughputArgs) -> anyhow::Result<()> {
 
 /// Runs the backlog scenario and prints its figures.
 pub async fn backlog(dq: &Path, args: BacklogArgs) -> anyhow::Result<()> {
-    let (server, _) = start(dq, &args.server_args, args.partitions).await?;
+    let server = start(dq, &args.server_args).await?;
+    create_topic(&consume_client()?, &server.url, TOPIC, args.partitions).await?;
     let addr = server.addr;
     let value = "x".repeat(args.value_bytes);
     let cpu_before = server.cpu_time()?;
@@ -180,22 +202,20 @@ pub async fn backlog(dq: &Path, args: BacklogArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts `dq up` without workers plus `server_args`, and creates the benchmark topic.
-async fn start(
-    dq: &Path,
-    server_args: &[String],
-    partitions: u32,
-) -> anyhow::Result<(Server, reqwest::Client)> {
+/// Starts `dq up` without workers plus `server_args`.
+async fn start(dq: &Path, server_args: &[String]) -> anyhow::Result<Server> {
     let extra: Vec<&str> = ["--workers", "0"]
         .into_iter()
         .chain(server_args.iter().map(String::as_str))
         .collect();
-    let server = Server::start(dq, &extra).await?;
-    let client = reqwest::Client::builder()
+    Server::start(dq, &extra).await
+}
+
+/// The general-purpose client of the scenarios' few requests outside the hot loops (topics, consume streams).
+fn consume_client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
         .pool_max_idle_per_host(256)
-        .build()?;
-    create_topic(&client, &server.url, TOPIC, partitions).await?;
-    Ok((server, client))
+        .build()?)
 }
 
 /// Produces `total` messages to the benchmark topic from `producers` concurrent closed-loop producers, `batch`
@@ -237,6 +257,7 @@ async fn produce_all(
     Ok(all)
 }
 
+/// Creates topic `name` with `partitions` on the server at `url`.
 async fn create_topic(
     client: &reqwest::Client,
     url: &str,

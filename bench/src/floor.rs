@@ -7,6 +7,11 @@
 //! this machine; the second is what dq's HTTP stack (axum, its layers, the request id) leaves of it. A message
 //! of the broker scenario costs two round trips (produce, ack), so half the first figure bounds the end-to-end
 //! messages per second that any broker speaking one request per produce and per ack could reach here.
+//!
+//! Then the `/v1` floor: the broker scenario's own load (the same code, the same flags) against a bare hyper
+//! server that serves its three `/v1` endpoints from memory and syncs each produce and ack to a file with a
+//! group commit before answering ([`crate::floor_broker`], another child process). Its server CPU per message
+//! is what dq would cost with routing, layers and storage reduced to nothing but that sync.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -20,6 +25,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
+use crate::broker::{Target, ThroughputArgs, drive};
 use crate::http1::Conn;
 use crate::report::micros_each;
 use crate::server::{Server, cpu_time};
@@ -33,11 +39,15 @@ pub struct FloorArgs {
     /// Concurrent keep-alive connections, one request outstanding on each.
     #[arg(long, default_value_t = 32)]
     connections: usize,
+    /// The load of the `/v1` floor, as `dq-bench broker` takes it (`--server-arg` goes to the `dq up` of the
+    /// health round trips).
+    #[command(flatten)]
+    broker: ThroughputArgs,
 }
 
 /// Runs the floor scenario and prints its figures.
 pub async fn floor(dq: &Path, args: FloorArgs) -> anyhow::Result<()> {
-    let bare = BareServer::start()?;
+    let bare = BareServer::start(&["floor-server"])?;
     let cpu_before = cpu_time(bare.child.id())?;
     let bare_rate = round_trips(bare.addr, &args).await?;
     let bare_cpu = micros_each(
@@ -55,7 +65,11 @@ pub async fn floor(dq: &Path, args: FloorArgs) -> anyhow::Result<()> {
         bare_rate / 2.0
     );
 
-    let server = Server::start(dq, &["--workers", "0"]).await?;
+    let extra: Vec<&str> = ["--workers", "0"]
+        .into_iter()
+        .chain(args.broker.server_args.iter().map(String::as_str))
+        .collect();
+    let server = Server::start(dq, &extra).await?;
     let cpu_before = server.cpu_time()?;
     let dq_rate = round_trips(server.addr, &args).await?;
     let dq_cpu = micros_each(server.cpu_time()?.saturating_sub(cpu_before), args.requests);
@@ -64,7 +78,26 @@ pub async fn floor(dq: &Path, args: FloorArgs) -> anyhow::Result<()> {
          per round trip",
         100.0 * dq_rate / bare_rate
     );
-    Ok(())
+    drop(server);
+
+    let data = tempfile::tempdir()?;
+    let data_dir = data
+        .path()
+        .to_str()
+        .context("a temporary dir that is not UTF-8")?;
+    let v1 = BareServer::start(&["floor-broker-server", "--data-dir", data_dir])?;
+    println!(
+        "/v1 floor (a bare hyper server, topics in memory, a group-committed fdatasync per produce and ack):"
+    );
+    drive(
+        &Target {
+            addr: v1.addr,
+            url: format!("http://{}", v1.addr),
+            pid: v1.child.id(),
+        },
+        &args.broker,
+    )
+    .await
 }
 
 /// `GET /v1/healthz` `requests` times over `connections` closed-loop connections; returns round trips per second.
@@ -92,17 +125,18 @@ async fn round_trips(addr: SocketAddr, args: &FloorArgs) -> anyhow::Result<f64> 
     Ok(total as f64 / started.elapsed().as_secs_f64())
 }
 
-/// The bare server as a child process; killed on drop.
+/// A server of this executable as a child process; killed on drop.
 struct BareServer {
     child: Child,
     addr: SocketAddr,
 }
 
 impl BareServer {
-    fn start() -> anyhow::Result<Self> {
+    /// Starts this executable with `args` (a hidden server subcommand and its flags) plus `--listen`.
+    fn start(args: &[&str]) -> anyhow::Result<Self> {
         let addr: SocketAddr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let child = Command::new(std::env::current_exe()?)
-            .arg("floor-server")
+            .args(args)
             .arg("--listen")
             .arg(addr.to_string())
             .stdin(Stdio::null())

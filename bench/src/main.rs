@@ -6,6 +6,10 @@
 
 mod broker;
 mod floor;
+mod floor_broker;
+mod floor_store;
+#[cfg(test)]
+mod floor_store_tests;
 mod http1;
 mod memory;
 mod report;
@@ -46,7 +50,8 @@ enum Scenario {
     Memory(memory::MemoryArgs),
     /// Start-up time of a server with many runs stored (default 10,000), after a restart.
     Startup(startup::StartupArgs),
-    /// HTTP round trips per second on this machine: a bare hyper server, then `dq up`'s `/v1/healthz`.
+    /// HTTP round trips per second on this machine: a bare hyper server, then `dq up`'s `/v1/healthz`; then
+    /// the broker scenario against a bare `/v1` server with in-memory topics and a group-committed sync.
     Floor(floor::FloorArgs),
     /// The bare server of the floor scenario (started by it as a child process).
     #[command(hide = true)]
@@ -54,6 +59,16 @@ enum Scenario {
         /// Address to listen on.
         #[arg(long)]
         listen: std::net::SocketAddr,
+    },
+    /// The `/v1` server of the floor scenario (started by it as a child process).
+    #[command(hide = true)]
+    FloorBrokerServer {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// Where its group commit writes.
+        #[arg(long)]
+        data_dir: PathBuf,
     },
 }
 
@@ -75,6 +90,9 @@ fn main() -> anyhow::Result<()> {
             Scenario::Startup(a) => startup::startup(&dq, a).await,
             Scenario::Floor(a) => floor::floor(&dq, a).await,
             Scenario::FloorServer { listen } => floor::serve_bare(listen).await,
+            Scenario::FloorBrokerServer { listen, data_dir } => {
+                floor_broker::serve(listen, &data_dir).await
+            }
         }
     })
 }

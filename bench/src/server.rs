@@ -127,14 +127,24 @@ impl Server {
         cpu_time(self.child.id())
     }
 
-    /// The server's current and peak resident memory, in MiB, from `/proc/<pid>/status`.
+    /// The server's current and peak resident memory, in MiB.
     pub fn memory_mib(&self) -> anyhow::Result<(f64, f64)> {
-        let status = Process::new(i32::try_from(self.child.id())?)?.status()?;
-        let mib = |kib: Option<u64>, name: &str| -> anyhow::Result<f64> {
-            Ok(kib.with_context(|| format!("{name} missing from /proc status"))? as f64 / 1024.0)
-        };
-        Ok((mib(status.vmrss, "VmRSS")?, mib(status.vmhwm, "VmHWM")?))
+        memory_mib(self.child.id())
     }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// Process `pid`'s current and peak resident memory, in MiB, from `/proc/<pid>/status`.
+pub fn memory_mib(pid: u32) -> anyhow::Result<(f64, f64)> {
+    let status = Process::new(i32::try_from(pid)?)?.status()?;
+    let mib = |kib: Option<u64>, name: &str| -> anyhow::Result<f64> {
+        Ok(kib.with_context(|| format!("{name} missing from /proc status"))? as f64 / 1024.0)
+    };
+    Ok((mib(status.vmrss, "VmRSS")?, mib(status.vmhwm, "VmHWM")?))
 }
 
 /// CPU time (user + system) used so far by process `pid`, from `/proc/<pid>/stat`.

@@ -43,10 +43,13 @@ impl App {
         let broker = Broker::open(config.broker.clone()).expect("the broker opens");
         let mut state = AppState::new(broker.clone(), config);
         let queue: Arc<dyn dq_runs::Queue> = Arc::new(dq_local::LocalQueue::new(broker));
-        let runs =
-            dq_runs::RunsRuntime::start(queue, state.config.runs.clone(), state.shutdown.clone())
-                .await
-                .expect("the runs service starts");
+        let runs = dq_runs::RunsRuntime::start(
+            queue,
+            state.config.runs.clone(),
+            (*state.shutdown).clone(),
+        )
+        .await
+        .expect("the runs service starts");
         state.runs = Some(runs.service());
         let service = BoxCloneSyncService::new(dq_server::app(state.clone(), LOCAL));
         Self {

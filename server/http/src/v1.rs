@@ -3,17 +3,18 @@
 //! addition) in `read`. Handlers check what the wire protocol makes the edge's job (presence of fields, signs and ranges
 //! of numbers, the lease) and leave everything else to dq-broker; they never hold a lock across an await.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use dq_broker::{Produce, Settle, Subscription};
+use dq_broker::{Broker, Produce, Settle, Subscription};
 use dq_proto::broker::{
     AckRequest, ConsumeItem, CreateTopic, FEATURE_BATCH, Health, ProduceRequest, Produced,
     TopicCreated, TopicDeleted, TopicList, Version,
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::JsonOrQuery;
+use crate::metrics::EdgeCounters;
 
 mod batch;
 mod read;
@@ -44,6 +46,24 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/ack", post(ack))
         .route("/v1/nack", post(nack))
         .route("/v1/read", get(read::read))
+}
+
+/// What the hot routes (produce, ack) take of [`AppState`]: two handles instead of the whole state, whose
+/// clone and drop per request (axum's `State` clones it) include the shutdown token's, and each of those
+/// takes a mutex. That was about 1.5% of the server's CPU under `dq-bench broker`.
+#[derive(Clone)]
+struct Hot {
+    broker: Broker,
+    edge: Arc<EdgeCounters>,
+}
+
+impl FromRef<AppState> for Hot {
+    fn from_ref(state: &AppState) -> Self {
+        Self {
+            broker: state.broker.clone(),
+            edge: state.edge.clone(),
+        }
+    }
 }
 
 /// 200 `{"status": "ok"}`, or 503 naming the storage failure that makes every write fail.
@@ -131,7 +151,7 @@ async fn delete_topic(
 }
 
 async fn produce(
-    State(state): State<AppState>,
+    State(state): State<Hot>,
     req: Result<JsonOrQuery<ProduceRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let req = match req {
@@ -188,7 +208,11 @@ async fn consume(
     let lease = lease(params.lease_ms.as_ref(), state.config.broker.max_lease)?;
     // Subscribing before answering means an unknown topic is a 400, not a stream that ends at once.
     let subscription = state.broker.subscribe(&topic, &group, &owner, lease)?;
-    let stream = ndjson(subscription, state.config.keepalive, state.shutdown.clone());
+    let stream = ndjson(
+        subscription,
+        state.config.keepalive,
+        CancellationToken::clone(&state.shutdown),
+    );
     let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -241,31 +265,34 @@ fn ndjson(
     keepalive: Duration,
     shutdown: CancellationToken,
 ) -> impl futures::Stream<Item = Result<Bytes, serde_json::Error>> + Send + 'static {
-    futures::stream::unfold(subscription, move |mut subscription| {
-        let shutdown = shutdown.clone();
-        async move {
-            // Shutdown first, so that a busy stream still ends promptly.
-            if shutdown.is_cancelled() {
-                return None;
-            }
-            // A busy stream finds its next messages at once: no timer, no wait.
-            let mut items = subscription.try_next_chunk(MAX_CHUNK_ITEMS, MAX_CHUNK_BYTES);
-            if items.is_empty() {
-                items = tokio::select! {
-                    biased;
-                    () = shutdown.cancelled() => return None,
-                    items = subscription.next_chunk(MAX_CHUNK_ITEMS, MAX_CHUNK_BYTES) => items,
-                    () = tokio::time::sleep(keepalive) => {
-                        return Some((Ok(Bytes::from_static(b"\n")), subscription));
-                    }
-                };
-                if items.is_empty() {
+    // The token rides in the state: cloning it per chunk took its mutex twice (clone and drop).
+    futures::stream::unfold(
+        (subscription, shutdown),
+        move |(mut subscription, shutdown)| {
+            async move {
+                // Shutdown first, so that a busy stream still ends promptly.
+                if shutdown.is_cancelled() {
                     return None;
                 }
+                // A busy stream finds its next messages at once: no timer, no wait.
+                let mut items = subscription.try_next_chunk(MAX_CHUNK_ITEMS, MAX_CHUNK_BYTES);
+                if items.is_empty() {
+                    items = tokio::select! {
+                        biased;
+                        () = shutdown.cancelled() => return None,
+                        items = subscription.next_chunk(MAX_CHUNK_ITEMS, MAX_CHUNK_BYTES) => items,
+                        () = tokio::time::sleep(keepalive) => {
+                            return Some((Ok(Bytes::from_static(b"\n")), (subscription, shutdown)));
+                        }
+                    };
+                    if items.is_empty() {
+                        return None;
+                    }
+                }
+                Some((chunk(&items), (subscription, shutdown)))
             }
-            Some((chunk(&items), subscription))
-        }
-    })
+        },
+    )
 }
 
 /// The lines of one chunk, serialised straight into the buffer that becomes the body's frame.
@@ -280,14 +307,14 @@ fn chunk(items: &[ConsumeItem]) -> Result<Bytes, serde_json::Error> {
 }
 
 async fn ack(
-    State(state): State<AppState>,
+    State(Hot { broker, .. }): State<Hot>,
     JsonOrQuery(req): JsonOrQuery<AckRequest>,
 ) -> Result<StatusCode, ApiError> {
     if req.offsets.is_some() {
-        batch::ack(&state, req).await?;
+        batch::ack(&broker, req).await?;
         return Ok(StatusCode::NO_CONTENT);
     }
-    state.broker.ack(settle(req)?).await?;
+    broker.ack(settle(req)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -4,17 +4,16 @@
 //! forms) with errors naming the message's index, and leaves the rest to the broker.
 
 use axum::Json;
-use dq_broker::{AckBatch, MAX_BATCH, Produce};
+use dq_broker::{AckBatch, Broker, MAX_BATCH, Produce};
 use dq_proto::broker::{AckPosition, AckRequest, ProduceRequest, ProducedBatch};
 use dq_proto::error::ErrorCode;
 
-use super::non_empty;
-use crate::AppState;
+use super::{Hot, non_empty};
 use crate::error::ApiError;
 
 /// The batch form of produce; `req.messages` is set.
 pub(super) async fn produce(
-    state: &AppState,
+    state: &Hot,
     req: ProduceRequest,
 ) -> Result<Json<ProducedBatch>, ApiError> {
     let messages = produce_batch(req).inspect_err(|err| match err.code() {
@@ -54,8 +53,8 @@ fn produce_batch(req: ProduceRequest) -> Result<Vec<Produce>, ApiError> {
 }
 
 /// The batch form of ack; `req.offsets` is set.
-pub(super) async fn ack(state: &AppState, req: AckRequest) -> Result<(), ApiError> {
-    state.broker.ack_batch(ack_batch(req)?).await?;
+pub(super) async fn ack(broker: &Broker, req: AckRequest) -> Result<(), ApiError> {
+    broker.ack_batch(ack_batch(req)?).await?;
     Ok(())
 }
 

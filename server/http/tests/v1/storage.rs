@@ -30,11 +30,12 @@ fn a_full_disk_answers_507_and_makes_both_health_checks_503() {
         let broker = Broker::open(config.broker.clone()).expect("broker");
         let mut state = AppState::new(broker.clone(), config.clone());
         let queue: Arc<dyn dq_runs::Queue> = Arc::new(dq_local::LocalQueue::new(broker.clone()));
-        let runs = dq_runs::RunsRuntime::start(queue, config.runs.clone(), state.shutdown.clone())
-            .await
-            .expect("runs");
+        let runs =
+            dq_runs::RunsRuntime::start(queue, config.runs.clone(), (*state.shutdown).clone())
+                .await
+                .expect("runs");
         state.runs = Some(runs.service());
-        let stop = state.shutdown.clone();
+        let stop = (*state.shutdown).clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a port");
