@@ -54,6 +54,14 @@ async fn wait_status(service: &RunsService, run_id: &str, replay_seq: u64, statu
 }
 
 /// The `GET /dlq` filter of one run.
+/// A user's `note` event with `text`, as `RunsService::emit` takes it.
+fn note(text: &str) -> serde_json::Map<String, serde_json::Value> {
+    let serde_json::Value::Object(event) = serde_json::json!({"type": "note", "text": text}) else {
+        unreachable!("an object")
+    };
+    event
+}
+
 fn run_filter(run_id: &str) -> DlqFilter {
     DlqFilter {
         run_id: Some(run_id.to_owned()),

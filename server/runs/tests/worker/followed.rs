@@ -6,18 +6,11 @@ use dq_broker::{Broker, Config};
 use dq_proto::runs::{CreateRun, events_topic};
 use dq_runs::queue::Outgoing;
 use dq_runs::{Queue, RunsRuntime};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::fast;
 use super::writes::Counting;
-
-fn note(text: &str) -> Map<String, Value> {
-    let Value::Object(map) = json!({"type": "note", "text": text}) else {
-        unreachable!("an object")
-    };
-    map
-}
+use super::{fast, note};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_gets_what_this_process_wrote_to_a_run_it_started_without_reading_it_back() {

@@ -12,11 +12,10 @@ use dq_proto::runs::{CreateRun, ReadItem, RunStatus};
 use dq_runs::queue::{ConsumeSpec, Deliveries, Durable, Outgoing, ProduceOutcome};
 use dq_runs::{ARCHIVE_TOPIC, Queue, QueueError, RunsConfig, RunsRuntime, RunsService};
 use parking_lot::Mutex;
-use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::{GUARD, fast, kinds, reaches};
+use super::{GUARD, fast, kinds, note, reaches};
 
 /// The embedded broker's queue, holding the first write to `runs.archive` until released.
 struct Parking {
@@ -136,13 +135,6 @@ impl Queue for Parking {
     ) -> Result<Vec<ReadItem>, QueueError> {
         self.inner.read(topic, partition, from, limit).await
     }
-}
-
-fn note(text: &str) -> Map<String, Value> {
-    let Value::Object(event) = json!({"type": "note", "text": text}) else {
-        unreachable!("an object")
-    };
-    event
 }
 
 async fn started(service: &RunsService) -> String {
