@@ -203,7 +203,8 @@ pub(crate) struct Prepared {
     pub(crate) record: MessageRecord,
 }
 
-/// Adds the writes that record idempotency key `k` for the message at `(p, offset)` until `expires`.
+/// Adds the writes that record idempotency key `k` for the message at `(p, offset)` until `expires`: a batch
+/// of one, whose expiry row has an empty value (the form older data dirs hold for every key).
 pub(crate) fn idem_ops(
     shared: &Shared,
     batch: &mut OwnedWriteBatch,
@@ -211,16 +212,7 @@ pub(crate) fn idem_ops(
     (p, offset): (u32, u64),
     expires: u64,
 ) {
-    batch.insert(
-        &shared.store.idem,
-        k.to_vec(),
-        store::idem_value(p, offset, expires).to_vec(),
-    );
-    batch.insert(
-        &shared.store.idem_exp,
-        store::idem_exp_key(expires, k),
-        Vec::new(),
-    );
+    idem_batch_ops(shared, batch, &[(k, (p, offset))], expires);
 }
 
 /// Adds the writes that record the idempotency keys of a produce batch, each `(k, (p, offset))`, until
