@@ -45,6 +45,9 @@ use crate::{Error, journal};
 const CLOSE_SETTLE_POLLS: u32 = 100;
 const CLOSE_SETTLE_POLL: std::time::Duration = std::time::Duration::from_millis(2);
 
+/// fjall's background workers for flushes and compactions (see [`Store::open`] for why two).
+const FJALL_WORKERS: usize = 2;
+
 /// Memtable size of the message keyspace: large enough for write throughput, small enough for the RSS budget
 /// (seven keyspaces each hold an active memtable and sealed ones until flushed: halving both sizes took 35 MiB
 /// off the peak RSS at 800 runs/s, whose retention writes archive records and tombstones, at the same CPU per
@@ -114,10 +117,14 @@ impl Store {
             Database::builder(dir)
                 .cache_size(cache_bytes)
                 .manual_journal_persist(group_commit)
-                // fjall 3.1's first worker of several hands every compaction on to the others and picks it
-                // straight back up while they are busy (`worker_pool.rs`), a busy loop that took a third of
-                // fjall's CPU under `dq-bench runs`; one worker does its flushes and compactions in turn.
-                .worker_threads(1)
+                // Two workers, whatever the cores. fjall 3.1's queue to its workers holds 1,000 messages,
+                // and every write to a memtable past its size asks for a rotation; a worker that rotates
+                // then blocks sending the flush on while the queue is full, so a lone worker (busy
+                // compacting while writes flood the queue) waits on itself for good: memtables and the
+                // journal grow without bound (2.5 GB RSS in a minute of `dq-bench memory`). With two, the
+                // first leaves compactions to the second and stays free to drain the queue (at the cost of
+                // spinning on a compaction handed back while the second is busy).
+                .worker_threads(FJALL_WORKERS)
                 .open()
         })?;
         // What a start-up after a crash costs is mostly this replay: say how long it took and for how much.
