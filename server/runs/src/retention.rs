@@ -111,8 +111,10 @@ pub(crate) async fn pass(
             Err(e) => return Err(e),
         }
         // The embedded broker reads without ever yielding: a pass over hundreds of runs would otherwise keep
-        // its async worker from the requests queued behind it for milliseconds.
-        tokio::task::yield_now().await;
+        // its async worker from the requests queued behind it for milliseconds. Not a yield per run, though:
+        // under overload each yield waits behind every ready request, and a pass that crawled let the topics
+        // of finished runs pile up to the broker's cap (503 to every new run).
+        tokio::task::consume_budget().await;
     }
     let finished: Vec<(String, u64, u64)> = {
         let registry = service.registry.lock();
@@ -140,7 +142,7 @@ pub(crate) async fn pass(
             continue;
         };
         let items = archive::read_all(queue, &events_topic(&run_id), 0).await?;
-        tokio::task::yield_now().await;
+        tokio::task::consume_budget().await;
         // Written to since the look above (a user's event): next pass.
         if items.len() as u64 != length {
             continue;

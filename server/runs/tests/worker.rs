@@ -778,3 +778,6 @@ mod delete_topics;
 
 #[path = "worker/followed.rs"]
 mod followed;
+
+#[path = "worker/busy.rs"]
+mod busy;
