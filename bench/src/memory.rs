@@ -47,35 +47,62 @@ struct Counts {
     accepted: AtomicU64,
     /// Answered 429: past the server's limit of unfinished runs.
     too_many: AtomicU64,
-    /// Answered with another non-2xx status: how many of each.
-    other_status: std::sync::Mutex<std::collections::BTreeMap<u16, u64>>,
+    /// Answered with another non-2xx status: how many of each, and the first answer's body.
+    other_status: std::sync::Mutex<std::collections::BTreeMap<u16, (u64, String)>>,
     /// No answer: the connection failed (the connection cap, the accept backlog, a reset).
     no_answer: AtomicU64,
     not_sent: AtomicU64,
 }
 
 impl Counts {
-    /// Counts a failed `POST /runs` by what the server said, if anything.
-    fn refused(&self, error: &anyhow::Error) {
-        let status = error
-            .downcast_ref::<reqwest::Error>()
-            .and_then(reqwest::Error::status);
-        match status {
-            Some(reqwest::StatusCode::TOO_MANY_REQUESTS) => {
+    /// Counts a `POST /runs` that was not accepted by what the server said, if anything.
+    fn refused(&self, refusal: Refusal) {
+        match refusal {
+            Refusal::Status(reqwest::StatusCode::TOO_MANY_REQUESTS, _) => {
                 self.too_many.fetch_add(1, Ordering::Relaxed);
             }
-            Some(other) => {
+            Refusal::Status(other, body) => {
                 let mut seen = self
                     .other_status
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                *seen.entry(other.as_u16()).or_default() += 1;
+                seen.entry(other.as_u16()).or_insert((0, body)).0 += 1;
             }
-            None => {
+            Refusal::NoAnswer => {
                 self.no_answer.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
+}
+
+/// Why a `POST /runs` was not accepted.
+enum Refusal {
+    /// A non-2xx answer, with its body.
+    Status(reqwest::StatusCode, String),
+    /// No answer: the connection failed or the answer was cut short.
+    NoAnswer,
+}
+
+/// Starts one run; its id, or why it was refused.
+async fn post_run(client: &reqwest::Client, url: &str) -> Result<String, Refusal> {
+    let response = client
+        .post(format!("{url}/runs"))
+        .json(&serde_json::json!({"workflow": "demo", "input": {}}))
+        .send()
+        .await
+        .map_err(|_| Refusal::NoAnswer)?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(Refusal::Status(
+            status,
+            response.text().await.unwrap_or_default(),
+        ));
+    }
+    let created: Value = response.json().await.map_err(|_| Refusal::NoAnswer)?;
+    created["run_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| Refusal::Status(status, created.to_string()))
 }
 
 /// Runs the scenario and prints its figures.
@@ -104,7 +131,7 @@ pub async fn memory(dq: &Path, args: MemoryArgs) -> anyhow::Result<()> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .iter()
-        .map(|(status, n)| format!("{n} × {status}"))
+        .map(|(status, (n, first))| format!("{n} × {status} (the first: {first})"))
         .collect();
     println!(
         "offered {} runs/s for {:.1} s: {accepted} accepted ({:.0}/s), {} refused with 429, other non-2xx: {}, {} \
@@ -203,12 +230,12 @@ async fn offer(
                 Arc::clone(last_run),
             );
             tasks.spawn(async move {
-                match crate::runs::create(&client, &url).await {
+                match post_run(&client, &url).await {
                     Ok(run_id) => {
                         counts.accepted.fetch_add(1, Ordering::Relaxed);
                         *last_run.lock().await = Some(run_id);
                     }
-                    Err(e) => counts.refused(&e),
+                    Err(refusal) => counts.refused(refusal),
                 }
                 drop(permit);
             });
