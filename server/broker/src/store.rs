@@ -123,7 +123,8 @@ impl Store {
                 // compacting while writes flood the queue) waits on itself for good: memtables and the
                 // journal grow without bound (2.5 GB RSS in a minute of `dq-bench memory`). With two, the
                 // first leaves compactions to the second and stays free to drain the queue (at the cost of
-                // spinning on a compaction handed back while the second is busy).
+                // spinning on a compaction handed back while the second is busy). Upstream: fjall-rs/fjall
+                // pull request 323, not in a release yet.
                 .worker_threads(FJALL_WORKERS)
                 .open()
         })?;
