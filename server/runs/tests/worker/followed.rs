@@ -2,32 +2,20 @@
 //! back from the broker, from the run's start for a run this process started, while what another writer
 //! stored is still read, and so is what comes before it.
 
-use dq_broker::{Broker, Config};
-use dq_proto::runs::{CreateRun, events_topic};
+use dq_proto::runs::events_topic;
+use dq_runs::Queue;
 use dq_runs::queue::Outgoing;
-use dq_runs::{Queue, RunsRuntime};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
-use super::writes::Counting;
+use super::writes::Counted;
 use super::{fast, note};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_gets_what_this_process_wrote_to_a_run_it_started_without_reading_it_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::open(Config::new(dir.path())).unwrap();
-    let queue = Counting::over(&broker);
-    let shutdown = CancellationToken::new();
     // No worker: only the writes below reach the run's timeline.
-    let runtime = RunsRuntime::start(queue.clone(), fast(0), shutdown.clone())
-        .await
-        .unwrap();
-    let service = runtime.service();
-    let run_id = service
-        .create_run(CreateRun::default())
-        .await
-        .unwrap()
-        .run_id;
+    let counted = Counted::start(fast(0)).await;
+    let (queue, service) = (&counted.queue, &counted.service);
+    let run_id = counted.create_run().await;
     let read = || queue.writes.lock().timeline_records_read;
 
     let followed = service.follow(&run_id);
@@ -67,7 +55,5 @@ async fn a_follower_gets_what_this_process_wrote_to_a_run_it_started_without_rea
     assert_eq!(&everything[1..3], &written[..]);
     assert_eq!(everything.len(), 5);
     drop(followed);
-    shutdown.cancel();
-    runtime.join().await;
-    broker.shutdown();
+    counted.stop().await;
 }

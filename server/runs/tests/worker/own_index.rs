@@ -2,25 +2,17 @@
 //! `GET /runs`, every SSE connection's DLQ look) reads only what other writers added, not every run this
 //! process started since the last one.
 
-use dq_broker::{Broker, Config};
 use dq_proto::runs::CreateRun;
 use dq_runs::queue::Outgoing;
-use dq_runs::{INDEX_TOPIC, Queue, RunsRuntime};
-use tokio_util::sync::CancellationToken;
+use dq_runs::{INDEX_TOPIC, Queue};
 
 use super::fast;
-use super::writes::Counting;
+use super::writes::Counted;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catch_up_does_not_read_back_the_index_records_this_process_wrote() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::open(Config::new(dir.path())).unwrap();
-    let queue = Counting::over(&broker);
-    let shutdown = CancellationToken::new();
-    let runtime = RunsRuntime::start(queue.clone(), fast(0), shutdown.clone())
-        .await
-        .unwrap();
-    let service = runtime.service();
+    let counted = Counted::start(fast(0)).await;
+    let (queue, service) = (&counted.queue, &counted.service);
     for _ in 0..3 {
         service.create_run(CreateRun::default()).await.unwrap();
     }
@@ -46,7 +38,5 @@ async fn a_catch_up_does_not_read_back_the_index_records_this_process_wrote() {
     assert_eq!(queue.writes.lock().index_records_read, 2);
     service.list_runs(None, 10).await.unwrap();
     assert_eq!(queue.writes.lock().index_records_read, 2);
-    shutdown.cancel();
-    runtime.join().await;
-    broker.shutdown();
+    counted.stop().await;
 }

@@ -10,7 +10,7 @@ use dq_broker::{Broker, Config};
 use dq_local::LocalQueue;
 use dq_proto::runs::{COMMANDS_TOPIC, CreateRun, ReadItem, RunStatus};
 use dq_runs::queue::{ConsumeSpec, Deliveries, Durable, Outgoing, ProduceOutcome};
-use dq_runs::{Queue, QueueError, RunsConfig, RunsRuntime};
+use dq_runs::{Queue, QueueError, RunsConfig, RunsRuntime, RunsService};
 use dq_testkit::eventually;
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -45,6 +45,56 @@ impl Counting {
             inner: LocalQueue::new(broker.clone()),
             writes: Mutex::default(),
         })
+    }
+}
+
+/// A runs service (with `config`'s workers) over a fresh embedded broker in a temporary directory, through a
+/// [`Counting`] queue.
+pub(super) struct Counted {
+    pub(super) broker: Broker,
+    pub(super) queue: Arc<Counting>,
+    pub(super) service: Arc<RunsService>,
+    shutdown: CancellationToken,
+    runtime: RunsRuntime,
+    // Last: the broker's files outlive it.
+    _dir: tempfile::TempDir,
+}
+
+impl Counted {
+    /// Opens the broker and starts the service.
+    pub(super) async fn start(config: RunsConfig) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::open(Config::new(dir.path())).unwrap();
+        let queue = Counting::over(&broker);
+        let shutdown = CancellationToken::new();
+        let runtime = RunsRuntime::start(queue.clone(), config, shutdown.clone())
+            .await
+            .unwrap();
+        Self {
+            service: runtime.service(),
+            broker,
+            queue,
+            shutdown,
+            runtime,
+            _dir: dir,
+        }
+    }
+
+    /// Starts a run of the demo workflow; its id.
+    pub(super) async fn create_run(&self) -> String {
+        self.service
+            .create_run(CreateRun::default())
+            .await
+            .unwrap()
+            .run_id
+    }
+
+    /// Stops the workers, then the broker; the queue, to look at what went through it.
+    pub(super) async fn stop(self) -> Arc<Counting> {
+        self.shutdown.cancel();
+        self.runtime.join().await;
+        self.broker.shutdown();
+        self.queue
     }
 }
 
@@ -146,24 +196,11 @@ pub(super) fn instant() -> RunsConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_is_one_write_to_start_and_one_per_attempt() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::open(Config::new(dir.path())).unwrap();
-    let queue = Counting::over(&broker);
-    let shutdown = CancellationToken::new();
-    let runtime = RunsRuntime::start(queue.clone(), instant(), shutdown.clone())
-        .await
-        .unwrap();
-    let service = runtime.service();
-    let run_id = service
-        .create_run(CreateRun::default())
-        .await
-        .unwrap()
-        .run_id;
-    wait_status(&service, &run_id, 0, RunStatus::Succeeded).await;
-    let timeline = service.timeline(&run_id, None).await.unwrap();
-    shutdown.cancel();
-    runtime.join().await;
-    broker.shutdown();
+    let counted = Counted::start(instant()).await;
+    let run_id = counted.create_run().await;
+    wait_status(&counted.service, &run_id, 0, RunStatus::Succeeded).await;
+    let timeline = counted.service.timeline(&run_id, None).await.unwrap();
+    let queue = counted.stop().await;
 
     let writes = queue.writes.lock();
     // The index record, `run.created` and the command; then the attempt's events, from `worker.received` to
