@@ -48,35 +48,6 @@ const CLOSE_SETTLE_POLL: std::time::Duration = std::time::Duration::from_millis(
 /// fjall's background workers for flushes and compactions (see [`Store::open`] for why two).
 const FJALL_WORKERS: usize = 2;
 
-/// The nice value of fjall's workers (see [`lower_worker_priority`]).
-const FJALL_WORKER_NICE: i32 = 10;
-
-/// Gives fjall's workers a lower scheduling priority than the threads that answer requests, as RocksDB does
-/// with its background pool: a flush or compaction can wait a moment when requests need the cores, and the
-/// first worker's spin while the second compacts (see [`Store::open`]) no longer takes a core from them
-/// (`dq-bench runs`, create → succeeded p99 at 200 runs/s in six alternated pairs: 4.21–5.96 ms with the
-/// workers at the same priority, 3.35–5.08 ms with them at nice 10). Linux only (a thread's nice value is its
-/// own there); where it cannot be set, the workers keep the process's priority.
-fn lower_worker_priority() {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return;
-    };
-    for task in tasks.flatten() {
-        let is_worker = std::fs::read_to_string(task.path().join("comm"))
-            .is_ok_and(|comm| comm.trim_end() == "fjall:worker");
-        let tid = task
-            .file_name()
-            .to_str()
-            .and_then(|tid| tid.parse().ok())
-            .and_then(rustix::process::Pid::from_raw);
-        if let (true, Some(tid)) = (is_worker, tid)
-            && let Err(e) = rustix::process::setpriority_process(Some(tid), FJALL_WORKER_NICE)
-        {
-            tracing::debug!("could not lower a fjall worker's priority: {e}");
-        }
-    }
-}
-
 /// Memtable size of the message keyspace: large enough for write throughput, small enough for the RSS budget
 /// (seven keyspaces each hold an active memtable and sealed ones until flushed: halving both sizes took 35 MiB
 /// off the peak RSS at 800 runs/s, whose retention writes archive records and tombstones, at the same CPU per
@@ -157,7 +128,6 @@ impl Store {
                 .worker_threads(FJALL_WORKERS)
                 .open()
         })?;
-        lower_worker_priority();
         // What a start-up after a crash costs is mostly this replay: say how long it took and for how much.
         tracing::info!(
             journal_bytes,
