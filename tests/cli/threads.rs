@@ -1,6 +1,7 @@
-//! The server's threads: fjall runs two workers for flushes and compactions, whatever the machine's cores. With
-//! one, fjall 3.1's worker can block for good on its own full queue (it sends a flush on after a rotation while
-//! writers fill the queue with rotation requests), after which memtables and the journal grow without bound.
+//! The server's threads: fjall runs one worker for flushes and compactions, whatever the machine's cores (with
+//! two, fjall 3.1's first worker spins on compactions handed back while the second is busy), and the store's own
+//! thread seals full memtables (without it, fjall's writers ask the lone worker for rotations, and it can block
+//! for good on its own full queue).
 
 use dq_testkit::Process;
 
@@ -16,7 +17,7 @@ fn threads_named(pid: u32, name: &str) -> usize {
 }
 
 #[test]
-fn the_store_runs_two_fjall_workers() {
+fn the_store_runs_one_fjall_worker_and_seals_memtables_itself() {
     let data = tempfile::tempdir().unwrap();
     let (mut up, _url) = Process::up(&[
         "--listen",
@@ -25,9 +26,8 @@ fn the_store_runs_two_fjall_workers() {
         data.path().to_str().unwrap(),
     ]);
     let workers = threads_named(up.pid(), "fjall:worker");
+    let rotation = threads_named(up.pid(), "dq-broker-seal");
     up.terminate();
-    assert_eq!(
-        workers, 2,
-        "fjall worker threads (a lone one can deadlock on its own full queue)"
-    );
+    assert_eq!(workers, 1, "fjall worker threads (a second one spins)");
+    assert_eq!(rotation, 1, "memtable rotation threads");
 }

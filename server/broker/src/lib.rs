@@ -42,6 +42,7 @@ mod metrics;
 mod produce;
 mod record;
 mod recovery;
+mod rotation;
 mod state;
 mod store;
 mod subscription;

@@ -10,6 +10,7 @@
 //! | `meta`     | `floor/` tid p                   | u64: first offset not deleted by retention       |
 //! | `meta`     | `deleted/` tid                   | empty: a deleted topic whose data is not all gone |
 //! | `meta`     | `next_topic_id`                  | u32: no topic id below it is ever given again    |
+//! | `meta`     | `memtable_limit`                 | u64: fjall's memtable limit the keyspaces were created with |
 //! | `msgs`     | tid p off                        | [`MessageRecord`], binary (or JSON, before)      |
 //! | `cursors`  | tid g p                          | u64: the group's contiguous low-water mark       |
 //! | `acks`     | tid g p off                      | empty: an ack above the low-water mark; or u64 end: acks off..end |
@@ -39,22 +40,29 @@ use serde::{Deserialize, Serialize};
 use crate::error::StorageFailure;
 use crate::health::Health;
 pub(crate) use crate::record::MessageRecord;
+use crate::rotation::{FJALL_LIMIT_BYTES, Rotation};
 use crate::{Error, journal};
 
 /// How often, and how far apart, a clean close reads fjall's unflushed count again (see `unflushed_after_flush`).
 const CLOSE_SETTLE_POLLS: u32 = 100;
 const CLOSE_SETTLE_POLL: std::time::Duration = std::time::Duration::from_millis(2);
 
-/// fjall's background workers for flushes and compactions (see [`Store::open`] for why two).
-const FJALL_WORKERS: usize = 2;
+/// fjall's background workers for flushes and compactions: one, which fjall 3.1 can only run safely because the
+/// store seals memtables itself ([`crate::rotation`] says why).
+const FJALL_WORKERS: usize = 1;
 
-/// Memtable size of the message keyspace: large enough for write throughput, small enough for the RSS budget
-/// (seven keyspaces each hold an active memtable and sealed ones until flushed: halving both sizes took 35 MiB
-/// off the peak RSS at 800 runs/s, whose retention writes archive records and tombstones, at the same CPU per
-/// run).
+/// Memtable size of the message keyspace, at which [`crate::rotation`] seals it: large enough for write
+/// throughput, small enough for the RSS budget (seven keyspaces each hold an active memtable and sealed ones
+/// until flushed: halving both sizes took 35 MiB off the peak RSS at 800 runs/s, whose retention writes archive
+/// records and tombstones, at the same CPU per run).
 const MSGS_MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
 /// Memtable size of the small bookkeeping keyspaces.
 const SMALL_MEMTABLE_BYTES: u64 = 2 * 1024 * 1024;
+/// The targets in a data dir created before the store sealed memtables itself: fjall still enforces the limits
+/// it was created with (the sizes above, or twice them before), so the rotation thread seals at half of them and
+/// fjall's writers do not ask for rotations of their own.
+const LEGACY_MSGS_TARGET_BYTES: u64 = MSGS_MEMTABLE_BYTES / 2;
+const LEGACY_SMALL_TARGET_BYTES: u64 = SMALL_MEMTABLE_BYTES / 2;
 
 /// The keyspace handles.
 pub(crate) struct Store {
@@ -72,6 +80,8 @@ pub(crate) struct Store {
     /// True once closed. Writers hold a read guard from taking a batch until its commit, so that closing waits
     /// for every batch under way and no batch starts after it.
     closed: RwLock<bool>,
+    /// The thread that seals full memtables; stopped before a close flushes them.
+    pub(crate) rotation: Rotation,
 }
 
 /// A write batch taken through the gate: the store cannot close between taking it and committing it. A
@@ -117,14 +127,6 @@ impl Store {
             Database::builder(dir)
                 .cache_size(cache_bytes)
                 .manual_journal_persist(group_commit)
-                // Two workers, whatever the cores. fjall 3.1's queue to its workers holds 1,000 messages,
-                // and every write to a memtable past its size asks for a rotation; a worker that rotates
-                // then blocks sending the flush on while the queue is full, so a lone worker (busy
-                // compacting while writes flood the queue) waits on itself for good: memtables and the
-                // journal grow without bound (2.5 GB RSS in a minute of `dq-bench memory`). With two, the
-                // first leaves compactions to the second and stays free to drain the queue (at the cost of
-                // spinning on a compaction handed back while the second is busy). Upstream: fjall-rs/fjall
-                // pull request 323, not in a release yet.
                 .worker_threads(FJALL_WORKERS)
                 .open()
         })?;
@@ -134,21 +136,52 @@ impl Store {
             ms = started.elapsed().as_millis(),
             "opened the store (fjall replayed its journals)"
         );
-        let small = || KeyspaceCreateOptions::default().max_memtable_size(SMALL_MEMTABLE_BYTES);
+        // fjall's own limit is only a safety net: the rotation thread seals each memtable at its target. fjall
+        // keeps the options a keyspace was created with, so a data dir created before this limit keeps its old
+        // limits (the targets below them), and is told apart by the missing `memtable_limit` record.
+        let fresh = !db.keyspace_exists("meta");
+        let limited = || KeyspaceCreateOptions::default().max_memtable_size(FJALL_LIMIT_BYTES);
+        let meta = db.keyspace("meta", limited)?;
+        let msgs = db.keyspace("msgs", limited)?;
+        let cursors = db.keyspace("cursors", limited)?;
+        let acks = db.keyspace("acks", limited)?;
+        let attempts = db.keyspace("attempts", limited)?;
+        let idem = db.keyspace("idem", limited)?;
+        let idem_exp = db.keyspace("idem_exp", limited)?;
+        if fresh {
+            meta.insert(MEMTABLE_LIMIT_KEY, FJALL_LIMIT_BYTES.to_be_bytes())?;
+        }
+        let (msgs_target, small_target) = if meta.contains_key(MEMTABLE_LIMIT_KEY)? {
+            (MSGS_MEMTABLE_BYTES, SMALL_MEMTABLE_BYTES)
+        } else {
+            (LEGACY_MSGS_TARGET_BYTES, LEGACY_SMALL_TARGET_BYTES)
+        };
+        let health = Arc::new(Health::new(dir));
+        let targets = [
+            (&meta, small_target),
+            (&msgs, msgs_target),
+            (&cursors, small_target),
+            (&acks, small_target),
+            (&attempts, small_target),
+            (&idem, small_target),
+            (&idem_exp, small_target),
+        ]
+        .map(|(keyspace, target)| (keyspace.clone(), target));
+        let rotation =
+            Rotation::start(targets.into(), Arc::clone(&health)).map_err(fjall::Error::Io)?;
         Ok(Self {
-            meta: db.keyspace("meta", small)?,
-            msgs: db.keyspace("msgs", || {
-                KeyspaceCreateOptions::default().max_memtable_size(MSGS_MEMTABLE_BYTES)
-            })?,
-            cursors: db.keyspace("cursors", small)?,
-            acks: db.keyspace("acks", small)?,
-            attempts: db.keyspace("attempts", small)?,
-            idem: db.keyspace("idem", small)?,
-            idem_exp: db.keyspace("idem_exp", small)?,
+            meta,
+            msgs,
+            cursors,
+            acks,
+            attempts,
+            idem,
+            idem_exp,
             db,
             dir: dir.to_owned(),
-            health: Arc::new(Health::new(dir)),
+            health,
             closed: RwLock::new(false),
+            rotation,
         })
     }
 
@@ -192,6 +225,7 @@ impl Store {
             return Ok(());
         }
         *closed = true;
+        self.rotation.stop();
         if !flush {
             return Ok(());
         }
@@ -340,6 +374,8 @@ pub(crate) const DELETED_PREFIX: &[u8] = b"deleted/";
 /// Written when a topic is deleted: ids of deleted topics must not come back after a restart, since stray
 /// keys of a deleted topic (written by a request that raced the deletion) would then belong to a new one.
 pub(crate) const NEXT_TOPIC_ID_KEY: &[u8] = b"next_topic_id";
+/// Present when the keyspaces were created with fjall's memtable limit at [`FJALL_LIMIT_BYTES`].
+const MEMTABLE_LIMIT_KEY: &[u8] = b"memtable_limit";
 
 /// `deleted/ tid`: marks a deleted topic whose keys the sweep still removes.
 pub(crate) fn deleted_key(tid: u32) -> Vec<u8> {
