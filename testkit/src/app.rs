@@ -50,7 +50,7 @@ impl App {
         )
         .await
         .expect("the runs service starts");
-        state.runs = Some(runs.service());
+        state.set_runs(runs.service());
         let service = BoxCloneSyncService::new(dq_server::app(state.clone(), LOCAL));
         Self {
             service,

@@ -141,23 +141,37 @@ impl ServerError {
     }
 }
 
-/// What every handler can reach. Cheap to clone: each field is a handle; the services a server runs besides
-/// the broker (the runs service) are built in [`serve`].
+/// What every handler can reach: one handle on [`ServerState`]. axum clones the state for every request, so it is
+/// one `Arc` (one atomic increment and decrement a request) rather than the handles themselves (six, each a
+/// counter both runtime threads write).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<ServerState>);
+
+/// The handles behind [`AppState`]; the services a server runs besides the broker (the runs service) are built
+/// in [`serve`].
+#[derive(Clone)]
+pub struct ServerState {
     /// The embedded broker.
     pub broker: Broker,
     /// The server's settings.
     pub config: Arc<ServerConfig>,
     /// Cancelled when the server begins to shut down; long-lived responses (streams) end on it. Behind an `Arc`
-    /// because axum clones the state for every request, and a token's own clone and drop each take a mutex
-    /// (about 1% of the server's CPU under `dq-bench broker`).
+    /// so that the hot routes' own state can hold it without a token's clone and drop, each of which takes a
+    /// mutex.
     pub shutdown: Arc<CancellationToken>,
     edge: Arc<metrics::EdgeCounters>,
     /// The runs service, once started; its routes are served only with it.
     pub runs: Option<Arc<dq_runs::RunsService>>,
     /// What the token check accepts (the token, the dashboard's session), when the server has a token.
     credentials: Option<Arc<auth::Credentials>>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = ServerState;
+
+    fn deref(&self) -> &ServerState {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -167,14 +181,19 @@ impl AppState {
             .token
             .as_deref()
             .map(|token| Arc::new(auth::Credentials::new(token, dashboard::PAGES)));
-        Self {
+        Self(Arc::new(ServerState {
             credentials,
             broker,
             config: Arc::new(config),
             shutdown: Arc::new(CancellationToken::new()),
             edge: Arc::default(),
             runs: None,
-        }
+        }))
+    }
+
+    /// Serves the runs routes with `runs` (a state cloned before keeps serving without them).
+    pub fn set_runs(&mut self, runs: Arc<dq_runs::RunsService>) {
+        Arc::make_mut(&mut self.0).runs = Some(runs);
     }
 }
 
@@ -287,7 +306,7 @@ pub async fn serve_ready(
     let runs =
         dq_runs::RunsRuntime::start(queue, state.config.runs.clone(), (*state.shutdown).clone())
             .await?;
-    state.runs = Some(runs.service());
+    state.set_runs(runs.service());
     let app = app(state.clone(), listener.local_addr()?);
 
     // Graceful shutdown waits for open connections, and a consume stream never closes by itself: end the

@@ -8,12 +8,13 @@ use dq_broker::{AckBatch, Broker, MAX_BATCH, Produce};
 use dq_proto::broker::{AckPosition, AckRequest, ProduceRequest, ProducedBatch};
 use dq_proto::error::ErrorCode;
 
-use super::{Hot, non_empty};
+use super::non_empty;
+use crate::AppState;
 use crate::error::ApiError;
 
 /// The batch form of produce; `req.messages` is set.
 pub(super) async fn produce(
-    state: &Hot,
+    state: &AppState,
     req: ProduceRequest,
 ) -> Result<Json<ProducedBatch>, ApiError> {
     let messages = produce_batch(req).inspect_err(|err| match err.code() {

@@ -34,7 +34,7 @@ fn a_full_disk_answers_507_and_makes_both_health_checks_503() {
             dq_runs::RunsRuntime::start(queue, config.runs.clone(), (*state.shutdown).clone())
                 .await
                 .expect("runs");
-        state.runs = Some(runs.service());
+        state.set_runs(runs.service());
         let stop = (*state.shutdown).clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
