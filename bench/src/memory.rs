@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore};
 
-use crate::server::Server;
+use crate::server::{Server, cpu_by_thread, cpu_by_thread_line};
 
 /// Flags of the memory scenario.
 #[derive(Debug, clap::Args)]
@@ -118,6 +118,7 @@ pub async fn memory(dq: &Path, args: MemoryArgs) -> anyhow::Result<()> {
     let (_, start_peak) = server.memory_mib()?;
     let sampler = Sampler::start(&server, Duration::from_millis(args.sample_ms.max(1)));
     let cpu_before = server.cpu_time()?;
+    let threads_before = cpu_by_thread(server.pid())?;
     let started = Instant::now();
 
     let counts = Arc::new(Counts::default());
@@ -170,6 +171,7 @@ pub async fn memory(dq: &Path, args: MemoryArgs) -> anyhow::Result<()> {
     };
     let total_time = started.elapsed();
     let server_cpu = server.cpu_time()?.saturating_sub(cpu_before);
+    let threads_after = cpu_by_thread(server.pid())?;
     let peak = sampler.stop().await;
     let (rss, hwm) = server.memory_mib()?;
     // The newest run ending first leaves a few older ones still running: every listed run must end too.
@@ -190,6 +192,10 @@ pub async fn memory(dq: &Path, args: MemoryArgs) -> anyhow::Result<()> {
             server_cpu.as_secs_f64() * 1e6 / finished as f64,
             server_cpu.as_secs_f64(),
             finished as f64 / total_time.as_secs_f64()
+        );
+        println!(
+            "    by thread, µs per finished run: {}",
+            cpu_by_thread_line(&threads_before, &threads_after, finished)
         );
     }
     println!(

@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 use dq_nats::testing::Cluster;
 
 use crate::report::{histogram, latency_line};
-use crate::server::Server;
+use crate::server::{Server, cpu_by_thread, cpu_by_thread_line};
 
 /// Flags of the runs scenario.
 #[derive(Debug, clap::Args)]
@@ -79,6 +79,7 @@ pub async fn runs(dq: &Path, args: RunsArgs) -> anyhow::Result<()> {
     let latencies = Arc::new(Mutex::new(histogram()));
     let next = Arc::new(AtomicU64::new(0));
     let cpu_before = server.cpu_time()?;
+    let threads_before = cpu_by_thread(server.pid())?;
     let started = Instant::now();
     let mut clients = Vec::new();
     for _ in 0..args.clients {
@@ -105,6 +106,7 @@ pub async fn runs(dq: &Path, args: RunsArgs) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed();
     let server_cpu = server.cpu_time()?.saturating_sub(cpu_before);
+    let threads = cpu_by_thread_line(&threads_before, &cpu_by_thread(server.pid())?, args.runs);
     println!(
         "throughput: {} runs, {} clients, step delay 0: {:.2} s, {:.0} runs/s",
         args.runs,
@@ -113,7 +115,7 @@ pub async fn runs(dq: &Path, args: RunsArgs) -> anyhow::Result<()> {
         args.runs as f64 / elapsed.as_secs_f64()
     );
     println!(
-        "  server CPU: {:.0} µs per run",
+        "  server CPU: {:.0} µs per run (by thread: {threads})",
         server_cpu.as_secs_f64() * 1e6 / args.runs as f64
     );
     println!(

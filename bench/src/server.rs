@@ -1,5 +1,6 @@
 //! Starts and stops the `dq up` process under test, and reads its memory use.
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -157,9 +158,93 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     ))
 }
 
+/// CPU time (user + system) used so far by each kind of thread of process `pid`, by thread name (the runtime's
+/// workers share one name, and so do fjall's): where a scenario's CPU goes without a profiler. A thread that
+/// ended before the call is not counted, so compare snapshots of a server whose threads live for the whole
+/// phase.
+pub fn cpu_by_thread(pid: u32) -> anyhow::Result<BTreeMap<String, Duration>> {
+    let per_tick = 1.0 / procfs::ticks_per_second() as f64;
+    let mut by_name = BTreeMap::new();
+    for task in Process::new(i32::try_from(pid)?)?.tasks()? {
+        // A thread may end between the listing and the read: it is left out.
+        let Ok(stat) = task.and_then(|task| task.stat()) else {
+            continue;
+        };
+        *by_name.entry(stat.comm).or_insert(Duration::ZERO) +=
+            Duration::from_secs_f64((stat.utime + stat.stime) as f64 * per_tick);
+    }
+    Ok(by_name)
+}
+
+/// What each kind of thread used between two [`cpu_by_thread`] snapshots, per `units` units of work, in µs,
+/// largest first: "tokio-rt-worker 180, fjall:worker 12, …".
+pub fn cpu_by_thread_line(
+    before: &BTreeMap<String, Duration>,
+    after: &BTreeMap<String, Duration>,
+    units: u64,
+) -> String {
+    let mut used: Vec<(&String, f64)> = after
+        .iter()
+        .map(|(name, &total)| {
+            let start = before.get(name).copied().unwrap_or_default();
+            let micros = total.saturating_sub(start).as_secs_f64() * 1e6 / units.max(1) as f64;
+            (name, micros)
+        })
+        .filter(|&(_, micros)| micros >= 0.5)
+        .collect();
+    used.sort_by(|a, b| b.1.total_cmp(&a.1));
+    used.iter()
+        .map(|(name, micros)| format!("{name} {micros:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A named thread's CPU shows under its name while it lives.
+    #[test]
+    fn a_living_threads_cpu_is_counted_under_its_name() {
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let (spun, spinning) = std::sync::mpsc::channel::<()>();
+        let busy = std::thread::Builder::new()
+            .name("bench-busy".into())
+            .spawn(move || {
+                let start = Instant::now();
+                let mut x = 0u64;
+                while start.elapsed() < Duration::from_millis(200) {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+                spun.send(()).unwrap();
+                wait.recv().ok();
+            })
+            .unwrap();
+        spinning.recv().unwrap();
+        let threads = cpu_by_thread(std::process::id()).unwrap();
+        done.send(()).unwrap();
+        busy.join().unwrap();
+        let used = threads.get("bench-busy").copied().unwrap_or_default();
+        assert!(used >= Duration::from_millis(10), "{threads:?}");
+    }
+
+    #[test]
+    fn the_line_gives_each_kind_of_threads_share_per_unit_largest_first() {
+        let ms = Duration::from_millis;
+        let before = BTreeMap::from([("a".to_owned(), ms(10)), ("b".to_owned(), ms(0))]);
+        let after = BTreeMap::from([
+            ("a".to_owned(), ms(30)),
+            ("b".to_owned(), ms(50)),
+            ("c".to_owned(), ms(0)),
+        ]);
+        // Per 1,000 units: a used 20 ms (20 µs each), b 50 ms (50 µs), c nothing (left out).
+        assert_eq!(cpu_by_thread_line(&before, &after, 1000), "b 50, a 20");
     }
 }
