@@ -87,10 +87,11 @@ fn run(keyspaces: &[(Keyspace, u64)], health: &Health, stop: &AtomicBool) {
             if keyspace.tree.active_memtable().size() < *target {
                 continue;
             }
-            // A failure here is fjall's (a poisoned database, a journal that cannot be written): the next
-            // write fails with it and records it, so one warning is enough.
+            // A failure here is fjall's (a poisoned database, a journal that cannot be written): the store has
+            // failed, and recording it stops this thread's looks (one log line, not one every poll).
             if let Err(e) = keyspace.rotate_memtable() {
-                tracing::warn!(keyspace = %keyspace.name(), error = %e, "sealing a full memtable failed");
+                health.fail(&e);
+                break;
             }
         }
     }
