@@ -99,7 +99,9 @@ where
             path = %req.uri().path(),
         );
         let v1 = fallback::is_v1(req.uri());
-        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+        // For a panic's log line: the URI's clone shares its bytes, where the path's own copy cost an allocation
+        // per request.
+        let (method, uri) = (req.method().clone(), req.uri().clone());
         // A panic while routing (before any future exists) is caught as well as one while answering.
         let answer = std::panic::catch_unwind(AssertUnwindSafe(|| {
             if let Some(refused) = self.guard.refuse(&req) {
@@ -125,7 +127,7 @@ where
                         tracing::error!(
                             request_id = id.to_str().unwrap_or_default(),
                             %method,
-                            path,
+                            path = uri.path(),
                             panic = panic_message(panic.as_ref()),
                             "the request's handler panicked; answered 500"
                         );
@@ -133,7 +135,9 @@ where
                     }
                 };
                 let mut response = fallback::with_405_body(v1, response);
-                response.headers_mut().insert(request_id::X_REQUEST_ID, id);
+                response
+                    .headers_mut()
+                    .insert(request_id::X_REQUEST_ID_NAME.clone(), id);
                 Ok(response)
             }
             .instrument(span),
