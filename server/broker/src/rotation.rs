@@ -104,27 +104,29 @@ mod tests {
     use super::*;
     use crate::store::Store;
 
-    /// Writes `bytes` of 4 KiB values into the message keyspace, committed batch by batch.
-    fn write(store: &Store, bytes: usize, from: u32) {
+    /// Writes `bytes` of 4 KiB values into the message keyspace, committed batch by batch, waits (at most 10 s)
+    /// until a memtable was flushed, and checks that the active one then holds less than `target`.
+    fn sealed_below(store: &Store, bytes: usize, target: u64) {
         let value = vec![7u8; 4096];
-        for chunk in 0..bytes / (64 * 4096) {
+        for chunk in 0..u32::try_from(bytes / (64 * 4096)).unwrap() {
             let mut batch = store.batch().unwrap();
             for i in 0..64u32 {
-                let key = (from + u32::try_from(chunk).unwrap() * 64 + i).to_be_bytes();
-                batch.insert(&store.msgs, key, value.as_slice());
+                batch.insert(
+                    &store.msgs,
+                    (chunk * 64 + i).to_be_bytes(),
+                    value.as_slice(),
+                );
             }
             batch.commit().unwrap();
         }
-    }
-
-    /// Waits (at most 10 s) until the message keyspace has a table, and answers its active memtable's size then.
-    fn flushed(store: &Store) -> u64 {
         let deadline = Instant::now() + Duration::from_secs(10);
         while store.msgs.table_count() == 0 {
             assert!(Instant::now() < deadline, "no memtable was flushed");
             std::thread::sleep(Duration::from_millis(10));
         }
-        store.msgs.tree.active_memtable().size()
+        let active = store.msgs.tree.active_memtable().size();
+        assert!(active < target, "active memtable {active} bytes");
+        store.close(false).unwrap();
     }
 
     /// fjall would let the memtable grow to its 64 MiB limit; the store's thread seals it at 8 MiB.
@@ -132,10 +134,7 @@ mod tests {
     fn the_store_seals_a_memtable_at_its_target_far_below_fjalls_limit() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 20, true).unwrap();
-        write(&store, 12 << 20, 0);
-        let active = flushed(&store);
-        assert!(active < 8 << 20, "active memtable {active} bytes");
-        store.close(false).unwrap();
+        sealed_below(&store, 12 << 20, 8 << 20);
     }
 
     /// A data dir made before the store sealed memtables itself keeps fjall's old limits (8 MiB for messages), so
@@ -149,10 +148,7 @@ mod tests {
             store.close(true).unwrap();
         }
         let store = Store::open(dir.path(), 1 << 20, true).unwrap();
-        write(&store, 6 << 20, 0);
-        let active = flushed(&store);
-        assert!(active < 4 << 20, "active memtable {active} bytes");
-        store.close(false).unwrap();
+        sealed_below(&store, 6 << 20, 4 << 20);
     }
 
     /// Closing stops the thread: nothing rotates a memtable of a closed store.

@@ -69,7 +69,7 @@ impl Points {
     /// Forgets the idle points that expired by `now`, oldest first.
     fn expire(&mut self, ttl: Duration, now: Instant) {
         while let Some(entry) = self.idle.first_entry() {
-            if now.saturating_duration_since(entry.key().0) < ttl {
+            if !Self::expired(Some(*entry.key()), ttl, now) {
                 break;
             }
             self.by_key.remove(&entry.remove());
